@@ -1,0 +1,849 @@
+//! [`Decoder`]: an incremental RESP2 + RESP3 decoder that resumes where input ran out.
+//!
+//! # Design
+//!
+//! The decoder is a push parser whose whole state lives in the struct, so a reply that arrives
+//! over many reads is parsed once, not once per read:
+//!
+//! - `stack` holds one [`Level`] per open aggregate, each with the children completed so far.
+//!   Nesting is handled by this explicit stack, never by recursion, and bounded by
+//!   [`Limits::max_depth`].
+//! - `pending` holds a scalar whose header has been consumed but whose payload has not fully
+//!   arrived: a bulk payload (waited for by its declared length, never scanned) or a streamed
+//!   string being assembled chunk by chunk.
+//! - `scanned` remembers how far the current, unterminated line has been searched for its
+//!   `\r\n`, so a long line trickling in is not searched again from its start.
+//!
+//! Invariants that must change together:
+//!
+//! - Every byte before `src[0]` belongs to the decoder: completed elements of an unfinished
+//!   aggregate are moved out of the caller's buffer into `stack`, and a consumed bulk header into
+//!   `pending`. So on `Ok(None)` the buffer may have shrunk, and the rest of the stream must be
+//!   fed to the same decoder. `consumed` counts those bytes so errors carry stream offsets.
+//! - `scanned` is relative to `src[0]` and is reset whenever bytes are consumed.
+//! - Every call consumes bytes, returns `Ok(None)` having examined all it was given, or fails.
+//!   A failure is stored in `failed` and returned again by every later call: after an error the
+//!   stream position is unknown, so the connection must be closed.
+//!
+//! Payloads become [`Bytes`] slices of the read buffer (`BytesMut::split_to` + `freeze`): one
+//! reference-count increment per string, no copy. Only streamed strings (`$?`) are copied,
+//! because their chunks are not contiguous on the wire.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::error::{DecodeError, Expected, LimitKind};
+use crate::frame::Frame;
+use crate::limits::Limits;
+
+/// An incremental RESP2 + RESP3 decoder.
+///
+/// Feed it the bytes read from a connection, in as many pieces as they arrive; it returns each
+/// complete [`Frame`] once, and `Ok(None)` when it needs more bytes. Both protocol versions are
+/// accepted at all times, since their type bytes do not overlap.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp_codec::{Decoder, Frame};
+///
+/// let mut decoder = Decoder::new();
+/// let mut buf = BytesMut::from(&b"$5\r\nhel"[..]);
+/// assert_eq!(decoder.decode(&mut buf).unwrap(), None); // need more bytes
+/// buf.extend_from_slice(b"lo\r\n+OK\r\n");
+/// assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Frame::BulkString("hello".into())));
+/// assert_eq!(
+///     decoder.decode(&mut buf).unwrap(),
+///     Some(Frame::SimpleString("OK".into()))
+/// );
+/// assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    stack: Vec<Level>,
+    pending: Pending,
+    consumed: u64,
+    scanned: usize,
+    failed: Option<DecodeError>,
+}
+
+/// A scalar whose header has been consumed, waiting for the rest of its bytes.
+#[derive(Debug)]
+enum Pending {
+    None,
+    /// A bulk-like payload of `len` bytes plus `\r\n`.
+    Bulk { kind: u8, len: usize },
+    /// A streamed string: chunks so far in `buf`; `chunk` is the length of a chunk whose
+    /// header was consumed and whose payload has not fully arrived.
+    Streamed {
+        buf: BytesMut,
+        total: u64,
+        chunk: Option<usize>,
+    },
+}
+
+/// One open aggregate.
+#[derive(Debug)]
+struct Level {
+    /// The aggregate's type byte.
+    kind: u8,
+    /// Items (not pairs) still expected; unused when `streamed`.
+    remaining: u64,
+    /// Items received so far, checked against `max_items` for streamed aggregates.
+    received: u64,
+    max_items: u64,
+    streamed: bool,
+    items: Items,
+}
+
+#[derive(Debug)]
+enum Items {
+    List(Vec<Frame>),
+    Pairs {
+        pairs: Vec<(Frame, Frame)>,
+        key: Option<Frame>,
+    },
+    /// The attributes of an `|` that has been read, waiting for the value they annotate.
+    Annotated {
+        attributes: Vec<(Frame, Frame)>,
+        data: Option<Frame>,
+    },
+}
+
+/// What one step of parsing produced.
+enum Step {
+    Value(Frame),
+    /// An aggregate header was pushed onto the stack.
+    Opened,
+    Incomplete,
+}
+
+/// A parsed length header.
+enum Len {
+    Incomplete,
+    /// `-1`: a RESP2 null.
+    Null { end: usize },
+    /// `?`: a streamed value.
+    Streamed { end: usize },
+    /// A length; `end` is the index after the header's `\r\n`.
+    Known { len: u64, end: usize },
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default [`Limits`].
+    pub fn new() -> Self {
+        Decoder::with_limits(Limits::default())
+    }
+
+    /// A decoder enforcing `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            stack: Vec::new(),
+            pending: Pending::None,
+            consumed: 0,
+            scanned: 0,
+            failed: None,
+        }
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True when the decoder holds part of a frame (bytes it consumed from an earlier call that
+    /// belong to a frame not yet returned).
+    pub fn is_mid_frame(&self) -> bool {
+        !self.stack.is_empty() || !matches!(self.pending, Pending::None)
+    }
+
+    /// True once a call has failed; every later call returns the same error.
+    pub fn is_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// Total bytes consumed from the stream so far.
+    pub fn bytes_consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Decodes the next frame from the front of `src`.
+    ///
+    /// Returns `Ok(Some(frame))` and removes the frame's bytes from `src` when a whole frame is
+    /// available, and `Ok(None)` when more bytes are needed. On `Ok(None)` the decoder may have
+    /// moved the complete parts of an unfinished frame out of `src` into its own state: append
+    /// the next bytes read to the same buffer (or any buffer) and call again with the same
+    /// decoder; nothing already examined is parsed twice.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the input is not valid RESP or exceeds a [`Limits`] bound. The
+    /// decoder is then failed for good and returns the same error from every later call: the
+    /// position in the stream is lost, so the connection it reads must be closed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match self.decode_inner(src) {
+            Ok(frame) => Ok(frame),
+            Err(err) => {
+                self.failed = Some(err.clone());
+                self.stack = Vec::new();
+                self.pending = Pending::None;
+                Err(err)
+            }
+        }
+    }
+
+    fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            let mut frame = match self.step(src)? {
+                Step::Value(frame) => frame,
+                Step::Opened => continue,
+                Step::Incomplete => return Ok(None),
+            };
+            // Hand the value to the aggregates it completes, innermost first.
+            loop {
+                let Some(top) = self.stack.last_mut() else {
+                    return Ok(Some(frame));
+                };
+                if !top.push(frame) {
+                    if top.streamed && top.received > top.max_items {
+                        let count = top_count(top);
+                        return Err(self.limit(0, LimitKind::AggregateLen, count));
+                    }
+                    break;
+                }
+                let level = self.stack.pop().expect("stack top exists");
+                match level.finish() {
+                    Ok(done) => frame = done,
+                    Err(attributes) => {
+                        // An attribute map is complete: now wait for the value it annotates.
+                        self.stack.push(Level {
+                            kind: b'|',
+                            remaining: 1,
+                            received: 0,
+                            max_items: 1,
+                            streamed: false,
+                            items: Items::Annotated {
+                                attributes,
+                                data: None,
+                            },
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses one element at the front of `src`: a scalar, or an aggregate header.
+    #[inline]
+    fn step(&mut self, src: &mut BytesMut) -> Result<Step, DecodeError> {
+        if !matches!(self.pending, Pending::None) {
+            return self.resume_pending(src);
+        }
+        let Some(&ty) = src.first() else {
+            return Ok(Step::Incomplete);
+        };
+        match ty {
+            b'+' | b'-' => {
+                let Some(cr) = self.line_end(src)? else {
+                    return Ok(Step::Incomplete);
+                };
+                let mut line = self.take(src, cr + 2);
+                line.advance(1);
+                line.truncate(cr - 1);
+                let line = line.freeze();
+                Ok(Step::Value(if ty == b'+' {
+                    Frame::SimpleString(line)
+                } else {
+                    Frame::SimpleError(line)
+                }))
+            }
+            b':' => match parse_i64_line(src, 1) {
+                IntLine::Done { value, end } => {
+                    self.skip(src, end);
+                    Ok(Step::Value(Frame::Integer(value)))
+                }
+                IntLine::Incomplete => self.incomplete_line(src),
+                IntLine::Bad { at, expected } => Err(self.syntax(src, at, expected)),
+            },
+            b'$' | b'!' | b'=' => self.bulk(src, ty),
+            b'*' | b'%' | b'~' | b'>' | b'|' => self.open(src, ty),
+            b',' | b'#' | b'_' | b'(' | b'.' => {
+                let Some(cr) = self.line_end(src)? else {
+                    return Ok(Step::Incomplete);
+                };
+                self.small_line(src, ty, cr)
+            }
+            _ => Err(self.syntax(src, 0, Expected::TypeByte)),
+        }
+    }
+
+    /// Doubles, booleans, nulls, big numbers and the streamed-aggregate end `.`.
+    fn small_line(&mut self, src: &mut BytesMut, ty: u8, cr: usize) -> Result<Step, DecodeError> {
+        let line = &src[1..cr];
+        let frame = match ty {
+            b',' => match parse_double(line) {
+                Some(d) => Frame::Double(d),
+                None => return Err(self.syntax(src, 1, Expected::Double)),
+            },
+            b'#' => match line {
+                b"t" => Frame::Boolean(true),
+                b"f" => Frame::Boolean(false),
+                _ => return Err(self.syntax(src, 1, Expected::Boolean)),
+            },
+            b'_' => {
+                if !line.is_empty() {
+                    return Err(self.syntax(src, 1, Expected::Null));
+                }
+                Frame::Null
+            }
+            b'(' => {
+                let digits = match line.first() {
+                    Some(b'-' | b'+') => &line[1..],
+                    _ => line,
+                };
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return Err(self.syntax(src, 1, Expected::BigNumber));
+                }
+                let mut line = self.take(src, cr + 2);
+                line.advance(1);
+                line.truncate(cr - 1);
+                return Ok(Step::Value(Frame::BigNumber(line.freeze())));
+            }
+            _ => return self.stream_end(src, cr),
+        };
+        self.skip(src, cr + 2);
+        Ok(Step::Value(frame))
+    }
+
+    /// `.\r\n`: closes the innermost streamed aggregate.
+    fn stream_end(&mut self, src: &mut BytesMut, cr: usize) -> Result<Step, DecodeError> {
+        if cr != 1 {
+            return Err(self.syntax(src, 1, Expected::LineEnd));
+        }
+        match self.stack.last() {
+            Some(level) if level.streamed => {
+                if let Items::Pairs { key: Some(_), .. } = level.items {
+                    return Err(self.syntax(src, 0, Expected::MapValue));
+                }
+            }
+            _ => return Err(self.syntax(src, 0, Expected::TypeByte)),
+        }
+        self.skip(src, cr + 2);
+        let level = self.stack.pop().expect("checked above");
+        match level.finish() {
+            Ok(frame) => Ok(Step::Value(frame)),
+            // Streamed attributes are not allowed (see `open`), so a streamed level always
+            // finishes into a value.
+            Err(_) => Err(self.syntax(src, 0, Expected::TypeByte)),
+        }
+    }
+
+    /// `$`, `!` and `=`: a length header, then that many bytes and `\r\n`.
+    fn bulk(&mut self, src: &mut BytesMut, ty: u8) -> Result<Step, DecodeError> {
+        let (len, end) = match parse_len(src) {
+            Ok(Len::Known { len, end }) => (len, end),
+            Ok(Len::Incomplete) => return self.incomplete_line(src),
+            Ok(Len::Null { end }) if ty == b'$' => {
+                self.skip(src, end);
+                return Ok(Step::Value(Frame::NullBulkString));
+            }
+            Ok(Len::Streamed { end }) if ty == b'$' => {
+                self.skip(src, end);
+                self.pending = Pending::Streamed {
+                    buf: BytesMut::new(),
+                    total: 0,
+                    chunk: None,
+                };
+                return self.resume_pending(src);
+            }
+            Ok(Len::Null { .. } | Len::Streamed { .. }) => {
+                return Err(self.syntax(src, 1, Expected::Length));
+            }
+            Err((at, expected)) => return Err(self.syntax(src, at, expected)),
+        };
+        if len > self.limits.max_bulk_len {
+            return Err(self.limit(0, LimitKind::BulkLen, len));
+        }
+        // `len` fits in usize: it is at most `max_bulk_len`, and a longer payload could never
+        // be held in memory anyway.
+        let Ok(len) = usize::try_from(len) else {
+            return Err(self.limit(0, LimitKind::BulkLen, len));
+        };
+        let total = end + len + 2;
+        if src.len() < total {
+            self.skip(src, end);
+            self.pending = Pending::Bulk { kind: ty, len };
+            return Ok(Step::Incomplete);
+        }
+        if &src[end + len..total] != b"\r\n" {
+            let at = if src[end + len] == b'\r' {
+                end + len + 1
+            } else {
+                end + len
+            };
+            return Err(self.syntax(src, at, Expected::PayloadEnd));
+        }
+        self.check_verbatim(src, ty, end, len)?;
+        let mut payload = self.take(src, total);
+        payload.advance(end);
+        payload.truncate(len);
+        Ok(Step::Value(bulk_frame(ty, payload.freeze())))
+    }
+
+    /// A verbatim string's payload must start with a three-byte format and `:`.
+    fn check_verbatim(
+        &self,
+        src: &[u8],
+        ty: u8,
+        start: usize,
+        len: usize,
+    ) -> Result<(), DecodeError> {
+        if ty == b'=' && (len < 4 || src[start + 3] != b':') {
+            return Err(self.syntax(src, start + len.min(3), Expected::VerbatimFormat));
+        }
+        Ok(())
+    }
+
+    /// Continues a bulk payload or streamed string whose header was consumed earlier.
+    fn resume_pending(&mut self, src: &mut BytesMut) -> Result<Step, DecodeError> {
+        if let Pending::Bulk { kind, len } = self.pending {
+            let total = len + 2;
+            if src.len() < total {
+                return Ok(Step::Incomplete);
+            }
+            if &src[len..total] != b"\r\n" {
+                let at = if src[len] == b'\r' { len + 1 } else { len };
+                return Err(self.syntax(src, at, Expected::PayloadEnd));
+            }
+            self.check_verbatim(src, kind, 0, len)?;
+            self.pending = Pending::None;
+            let mut payload = self.take(src, total);
+            payload.truncate(len);
+            return Ok(Step::Value(bulk_frame(kind, payload.freeze())));
+        }
+        loop {
+            let Pending::Streamed { buf, total, chunk } = &mut self.pending else {
+                unreachable!("pending is Streamed here");
+            };
+            if let Some(len) = *chunk {
+                if src.len() < len + 2 {
+                    return Ok(Step::Incomplete);
+                }
+                if &src[len..len + 2] != b"\r\n" {
+                    let at = if src[len] == b'\r' { len + 1 } else { len };
+                    return Err(self.syntax(src, at, Expected::PayloadEnd));
+                }
+                buf.extend_from_slice(&src[..len]);
+                *chunk = None;
+                self.skip(src, len + 2);
+                continue;
+            }
+            let Some(&first) = src.first() else {
+                return Ok(Step::Incomplete);
+            };
+            if first != b';' {
+                return Err(self.syntax(src, 0, Expected::ChunkHeader));
+            }
+            let (len, end) = match parse_len(src) {
+                Ok(Len::Known { len, end }) => (len, end),
+                Ok(Len::Incomplete) => return self.incomplete_line(src),
+                Ok(_) => return Err(self.syntax(src, 1, Expected::ChunkHeader)),
+                Err((at, expected)) => return Err(self.syntax(src, at, expected)),
+            };
+            if len == 0 {
+                let Pending::Streamed { buf, .. } =
+                    std::mem::replace(&mut self.pending, Pending::None)
+                else {
+                    unreachable!("pending is Streamed here");
+                };
+                self.skip(src, end);
+                return Ok(Step::Value(Frame::BulkString(buf.freeze())));
+            }
+            let new_total = total.saturating_add(len);
+            if new_total > self.limits.max_bulk_len {
+                return Err(self.limit(0, LimitKind::BulkLen, new_total));
+            }
+            *total = new_total;
+            *chunk = Some(len as usize);
+            self.skip(src, end);
+        }
+    }
+
+    /// An aggregate header: pushes a level (or returns an empty / null aggregate at once).
+    fn open(&mut self, src: &mut BytesMut, ty: u8) -> Result<Step, DecodeError> {
+        let (count, streamed, end) = match parse_len(src) {
+            Ok(Len::Known { len, end }) => (len, false, end),
+            Ok(Len::Incomplete) => return self.incomplete_line(src),
+            Ok(Len::Null { end }) if ty == b'*' => {
+                self.skip(src, end);
+                return Ok(Step::Value(Frame::NullArray));
+            }
+            Ok(Len::Streamed { end }) if ty != b'|' => (0, true, end),
+            Ok(Len::Null { .. } | Len::Streamed { .. }) => {
+                return Err(self.syntax(src, 1, Expected::Length));
+            }
+            Err((at, expected)) => return Err(self.syntax(src, at, expected)),
+        };
+        if count > self.limits.max_aggregate_len {
+            return Err(self.limit(0, LimitKind::AggregateLen, count));
+        }
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(DecodeError::TooDeep {
+                offset: self.consumed,
+                max: self.limits.max_depth,
+            });
+        }
+        self.skip(src, end);
+        let paired = matches!(ty, b'%' | b'|');
+        if count == 0 && !streamed {
+            return Ok(match ty {
+                b'*' => Step::Value(Frame::Array(Vec::new())),
+                b'~' => Step::Value(Frame::Set(Vec::new())),
+                b'>' => Step::Value(Frame::Push(Vec::new())),
+                b'%' => Step::Value(Frame::Map(Vec::new())),
+                _ => {
+                    self.stack.push(Level {
+                        kind: b'|',
+                        remaining: 1,
+                        received: 0,
+                        max_items: 1,
+                        streamed: false,
+                        items: Items::Annotated {
+                            attributes: Vec::new(),
+                            data: None,
+                        },
+                    });
+                    Step::Opened
+                }
+            });
+        }
+        // Never trust an announced count for memory: reserve at most a small amount and let
+        // the vector grow as elements actually arrive.
+        let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+        let items = if paired {
+            Items::Pairs {
+                pairs: Vec::with_capacity(cap),
+                key: None,
+            }
+        } else {
+            Items::List(Vec::with_capacity(cap))
+        };
+        let per = if paired { 2 } else { 1 };
+        self.stack.push(Level {
+            kind: ty,
+            remaining: count.saturating_mul(per),
+            received: 0,
+            max_items: self.limits.max_aggregate_len.saturating_mul(per),
+            streamed,
+            items,
+        });
+        Ok(Step::Opened)
+    }
+
+    /// Finds the `\r` ending the line that starts at `src[0]`, resuming the search where the
+    /// previous call stopped.
+    #[inline]
+    fn line_end(&mut self, src: &[u8]) -> Result<Option<usize>, DecodeError> {
+        let from = self.scanned.max(1);
+        match memchr::memchr2(b'\r', b'\n', &src[from..]) {
+            Some(i) => {
+                let cr = from + i;
+                if src[cr] == b'\n' {
+                    return Err(self.syntax(src, cr, Expected::LineEnd));
+                }
+                if cr - 1 > self.limits.max_line_len {
+                    return Err(self.limit(0, LimitKind::LineLen, (cr - 1) as u64));
+                }
+                match src.get(cr + 1) {
+                    Some(b'\n') => Ok(Some(cr)),
+                    Some(_) => Err(self.syntax(src, cr + 1, Expected::LineEnd)),
+                    None => {
+                        self.scanned = cr;
+                        Ok(None)
+                    }
+                }
+            }
+            None => {
+                self.scanned = src.len();
+                if src.len() - 1 > self.limits.max_line_len {
+                    return Err(self.limit(0, LimitKind::LineLen, (src.len() - 1) as u64));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// A number line without its `\r\n` yet: numbers are short, so only the line limit needs
+    /// checking (a digit run longer than any number is already a syntax error).
+    fn incomplete_line(&mut self, src: &[u8]) -> Result<Step, DecodeError> {
+        if src.len() > self.limits.max_line_len + 1 {
+            return Err(self.limit(0, LimitKind::LineLen, src.len() as u64));
+        }
+        Ok(Step::Incomplete)
+    }
+
+    /// Removes the first `n` bytes of `src` and returns them.
+    #[inline]
+    fn take(&mut self, src: &mut BytesMut, n: usize) -> BytesMut {
+        self.consumed += n as u64;
+        self.scanned = 0;
+        src.split_to(n)
+    }
+
+    /// Drops the first `n` bytes of `src`.
+    #[inline]
+    fn skip(&mut self, src: &mut BytesMut, n: usize) {
+        self.consumed += n as u64;
+        self.scanned = 0;
+        src.advance(n);
+    }
+
+    fn syntax(&self, src: &[u8], at: usize, expected: Expected) -> DecodeError {
+        DecodeError::Syntax {
+            offset: self.consumed + at as u64,
+            expected,
+            found: src.get(at).copied().unwrap_or(0),
+        }
+    }
+
+    fn limit(&self, at: usize, limit: LimitKind, value: u64) -> DecodeError {
+        let max = match limit {
+            LimitKind::BulkLen => self.limits.max_bulk_len,
+            LimitKind::AggregateLen => self.limits.max_aggregate_len,
+            LimitKind::LineLen => self.limits.max_line_len as u64,
+        };
+        DecodeError::LimitExceeded {
+            offset: self.consumed + at as u64,
+            limit,
+            value,
+            max,
+        }
+    }
+}
+
+/// Elements (pairs for maps) a streamed level has received, for error reports.
+fn top_count(level: &Level) -> u64 {
+    match level.items {
+        Items::Pairs { .. } => level.received / 2,
+        _ => level.received,
+    }
+}
+
+impl Level {
+    /// Adds a completed child; true when the aggregate is now complete.
+    #[inline]
+    fn push(&mut self, frame: Frame) -> bool {
+        match &mut self.items {
+            Items::List(v) => v.push(frame),
+            Items::Pairs { pairs, key } => match key.take() {
+                None => *key = Some(frame),
+                Some(k) => pairs.push((k, frame)),
+            },
+            Items::Annotated { data, .. } => *data = Some(frame),
+        }
+        self.received += 1;
+        if self.streamed {
+            return false;
+        }
+        self.remaining -= 1;
+        self.remaining == 0
+    }
+
+    /// The finished frame, or the pairs of a finished attribute map (which still waits for
+    /// the value it annotates).
+    fn finish(self) -> Result<Frame, Vec<(Frame, Frame)>> {
+        Ok(match (self.kind, self.items) {
+            (_, Items::Annotated { attributes, data }) => Frame::Attribute {
+                attributes,
+                data: Box::new(data.unwrap_or(Frame::Null)),
+            },
+            (b'|', Items::Pairs { pairs, .. }) => return Err(pairs),
+            (_, Items::Pairs { pairs, .. }) => Frame::Map(pairs),
+            (b'~', Items::List(v)) => Frame::Set(v),
+            (b'>', Items::List(v)) => Frame::Push(v),
+            (_, Items::List(v)) => Frame::Array(v),
+        })
+    }
+}
+
+/// A bulk-like frame from its type byte and (already validated) payload.
+fn bulk_frame(ty: u8, payload: Bytes) -> Frame {
+    match ty {
+        b'$' => Frame::BulkString(payload),
+        b'!' => Frame::BulkError(payload),
+        _ => Frame::VerbatimString {
+            format: [payload[0], payload[1], payload[2]],
+            text: payload.slice(4..),
+        },
+    }
+}
+
+enum IntLine {
+    Incomplete,
+    Done { value: i64, end: usize },
+    Bad { at: usize, expected: Expected },
+}
+
+/// Parses `[-]digits\r\n` starting at `src[start]`, in one pass, without a separate search for
+/// the line end. Rejects `+`, spaces, an empty number and overflow.
+#[inline]
+fn parse_i64_line(src: &[u8], start: usize) -> IntLine {
+    let mut i = start;
+    let negative = src.get(i) == Some(&b'-');
+    if negative {
+        i += 1;
+    }
+    let digits_start = i;
+    // Accumulate as a negative number so i64::MIN parses too.
+    let mut acc: i64 = 0;
+    loop {
+        let Some(&b) = src.get(i) else {
+            return IntLine::Incomplete;
+        };
+        match b {
+            b'0'..=b'9' => {
+                let d = i64::from(b - b'0');
+                acc = match acc.checked_mul(10).and_then(|a| a.checked_sub(d)) {
+                    Some(a) => a,
+                    None => {
+                        return IntLine::Bad {
+                            at: i,
+                            expected: Expected::Integer,
+                        };
+                    }
+                };
+                i += 1;
+            }
+            b'\r' => {
+                if i == digits_start {
+                    return IntLine::Bad {
+                        at: i,
+                        expected: Expected::Integer,
+                    };
+                }
+                return match src.get(i + 1) {
+                    None => IntLine::Incomplete,
+                    Some(b'\n') => {
+                        let value = if negative {
+                            acc
+                        } else {
+                            match acc.checked_neg() {
+                                Some(v) => v,
+                                None => {
+                                    return IntLine::Bad {
+                                        at: i - 1,
+                                        expected: Expected::Integer,
+                                    };
+                                }
+                            }
+                        };
+                        IntLine::Done { value, end: i + 2 }
+                    }
+                    Some(_) => IntLine::Bad {
+                        at: i + 1,
+                        expected: Expected::LineEnd,
+                    },
+                };
+            }
+            _ => {
+                return IntLine::Bad {
+                    at: i,
+                    expected: Expected::Integer,
+                };
+            }
+        }
+    }
+}
+
+/// Parses a length header after the type byte at `src[0]`: digits, `-1` or `?`, then `\r\n`.
+#[inline]
+fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
+    match src.get(1) {
+        None => return Ok(Len::Incomplete),
+        Some(b'?') | Some(b'-') => {
+            let streamed = src[1] == b'?';
+            let want: &[u8] = if streamed { b"?\r\n" } else { b"-1\r\n" };
+            let have = &src[1..src.len().min(1 + want.len())];
+            if let Some(bad) = have.iter().zip(want).position(|(a, b)| a != b) {
+                let expected = if want[bad] == b'\r' || want[bad] == b'\n' {
+                    Expected::LineEnd
+                } else {
+                    Expected::Length
+                };
+                return Err((1 + bad, expected));
+            }
+            if have.len() < want.len() {
+                return Ok(Len::Incomplete);
+            }
+            let end = 1 + want.len();
+            return Ok(if streamed {
+                Len::Streamed { end }
+            } else {
+                Len::Null { end }
+            });
+        }
+        _ => {}
+    }
+    let mut i = 1;
+    let mut len: u64 = 0;
+    loop {
+        let Some(&b) = src.get(i) else {
+            return Ok(Len::Incomplete);
+        };
+        match b {
+            b'0'..=b'9' => {
+                len = len
+                    .checked_mul(10)
+                    .and_then(|l| l.checked_add(u64::from(b - b'0')))
+                    .ok_or((i, Expected::Length))?;
+                i += 1;
+            }
+            b'\r' if i > 1 => {
+                return match src.get(i + 1) {
+                    None => Ok(Len::Incomplete),
+                    Some(b'\n') => Ok(Len::Known { len, end: i + 2 }),
+                    Some(_) => Err((i + 1, Expected::LineEnd)),
+                };
+            }
+            _ => return Err((i, Expected::Length)),
+        }
+    }
+}
+
+/// Parses a RESP3 double: `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `-inf`, `nan`.
+fn parse_double(line: &[u8]) -> Option<f64> {
+    match line {
+        b"inf" | b"+inf" => return Some(f64::INFINITY),
+        b"-inf" => return Some(f64::NEG_INFINITY),
+        b"nan" | b"-nan" | b"+nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    let body = match line.first()? {
+        b'+' | b'-' => &line[1..],
+        _ => line,
+    };
+    // `str::parse` also accepts words such as "infinity"; allow only the numeric alphabet.
+    if !body.first()?.is_ascii_digit()
+        || !body
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return None;
+    }
+    std::str::from_utf8(line).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

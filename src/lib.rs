@@ -1,0 +1,1 @@
+//! redis-manager: a Redis client written from scratch.
