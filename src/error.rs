@@ -1,0 +1,224 @@
+//! [`Error`]: every way a Redis operation can fail, split by origin, with predicates.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use resp_codec::DecodeError;
+
+pub use crate::config::ConfigError;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an operation failed.
+///
+/// Cloneable, because one connection failure is reported to every request that was waiting on
+/// that connection. The variants say where the failure came from; the predicates
+/// ([`Error::is_timeout`], [`Error::is_outcome_unknown`], ...) answer the questions callers
+/// usually ask.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing the socket failed, or connecting did.
+    #[error("i/o error")]
+    Io(#[source] Arc<io::Error>),
+    /// The server sent bytes that are not valid RESP (or exceed the decoder's limits). The
+    /// connection is closed.
+    #[error("protocol error")]
+    Protocol(#[source] DecodeError),
+    /// The server answered with an error reply.
+    #[error(transparent)]
+    Server(ServerError),
+    /// The server rejected the credentials (`WRONGPASS`, or `ERR invalid password` from old
+    /// servers).
+    #[error("authentication failed")]
+    Auth(#[source] ServerError),
+    /// No reply arrived within the response timeout. If the request had been written, its
+    /// outcome is unknown: the server may or may not have executed it.
+    #[error("timed out after {after:?}")]
+    Timeout {
+        /// The timeout that expired.
+        after: Duration,
+        /// True when the request was (or may have been) written before the timeout.
+        sent: bool,
+    },
+    /// The connection closed (or failed) while the request was outstanding.
+    #[error("connection closed")]
+    ConnectionClosed {
+        /// True when the request was (or may have been) written: its outcome is unknown.
+        sent: bool,
+    },
+    /// No pooled connection became free within the acquire timeout.
+    #[error("no connection available within {waited:?}")]
+    PoolTimeout {
+        /// How long the caller waited.
+        waited: Duration,
+    },
+    /// The client was shut down.
+    #[error("client is closed")]
+    Closed,
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A reply did not have the shape the caller asked for.
+    #[error(transparent)]
+    Conversion(#[from] ConversionError),
+    /// An argument given to a command is not acceptable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<ServerError> for Error {
+    fn from(e: ServerError) -> Self {
+        Error::Server(e)
+    }
+}
+
+impl Error {
+    /// True for a response or connect timeout.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Io(e) => e.kind() == io::ErrorKind::TimedOut,
+            _ => false,
+        }
+    }
+
+    /// True when a request may have reached the server but no reply was received: retrying
+    /// it could execute it twice.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { sent: true, .. } | Error::ConnectionClosed { sent: true }
+        )
+    }
+
+    /// True for failures of the connection itself (I/O, protocol, closed), as opposed to a
+    /// server error reply or a conversion error.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Io(_)
+                | Error::Protocol(_)
+                | Error::ConnectionClosed { .. }
+                | Error::Timeout { .. }
+                | Error::Closed
+        )
+    }
+
+    /// The server error, for error replies and authentication failures.
+    pub fn server_error(&self) -> Option<&ServerError> {
+        match self {
+            Error::Server(e) | Error::Auth(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The server's error code (`WRONGTYPE`, `NOSCRIPT`, `NOPERM`, ...), if this is a server
+    /// error.
+    pub fn code(&self) -> Option<&str> {
+        self.server_error().map(ServerError::code)
+    }
+
+    /// True when the server rejected the credentials.
+    pub fn is_auth_error(&self) -> bool {
+        matches!(self, Error::Auth(_))
+    }
+
+    /// True when an ACL rule denied the command (`NOPERM`).
+    pub fn is_permission_error(&self) -> bool {
+        self.code() == Some("NOPERM")
+    }
+}
+
+/// An error reply from the server: `-CODE message` or a RESP3 bulk error.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("server error {code}: {message}", code = self.code(), message = self.message())]
+pub struct ServerError {
+    text: Bytes,
+    code_len: usize,
+}
+
+impl ServerError {
+    /// Parses the text of an error reply; the code is its first word.
+    pub fn new(text: Bytes) -> Self {
+        let code_len = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+        ServerError { text, code_len }
+    }
+
+    /// The error code, the first word of the reply (`ERR`, `WRONGTYPE`, `MOVED`, ...).
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.code_len]).unwrap_or("ERR")
+    }
+
+    /// The text after the code.
+    pub fn message(&self) -> &str {
+        let rest = self.text.get(self.code_len + 1..).unwrap_or_default();
+        std::str::from_utf8(rest).unwrap_or("<non-utf8 error message>")
+    }
+
+    /// The whole reply text, code included.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerError")
+            .field("code", &self.code())
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+/// A reply could not be converted into the requested Rust type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot convert {got} reply into {expected}")]
+#[non_exhaustive]
+pub struct ConversionError {
+    /// The Rust type (or shape) that was asked for.
+    pub expected: &'static str,
+    /// The kind of reply received.
+    pub got: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_error_splits_code_and_message() {
+        let e = ServerError::new(Bytes::from_static(b"WRONGTYPE Operation against a key"));
+        assert_eq!(e.code(), "WRONGTYPE");
+        assert_eq!(e.message(), "Operation against a key");
+        let e = ServerError::new(Bytes::from_static(b"NOSCRIPT"));
+        assert_eq!((e.code(), e.message()), ("NOSCRIPT", ""));
+        assert!(Error::Server(ServerError::new("NOPERM no".into())).is_permission_error());
+    }
+
+    #[test]
+    fn only_sent_requests_have_unknown_outcomes() {
+        assert!(Error::ConnectionClosed { sent: true }.is_outcome_unknown());
+        assert!(!Error::ConnectionClosed { sent: false }.is_outcome_unknown());
+        let t = Error::Timeout {
+            after: Duration::from_secs(1),
+            sent: true,
+        };
+        assert!(t.is_timeout() && t.is_outcome_unknown());
+    }
+}
