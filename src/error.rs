@@ -44,12 +44,19 @@ pub enum Error {
         /// True when the request was (or may have been) written before the timeout.
         sent: bool,
     },
-    /// The connection closed (or failed) while the request was outstanding.
-    #[error("connection closed")]
+    /// The connection closed or failed while the request was outstanding. `cause` says why
+    /// (an I/O or protocol error, a timeout of another request, a shutdown).
+    #[error("connection lost")]
     ConnectionClosed {
         /// True when the request was (or may have been) written: its outcome is unknown.
         sent: bool,
+        /// What ended the connection, when known.
+        #[source]
+        cause: Option<Box<Error>>,
     },
+    /// The server sent a reply when no request was waiting for one. The connection is closed.
+    #[error("unexpected reply from server")]
+    UnexpectedReply,
     /// No pooled connection became free within the acquire timeout.
     #[error("no connection available within {waited:?}")]
     PoolTimeout {
@@ -65,6 +72,10 @@ pub enum Error {
     /// A reply did not have the shape the caller asked for.
     #[error(transparent)]
     Conversion(#[from] ConversionError),
+    /// A `MULTI`/`EXEC` transaction did not run because a `WATCH`ed key changed (`EXEC`
+    /// returned null). Nothing in it was executed; it is safe to retry.
+    #[error("transaction aborted: a watched key changed")]
+    TransactionAborted,
     /// An argument given to a command is not acceptable.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
@@ -103,7 +114,7 @@ impl Error {
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(
             self,
-            Error::Timeout { sent: true, .. } | Error::ConnectionClosed { sent: true }
+            Error::Timeout { sent: true, .. } | Error::ConnectionClosed { sent: true, .. }
         )
     }
 
@@ -117,7 +128,41 @@ impl Error {
                 | Error::ConnectionClosed { .. }
                 | Error::Timeout { .. }
                 | Error::Closed
+                | Error::UnexpectedReply
         )
+    }
+
+    /// True when the server sent invalid RESP, on this request's connection (directly or as
+    /// the cause of a lost connection).
+    pub fn is_protocol_error(&self) -> bool {
+        match self {
+            Error::Protocol(_) | Error::UnexpectedReply => true,
+            Error::ConnectionClosed { cause: Some(c), .. } => c.is_protocol_error(),
+            _ => false,
+        }
+    }
+
+    /// True for requests that were never written to any server: retrying them cannot execute
+    /// anything twice.
+    pub fn is_unsent(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionClosed { sent: false, .. } | Error::Timeout { sent: false, .. }
+        )
+    }
+
+    /// A lost-connection error for a request, keeping `self` as the cause.
+    pub(crate) fn lost(&self, sent: bool) -> Error {
+        match self {
+            Error::ConnectionClosed { cause, .. } => Error::ConnectionClosed {
+                sent,
+                cause: cause.clone(),
+            },
+            other => Error::ConnectionClosed {
+                sent,
+                cause: Some(Box::new(other.clone())),
+            },
+        }
     }
 
     /// The server error, for error replies and authentication failures.
@@ -213,8 +258,10 @@ mod tests {
 
     #[test]
     fn only_sent_requests_have_unknown_outcomes() {
-        assert!(Error::ConnectionClosed { sent: true }.is_outcome_unknown());
-        assert!(!Error::ConnectionClosed { sent: false }.is_outcome_unknown());
+        let lost = Error::Protocol(resp_codec::DecodeError::TooDeep { offset: 0, max: 1 }).lost(true);
+        assert!(lost.is_outcome_unknown() && lost.is_protocol_error());
+        assert!(!Error::Closed.lost(false).is_outcome_unknown());
+        assert!(Error::Closed.lost(false).is_unsent());
         let t = Error::Timeout {
             after: Duration::from_secs(1),
             sent: true,

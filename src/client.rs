@@ -1,0 +1,159 @@
+//! [`Client`]: the handle applications use: cheap to clone, `Send + Sync`, backed by a pool.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
+
+use crate::cmd::{Cmd, FromReply};
+use crate::connection::NegotiatedProtocol;
+use crate::error::Error;
+use crate::pool::{Pool, PooledConnection};
+
+/// A Redis client: a pool of connections to one server.
+///
+/// Clones share the pool. Ordinary commands from any number of tasks are multiplexed over one
+/// connection and written in batches; commands that need a connection to themselves go through
+/// [`Client::exclusive`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> redis_manager::Result<()> {
+/// use redis_manager::{cmd, Client, Config};
+///
+/// let client = Client::new(Config::default().host("127.0.0.1").port(6379))?;
+/// client.query::<()>(cmd("SET").arg("greeting").arg("hello")).await?;
+/// let v: Option<String> = client.query(cmd("GET").arg("greeting")).await?;
+/// assert_eq!(v.as_deref(), Some("hello"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("options", self.pool.connect_options())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub(crate) fn from_pool(pool: Arc<Pool>) -> Client {
+        Client { pool }
+    }
+
+    /// Sends `cmd` and converts its reply into `T`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`], ...),
+    /// [`Error::Server`] for an error reply, [`Error::Conversion`] when the reply does not fit
+    /// `T`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future never affects other callers: an unsent command is withdrawn, and
+    /// the reply of a sent one is read and discarded.
+    pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
+        let frame = self.pool.request(|b| cmd.write_to(b)).await?;
+        T::from_reply(frame)
+    }
+
+    /// Sends `cmd` and returns its raw reply frame; an error reply is an `Err`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::query`].
+    pub async fn send(&self, cmd: Cmd) -> Result<Frame, Error> {
+        let frame = self.pool.request(|b| cmd.write_to(b)).await?;
+        crate::cmd::check_reply(frame)
+    }
+
+    /// Encodes a command from borrowed arguments straight into the write queue, with no
+    /// intermediate buffer: the fast path of the typed commands.
+    pub(crate) async fn call<T: FromReply>(&self, args: &[&dyn ToArg]) -> Result<T, Error> {
+        let frame = self
+            .pool
+            .request(|b| resp_codec::encode_command(b, args))
+            .await?;
+        T::from_reply(frame)
+    }
+
+    /// Like [`Client::call`] with a command name followed by a variable list of arguments.
+    pub(crate) async fn call_with<T: FromReply>(
+        &self,
+        head: &[&dyn ToArg],
+        tail: &[&dyn ToArg],
+    ) -> Result<T, Error> {
+        let frame = self
+            .pool
+            .request(|b| {
+                encode_array_header(b, head.len() + tail.len());
+                for a in head.iter().chain(tail) {
+                    encode_bulk(b, &a.to_arg());
+                }
+            })
+            .await?;
+        T::from_reply(frame)
+    }
+
+    /// Sends several commands in one write on the shared connection and returns their raw
+    /// replies in order (error replies included, as frames).
+    pub(crate) async fn send_batch(&self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+        self.pool
+            .request_many(
+                |b: &mut BytesMut| {
+                    for c in cmds {
+                        c.write_to(b);
+                    }
+                },
+                cmds.len(),
+            )
+            .await
+    }
+
+    /// Takes a connection for exclusive use (blocking commands, transactions), waiting at most
+    /// the pool's acquire timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`] when none became free in time; connection errors when a new one
+    /// had to be opened and could not be.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is taken unless the future completes.
+    pub async fn exclusive(&self) -> Result<PooledConnection, Error> {
+        self.pool.exclusive().await
+    }
+
+    /// Connects the shared connection now (instead of on first use) and checks it with `PING`.
+    ///
+    /// # Errors
+    ///
+    /// The connect or handshake error.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let reply: Frame = self.call(&[&"PING"]).await?;
+        crate::cmd::check_reply(reply).map(|_| ())
+    }
+
+    /// The protocol the shared connection negotiated, once it is connected.
+    pub fn protocol(&self) -> Option<NegotiatedProtocol> {
+        self.pool.protocol()
+    }
+
+    /// Closes every connection. Outstanding and later requests fail with [`Error::Closed`]
+    /// (or a lost-connection error naming it).
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    /// True once [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+}

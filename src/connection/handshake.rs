@@ -1,0 +1,233 @@
+//! Opening a connection: transport, then `HELLO`/`AUTH`/`SETNAME`/`SELECT`, each reply checked
+//! before the next step, the whole bounded by the connect timeout.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use resp_codec::{Decoder, Frame, ToArg, encode_command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, lookup_host};
+
+use super::NegotiatedProtocol;
+use super::stream::Stream;
+use crate::error::{Error, ServerError};
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+/// Everything needed to open and hand-shake one connection.
+#[derive(Clone)]
+pub(crate) struct ConnectOptions {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) db: i64,
+    pub(crate) client_name: Option<String>,
+    /// Try `HELLO 3` first (falling back to RESP2 when the server refuses it).
+    pub(crate) resp3: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("endpoint", &self.endpoint)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .field("client_name", &self.client_name)
+            .field("resp3", &self.resp3)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// A connection that finished its handshake.
+pub(crate) struct Established {
+    pub(crate) stream: Stream,
+    pub(crate) decoder: Decoder,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) protocol: NegotiatedProtocol,
+    pub(crate) client_id: Option<i64>,
+}
+
+/// Connects and hand-shakes, within `opts.connect_timeout`.
+pub(crate) async fn establish(opts: &ConnectOptions) -> Result<Established, Error> {
+    match tokio::time::timeout(opts.connect_timeout, establish_inner(opts)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout {
+            after: opts.connect_timeout,
+            sent: false,
+        }),
+    }
+}
+
+async fn open(endpoint: &Endpoint) -> Result<Stream, Error> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => {
+            let mut last = None;
+            for addr in lookup_host((host.as_str(), *port)).await? {
+                let socket = if addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                // Keepalive lets the kernel notice a peer that vanished without a FIN while
+                // the connection is idle; the response timeout covers the busy case.
+                socket.set_keepalive(true)?;
+                match socket.connect(addr).await {
+                    Ok(stream) => {
+                        // Requests are batched by the I/O task; Nagle would only add latency.
+                        stream.set_nodelay(true)?;
+                        return Ok(Stream::Tcp(stream));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last
+                .unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to nothing")
+                })
+                .into())
+        }
+        #[cfg(unix)]
+        Endpoint::Unix(path) => Ok(Stream::Unix(tokio::net::UnixStream::connect(path).await?)),
+        #[cfg(not(unix))]
+        Endpoint::Unix(_) => Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into()),
+    }
+}
+
+struct Handshake {
+    stream: Stream,
+    decoder: Decoder,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl Handshake {
+    async fn call(&mut self, args: &[&dyn ToArg]) -> Result<Frame, Error> {
+        self.wbuf.clear();
+        encode_command(&mut self.wbuf, args);
+        self.stream.write_all(&self.wbuf).await?;
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.rbuf)? {
+                if frame.is_push() {
+                    continue;
+                }
+                return Ok(frame.into_without_attributes());
+            }
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+    }
+}
+
+fn server_error(frame: &Frame) -> Option<ServerError> {
+    frame.as_error().map(|e| ServerError::new(e.clone()))
+}
+
+/// True for the replies servers give to bad credentials, or to missing ones.
+fn is_auth_failure(e: &ServerError) -> bool {
+    matches!(e.code(), "WRONGPASS" | "NOAUTH")
+        || e.message().contains("invalid password")
+        || e.message().contains("without any password configured")
+}
+
+fn check_ok(frame: Frame) -> Result<Frame, Error> {
+    match server_error(&frame) {
+        Some(e) if is_auth_failure(&e) => Err(Error::Auth(e)),
+        Some(e) => Err(Error::Server(e)),
+        None => Ok(frame),
+    }
+}
+
+async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
+    let stream = open(&opts.endpoint).await?;
+    let mut hs = Handshake {
+        stream,
+        decoder: Decoder::new(),
+        rbuf: BytesMut::with_capacity(4096),
+        wbuf: BytesMut::with_capacity(256),
+    };
+    let mut protocol = NegotiatedProtocol::Resp2;
+    let mut client_id = None;
+    let user = opts.username.as_deref().unwrap_or("default");
+    let mut authenticated = false;
+    let mut named = false;
+    if opts.resp3 {
+        let mut args: Vec<&dyn ToArg> = vec![&"HELLO", &"3"];
+        if let Some(pass) = &opts.password {
+            args.extend([&"AUTH" as &dyn ToArg, &user, pass]);
+        }
+        if let Some(name) = &opts.client_name {
+            args.extend([&"SETNAME" as &dyn ToArg, name]);
+        }
+        let reply = hs.call(&args).await?;
+        match server_error(&reply) {
+            None => {
+                protocol = NegotiatedProtocol::Resp3;
+                authenticated = true;
+                named = true;
+                client_id = hello_field(&reply, "id").and_then(Frame::as_integer);
+            }
+            // Servers before 6.0 do not know HELLO; 6.x+ built without RESP3 say NOPROTO.
+            Some(e)
+                if e.code() == "NOPROTO"
+                    || e.message().starts_with("unknown command")
+                    || e.message().contains("unknown command") =>
+            {
+                tracing::debug!("server refused HELLO 3; using RESP2");
+            }
+            Some(e) if is_auth_failure(&e) => return Err(Error::Auth(e)),
+            Some(e) => return Err(Error::Server(e)),
+        }
+    }
+    if !authenticated {
+        if let Some(pass) = &opts.password {
+            let reply = match &opts.username {
+                Some(u) => hs.call(&[&"AUTH", u, pass]).await?,
+                None => hs.call(&[&"AUTH", pass]).await?,
+            };
+            check_ok(reply)?;
+        }
+    }
+    if !named {
+        if let Some(name) = &opts.client_name {
+            check_ok(hs.call(&[&"CLIENT", &"SETNAME", name]).await?)?;
+        }
+    }
+    if opts.db != 0 {
+        check_ok(hs.call(&[&"SELECT", &opts.db]).await?)?;
+    }
+    Ok(Established {
+        stream: hs.stream,
+        decoder: hs.decoder,
+        rbuf: hs.rbuf,
+        protocol,
+        client_id,
+    })
+}
+
+/// A field of the map `HELLO` returns.
+fn hello_field<'a>(reply: &'a Frame, name: &str) -> Option<&'a Frame> {
+    match reply {
+        Frame::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| k.as_bytes().is_some_and(|b| b == name.as_bytes()))
+            .map(|(_, v)| v),
+        Frame::Array(items) => items
+            .chunks(2)
+            .find(|kv| kv[0].as_bytes().is_some_and(|b| b == name.as_bytes()))
+            .and_then(|kv| kv.get(1)),
+        _ => None,
+    }
+}

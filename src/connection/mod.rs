@@ -1,0 +1,206 @@
+//! Connections: transport, handshake, and the multiplexed request handle.
+//!
+//! A [`Connection`] is one socket to one server, shared by any number of concurrent callers.
+//! Its socket belongs to a spawned I/O task (see `mux`); the handle only queues requests and
+//! waits for replies, so dropping a caller's future at any point is harmless to everyone else.
+
+mod handshake;
+mod mux;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use resp_codec::Frame;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use handshake::ConnectOptions;
+pub(crate) use mux::PushSink;
+use mux::{ReplyTx, Shared};
+
+use crate::error::Error;
+
+/// The protocol a connection ended up speaking after its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NegotiatedProtocol {
+    /// RESP2: no HELLO, or the server refused `HELLO 3`.
+    Resp2,
+    /// RESP3, after a successful `HELLO 3`.
+    Resp3,
+}
+
+/// One multiplexed connection to a server.
+///
+/// Cheap to clone: clones share the socket. When the last clone is dropped, the connection
+/// closes and requests still outstanding fail with [`Error::ConnectionClosed`].
+#[derive(Clone)]
+pub(crate) struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    protocol: NegotiatedProtocol,
+    timeout: Option<Duration>,
+    server_id: Option<i64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.abort(Error::Closed);
+    }
+}
+
+/// Removes a queued request when its caller's future is dropped before the request is written.
+struct CancelOnDrop<'a> {
+    shared: &'a Shared,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.cancel(self.id);
+        }
+    }
+}
+
+impl Connection {
+    /// Connects, performs the handshake and spawns the I/O task (on the current runtime).
+    pub(crate) async fn connect(
+        opts: &ConnectOptions,
+        push: Option<PushSink>,
+    ) -> Result<Connection, Error> {
+        let established = handshake::establish(opts).await?;
+        let shared = mux::new_shared();
+        let task = mux::IoTask::new(
+            established.stream,
+            shared.clone(),
+            established.decoder,
+            established.rbuf,
+            push,
+        );
+        tokio::spawn(task);
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                shared,
+                protocol: established.protocol,
+                timeout: opts.response_timeout,
+                server_id: established.client_id,
+            }),
+        })
+    }
+
+    /// The protocol negotiated by the handshake.
+    pub(crate) fn protocol(&self) -> NegotiatedProtocol {
+        self.inner.protocol
+    }
+
+    /// The server-side client id (`CLIENT ID`), when the handshake learned it.
+    pub(crate) fn client_id(&self) -> Option<i64> {
+        self.inner.server_id
+    }
+
+    /// True once the connection has failed or closed; it will never work again.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
+    }
+
+    /// Closes the connection now, failing what is outstanding.
+    pub(crate) fn close(&self) {
+        self.inner.shared.abort(Error::Closed);
+    }
+
+    /// Sends one command (already encoded by `encode`) and waits for its reply, within the
+    /// connection's response timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before the request is written removes it (it is never sent);
+    /// dropping it later discards the reply when it arrives. No other caller is affected.
+    pub(crate) async fn request(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<Frame, Error> {
+        self.request_with_timeout(encode, self.inner.timeout).await
+    }
+
+    /// Like [`Connection::request`] with an explicit response timeout (`None`: wait forever),
+    /// for blocking commands whose server-side timeout exceeds the default.
+    pub(crate) async fn request_with_timeout(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        timeout: Option<Duration>,
+    ) -> Result<Frame, Error> {
+        let (tx, rx) = oneshot::channel();
+        let shared = &*self.inner.shared;
+        let id = shared.submit(encode, 1, timeout, ReplyTx::One(tx))?;
+        let mut guard = CancelOnDrop {
+            shared,
+            id,
+            armed: true,
+        };
+        let reply = rx.await;
+        guard.armed = false;
+        match reply {
+            Ok(result) => result,
+            // The I/O task always answers before dropping a sender; this is a last resort.
+            Err(_) => Err(Error::ConnectionClosed {
+                sent: true,
+                cause: None,
+            }),
+        }
+    }
+
+    /// Sends several commands in one write and waits for `replies` frames.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`Connection::request`]: the batch is sent whole or not at all.
+    pub(crate) async fn request_many(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        replies: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Frame>, Error> {
+        if replies == 0 {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = oneshot::channel();
+        let shared = &*self.inner.shared;
+        let id = shared.submit(encode, replies, timeout, ReplyTx::Many(tx))?;
+        let mut guard = CancelOnDrop {
+            shared,
+            id,
+            armed: true,
+        };
+        let reply = rx.await;
+        guard.armed = false;
+        match reply {
+            Ok(result) => result,
+            Err(_) => Err(Error::ConnectionClosed {
+                sent: true,
+                cause: None,
+            }),
+        }
+    }
+
+    /// Writes a command whose answers arrive as pushes (subscriber commands): nothing waits
+    /// for a reply.
+    pub(crate) fn send_unanswered(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<(), Error> {
+        self.inner
+            .shared
+            .submit(encode, 0, None, ReplyTx::None)
+            .map(|_| ())
+    }
+
+    /// The response timeout requests on this connection get by default.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.inner.timeout
+    }
+}
+
+/// A bounded channel for push frames, and its receiving end.
+pub(crate) fn push_channel(capacity: usize, all_frames: bool) -> (PushSink, mpsc::Receiver<Frame>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (PushSink { tx, all_frames }, rx)
+}

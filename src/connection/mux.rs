@@ -1,0 +1,471 @@
+//! The multiplexer: one task owns the socket, writes queued requests in batches and hands each
+//! reply to the request it answers.
+//!
+//! # Design
+//!
+//! Callers never touch the socket. A request is encoded straight into the shared write queue
+//! (`Queue::buf`) under a short lock, together with a `Waiting` entry holding its reply channel.
+//! The I/O task ([`IoTask`], a hand-written future) swaps the whole queue out at once, so every
+//! request that arrived while it was busy goes out in one `write` (automatic pipelining), and
+//! moves the entries into `in_flight`, the FIFO that replies are matched against.
+//!
+//! Invariants, which together make cancellation and failure safe:
+//!
+//! - `in_flight` holds exactly one entry per request written, in write order. Every non-push
+//!   frame read completes the front entry; if its caller has gone, the frame is dropped. So a
+//!   cancelled caller's reply is read and discarded, never delivered to anyone else.
+//! - A request whose caller has gone before the I/O task takes it is removed with its bytes:
+//!   it is never sent (`Waiting::cancel` on drop, and the `is_closed` check at take time).
+//! - The task writes whole batches from its own buffer; a request's bytes are never split
+//!   between the queue and the socket, so nothing is left half written by a cancelled caller.
+//! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
+//!   reply.
+//! - When the task ends, for whatever reason, every queued request fails with
+//!   `ConnectionClosed { sent: false }` and every in-flight one with `sent: true` (or the error
+//!   that killed the connection), and the queue is closed to new requests. Nothing waits forever.
+//! - A response timeout fails the whole connection: after it, the reply order can no longer be
+//!   trusted by anyone outside this task, and a silent server (SIGSTOP, blackhole) must not hold
+//!   requests hostage. The timer is one `Sleep` for the connection, re-armed lazily to the
+//!   deadline of the oldest in-flight request, so there is no timer per request.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use resp_codec::{Decoder, Frame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::Error;
+
+/// Where a reply goes.
+pub(crate) enum ReplyTx {
+    One(oneshot::Sender<Result<Frame, Error>>),
+    Many(oneshot::Sender<Result<Vec<Frame>, Error>>),
+    /// Nobody waits: the frames are read and dropped (subscriber commands use pushes instead).
+    None,
+}
+
+impl ReplyTx {
+    fn is_closed(&self) -> bool {
+        match self {
+            ReplyTx::One(tx) => tx.is_closed(),
+            ReplyTx::Many(tx) => tx.is_closed(),
+            ReplyTx::None => false,
+        }
+    }
+
+    fn fail(self, err: Error) {
+        match self {
+            ReplyTx::One(tx) => drop(tx.send(Err(err))),
+            ReplyTx::Many(tx) => drop(tx.send(Err(err))),
+            ReplyTx::None => {}
+        }
+    }
+}
+
+/// A request queued but not yet taken by the I/O task.
+struct Queued {
+    id: u64,
+    /// End of this request's bytes in `Queue::buf`.
+    end: usize,
+    replies: usize,
+    timeout: Option<Duration>,
+    tx: ReplyTx,
+}
+
+/// A request written to the socket, waiting for its replies.
+struct InFlight {
+    replies: usize,
+    timeout: Duration,
+    frames: Vec<Frame>,
+    deadline: Option<Instant>,
+    tx: ReplyTx,
+}
+
+struct Queue {
+    buf: BytesMut,
+    queued: VecDeque<Queued>,
+    next_id: u64,
+    /// The I/O task's waker, present while it is idle waiting for requests.
+    waker: Option<Waker>,
+    /// Set once the connection is finished; new requests fail with it.
+    closed: Option<Error>,
+    /// Set by a caller whose reply timed out, or by `close`: the task must end.
+    abort: Option<Error>,
+}
+
+/// State shared between request handles and the I/O task.
+pub(crate) struct Shared {
+    queue: Mutex<Queue>,
+    /// Mirrors `closed.is_some() || abort.is_some()` so the pool can check health per request
+    /// without taking the lock.
+    done: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock can only come from a bug in this module; the queue
+        // is still structurally valid, so keep going rather than poisoning every caller.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a request: `encode` appends its bytes. Returns its id for cancellation.
+    pub(crate) fn submit(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        replies: usize,
+        timeout: Option<Duration>,
+        tx: ReplyTx,
+    ) -> Result<u64, Error> {
+        let mut q = self.lock();
+        if let Some(err) = &q.closed {
+            return Err(err.lost(false));
+        }
+        encode(&mut q.buf);
+        let id = q.next_id;
+        q.next_id += 1;
+        let end = q.buf.len();
+        q.queued.push_back(Queued {
+            id,
+            end,
+            replies,
+            timeout,
+            tx,
+        });
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(id)
+    }
+
+    /// Removes request `id` if it has not been taken for writing. True when removed: it will
+    /// never be sent.
+    pub(crate) fn cancel(&self, id: u64) -> bool {
+        let mut q = self.lock();
+        let Some(pos) = q.queued.iter().position(|r| r.id == id) else {
+            return false;
+        };
+        remove_queued(&mut q, pos);
+        true
+    }
+
+    /// Asks the I/O task to end the connection, failing what is outstanding with `err`.
+    pub(crate) fn abort(&self, err: Error) {
+        self.done.store(true, Ordering::Release);
+        let mut q = self.lock();
+        if q.abort.is_none() {
+            q.abort = Some(err);
+        }
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// True once the connection has ended (or is ending).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Removes `q.queued[pos]` and its bytes from the queue.
+fn remove_queued(q: &mut Queue, pos: usize) {
+    let start = if pos == 0 { 0 } else { q.queued[pos - 1].end };
+    let end = q.queued[pos].end;
+    let removed = end - start;
+    let mut tail = q.buf.split_off(start);
+    tail.advance(removed);
+    q.buf.unsplit(tail);
+    q.queued.remove(pos);
+    for later in q.queued.iter_mut().skip(pos) {
+        later.end -= removed;
+    }
+}
+
+/// Where push frames go.
+pub(crate) struct PushSink {
+    pub(crate) tx: mpsc::Sender<Frame>,
+    /// When true every frame is a push: a RESP2 subscriber receives messages as plain arrays,
+    /// and subscription confirmations arrive as messages, not replies.
+    pub(crate) all_frames: bool,
+}
+
+/// The future that owns a connection's socket. Spawn it; it ends when the connection does.
+pub(crate) struct IoTask<S> {
+    stream: S,
+    shared: Arc<Shared>,
+    decoder: Decoder,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    in_flight: VecDeque<InFlight>,
+    push: Option<PushSink>,
+    sleep: Pin<Box<Sleep>>,
+    sleep_armed: bool,
+}
+
+/// Read buffer growth step: big enough that a burst of small replies is one syscall, small
+/// enough to not matter per connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+pub(crate) fn new_shared() -> Arc<Shared> {
+    Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            buf: BytesMut::with_capacity(4096),
+            queued: VecDeque::new(),
+            next_id: 0,
+            waker: None,
+            closed: None,
+            abort: None,
+        }),
+        done: AtomicBool::new(false),
+    })
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
+    /// An I/O task over an established (handshaken) stream. `rbuf` holds bytes already read.
+    pub(crate) fn new(
+        stream: S,
+        shared: Arc<Shared>,
+        decoder: Decoder,
+        rbuf: BytesMut,
+        push: Option<PushSink>,
+    ) -> Self {
+        IoTask {
+            stream,
+            shared,
+            decoder,
+            rbuf,
+            wbuf: BytesMut::with_capacity(4096),
+            in_flight: VecDeque::new(),
+            push,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+            sleep_armed: false,
+        }
+    }
+
+    /// Takes every queued request into the write buffer. Returns an error when the task must
+    /// end (abort requested). Registers the waker when there is nothing to take.
+    fn take_queued(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        let mut q = self.shared.lock();
+        if let Some(err) = q.abort.take() {
+            return Err(err);
+        }
+        if !self.wbuf.is_empty() {
+            // Still writing the previous batch; the queue keeps growing and goes next.
+            return Ok(());
+        }
+        if q.queued.is_empty() {
+            q.waker = Some(cx.waker().clone());
+            return Ok(());
+        }
+        // Drop requests whose callers are gone before they cost anything on the wire.
+        let mut i = 0;
+        while i < q.queued.len() {
+            if q.queued[i].tx.is_closed() {
+                remove_queued(&mut q, i);
+            } else {
+                i += 1;
+            }
+        }
+        std::mem::swap(&mut q.buf, &mut self.wbuf);
+        let now = Instant::now();
+        for r in q.queued.drain(..) {
+            if r.replies == 0 {
+                continue;
+            }
+            self.in_flight.push_back(InFlight {
+                replies: r.replies,
+                frames: Vec::new(),
+                timeout: r.timeout.unwrap_or_default(),
+                deadline: r.timeout.map(|t| now + t),
+                tx: r.tx,
+            });
+        }
+        Ok(())
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut progressed = false;
+        while !self.wbuf.is_empty() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.wbuf.advance(n);
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Err(e.into()),
+                Poll::Pending => break,
+            }
+        }
+        if self.wbuf.is_empty() {
+            // Reuse the allocation: clear() keeps capacity once the buffer is unique again.
+            self.wbuf.clear();
+        }
+        Ok(progressed)
+    }
+
+    /// Reads what is available and dispatches every complete frame. Ok(false) when the read
+    /// would block.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        // `read_buf` reads into the spare capacity without zeroing it; its future holds no
+        // state between polls, so polling a fresh one each time is equivalent to `poll_read`.
+        let read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
+        match read.poll(cx) {
+            Poll::Ready(Ok(0)) => {
+                Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into())
+            }
+            Poll::Ready(Ok(_)) => {
+                self.dispatch()?;
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(e.into()),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn dispatch(&mut self) -> Result<(), Error> {
+        while let Some(frame) = self.decoder.decode(&mut self.rbuf)? {
+            self.route(frame)?;
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, frame: Frame) -> Result<(), Error> {
+        if let Some(push) = &self.push {
+            if push.all_frames || frame.without_attributes().is_push() {
+                if let Err(e) = push.tx.try_send(frame) {
+                    // The consumer is slow or gone: drop the message rather than block the
+                    // connection (the subscriber counts what it lost via its own bookkeeping).
+                    tracing::debug!(error = %e, "push frame dropped");
+                }
+                return Ok(());
+            }
+        } else if frame.without_attributes().is_push() {
+            tracing::debug!("unsolicited push frame discarded");
+            return Ok(());
+        }
+        let Some(front) = self.in_flight.front_mut() else {
+            return Err(Error::UnexpectedReply);
+        };
+        if front.replies > 1 || !front.frames.is_empty() {
+            front.frames.push(frame);
+            if front.frames.len() < front.replies {
+                return Ok(());
+            }
+            let done = self.in_flight.pop_front().expect("front exists");
+            match done.tx {
+                ReplyTx::Many(tx) => drop(tx.send(Ok(done.frames))),
+                ReplyTx::One(tx) => {
+                    let last = done.frames.into_iter().last().expect("non-empty");
+                    drop(tx.send(Ok(last)))
+                }
+                ReplyTx::None => {}
+            }
+        } else {
+            let done = self.in_flight.pop_front().expect("front exists");
+            match done.tx {
+                ReplyTx::One(tx) => drop(tx.send(Ok(frame))),
+                ReplyTx::Many(tx) => drop(tx.send(Ok(vec![frame]))),
+                ReplyTx::None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the oldest in-flight request's deadline; re-arms the timer lazily.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        let Some(deadline) = self.in_flight.front().and_then(|f| f.deadline) else {
+            self.sleep_armed = false;
+            return Ok(());
+        };
+        if deadline <= Instant::now() {
+            let after = self.in_flight.front().map(|f| f.timeout).unwrap_or_default();
+            return Err(Error::Timeout { after, sent: true });
+        }
+        if !self.sleep_armed || self.sleep.deadline() > deadline {
+            self.sleep.as_mut().reset(deadline);
+            self.sleep_armed = true;
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.sleep_armed = false;
+            // Fired for an older deadline (that request has since completed): re-arm for the
+            // current front on the next turn.
+            cx.waker().wake_by_ref();
+        }
+        Ok(())
+    }
+
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        // Bounded work per poll so one busy connection cannot starve the executor thread.
+        for _ in 0..32 {
+            self.take_queued(cx)?;
+            let wrote = self.poll_write(cx)?;
+            let read = self.poll_read(cx)?;
+            if !wrote && !read {
+                return self.poll_deadline(cx);
+            }
+        }
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    /// Fails everything outstanding and closes the queue.
+    fn finish(&mut self, err: Error) {
+        self.shared.done.store(true, Ordering::Release);
+        let queued = {
+            let mut q = self.shared.lock();
+            q.closed = Some(err.clone());
+            q.waker = None;
+            q.buf.clear();
+            std::mem::take(&mut q.queued)
+        };
+        for r in queued {
+            r.tx.fail(err.lost(false));
+        }
+        for f in self.in_flight.drain(..) {
+            let e = match &err {
+                Error::Protocol(_) | Error::UnexpectedReply => err.clone(),
+                Error::Timeout { after, .. } => Error::Timeout {
+                    after: *after,
+                    sent: true,
+                },
+                other => other.lost(true),
+            };
+            f.tx.fail(e);
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        match this.poll_inner(cx) {
+            Ok(()) => Poll::Pending,
+            Err(err) => {
+                match &err {
+                    Error::Closed => tracing::debug!("connection closed by the client"),
+                    e => tracing::warn!(error = %e, cause = ?std::error::Error::source(e), "connection failed"),
+                }
+                this.finish(err);
+                Poll::Ready(())
+            }
+        }
+    }
+}
