@@ -8,7 +8,9 @@ use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
 use crate::cmd::{Cmd, FromReply};
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
-use crate::pool::{Pool, PooledConnection};
+use crate::config::Config;
+use crate::connection::ConnectOptions;
+use crate::pool::{Pool, PoolOptions, PooledConnection};
 
 /// A Redis client: a pool of connections to one server.
 ///
@@ -42,8 +44,35 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn from_pool(pool: Arc<Pool>) -> Client {
-        Client { pool }
+    /// A client for the server `config` describes. No I/O happens here: the first command
+    /// connects (or call [`Client::ping`] to connect now).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `config` is invalid (see [`Config::validate`]).
+    pub fn new(config: Config) -> Result<Client, Error> {
+        config.validate()?;
+        let popts = PoolOptions {
+            max_connections: config.get_max_connections(),
+            acquire_timeout: config.get_pool_acquire_timeout(),
+            reconnect_min: config.get_reconnect_min_delay(),
+            reconnect_max: config.get_reconnect_max_delay(),
+        };
+        Ok(Client {
+            pool: Pool::new(ConnectOptions::from_config(&config), popts),
+        })
+    }
+
+    /// Like [`Client::new`], then connects and checks the server with `PING`.
+    ///
+    /// # Errors
+    ///
+    /// The configuration, connect, handshake (authentication, database selection) or `PING`
+    /// error.
+    pub async fn connect(config: Config) -> Result<Client, Error> {
+        let client = Client::new(config)?;
+        client.ping().await?;
+        Ok(client)
     }
 
     /// Sends `cmd` and converts its reply into `T`.

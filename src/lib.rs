@@ -9,7 +9,7 @@ pub mod pool;
 
 pub use client::Client;
 pub use cmd::{Cmd, FromReply, Pipeline, cmd};
-pub use config::ConfigError;
+pub use config::{Config, ConfigError, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
 pub use pool::PooledConnection;

@@ -124,6 +124,9 @@ impl std::fmt::Write for InlineWriter {
 /// Implemented for byte and text types (sent as they are) and for numbers (sent in decimal,
 /// formatted on the stack without allocating).
 ///
+/// `Sync` is required so that futures holding `&dyn ToArg` argument lists across an `.await`
+/// stay `Send`.
+///
 /// # Examples
 ///
 /// ```
@@ -133,7 +136,7 @@ impl std::fmt::Write for InlineWriter {
 /// assert_eq!(&*1.5f64.to_arg(), b"1.5");
 /// assert_eq!(&*"key".to_arg(), b"key");
 /// ```
-pub trait ToArg {
+pub trait ToArg: Sync {
     /// This argument's bytes.
     fn to_arg(&self) -> ArgBytes<'_>;
 }

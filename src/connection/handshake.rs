@@ -2,7 +2,6 @@
 //! before the next step, the whole bounded by the connect timeout.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -12,19 +11,13 @@ use tokio::net::{TcpSocket, lookup_host};
 
 use super::NegotiatedProtocol;
 use super::stream::Stream;
+use crate::config::{Config, Protocol, ServerAddr};
 use crate::error::{Error, ServerError};
-
-/// Where to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-}
 
 /// Everything needed to open and hand-shake one connection.
 #[derive(Clone)]
 pub(crate) struct ConnectOptions {
-    pub(crate) endpoint: Endpoint,
+    pub(crate) endpoint: ServerAddr,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
     pub(crate) db: i64,
@@ -50,6 +43,21 @@ impl fmt::Debug for ConnectOptions {
     }
 }
 
+impl ConnectOptions {
+    pub(crate) fn from_config(config: &Config) -> ConnectOptions {
+        ConnectOptions {
+            endpoint: config.get_addr().clone(),
+            username: config.get_username().map(str::to_owned),
+            password: config.get_password().map(str::to_owned),
+            db: config.get_db(),
+            client_name: config.get_client_name().map(str::to_owned),
+            resp3: config.get_protocol() == Protocol::Resp3,
+            connect_timeout: config.get_connect_timeout(),
+            response_timeout: config.get_response_timeout(),
+        }
+    }
+}
+
 /// A connection that finished its handshake.
 pub(crate) struct Established {
     pub(crate) stream: Stream,
@@ -70,9 +78,9 @@ pub(crate) async fn establish(opts: &ConnectOptions) -> Result<Established, Erro
     }
 }
 
-async fn open(endpoint: &Endpoint) -> Result<Stream, Error> {
+async fn open(endpoint: &ServerAddr) -> Result<Stream, Error> {
     match endpoint {
-        Endpoint::Tcp { host, port } => {
+        ServerAddr::Tcp { host, port } => {
             let mut last = None;
             for addr in lookup_host((host.as_str(), *port)).await? {
                 let socket = if addr.is_ipv4() {
@@ -99,9 +107,9 @@ async fn open(endpoint: &Endpoint) -> Result<Stream, Error> {
                 .into())
         }
         #[cfg(unix)]
-        Endpoint::Unix(path) => Ok(Stream::Unix(tokio::net::UnixStream::connect(path).await?)),
+        ServerAddr::Unix(path) => Ok(Stream::Unix(tokio::net::UnixStream::connect(path).await?)),
         #[cfg(not(unix))]
-        Endpoint::Unix(_) => Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into()),
+        ServerAddr::Unix(_) => Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into()),
     }
 }
 

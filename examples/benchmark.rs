@@ -1,0 +1,137 @@
+//! A small redis-benchmark for this client.
+//!
+//! ```text
+//! cargo run --release --example benchmark -- --host 127.0.0.1 --port 6379 --tasks 64 --ops 200000 --pipeline 1
+//! ```
+//!
+//! Each task SETs a 16-byte key to a 100-byte value and then GETs it; both count as operations.
+//! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
+//! Prints `ops_per_sec <n>` and `client_cpu_us_per_op <x>` (this process's user + system CPU
+//! divided by the number of operations), the lines `shared/peerbench` reads.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::{Duration, Instant};
+
+use redis_manager::{Client, Config, Pipeline, cmd};
+
+struct Opts {
+    host: String,
+    port: u16,
+    tasks: usize,
+    ops: usize,
+    pipeline: usize,
+}
+
+fn parse() -> Result<Opts, String> {
+    let mut o = Opts {
+        host: "127.0.0.1".into(),
+        port: 6379,
+        tasks: 64,
+        ops: 200_000,
+        pipeline: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let num = || value.parse::<usize>().map_err(|_| format!("bad {flag}: {value}"));
+        match flag.as_str() {
+            "--host" => o.host = value.clone(),
+            "--port" => o.port = value.parse().map_err(|_| format!("bad --port: {value}"))?,
+            "--tasks" => o.tasks = num()?.max(1),
+            "--ops" => o.ops = num()?.max(2),
+            "--pipeline" => o.pipeline = num()?.max(1),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(o)
+}
+
+/// User + system CPU time of this process, from /proc (Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration that matters here.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn key(task: usize, i: usize) -> String {
+    format!("bench:{:05}:{:06}", task % 100_000, i % 1_000_000)
+}
+
+async fn run(o: Opts) -> Result<(), redis_manager::Error> {
+    let client = Client::connect(Config::default().host(o.host.clone()).port(o.port)).await?;
+    let value = vec![b'v'; 100];
+    let cpu0 = cpu_time();
+    let start = Instant::now();
+    if o.pipeline <= 1 {
+        let per_task = o.ops / 2 / o.tasks;
+        let mut handles = Vec::new();
+        for t in 0..o.tasks {
+            let client = client.clone();
+            let value = value.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..per_task {
+                    let k = key(t, i);
+                    client
+                        .query::<()>(cmd("SET").arg(&k).arg(&value))
+                        .await?;
+                    let got: Option<Vec<u8>> = client.query(cmd("GET").arg(&k)).await?;
+                    assert_eq!(got.as_deref(), Some(&value[..]));
+                }
+                Ok::<_, redis_manager::Error>(())
+            }));
+        }
+        for h in handles {
+            h.await.expect("task panicked")?;
+        }
+    } else {
+        let rounds = o.ops / o.pipeline;
+        let mut pipe = Pipeline::new();
+        for r in 0..rounds {
+            pipe.clear();
+            for i in 0..o.pipeline / 2 {
+                let k = key(r, i);
+                pipe.add_args(&[&"SET", &k, &value]);
+                pipe.add_args(&[&"GET", &k]);
+            }
+            let replies = pipe.execute(&client).await?;
+            assert_eq!(replies.len(), pipe.len());
+        }
+    }
+    let elapsed = start.elapsed();
+    let ops = if o.pipeline <= 1 {
+        o.ops / 2 / o.tasks * o.tasks * 2
+    } else {
+        o.ops / o.pipeline * (o.pipeline / 2 * 2)
+    };
+    println!("ops {ops}");
+    println!("elapsed_s {:.3}", elapsed.as_secs_f64());
+    println!("ops_per_sec {:.0}", ops as f64 / elapsed.as_secs_f64());
+    if let (Some(a), Some(b)) = (cpu0, cpu_time()) {
+        println!(
+            "client_cpu_us_per_op {:.3}",
+            (b - a).as_secs_f64() * 1e6 / ops as f64
+        );
+    }
+    client.close();
+    Ok(())
+}
+
+fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\nusage: benchmark --host H --port P --tasks N --ops N --pipeline K");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(o)) {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
