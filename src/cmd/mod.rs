@@ -4,6 +4,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod pipeline;
+mod pubsub;
 mod reply;
 mod scan;
 mod script;
@@ -18,6 +19,7 @@ use bytes::BytesMut;
 use resp_codec::{ToArg, encode_array_header, encode_bulk};
 
 pub use pipeline::Pipeline;
+pub use pubsub::{DEFAULT_SUBSCRIBER_CAPACITY, Message, MessageKind, PubSubEvent, Subscriber};
 pub use reply::FromReply;
 pub(crate) use reply::check as check_reply;
 
@@ -162,6 +164,9 @@ mod tests {
     fn debug_never_shows_arguments() {
         let c = cmd("AUTH").arg("user").arg("hunter2");
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("AUTH"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("AUTH"),
+            "{shown}"
+        );
     }
 }

@@ -61,9 +61,20 @@ fn mismatch<T>(expected: &'static str, frame: &Frame) -> Result<T, Error> {
 }
 
 /// Strips attributes and turns error replies into errors.
+///
+/// `NOAUTH` (credentials required but none given) and `WRONGPASS` become [`Error::Auth`]
+/// whichever command received them: without RESP3's `HELLO`, the first command is where a
+/// missing password shows.
 pub(crate) fn check(frame: Frame) -> Result<Frame, Error> {
     match frame.into_without_attributes() {
-        Frame::SimpleError(e) | Frame::BulkError(e) => Err(Error::Server(ServerError::new(e))),
+        Frame::SimpleError(e) | Frame::BulkError(e) => {
+            let e = ServerError::new(e);
+            if matches!(e.code(), "NOAUTH" | "WRONGPASS") {
+                Err(Error::Auth(e))
+            } else {
+                Err(Error::Server(e))
+            }
+        }
         f => Ok(f),
     }
 }
@@ -214,7 +225,10 @@ fn into_items(frame: Frame, expected: &'static str) -> Result<Vec<Frame>, Error>
 }
 
 /// Key/value pairs of a RESP3 map or a RESP2 flat array.
-pub(crate) fn into_pairs(frame: Frame, expected: &'static str) -> Result<Vec<(Frame, Frame)>, Error> {
+pub(crate) fn into_pairs(
+    frame: Frame,
+    expected: &'static str,
+) -> Result<Vec<(Frame, Frame)>, Error> {
     match check(frame)? {
         Frame::Map(pairs) => Ok(pairs),
         Frame::Array(v) if v.len() % 2 == 0 => {
@@ -365,11 +379,17 @@ mod tests {
         assert!(!bool::from_reply(Frame::Boolean(false)).unwrap());
         assert_eq!(i64::from_reply(bulk("-12")).unwrap(), -12);
         assert_eq!(f64::from_reply(bulk("1.5")).unwrap(), 1.5);
-        assert_eq!(f64::from_reply(Frame::Double(f64::INFINITY)).unwrap(), f64::INFINITY);
+        assert_eq!(
+            f64::from_reply(Frame::Double(f64::INFINITY)).unwrap(),
+            f64::INFINITY
+        );
         assert_eq!(String::from_reply(Frame::Integer(7)).unwrap(), "7");
-        let t: (String, i64, Option<String>) =
-            FromReply::from_reply(Frame::Array(vec![bulk("x"), Frame::Integer(2), Frame::Null]))
-                .unwrap();
+        let t: (String, i64, Option<String>) = FromReply::from_reply(Frame::Array(vec![
+            bulk("x"),
+            Frame::Integer(2),
+            Frame::Null,
+        ]))
+        .unwrap();
         assert_eq!(t, ("x".to_string(), 2, None));
         let attr = Frame::Attribute {
             attributes: vec![],

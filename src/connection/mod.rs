@@ -200,7 +200,18 @@ impl Connection {
 }
 
 /// A bounded channel for push frames, and its receiving end.
-pub(crate) fn push_channel(capacity: usize, all_frames: bool) -> (PushSink, mpsc::Receiver<Frame>) {
+pub(crate) fn push_channel(
+    capacity: usize,
+    all_frames: bool,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+) -> (PushSink, mpsc::Receiver<Frame>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (PushSink { tx, all_frames }, rx)
+    (
+        PushSink {
+            tx,
+            all_frames,
+            dropped,
+        },
+        rx,
+    )
 }

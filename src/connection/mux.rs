@@ -31,7 +31,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -198,6 +198,8 @@ pub(crate) struct PushSink {
     /// When true every frame is a push: a RESP2 subscriber receives messages as plain arrays,
     /// and subscription confirmations arrive as messages, not replies.
     pub(crate) all_frames: bool,
+    /// Frames dropped because the consumer's buffer was full.
+    pub(crate) dropped: Arc<AtomicU64>,
 }
 
 /// The future that owns a connection's socket. Spawn it; it ends when the connection does.
@@ -348,10 +350,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     fn route(&mut self, frame: Frame) -> Result<(), Error> {
         if let Some(push) = &self.push {
             if push.all_frames || frame.without_attributes().is_push() {
-                if let Err(e) = push.tx.try_send(frame) {
+                if push.tx.try_send(frame).is_err() {
                     // The consumer is slow or gone: drop the message rather than block the
-                    // connection (the subscriber counts what it lost via its own bookkeeping).
-                    tracing::debug!(error = %e, "push frame dropped");
+                    // connection, and count it so the consumer can be told what it missed.
+                    push.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 return Ok(());
             }
@@ -394,7 +396,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             return Ok(());
         };
         if deadline <= Instant::now() {
-            let after = self.in_flight.front().map(|f| f.timeout).unwrap_or_default();
+            let after = self
+                .in_flight
+                .front()
+                .map(|f| f.timeout)
+                .unwrap_or_default();
             return Err(Error::Timeout { after, sent: true });
         }
         if !self.sleep_armed || self.sleep.deadline() > deadline {
@@ -461,7 +467,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
             Err(err) => {
                 match &err {
                     Error::Closed => tracing::debug!("connection closed by the client"),
-                    e => tracing::warn!(error = %e, cause = ?std::error::Error::source(e), "connection failed"),
+                    e => {
+                        tracing::warn!(error = %e, cause = ?std::error::Error::source(e), "connection failed")
+                    }
                 }
                 this.finish(err);
                 Poll::Ready(())

@@ -1,0 +1,505 @@
+//! Pub/sub: [`Client::publish`] and the [`Subscriber`], which survives reconnects.
+//!
+//! # Design
+//!
+//! A subscriber owns a dedicated connection whose every frame goes to a bounded channel
+//! (RESP2 subscribers receive messages as plain arrays, RESP3 ones as pushes; both look the
+//! same here). The connection's I/O task never waits for the consumer: when the channel is
+//! full the newest message is dropped and counted, so a slow consumer loses its own messages
+//! and nobody else's. The next call to [`Subscriber::next`] reports the loss as
+//! [`PubSubEvent::Lagged`] before any further message.
+//!
+//! The subscriber remembers what it was asked to subscribe to. When its connection dies it
+//! reconnects (with the pool's backoff), subscribes to everything again, and yields
+//! [`PubSubEvent::Reconnected`]: messages published during the gap are lost, and the consumer
+//! is told so.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
+use tokio::sync::mpsc;
+
+use crate::client::Client;
+use crate::connection::{Connection, push_channel};
+use crate::error::{ConversionError, Error, ServerError};
+
+/// Messages a subscriber buffers before it starts dropping (see [`Subscriber`]).
+pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 4096;
+
+impl Client {
+    /// Publishes `payload` on `channel`; returns how many subscribers received it.
+    ///
+    /// # Errors
+    ///
+    /// Connection and server errors.
+    pub async fn publish(&self, channel: impl ToArg, payload: impl ToArg) -> Result<i64, Error> {
+        self.call(&[&"PUBLISH", &channel, &payload]).await
+    }
+
+    /// Publishes on a shard channel (`SPUBLISH`, Redis 7); returns the receiver count.
+    ///
+    /// # Errors
+    ///
+    /// Connection and server errors.
+    pub async fn spublish(&self, channel: impl ToArg, payload: impl ToArg) -> Result<i64, Error> {
+        self.call(&[&"SPUBLISH", &channel, &payload]).await
+    }
+
+    /// A subscriber on a dedicated connection, buffering up to
+    /// [`DEFAULT_SUBSCRIBER_CAPACITY`] messages.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn subscriber(&self) -> Result<Subscriber, Error> {
+        self.subscriber_with_capacity(DEFAULT_SUBSCRIBER_CAPACITY)
+            .await
+    }
+
+    /// A subscriber that buffers up to `capacity` messages before dropping new ones.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn subscriber_with_capacity(&self, capacity: usize) -> Result<Subscriber, Error> {
+        let mut s = Subscriber {
+            client: self.clone(),
+            capacity: capacity.max(1),
+            conn: None,
+            rx: None,
+            wanted: Wanted::default(),
+            dropped: Arc::new(AtomicU64::new(0)),
+            reported_dropped: 0,
+            ready: VecDeque::new(),
+            total_dropped: 0,
+            closed: false,
+        };
+        s.connect().await?;
+        Ok(s)
+    }
+}
+
+/// Which kind of subscription a message came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// `SUBSCRIBE`.
+    Channel,
+    /// `PSUBSCRIBE`.
+    Pattern,
+    /// `SSUBSCRIBE`.
+    Shard,
+}
+
+/// A published message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// How it was subscribed to.
+    pub kind: MessageKind,
+    /// The channel it was published on.
+    pub channel: Bytes,
+    /// The pattern that matched, for pattern subscriptions.
+    pub pattern: Option<Bytes>,
+    /// The payload, as published.
+    pub payload: Bytes,
+}
+
+impl Message {
+    /// The channel name as text (lossy for non-UTF-8 names).
+    pub fn channel_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.channel)
+    }
+
+    /// The payload as UTF-8 text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conversion`] when the payload is not UTF-8.
+    pub fn payload_str(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.payload).map_err(|_| {
+            Error::Conversion(ConversionError {
+                expected: "UTF-8 payload",
+                got: "non-UTF-8 bytes",
+            })
+        })
+    }
+
+    /// The payload decoded as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conversion`] when the payload is not valid JSON for `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.payload).map_err(|_| {
+            Error::Conversion(ConversionError {
+                expected: std::any::type_name::<T>(),
+                got: "payload that is not valid JSON for it",
+            })
+        })
+    }
+}
+
+/// What a [`Subscriber`] yields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PubSubEvent {
+    /// A message.
+    Message(Message),
+    /// Messages were dropped because the consumer fell behind: `dropped` since the last report.
+    Lagged {
+        /// How many messages were lost.
+        dropped: u64,
+    },
+    /// The connection was lost and re-established, and every subscription re-issued. Messages
+    /// published in between were missed.
+    Reconnected,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Wanted {
+    channels: BTreeSet<Bytes>,
+    patterns: BTreeSet<Bytes>,
+    shards: BTreeSet<Bytes>,
+}
+
+/// A pub/sub subscriber on its own connection.
+///
+/// Read it with [`Subscriber::next`]. Buffering is bounded: when more than its capacity of
+/// messages are waiting, new ones are dropped (the connection is never blocked by a slow
+/// consumer) and [`PubSubEvent::Lagged`] reports how many. After a reconnect it resubscribes
+/// to everything and yields [`PubSubEvent::Reconnected`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+/// use redis_manager::cmd::PubSubEvent;
+///
+/// let mut sub = client.subscriber().await?;
+/// sub.subscribe(&["news"]).await?;
+/// sub.psubscribe(&["alerts:*"]).await?;
+/// client.publish("news", "hello").await?;
+/// while let Some(event) = sub.next().await {
+///     match event? {
+///         PubSubEvent::Message(m) => println!("{}: {}", m.channel_str(), m.payload_str()?),
+///         PubSubEvent::Lagged { dropped } => eprintln!("missed {dropped} messages"),
+///         PubSubEvent::Reconnected => eprintln!("reconnected; messages may have been missed"),
+///         _ => {}
+///     }
+/// #   break;
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Subscriber {
+    client: Client,
+    capacity: usize,
+    conn: Option<Connection>,
+    rx: Option<mpsc::Receiver<Frame>>,
+    wanted: Wanted,
+    dropped: Arc<AtomicU64>,
+    reported_dropped: u64,
+    ready: VecDeque<PubSubEvent>,
+    total_dropped: u64,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("channels", &self.wanted.channels.len())
+            .field("patterns", &self.wanted.patterns.len())
+            .field("shards", &self.wanted.shards.len())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+/// A parsed pub/sub frame.
+enum Incoming {
+    Message(Message),
+    /// A (un)subscribe confirmation: its kind word and channel.
+    Confirm(&'static str, Bytes),
+    Pong,
+    Error(ServerError),
+    Other,
+}
+
+fn parse(frame: Frame) -> Incoming {
+    let items = match frame.into_without_attributes() {
+        Frame::Array(v) | Frame::Push(v) => v,
+        Frame::SimpleError(e) | Frame::BulkError(e) => return Incoming::Error(ServerError::new(e)),
+        Frame::SimpleString(s) if s.eq_ignore_ascii_case(b"PONG") => return Incoming::Pong,
+        _ => return Incoming::Other,
+    };
+    let mut it = items.into_iter();
+    let Some(kind) = it.next().and_then(|k| k.as_bytes().cloned()) else {
+        return Incoming::Other;
+    };
+    let mut next = || it.next().and_then(|f| f.as_bytes().cloned());
+    let kind_lower = kind.to_ascii_lowercase();
+    match &kind_lower[..] {
+        b"message" | b"smessage" => match (next(), next()) {
+            (Some(channel), Some(payload)) => Incoming::Message(Message {
+                kind: if &kind_lower[..] == b"message" {
+                    MessageKind::Channel
+                } else {
+                    MessageKind::Shard
+                },
+                channel,
+                pattern: None,
+                payload,
+            }),
+            _ => Incoming::Other,
+        },
+        b"pmessage" => match (next(), next(), next()) {
+            (Some(pattern), Some(channel), Some(payload)) => Incoming::Message(Message {
+                kind: MessageKind::Pattern,
+                channel,
+                pattern: Some(pattern),
+                payload,
+            }),
+            _ => Incoming::Other,
+        },
+        b"pong" => Incoming::Pong,
+        k => {
+            let word = match k {
+                b"subscribe" => "subscribe",
+                b"psubscribe" => "psubscribe",
+                b"ssubscribe" => "ssubscribe",
+                b"unsubscribe" => "unsubscribe",
+                b"punsubscribe" => "punsubscribe",
+                b"sunsubscribe" => "sunsubscribe",
+                _ => return Incoming::Other,
+            };
+            Incoming::Confirm(word, next().unwrap_or_default())
+        }
+    }
+}
+
+impl Subscriber {
+    async fn connect(&mut self) -> Result<(), Error> {
+        let (sink, rx) = push_channel(self.capacity, true, self.dropped.clone());
+        let conn = self.client.pool.dedicated(sink).await?;
+        self.conn = Some(conn);
+        self.rx = Some(rx);
+        let wanted = self.wanted.clone();
+        for (verb, set) in [
+            ("SUBSCRIBE", &wanted.channels),
+            ("PSUBSCRIBE", &wanted.patterns),
+            ("SSUBSCRIBE", &wanted.shards),
+        ] {
+            if !set.is_empty() {
+                let names: Vec<&Bytes> = set.iter().collect();
+                self.command(verb, &names, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a (un)subscribe command and, when `wait`, reads until every name is confirmed,
+    /// keeping messages that arrive meanwhile for [`Subscriber::next`].
+    async fn command<A: ToArg>(
+        &mut self,
+        verb: &str,
+        names: &[A],
+        wait: bool,
+    ) -> Result<(), Error> {
+        let conn = self.conn.as_ref().ok_or(Error::Closed)?;
+        conn.send_unanswered(|b| {
+            encode_array_header(b, names.len() + 1);
+            encode_bulk(b, verb.as_bytes());
+            for n in names {
+                encode_bulk(b, &n.to_arg());
+            }
+        })?;
+        if !wait {
+            return Ok(());
+        }
+        let confirm = verb.to_ascii_lowercase();
+        // Unsubscribing from "everything" confirms once per subscription (or once with a null
+        // channel when there were none); names given explicitly confirm once each.
+        let mut expected = names.len().max(1);
+        while expected > 0 {
+            let rx = self.rx.as_mut().ok_or(Error::Closed)?;
+            let Some(frame) = rx.recv().await else {
+                return Err(Error::ConnectionClosed {
+                    sent: true,
+                    cause: None,
+                });
+            };
+            match parse(frame) {
+                Incoming::Confirm(word, _) if word == confirm => expected -= 1,
+                Incoming::Message(m) => self.ready.push_back(PubSubEvent::Message(m)),
+                Incoming::Error(e) => return Err(Error::Server(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes to channels (`SUBSCRIBE`), returning once the server confirmed each.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors, or the server's error (for example `NOPERM`).
+    pub async fn subscribe<A: ToArg>(&mut self, channels: &[A]) -> Result<(), Error> {
+        for c in channels {
+            self.wanted
+                .channels
+                .insert(Bytes::copy_from_slice(&c.to_arg()));
+        }
+        self.command("SUBSCRIBE", channels, true).await
+    }
+
+    /// Subscribes to glob-style patterns (`PSUBSCRIBE`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Subscriber::subscribe`].
+    pub async fn psubscribe<A: ToArg>(&mut self, patterns: &[A]) -> Result<(), Error> {
+        for p in patterns {
+            self.wanted
+                .patterns
+                .insert(Bytes::copy_from_slice(&p.to_arg()));
+        }
+        self.command("PSUBSCRIBE", patterns, true).await
+    }
+
+    /// Subscribes to shard channels (`SSUBSCRIBE`, Redis 7).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Subscriber::subscribe`].
+    pub async fn ssubscribe<A: ToArg>(&mut self, channels: &[A]) -> Result<(), Error> {
+        for c in channels {
+            self.wanted
+                .shards
+                .insert(Bytes::copy_from_slice(&c.to_arg()));
+        }
+        self.command("SSUBSCRIBE", channels, true).await
+    }
+
+    /// Unsubscribes from `channels`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn unsubscribe<A: ToArg>(&mut self, channels: &[A]) -> Result<(), Error> {
+        for c in channels {
+            self.wanted.channels.remove(&c.to_arg()[..]);
+        }
+        self.command("UNSUBSCRIBE", channels, true).await
+    }
+
+    /// Unsubscribes from `patterns`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn punsubscribe<A: ToArg>(&mut self, patterns: &[A]) -> Result<(), Error> {
+        for p in patterns {
+            self.wanted.patterns.remove(&p.to_arg()[..]);
+        }
+        self.command("PUNSUBSCRIBE", patterns, true).await
+    }
+
+    /// Unsubscribes from shard `channels`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn sunsubscribe<A: ToArg>(&mut self, channels: &[A]) -> Result<(), Error> {
+        for c in channels {
+            self.wanted.shards.remove(&c.to_arg()[..]);
+        }
+        self.command("SUNSUBSCRIBE", channels, true).await
+    }
+
+    /// Messages dropped so far because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.total_dropped + self.dropped.load(Ordering::Relaxed) - self.reported_dropped
+    }
+
+    /// The server-side id of the current connection, when known (RESP3 connections), e.g. to
+    /// aim `CLIENT KILL ID` at it in tests.
+    pub fn client_id(&self) -> Option<i64> {
+        self.conn.as_ref().and_then(Connection::client_id)
+    }
+
+    /// The next event: a message, a report of dropped messages, or a reconnection.
+    ///
+    /// Returns `None` only after [`Subscriber::close`]. Connection failures are handled
+    /// inside (reconnect, resubscribe, [`PubSubEvent::Reconnected`]); `Some(Err(_))` reports an
+    /// error reply from the server or a failed reconnect attempt (the next call tries again,
+    /// after the pool's backoff).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a message is only taken from the buffer when it is returned.
+    pub async fn next(&mut self) -> Option<Result<PubSubEvent, Error>> {
+        loop {
+            let dropped = self.dropped.load(Ordering::Relaxed);
+            if dropped > self.reported_dropped {
+                let n = dropped - self.reported_dropped;
+                self.reported_dropped = dropped;
+                self.total_dropped += n;
+                return Some(Ok(PubSubEvent::Lagged { dropped: n }));
+            }
+            if let Some(e) = self.ready.pop_front() {
+                return Some(Ok(e));
+            }
+            if self.closed || (self.client.is_closed() && self.conn.is_none()) {
+                return None;
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                // Reconnect, waiting out the breaker's backoff rather than spinning.
+                if let Some(at) = self.client.pool.retry_at() {
+                    tokio::time::sleep_until(at).await;
+                }
+                return Some(match self.connect().await {
+                    Ok(()) => Ok(PubSubEvent::Reconnected),
+                    Err(e) => {
+                        self.conn = None;
+                        self.rx = None;
+                        if matches!(e, Error::Closed) {
+                            return None;
+                        }
+                        Err(e)
+                    }
+                });
+            };
+            match rx.recv().await {
+                Some(frame) => match parse(frame) {
+                    Incoming::Message(m) => return Some(Ok(PubSubEvent::Message(m))),
+                    Incoming::Error(e) => return Some(Err(Error::Server(e))),
+                    Incoming::Confirm(..) | Incoming::Pong | Incoming::Other => {}
+                },
+                None => {
+                    tracing::warn!("subscriber connection lost; resubscribing");
+                    self.conn = None;
+                    self.rx = None;
+                }
+            }
+        }
+    }
+
+    /// Closes the subscriber's connection. Later [`Subscriber::next`] calls return `None`.
+    pub fn close(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.close();
+        }
+        self.rx = None;
+        self.ready.clear();
+        self.closed = true;
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.close();
+        }
+    }
+}

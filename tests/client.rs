@@ -1,0 +1,492 @@
+//! The client core against real, private servers: handshake, both protocols, failures,
+//! cancellation, timeouts, the pool.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_manager::{Client, Config, Error, Frame, NegotiatedProtocol, Protocol, cmd};
+use support::RedisServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn config(server: &RedisServer) -> Config {
+    Config::default()
+        .host("127.0.0.1")
+        .port(server.port())
+        .response_timeout(Some(Duration::from_secs(2)))
+        .connect_timeout(Duration::from_secs(2))
+        .reconnect_delays(Duration::from_millis(10), Duration::from_millis(200))
+}
+
+async fn roundtrip(client: &Client) -> (Option<String>, i64, HashMap<String, String>, Vec<String>) {
+    client
+        .query::<()>(cmd("SET").arg("k").arg("v"))
+        .await
+        .unwrap();
+    client
+        .query::<()>(cmd("HSET").arg("h").arg("a").arg("1").arg("b").arg("2"))
+        .await
+        .unwrap();
+    client
+        .query::<()>(cmd("RPUSH").arg("l").arg("x").arg("y"))
+        .await
+        .unwrap();
+    let v = client.query(cmd("GET").arg("k")).await.unwrap();
+    let n = client.query(cmd("INCRBY").arg("n").arg(5)).await.unwrap();
+    let h = client.query(cmd("HGETALL").arg("h")).await.unwrap();
+    let l = client
+        .query(cmd("LRANGE").arg("l").arg(0).arg(-1))
+        .await
+        .unwrap();
+    (v, n, h, l)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp2_and_resp3_give_the_same_results() {
+    let s2 = RedisServer::start();
+    let s3 = RedisServer::start();
+    let c2 = Client::connect(config(&s2).protocol(Protocol::Resp2))
+        .await
+        .unwrap();
+    let c3 = Client::connect(config(&s3).protocol(Protocol::Resp3))
+        .await
+        .unwrap();
+    assert_eq!(c2.protocol(), Some(NegotiatedProtocol::Resp2));
+    assert_eq!(c3.protocol(), Some(NegotiatedProtocol::Resp3));
+    let r2 = roundtrip(&c2).await;
+    let r3 = roundtrip(&c3).await;
+    assert_eq!(r2, r3);
+    assert_eq!(r2.0.as_deref(), Some("v"));
+    assert_eq!(r2.2["b"], "2");
+    // The raw frames do differ: a map under RESP3, a flat array under RESP2.
+    let f2 = c2.send(cmd("HGETALL").arg("h")).await.unwrap();
+    let f3 = c3.send(cmd("HGETALL").arg("h")).await.unwrap();
+    assert!(matches!(f2, Frame::Array(_)) && matches!(f3, Frame::Map(_)));
+}
+
+#[tokio::test]
+async fn handshake_selects_the_database_and_names_the_connection() {
+    let server = RedisServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let client = Client::connect(
+            config(&server)
+                .db(3)
+                .client_name(format!("tester-{protocol:?}"))
+                .protocol(protocol),
+        )
+        .await
+        .unwrap();
+        client
+            .query::<()>(cmd("SET").arg("where").arg("db3"))
+            .await
+            .unwrap();
+        let name: String = client.query(cmd("CLIENT").arg("GETNAME")).await.unwrap();
+        assert_eq!(name, format!("tester-{protocol:?}"));
+    }
+    assert_eq!(server.cli(&["-n", "3", "GET", "where"]), "db3");
+    assert_eq!(server.cli(&["-n", "0", "EXISTS", "where"]), "0");
+}
+
+#[tokio::test]
+async fn unix_socket_connections_work() {
+    let server = RedisServer::start();
+    let client = Client::connect(Config::default().unix_socket(server.unix_socket()))
+        .await
+        .unwrap();
+    let pong: String = client.query(cmd("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn password_is_required_and_checked() {
+    let server = RedisServer::with_args(&["--requirepass", "s3cret"]);
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let ok = Client::connect(config(&server).password("s3cret").protocol(protocol)).await;
+        assert!(ok.is_ok(), "{protocol:?}: {ok:?}");
+
+        let started = Instant::now();
+        let wrong = Client::connect(config(&server).password("nope").protocol(protocol))
+            .await
+            .unwrap_err();
+        assert!(wrong.is_auth_error(), "{protocol:?}: {wrong:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "auth failure must be fast"
+        );
+        assert!(!format!("{wrong:?} {wrong}").contains("nope"));
+
+        let missing = Client::connect(config(&server).protocol(protocol))
+            .await
+            .unwrap_err();
+        assert!(missing.is_auth_error(), "{protocol:?}: {missing:?}");
+    }
+}
+
+#[tokio::test]
+async fn acl_user_with_limited_rights_gets_permission_errors() {
+    let server = RedisServer::start();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "reader",
+        "on",
+        ">readpw",
+        "~*",
+        "+@read",
+        "+@connection",
+        "+ping",
+    ]);
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let client = Client::connect(
+            config(&server)
+                .username("reader")
+                .password("readpw")
+                .protocol(protocol),
+        )
+        .await
+        .unwrap();
+        let v: Option<String> = client.query(cmd("GET").arg("x")).await.unwrap();
+        assert_eq!(v, None);
+        let denied = client
+            .query::<()>(cmd("SET").arg("x").arg("1"))
+            .await
+            .unwrap_err();
+        assert!(denied.is_permission_error(), "{denied:?}");
+        assert!(!denied.is_auth_error());
+        // The connection is still fine after a permission error.
+        let v: Option<String> = client.query(cmd("GET").arg("x")).await.unwrap();
+        assert_eq!(v, None);
+
+        let wrong = Client::connect(
+            config(&server)
+                .username("reader")
+                .password("x")
+                .protocol(protocol),
+        )
+        .await
+        .unwrap_err();
+        assert!(wrong.is_auth_error(), "{wrong:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_fails_in_flight_requests_promptly_then_client_recovers() {
+    let mut server = RedisServer::with_args(&["--enable-debug-command", "local"]);
+    let client = Client::connect(config(&server)).await.unwrap();
+    // Hold the server busy so that the 100 requests are really in flight when it dies.
+    let sleeper = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<()>(cmd("DEBUG").arg("SLEEP").arg("1")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.query::<i64>(cmd("INCR").arg(format!("k{i}"))).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed_at = Instant::now();
+    server.kill();
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(err.is_connection_error(), "{err:?}");
+    }
+    assert!(sleeper.await.unwrap().is_err());
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(1),
+        "failures must be prompt"
+    );
+
+    // Down: requests fail fast instead of hanging.
+    let down = client.query::<i64>(cmd("INCR").arg("x")).await.unwrap_err();
+    assert!(
+        down.is_connection_error() || matches!(down, Error::Io(_)),
+        "{down:?}"
+    );
+
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match client.query::<i64>(cmd("INCR").arg("x")).await {
+            Ok(n) => {
+                assert_eq!(n, 1);
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("client did not recover: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_kill_of_our_connection_is_survived() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).client_name("victim"))
+        .await
+        .unwrap();
+    let id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+    server.cli(&["CLIENT", "KILL", "ID", &id.to_string()]);
+    // The kill may race with the next request: at most one request fails, and it says so.
+    let mut failures = 0;
+    for i in 0..5 {
+        match client.query::<()>(cmd("SET").arg("k").arg(i)).await {
+            Ok(()) => {}
+            Err(e) => {
+                assert!(e.is_connection_error(), "{e:?}");
+                failures += 1;
+            }
+        }
+    }
+    assert!(failures <= 1);
+    let new_id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+    assert_ne!(new_id, id);
+    let v: String = client.query(cmd("GET").arg("k")).await.unwrap();
+    assert_eq!(v, "4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_server_times_out_and_late_replies_reach_nobody() {
+    let mut server = RedisServer::start();
+    let client =
+        Client::connect(config(&server).response_timeout(Some(Duration::from_millis(300))))
+            .await
+            .unwrap();
+    client
+        .query::<()>(cmd("SET").arg("a").arg("A"))
+        .await
+        .unwrap();
+    client
+        .query::<()>(cmd("SET").arg("b").arg("B"))
+        .await
+        .unwrap();
+    server.pause();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for key in ["a", "b", "a", "b"] {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.query::<String>(cmd("GET").arg(key)).await
+        }));
+    }
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert!(e.is_timeout() || e.is_connection_error(), "{e:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Queue more while it is still stopped, then resume: the server now answers the old GETs
+    // on the old socket; none of those answers may reach these new requests.
+    server.resume();
+    for _ in 0..50 {
+        let a: String = client.query(cmd("GET").arg("a")).await.unwrap();
+        let b: String = client.query(cmd("GET").arg("b")).await.unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("A", "B"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_random_cancellations_never_misroute_a_reply() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server)).await.unwrap();
+    let ok = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..20u64 {
+        let client = client.clone();
+        let ok = ok.clone();
+        let cancelled = cancelled.clone();
+        tasks.push(tokio::spawn(async move {
+            // A cheap deterministic generator per task.
+            let mut seed = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for i in 0..500u64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let key = format!("t{t}:k{}", i % 7);
+                let value = format!("{t}-{i}");
+                let set = client.query::<()>(cmd("SET").arg(&key).arg(&value));
+                // Cancel after a random few microseconds: before, during or after the write.
+                let budget = Duration::from_micros(seed % 300);
+                let cancel_get = seed % 3 == 0;
+                match tokio::time::timeout(budget, set).await {
+                    Ok(r) => r.unwrap(),
+                    Err(_) => {
+                        cancelled.fetch_add(1, Ordering::Relaxed);
+                        // The SET may or may not have happened; write it for sure.
+                        client
+                            .query::<()>(cmd("SET").arg(&key).arg(&value))
+                            .await
+                            .unwrap();
+                    }
+                }
+                let get = client.query::<String>(cmd("GET").arg(&key));
+                if cancel_get {
+                    match tokio::time::timeout(budget, get).await {
+                        Ok(r) => {
+                            assert_eq!(r.unwrap(), value);
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            cancelled.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                } else {
+                    assert_eq!(get.await.unwrap(), value);
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 1000, "too few checked replies");
+    assert!(
+        cancelled.load(Ordering::Relaxed) > 100,
+        "too few cancellations to mean anything: {}",
+        cancelled.load(Ordering::Relaxed)
+    );
+    // The connection is still in step afterwards.
+    let v: String = client.query(cmd("ECHO").arg("in-step")).await.unwrap();
+    assert_eq!(v, "in-step");
+}
+
+#[tokio::test]
+async fn pool_exhaustion_gives_an_acquire_timeout() {
+    let server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .max_connections(3)
+            .pool_acquire_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let a = client.exclusive().await.unwrap();
+    let b = client.exclusive().await.unwrap();
+    let started = Instant::now();
+    let err = client.exclusive().await.unwrap_err();
+    assert!(matches!(err, Error::PoolTimeout { .. }), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // Ordinary commands still flow on the shared connection meanwhile.
+    let pong: String = client.query(cmd("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    drop(a);
+    let c = client.exclusive().await.unwrap();
+    drop((b, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cancelled_mid_blpop_is_not_reused() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).max_connections(2))
+        .await
+        .unwrap();
+    let mut conn = client.exclusive().await.unwrap();
+    let blocked = conn.query_with_timeout::<Option<(String, String)>>(
+        cmd("BLPOP").arg("queue").arg(5),
+        Some(Duration::from_secs(10)),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), blocked)
+            .await
+            .is_err()
+    );
+    drop(conn);
+    // Had the connection gone back to the pool, its BLPOP would still be waiting on the
+    // server and would swallow this element.
+    client
+        .query::<()>(cmd("RPUSH").arg("queue").arg("item"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let len: i64 = client.query(cmd("LLEN").arg("queue")).await.unwrap();
+    assert_eq!(len, 1, "a ghost BLPOP consumed the element");
+    let mut again = client.exclusive().await.unwrap();
+    let got: Option<(String, String)> =
+        again.query(cmd("BLPOP").arg("queue").arg(1)).await.unwrap();
+    assert_eq!(got, Some(("queue".into(), "item".into())));
+}
+
+/// A server that answers the handshake, waits until `n` more commands arrived, then sends
+/// bytes that are not RESP.
+async fn garbage_server(n: usize) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut seen = Vec::new();
+        // HELLO: answer as an old server would, so the client falls back to RESP2.
+        loop {
+            let k = sock.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..k]);
+            if seen.windows(5).any(|w| w == b"HELLO") && seen.ends_with(b"\r\n") {
+                break;
+            }
+        }
+        sock.write_all(b"-ERR unknown command 'HELLO'\r\n")
+            .await
+            .unwrap();
+        seen.clear();
+        while seen.iter().filter(|&&b| b == b'*').count() < n {
+            let k = sock.read(&mut buf).await.unwrap();
+            if k == 0 {
+                return;
+            }
+            seen.extend_from_slice(&buf[..k]);
+        }
+        sock.write_all(b"+OK\r\n@garbage\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_server_fails_every_waiting_caller_with_a_protocol_error() {
+    let (port, server) = garbage_server(10).await;
+    let client = Client::connect_lazy_for_test(port);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.query::<String>(cmd("GET").arg(format!("k{i}"))).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match tokio::time::timeout(Duration::from_secs(3), t)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(e.is_protocol_error(), "{e:?}"),
+        }
+    }
+    // The one `+OK` before the garbage answers exactly one request.
+    assert_eq!(ok, 1);
+    server.abort();
+}
+
+trait LazyForTest {
+    fn connect_lazy_for_test(port: u16) -> Client;
+}
+
+impl LazyForTest for Client {
+    fn connect_lazy_for_test(port: u16) -> Client {
+        Client::new(
+            Config::default()
+                .host("127.0.0.1")
+                .port(port)
+                .response_timeout(Some(Duration::from_secs(5))),
+        )
+        .unwrap()
+    }
+}
