@@ -1,0 +1,22 @@
+//! Shared helpers for the root crate's integration tests: each `tests/*.rs` file declares
+//! `mod support;` and uses what it needs.
+//!
+//! - [`RedisServer`]: a private `redis-server` on a free loopback port in its own temp dir,
+//!   killed by pid on drop.
+//! - [`FaultProxy`]: a TCP proxy between the client and a server whose behaviour ([`Mode`])
+//!   can be switched while traffic flows: latency, throttling, re-chunking, a blackhole,
+//!   dropped replies, closing after N bytes, and cutting every connection.
+
+// Each test binary compiles this module and uses a different subset of it; without this, every
+// binary would warn about the helpers it does not call.
+#![allow(dead_code)]
+
+mod proxy;
+mod server;
+
+// Re-exports that a given test binary does not use are reported as unused imports, which
+// `dead_code` does not cover.
+#[allow(unused_imports)]
+pub(crate) use proxy::{FaultProxy, Mode};
+#[allow(unused_imports)]
+pub(crate) use server::RedisServer;
