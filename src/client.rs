@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
 
 use crate::cmd::{Cmd, FromReply};
-use crate::connection::NegotiatedProtocol;
-use crate::error::Error;
 use crate::config::Config;
 use crate::connection::ConnectOptions;
+use crate::connection::NegotiatedProtocol;
+use crate::error::Error;
 use crate::pool::{Pool, PoolOptions, PooledConnection};
 
 /// A Redis client: a pool of connections to one server.
@@ -128,21 +127,6 @@ impl Client {
             })
             .await?;
         T::from_reply(frame)
-    }
-
-    /// Sends several commands in one write on the shared connection and returns their raw
-    /// replies in order (error replies included, as frames).
-    pub(crate) async fn send_batch(&self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
-        self.pool
-            .request_many(
-                |b: &mut BytesMut| {
-                    for c in cmds {
-                        c.write_to(b);
-                    }
-                },
-                cmds.len(),
-            )
-            .await
     }
 
     /// Takes a connection for exclusive use (blocking commands, transactions), waiting at most

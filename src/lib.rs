@@ -1,4 +1,33 @@
-//! redis-manager: a Redis client written from scratch.
+//! A Redis client written from scratch, with the patterns applications build on Redis
+//! (caching, sessions, rate limiting, locks, pub/sub) as tested library features.
+//!
+//! # Layers
+//!
+//! Each layer uses only the ones before it:
+//!
+//! 1. [`resp`] (the `resp-codec` crate): RESP2/RESP3 frames, a resumable zero-copy decoder
+//!    with limits on hostile input, and a command encoder.
+//! 2. Connections and the [`pool`]: TCP or Unix sockets, the `HELLO`/`AUTH`/`SETNAME`/`SELECT`
+//!    handshake, one I/O task per socket batching requests into single writes (cancel-safe:
+//!    a dropped request is withdrawn or its reply discarded, never given to another caller),
+//!    response timeouts, reconnect with backoff.
+//! 3. Commands ([`cmd`], [`Client`]): `cmd("ANY").arg(..)`, typed commands, [`Pipeline`],
+//!    pub/sub, and [`FromReply`] conversions that treat RESP2 and RESP3 replies alike.
+//! 4. The manager: the API of the Python `redis_manager` this project ports, with graceful
+//!    fallback to defaults while Redis is unavailable.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use redis_manager::{cmd, Client, Config};
+//!
+//! # async fn demo() -> redis_manager::Result<()> {
+//! let client = Client::connect(Config::default().host("127.0.0.1").port(6379)).await?;
+//! client.query::<()>(cmd("SET").arg("visits").arg(0)).await?;
+//! let n: i64 = client.query(cmd("INCR").arg("visits")).await?;
+//! assert_eq!(n, 1);
+//! # Ok(()) }
+//! ```
 
 pub mod client;
 pub mod cmd;

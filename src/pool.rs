@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::cmd::{Cmd, FromReply};
-use crate::connection::{Connection, ConnectOptions, NegotiatedProtocol, PushSink};
+use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
 use crate::error::Error;
 
 /// Pool sizing and reconnect policy.
@@ -243,7 +243,12 @@ impl Pool {
         if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
             c.close();
         }
-        for (c, _) in self.idle.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for (c, _) in self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             c.close();
         }
     }
@@ -257,10 +262,6 @@ impl Pool {
         self.current().map(|c| c.protocol())
     }
 
-    /// Number of idle exclusive connections (for tests and metrics).
-    pub(crate) fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 async fn ping(conn: &Connection) -> bool {

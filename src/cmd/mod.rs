@@ -124,11 +124,6 @@ impl Cmd {
         dst.extend_from_slice(&self.body);
     }
 
-    /// True when the command's name is `name`, ignoring case.
-    pub(crate) fn is(&self, name: &str) -> bool {
-        self.arg_bytes(0)
-            .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
-    }
 }
 
 impl std::fmt::Debug for Cmd {
@@ -157,7 +152,7 @@ mod tests {
         );
         assert_eq!(c.arg_bytes(2), Some(&b"42"[..]));
         assert_eq!(c.arg_bytes(4), None);
-        assert!(c.is("set"));
+        assert_eq!(c.name(), "SET");
     }
 
     #[test]

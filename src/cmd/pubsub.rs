@@ -219,8 +219,8 @@ impl std::fmt::Debug for Subscriber {
 /// A parsed pub/sub frame.
 enum Incoming {
     Message(Message),
-    /// A (un)subscribe confirmation: its kind word and channel.
-    Confirm(&'static str, Bytes),
+    /// A (un)subscribe confirmation, by its kind word.
+    Confirm(&'static str),
     Pong,
     Error(ServerError),
     Other,
@@ -273,7 +273,7 @@ fn parse(frame: Frame) -> Incoming {
                 b"sunsubscribe" => "sunsubscribe",
                 _ => return Incoming::Other,
             };
-            Incoming::Confirm(word, next().unwrap_or_default())
+            Incoming::Confirm(word)
         }
     }
 }
@@ -330,7 +330,7 @@ impl Subscriber {
                 });
             };
             match parse(frame) {
-                Incoming::Confirm(word, _) if word == confirm => expected -= 1,
+                Incoming::Confirm(word) if word == confirm => expected -= 1,
                 Incoming::Message(m) => self.ready.push_back(PubSubEvent::Message(m)),
                 Incoming::Error(e) => return Err(Error::Server(e)),
                 _ => {}
@@ -474,7 +474,7 @@ impl Subscriber {
                 Some(frame) => match parse(frame) {
                     Incoming::Message(m) => return Some(Ok(PubSubEvent::Message(m))),
                     Incoming::Error(e) => return Some(Err(Error::Server(e))),
-                    Incoming::Confirm(..) | Incoming::Pong | Incoming::Other => {}
+                    Incoming::Confirm(_) | Incoming::Pong | Incoming::Other => {}
                 },
                 None => {
                     tracing::warn!("subscriber connection lost; resubscribing");
