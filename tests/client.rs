@@ -490,3 +490,23 @@ impl LazyForTest for Client {
         .unwrap()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_round_trip_intact() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).response_timeout(Some(Duration::from_secs(30))))
+        .await
+        .unwrap();
+    let value: Vec<u8> = (0..32 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    client
+        .query::<()>(cmd("SET").arg("big").arg(&value))
+        .await
+        .unwrap();
+    // Small requests queued behind the big one still get their own replies.
+    let (got, len): (Vec<u8>, i64) = tokio::join!(
+        async { client.query(cmd("GET").arg("big")).await.unwrap() },
+        async { client.query(cmd("STRLEN").arg("big")).await.unwrap() }
+    );
+    assert_eq!(len, value.len() as i64);
+    assert!(got == value, "32 MiB value came back different");
+}

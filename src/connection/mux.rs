@@ -322,7 +322,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     /// would block.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+            // Grow geometrically while a large reply accumulates, so a 64 MiB bulk costs a
+            // logarithmic number of reallocations, not one per read.
+            self.rbuf.reserve(READ_CHUNK.max(self.rbuf.len()));
         }
         // `read_buf` reads into the spare capacity without zeroing it; its future holds no
         // state between polls, so polling a fresh one each time is equivalent to `poll_read`.
