@@ -217,6 +217,7 @@ impl Pool {
             pool: self.clone(),
             _permit: permit,
             busy: false,
+            state: SessionState::default(),
         })
     }
 
@@ -261,7 +262,6 @@ impl Pool {
     pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
         self.current().map(|c| c.protocol())
     }
-
 }
 
 async fn ping(conn: &Connection) -> bool {
@@ -275,14 +275,51 @@ async fn ping(conn: &Connection) -> bool {
 /// A connection taken from the pool for exclusive use; it goes back when dropped, if clean.
 ///
 /// Use it for commands that change connection state or block: `BLPOP`, `WATCH`/`MULTI`/`EXEC`,
-/// `CLIENT` settings. If the guard is dropped while one of its calls is still running (the
-/// call's future was cancelled), or after a call failed at the connection level, the
-/// connection is closed instead of reused.
+/// `CLIENT` settings. The connection is closed instead of reused when the guard is dropped
+/// while one of its calls is still running (the call's future was cancelled), after a call
+/// failed at the connection level, inside an unfinished `MULTI` or `WATCH`, or after a command
+/// that changes the connection for good (`SELECT`, `SUBSCRIBE`, `CLIENT ...`, `HELLO`, ...).
 pub struct PooledConnection {
     conn: Option<Connection>,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
     busy: bool,
+    state: SessionState,
+}
+
+/// Server-side state a user may have left on an exclusive connection. A connection with any
+/// of it is closed on drop instead of handed to the next user, who would otherwise inherit an
+/// open `MULTI`, a `WATCH`, another database or subscriber mode.
+#[derive(Debug, Default, Clone, Copy)]
+struct SessionState {
+    in_multi: bool,
+    watching: bool,
+    /// A command that changes the connection for good (SELECT, SUBSCRIBE, CLIENT ...).
+    tainted: bool,
+}
+
+impl SessionState {
+    fn observe(&mut self, cmd: &Cmd) {
+        let name = cmd.name().to_ascii_uppercase();
+        match name.as_str() {
+            "MULTI" => self.in_multi = true,
+            "WATCH" => self.watching = true,
+            "UNWATCH" => self.watching = false,
+            "EXEC" | "DISCARD" => {
+                self.in_multi = false;
+                self.watching = false;
+            }
+            "SELECT" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "MONITOR" | "HELLO" | "AUTH"
+            | "CLIENT" | "READONLY" | "READWRITE" | "SWAPDB" | "RESET" | "SYNC" | "PSYNC" => {
+                self.tainted = true
+            }
+            _ => {}
+        }
+    }
+
+    fn is_clean(&self) -> bool {
+        !(self.in_multi || self.watching || self.tainted)
+    }
 }
 
 impl std::fmt::Debug for PooledConnection {
@@ -335,6 +372,7 @@ impl PooledConnection {
         timeout: Option<Duration>,
     ) -> Result<Frame, Error> {
         self.busy = true;
+        self.state.observe(cmd);
         let result = self
             .conn()
             .request_with_timeout(|b| cmd.write_to(b), timeout)
@@ -355,6 +393,9 @@ impl PooledConnection {
     /// Connection errors only; error replies are returned as frames.
     pub(crate) async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
         self.busy = true;
+        for c in cmds {
+            self.state.observe(c);
+        }
         let timeout = self.conn().response_timeout();
         let result = self
             .conn()
@@ -390,8 +431,9 @@ impl PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.busy {
-            // Dropped mid-call: a reply (or a blocked pop) is still owed on this socket.
+        if self.busy || !self.state.is_clean() {
+            // Dropped mid-call (a reply or a blocked pop is still owed on this socket), or
+            // with server-side state the next user must not inherit.
             conn.close();
         } else {
             self.pool.give_back(conn);

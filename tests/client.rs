@@ -510,3 +510,34 @@ async fn large_values_round_trip_intact() {
     assert_eq!(len, value.len() as i64);
     assert!(got == value, "32 MiB value came back different");
 }
+
+#[tokio::test]
+async fn exclusive_connection_left_inside_multi_or_select_is_not_reused() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).max_connections(2))
+        .await
+        .unwrap();
+    let mut conn = client.exclusive().await.unwrap();
+    conn.query::<()>(cmd("MULTI")).await.unwrap();
+    conn.query::<()>(cmd("SET").arg("tx").arg("queued"))
+        .await
+        .unwrap();
+    drop(conn);
+    // Had the connection gone back, this SET would be queued inside the stale MULTI.
+    let mut next = client.exclusive().await.unwrap();
+    next.query::<()>(cmd("SET").arg("plain").arg("1"))
+        .await
+        .unwrap();
+    let v: Option<String> = next.query(cmd("GET").arg("plain")).await.unwrap();
+    assert_eq!(v.as_deref(), Some("1"));
+    next.query::<()>(cmd("SELECT").arg(5)).await.unwrap();
+    drop(next);
+    let mut third = client.exclusive().await.unwrap();
+    let v: Option<String> = third.query(cmd("GET").arg("plain")).await.unwrap();
+    assert_eq!(
+        v.as_deref(),
+        Some("1"),
+        "inherited SELECT 5 from the previous user"
+    );
+    assert_eq!(server.cli(&["EXISTS", "tx"]), "0");
+}
