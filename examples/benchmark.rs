@@ -33,7 +33,11 @@ fn parse() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        let num = || value.parse::<usize>().map_err(|_| format!("bad {flag}: {value}"));
+        let num = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("bad {flag}: {value}"))
+        };
         match flag.as_str() {
             "--host" => o.host = value.clone(),
             "--port" => o.port = value.parse().map_err(|_| format!("bad --port: {value}"))?,
@@ -73,9 +77,7 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
             handles.push(tokio::spawn(async move {
                 for i in 0..per_task {
                     let k = key(t, i);
-                    client
-                        .query::<()>(cmd("SET").arg(&k).arg(&value))
-                        .await?;
+                    client.query::<()>(cmd("SET").arg(&k).arg(&value)).await?;
                     let got: Option<Vec<u8>> = client.query(cmd("GET").arg(&k)).await?;
                     assert_eq!(got.as_deref(), Some(&value[..]));
                 }

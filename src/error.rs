@@ -258,7 +258,8 @@ mod tests {
 
     #[test]
     fn only_sent_requests_have_unknown_outcomes() {
-        let lost = Error::Protocol(resp_codec::DecodeError::TooDeep { offset: 0, max: 1 }).lost(true);
+        let lost =
+            Error::Protocol(resp_codec::DecodeError::TooDeep { offset: 0, max: 1 }).lost(true);
         assert!(lost.is_outcome_unknown() && lost.is_protocol_error());
         assert!(!Error::Closed.lost(false).is_outcome_unknown());
         assert!(Error::Closed.lost(false).is_unsent());

@@ -123,7 +123,6 @@ impl Cmd {
         encode_array_header(dst, self.argc);
         dst.extend_from_slice(&self.body);
     }
-
 }
 
 impl std::fmt::Debug for Cmd {

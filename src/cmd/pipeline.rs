@@ -153,7 +153,11 @@ pub(crate) fn unwrap_exec(mut frames: Vec<Frame>) -> Result<Vec<Frame>, Error> {
         Frame::Null | Frame::NullArray => Err(Error::TransactionAborted),
         other => Err(Error::Conversion(ConversionError {
             expected: "EXEC array",
-            got: if other.is_null() { "null" } else { "other reply" },
+            got: if other.is_null() {
+                "null"
+            } else {
+                "other reply"
+            },
         })),
     }
 }
