@@ -73,7 +73,10 @@ pub struct Decoder {
 enum Pending {
     None,
     /// A bulk-like payload of `len` bytes plus `\r\n`.
-    Bulk { kind: u8, len: usize },
+    Bulk {
+        kind: u8,
+        len: usize,
+    },
     /// A streamed string: chunks so far in `buf`; `chunk` is the length of a chunk whose
     /// header was consumed and whose payload has not fully arrived.
     Streamed {
@@ -123,11 +126,18 @@ enum Step {
 enum Len {
     Incomplete,
     /// `-1`: a RESP2 null.
-    Null { end: usize },
+    Null {
+        end: usize,
+    },
     /// `?`: a streamed value.
-    Streamed { end: usize },
+    Streamed {
+        end: usize,
+    },
     /// A length; `end` is the index after the header's `\r\n`.
-    Known { len: u64, end: usize },
+    Known {
+        len: u64,
+        end: usize,
+    },
 }
 
 impl Default for Decoder {
@@ -633,10 +643,11 @@ impl Decoder {
     }
 }
 
-/// Elements (pairs for maps) a streamed level has received, for error reports.
+/// Elements (pairs for maps, counting a pair whose key has arrived) a streamed level has
+/// received, for error reports.
 fn top_count(level: &Level) -> u64 {
     match level.items {
-        Items::Pairs { .. } => level.received / 2,
+        Items::Pairs { .. } => level.received.div_ceil(2),
         _ => level.received,
     }
 }

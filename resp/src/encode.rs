@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn encoding_a_command_into_an_empty_buffer_allocates_once() {
         let mut buf = BytesMut::new();
-        let value = vec![b'v'; 100];
+        let value = [b'v'; 100];
         encode_command(&mut buf, &[&b"SET"[..], &[b'k'; 16], &value[..]]);
         assert_eq!(buf.capacity(), buf.len());
     }

@@ -94,14 +94,26 @@ impl PartialEq for Frame {
             (Double(a), Double(b)) => a == b || (a.is_nan() && b.is_nan()),
             (Boolean(a), Boolean(b)) => a == b,
             (
-                VerbatimString { format: fa, text: ta },
-                VerbatimString { format: fb, text: tb },
+                VerbatimString {
+                    format: fa,
+                    text: ta,
+                },
+                VerbatimString {
+                    format: fb,
+                    text: tb,
+                },
             ) => fa == fb && ta == tb,
             (Array(a), Array(b)) | (Set(a), Set(b)) | (Push(a), Push(b)) => a == b,
             (Map(a), Map(b)) => a == b,
             (
-                Attribute { attributes: aa, data: da },
-                Attribute { attributes: ab, data: db },
+                Attribute {
+                    attributes: aa,
+                    data: da,
+                },
+                Attribute {
+                    attributes: ab,
+                    data: db,
+                },
             ) => aa == ab && da == db,
             _ => false,
         }

@@ -1,1 +1,974 @@
 use super::*;
+
+use crate::encode::encode_frame;
+
+// ---- helpers -------------------------------------------------------------------------------
+
+fn bulk(s: &[u8]) -> Frame {
+    Frame::BulkString(Bytes::copy_from_slice(s))
+}
+
+fn simple(s: &str) -> Frame {
+    Frame::SimpleString(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// Decodes `input` (fed whole) with `limits`, expecting exactly one frame and nothing left over.
+fn one_with(limits: Limits, input: &[u8]) -> Frame {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut buf = BytesMut::from(input);
+    let frame = decoder
+        .decode(&mut buf)
+        .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(input)))
+        .unwrap_or_else(|| panic!("{:?}: incomplete", String::from_utf8_lossy(input)));
+    assert!(
+        buf.is_empty(),
+        "{:?}: bytes left over",
+        String::from_utf8_lossy(input)
+    );
+    assert!(!decoder.is_mid_frame());
+    assert_eq!(decoder.bytes_consumed(), input.len() as u64);
+    frame
+}
+
+fn one(input: &[u8]) -> Frame {
+    one_with(Limits::default(), input)
+}
+
+/// Decodes `input` fed whole until it fails; panics if it never does.
+fn err_with(limits: Limits, input: &[u8]) -> DecodeError {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut buf = BytesMut::from(input);
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("{:?}: no error", String::from_utf8_lossy(input)),
+            Err(e) => return e,
+        }
+    }
+}
+
+fn err(input: &[u8]) -> DecodeError {
+    err_with(Limits::default(), input)
+}
+
+fn syntax(offset: u64, expected: Expected, found: u8) -> DecodeError {
+    DecodeError::Syntax {
+        offset,
+        expected,
+        found,
+    }
+}
+
+/// Decodes every frame of `chunks`, fed one after the other, and whether decoding failed.
+fn decode_chunks<'a>(
+    limits: Limits,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> (Vec<Frame>, Option<DecodeError>) {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
+// ---- every frame type ----------------------------------------------------------------------
+
+#[test]
+fn every_resp2_type_decodes() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (b"+OK\r\n", simple("OK")),
+        (b"+\r\n", simple("")),
+        (
+            b"-ERR unknown command\r\n",
+            Frame::SimpleError("ERR unknown command".into()),
+        ),
+        (b":0\r\n", Frame::Integer(0)),
+        (b":42\r\n", Frame::Integer(42)),
+        (b":-42\r\n", Frame::Integer(-42)),
+        (b":-0\r\n", Frame::Integer(0)),
+        (b":9223372036854775807\r\n", Frame::Integer(i64::MAX)),
+        (b":-9223372036854775808\r\n", Frame::Integer(i64::MIN)),
+        (b"$5\r\nhello\r\n", bulk(b"hello")),
+        (b"$0\r\n\r\n", bulk(b"")),
+        // The payload is skipped by length, so CR and LF inside it are data.
+        (b"$4\r\n\r\n\r\n\r\n", bulk(b"\r\n\r\n")),
+        (b"$-1\r\n", Frame::NullBulkString),
+        (b"*-1\r\n", Frame::NullArray),
+        (b"*0\r\n", Frame::Array(vec![])),
+        (
+            b"*3\r\n:1\r\n$3\r\nfoo\r\n+bar\r\n",
+            Frame::Array(vec![Frame::Integer(1), bulk(b"foo"), simple("bar")]),
+        ),
+        (
+            b"*2\r\n*1\r\n:1\r\n*0\r\n",
+            Frame::Array(vec![
+                Frame::Array(vec![Frame::Integer(1)]),
+                Frame::Array(vec![]),
+            ]),
+        ),
+        (
+            b"*3\r\n$-1\r\n*-1\r\n-E\r\n",
+            Frame::Array(vec![
+                Frame::NullBulkString,
+                Frame::NullArray,
+                Frame::SimpleError("E".into()),
+            ]),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn every_resp3_scalar_type_decodes() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (b"_\r\n", Frame::Null),
+        (b"#t\r\n", Frame::Boolean(true)),
+        (b"#f\r\n", Frame::Boolean(false)),
+        (b",3.25\r\n", Frame::Double(3.25)),
+        (b",-2.5\r\n", Frame::Double(-2.5)),
+        (b",+2.5\r\n", Frame::Double(2.5)),
+        (b",10\r\n", Frame::Double(10.0)),
+        (b",0\r\n", Frame::Double(0.0)),
+        (
+            b"(3492890328409238509324850943850943825024385\r\n",
+            Frame::BigNumber("3492890328409238509324850943850943825024385".into()),
+        ),
+        (b"(-1\r\n", Frame::BigNumber("-1".into())),
+        (b"(+7\r\n", Frame::BigNumber("+7".into())),
+        (
+            b"!21\r\nSYNTAX invalid syntax\r\n",
+            Frame::BulkError("SYNTAX invalid syntax".into()),
+        ),
+        (
+            b"=15\r\ntxt:Some string\r\n",
+            Frame::VerbatimString {
+                format: *b"txt",
+                text: "Some string".into(),
+            },
+        ),
+        (
+            b"=4\r\nmkd:\r\n",
+            Frame::VerbatimString {
+                format: *b"mkd",
+                text: Bytes::new(),
+            },
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn doubles_accept_infinities_nan_and_exponents() {
+    let cases: &[(&[u8], f64)] = &[
+        (b",inf\r\n", f64::INFINITY),
+        (b",+inf\r\n", f64::INFINITY),
+        (b",-inf\r\n", f64::NEG_INFINITY),
+        (b",1e10\r\n", 1e10),
+        (b",1E10\r\n", 1e10),
+        (b",1.5e-3\r\n", 1.5e-3),
+        (b",-1.5E+300\r\n", -1.5e300),
+        (b",2.2250738585072014e-308\r\n", f64::MIN_POSITIVE),
+    ];
+    for &(input, value) in cases {
+        let Frame::Double(d) = one(input) else {
+            panic!("not a double")
+        };
+        assert_eq!(
+            d.to_bits(),
+            value.to_bits(),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    for nan in [&b",nan\r\n"[..], b",-nan\r\n"] {
+        let Frame::Double(d) = one(nan) else {
+            panic!("not a double")
+        };
+        assert!(d.is_nan());
+    }
+}
+
+#[test]
+fn every_resp3_aggregate_type_decodes() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (
+            b"%2\r\n+a\r\n:1\r\n$1\r\nb\r\n#t\r\n",
+            Frame::Map(vec![
+                (simple("a"), Frame::Integer(1)),
+                (bulk(b"b"), Frame::Boolean(true)),
+            ]),
+        ),
+        (
+            b"~3\r\n:1\r\n:2\r\n:1\r\n",
+            Frame::Set(vec![
+                Frame::Integer(1),
+                Frame::Integer(2),
+                Frame::Integer(1),
+            ]),
+        ),
+        (
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+            Frame::Push(vec![bulk(b"message"), bulk(b"ch"), bulk(b"hi")]),
+        ),
+        (
+            b"%1\r\n*1\r\n:1\r\n%1\r\n_\r\n~0\r\n",
+            Frame::Map(vec![(
+                Frame::Array(vec![Frame::Integer(1)]),
+                Frame::Map(vec![(Frame::Null, Frame::Set(vec![]))]),
+            )]),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn empty_aggregates_of_every_type_decode() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (b"*0\r\n", Frame::Array(vec![])),
+        (b"%0\r\n", Frame::Map(vec![])),
+        (b"~0\r\n", Frame::Set(vec![])),
+        (b">0\r\n", Frame::Push(vec![])),
+        (b"*?\r\n.\r\n", Frame::Array(vec![])),
+        (b"%?\r\n.\r\n", Frame::Map(vec![])),
+        (b"~?\r\n.\r\n", Frame::Set(vec![])),
+        (b">?\r\n.\r\n", Frame::Push(vec![])),
+        (
+            b"|0\r\n:1\r\n",
+            Frame::Attribute {
+                attributes: vec![],
+                data: Box::new(Frame::Integer(1)),
+            },
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn streamed_string_chunks_join_into_one_bulk_string() {
+    assert_eq!(
+        one(b"$?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;1\r\nd\r\n;0\r\n"),
+        bulk(b"Hello word")
+    );
+    assert_eq!(one(b"$?\r\n;0\r\n"), bulk(b""));
+    // Chunk payloads are length-prefixed too: CR, LF and non-UTF-8 are data.
+    assert_eq!(one(b"$?\r\n;3\r\n\r\n\xff\r\n;0\r\n"), bulk(b"\r\n\xff"));
+}
+
+#[test]
+fn streamed_aggregates_end_at_dot() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (
+            b"*?\r\n:1\r\n:2\r\n.\r\n",
+            Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)]),
+        ),
+        (
+            b"%?\r\n+a\r\n:1\r\n+b\r\n:2\r\n.\r\n",
+            Frame::Map(vec![
+                (simple("a"), Frame::Integer(1)),
+                (simple("b"), Frame::Integer(2)),
+            ]),
+        ),
+        (b"~?\r\n+x\r\n.\r\n", Frame::Set(vec![simple("x")])),
+        (b">?\r\n+x\r\n.\r\n", Frame::Push(vec![simple("x")])),
+        // Nested streamed aggregates: each `.` closes the innermost one.
+        (
+            b"*?\r\n*?\r\n:1\r\n.\r\n*1\r\n$?\r\n;1\r\na\r\n;0\r\n.\r\n",
+            Frame::Array(vec![
+                Frame::Array(vec![Frame::Integer(1)]),
+                Frame::Array(vec![bulk(b"a")]),
+            ]),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn top_level_attribute_is_kept_with_its_reply() {
+    assert_eq!(
+        one(b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*2\r\n:2039\r\n:9543\r\n"),
+        Frame::Attribute {
+            attributes: vec![(
+                simple("key-popularity"),
+                Frame::Map(vec![(bulk(b"a"), Frame::Double(0.19))]),
+            )],
+            data: Box::new(Frame::Array(vec![
+                Frame::Integer(2039),
+                Frame::Integer(9543)
+            ])),
+        }
+    );
+}
+
+#[test]
+fn attribute_inside_an_array_element_is_kept_with_that_element() {
+    assert_eq!(
+        one(b"*2\r\n:1\r\n|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n"),
+        Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::Attribute {
+                attributes: vec![(simple("ttl"), Frame::Integer(3600))],
+                data: Box::new(bulk(b"v")),
+            },
+        ])
+    );
+    // Also inside a streamed aggregate, and stacked attributes nest.
+    assert_eq!(
+        one(b"*?\r\n|1\r\n+a\r\n+b\r\n|0\r\n:1\r\n.\r\n"),
+        Frame::Array(vec![Frame::Attribute {
+            attributes: vec![(simple("a"), simple("b"))],
+            data: Box::new(Frame::Attribute {
+                attributes: vec![],
+                data: Box::new(Frame::Integer(1)),
+            }),
+        }])
+    );
+}
+
+#[test]
+fn non_utf8_bytes_are_preserved_in_every_string_type() {
+    let cases: Vec<(&[u8], Frame)> = vec![
+        (
+            b"+\xff\xfe\x00\r\n",
+            Frame::SimpleString(Bytes::from_static(b"\xff\xfe\x00")),
+        ),
+        (
+            b"-\xc3\x28\r\n",
+            Frame::SimpleError(Bytes::from_static(b"\xc3\x28")),
+        ),
+        (b"$3\r\n\xff\x00\x80\r\n", bulk(b"\xff\x00\x80")),
+        (
+            b"!2\r\n\xfe\xff\r\n",
+            Frame::BulkError(Bytes::from_static(b"\xfe\xff")),
+        ),
+        (
+            b"=6\r\n\xfftx:\x80\x81\r\n",
+            Frame::VerbatimString {
+                format: *b"\xfftx",
+                text: Bytes::from_static(b"\x80\x81"),
+            },
+        ),
+    ];
+    for (input, expected) in cases {
+        let frame = one(input);
+        assert_eq!(frame, expected);
+        assert_eq!(frame.as_str(), None);
+    }
+}
+
+#[test]
+fn bulk_payload_is_a_slice_of_the_read_buffer_not_a_copy() {
+    let mut buf = BytesMut::from(&b"$5\r\nhello\r\n"[..]);
+    let payload_addr = buf[4..].as_ptr();
+    let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+    assert_eq!(frame.as_bytes().unwrap().as_ptr(), payload_addr);
+}
+
+#[test]
+fn consecutive_frames_each_consume_exactly_their_bytes() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"+OK\r\n:1\r\n$1\r\nx\r\n*1\r\n:2"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(simple("OK")));
+    assert_eq!(&buf[..], b":1\r\n$1\r\nx\r\n*1\r\n:2");
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Frame::Integer(1)));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(bulk(b"x")));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert!(decoder.is_mid_frame());
+    buf.extend_from_slice(b"\r\n");
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap(),
+        Some(Frame::Array(vec![Frame::Integer(2)]))
+    );
+    assert!(buf.is_empty());
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+}
+
+// ---- splitting -----------------------------------------------------------------------------
+
+/// A stream with every frame type, streamed forms and attributes included.
+const MIXED_STREAM: &[u8] = b"+OK\r\n-ERR bad\r\n:-12\r\n$5\r\nhe\r\no\r\n$-1\r\n*-1\r\n*0\r\n\
+_\r\n#t\r\n,-1.5e3\r\n,nan\r\n(123456789012345678901234567890\r\n!3\r\nERR\r\n\
+=7\r\ntxt:abc\r\n%1\r\n+k\r\n*2\r\n:1\r\n~1\r\n_\r\n>2\r\n+p\r\n:9\r\n\
+|1\r\n+a\r\n:1\r\n$1\r\nz\r\n*2\r\n|0\r\n#f\r\n$0\r\n\r\n\
+$?\r\n;2\r\nab\r\n;1\r\n\r\r\n;0\r\n*?\r\n:1\r\n%?\r\n+x\r\n$?\r\n;1\r\ny\r\n;0\r\n.\r\n.\r\n\
+~?\r\n.\r\n>?\r\n:3\r\n.\r\n+\xff\r\n";
+
+fn mixed_frames() -> Vec<Frame> {
+    let (frames, error) = decode_chunks(Limits::default(), [MIXED_STREAM]);
+    assert_eq!(error, None);
+    assert_eq!(frames.len(), 23);
+    frames
+}
+
+#[test]
+fn every_split_point_of_a_stream_gives_the_same_frames() {
+    let whole = mixed_frames();
+    for at in 0..=MIXED_STREAM.len() {
+        let (a, b) = MIXED_STREAM.split_at(at);
+        let (frames, error) = decode_chunks(Limits::default(), [a, b]);
+        assert_eq!(error, None, "split at {at}");
+        assert_eq!(frames, whole, "split at {at}");
+    }
+}
+
+#[test]
+fn every_pair_of_split_points_gives_the_same_frames() {
+    let whole = mixed_frames();
+    let n = MIXED_STREAM.len();
+    for i in 0..=n {
+        for j in i..=n {
+            let chunks = [&MIXED_STREAM[..i], &MIXED_STREAM[i..j], &MIXED_STREAM[j..]];
+            let (frames, error) = decode_chunks(Limits::default(), chunks);
+            assert_eq!(error, None, "split at {i}, {j}");
+            assert_eq!(frames, whole, "split at {i}, {j}");
+        }
+    }
+}
+
+#[test]
+fn stream_fed_one_byte_at_a_time_gives_the_same_frames() {
+    let (frames, error) = decode_chunks(Limits::default(), MIXED_STREAM.chunks(1));
+    assert_eq!(error, None);
+    assert_eq!(frames, mixed_frames());
+}
+
+#[test]
+fn bulk_string_split_at_every_byte_decodes() {
+    let input = b"$10\r\n0123\r\n6789\r\n";
+    for at in 0..=input.len() {
+        let (frames, error) = decode_chunks(Limits::default(), [&input[..at], &input[at..]]);
+        assert_eq!(error, None);
+        assert_eq!(frames, vec![bulk(b"0123\r\n6789")], "split at {at}");
+    }
+}
+
+#[test]
+fn huge_announced_array_does_not_preallocate() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"*4294967295\r\n"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert!(buf.is_empty(), "the header is consumed into the decoder");
+    let Items::List(items) = &decoder.stack[0].items else {
+        panic!("an array level")
+    };
+    assert!(items.capacity() <= Limits::MAX_PREALLOCATED_ELEMENTS);
+
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"%4294967295\r\n"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    let Items::Pairs { pairs, .. } = &decoder.stack[0].items else {
+        panic!("a map level")
+    };
+    assert!(pairs.capacity() <= Limits::MAX_PREALLOCATED_ELEMENTS);
+}
+
+#[test]
+fn huge_announced_bulk_waits_without_allocating() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"$536870912\r\nabc"[..]);
+    let capacity_before = buf.capacity();
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert!(buf.capacity() <= capacity_before);
+    assert_eq!(&buf[..], b"abc", "only the header is consumed");
+}
+
+#[test]
+fn partial_bulk_payload_is_not_rescanned_on_every_call() {
+    // The pending state remembers the length: feeding the rest in pieces never fails and
+    // completes exactly once.
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"$100000\r\n"[..]);
+    let mut frames = 0;
+    for _ in 0..100 {
+        buf.extend_from_slice(&[b'\n'; 1000]);
+        if decoder.decode(&mut buf).unwrap().is_some() {
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, 0);
+    buf.extend_from_slice(b"\r\n");
+    let frame = decoder.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(frame.as_bytes().unwrap().len(), 100_000);
+}
+
+#[test]
+fn long_line_trickling_in_is_searched_once() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"+"[..]);
+    for _ in 0..1000 {
+        buf.extend_from_slice(b"abcdefgh");
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        assert_eq!(decoder.scanned, buf.len());
+    }
+    buf.extend_from_slice(b"\r");
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    buf.extend_from_slice(b"\n");
+    assert_eq!(
+        decoder
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap()
+            .as_bytes()
+            .unwrap()
+            .len(),
+        8000
+    );
+}
+
+// ---- syntax errors -------------------------------------------------------------------------
+
+#[test]
+fn bare_lf_ending_a_line_is_an_error() {
+    assert_eq!(err(b"+OK\n"), syntax(3, Expected::LineEnd, b'\n'));
+    assert_eq!(err(b"-ERR\n"), syntax(4, Expected::LineEnd, b'\n'));
+    assert_eq!(err(b"_\n"), syntax(1, Expected::LineEnd, b'\n'));
+    assert_eq!(err(b":1\n"), syntax(2, Expected::Integer, b'\n'));
+    assert_eq!(err(b"$1\n"), syntax(2, Expected::Length, b'\n'));
+}
+
+#[test]
+fn cr_inside_a_line_is_an_error() {
+    assert_eq!(err(b"+O\rK\r\n"), syntax(3, Expected::LineEnd, b'K'));
+    assert_eq!(err(b":1\r2\r\n"), syntax(3, Expected::LineEnd, b'2'));
+    assert_eq!(err(b"*1\r*\r\n"), syntax(3, Expected::LineEnd, b'*'));
+    assert_eq!(err(b"$1\r1\r\n"), syntax(3, Expected::LineEnd, b'1'));
+    assert_eq!(err(b",1\rx\r\n"), syntax(3, Expected::LineEnd, b'x'));
+}
+
+#[test]
+fn wrong_terminator_after_bulk_payload_is_an_error() {
+    assert_eq!(err(b"$3\r\nabcXY"), syntax(7, Expected::PayloadEnd, b'X'));
+    assert_eq!(err(b"$3\r\nabc\rX"), syntax(8, Expected::PayloadEnd, b'X'));
+    assert_eq!(
+        err(b"$3\r\nabc\n\r"),
+        syntax(7, Expected::PayloadEnd, b'\n')
+    );
+    assert_eq!(err(b"!1\r\naXX"), syntax(5, Expected::PayloadEnd, b'X'));
+    // Also when the payload arrived in a later read than its header.
+    let (_, error) = decode_chunks(Limits::default(), [&b"$3\r\n"[..], b"abcd\r\n"]);
+    assert_eq!(error, Some(syntax(7, Expected::PayloadEnd, b'd')));
+    // And after a streamed string's chunk.
+    assert_eq!(
+        err(b"$?\r\n;1\r\nab\r\n"),
+        syntax(9, Expected::PayloadEnd, b'b')
+    );
+}
+
+#[test]
+fn lengths_reject_signs_spaces_empty_and_overflow() {
+    let cases: &[(&[u8], DecodeError)] = &[
+        (b"$+3\r\nabc\r\n", syntax(1, Expected::Length, b'+')),
+        (b"$ 3\r\nabc\r\n", syntax(1, Expected::Length, b' ')),
+        (b"$3 \r\nabc\r\n", syntax(2, Expected::Length, b' ')),
+        (b"$\r\n", syntax(1, Expected::Length, b'\r')),
+        (b"*\r\n", syntax(1, Expected::Length, b'\r')),
+        (b"$-2\r\n", syntax(2, Expected::Length, b'2')),
+        (b"$-\r\n", syntax(2, Expected::Length, b'\r')),
+        (b"*-10\r\n", syntax(3, Expected::LineEnd, b'0')),
+        (b"$1x\r\n", syntax(2, Expected::Length, b'x')),
+        (b"*??\r\n", syntax(2, Expected::LineEnd, b'?')),
+        (
+            b"*99999999999999999999\r\n",
+            syntax(20, Expected::Length, b'9'),
+        ),
+        // Only `$` and `*` have a RESP2 null, and `|` cannot be streamed.
+        (b"%-1\r\n", syntax(1, Expected::Length, b'-')),
+        (b"!-1\r\n", syntax(1, Expected::Length, b'-')),
+        (b"=?\r\n", syntax(1, Expected::Length, b'?')),
+        (b"|?\r\n", syntax(1, Expected::Length, b'?')),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            &err(input),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn integers_reject_signs_spaces_empty_and_overflow() {
+    let cases: &[(&[u8], DecodeError)] = &[
+        (b":+1\r\n", syntax(1, Expected::Integer, b'+')),
+        (b": 1\r\n", syntax(1, Expected::Integer, b' ')),
+        (b":1 \r\n", syntax(2, Expected::Integer, b' ')),
+        (b":\r\n", syntax(1, Expected::Integer, b'\r')),
+        (b":-\r\n", syntax(2, Expected::Integer, b'\r')),
+        (b":--1\r\n", syntax(2, Expected::Integer, b'-')),
+        (b":1.5\r\n", syntax(2, Expected::Integer, b'.')),
+        (
+            b":9223372036854775808\r\n",
+            syntax(19, Expected::Integer, b'8'),
+        ),
+        (
+            b":-9223372036854775809\r\n",
+            syntax(20, Expected::Integer, b'9'),
+        ),
+        (
+            b":99999999999999999999\r\n",
+            syntax(19, Expected::Integer, b'9'),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            &err(input),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn malformed_resp3_scalars_are_errors() {
+    let cases: &[(&[u8], DecodeError)] = &[
+        (b",\r\n", syntax(1, Expected::Double, b'\r')),
+        (b",abc\r\n", syntax(1, Expected::Double, b'a')),
+        (b",infinity\r\n", syntax(1, Expected::Double, b'i')),
+        (b",.5\r\n", syntax(1, Expected::Double, b'.')),
+        (b",1.2.3\r\n", syntax(1, Expected::Double, b'1')),
+        (b", 1\r\n", syntax(1, Expected::Double, b' ')),
+        (b"#x\r\n", syntax(1, Expected::Boolean, b'x')),
+        (b"#\r\n", syntax(1, Expected::Boolean, b'\r')),
+        (b"#tt\r\n", syntax(1, Expected::Boolean, b't')),
+        (b"_x\r\n", syntax(1, Expected::Null, b'x')),
+        (b"(\r\n", syntax(1, Expected::BigNumber, b'\r')),
+        (b"(-\r\n", syntax(1, Expected::BigNumber, b'-')),
+        (b"(12a\r\n", syntax(1, Expected::BigNumber, b'1')),
+        (b"=3\r\ntxt\r\n", syntax(7, Expected::VerbatimFormat, b'\r')),
+        (
+            b"=5\r\ntxtxy\r\n",
+            syntax(7, Expected::VerbatimFormat, b'x'),
+        ),
+        (b"=0\r\n\r\n", syntax(4, Expected::VerbatimFormat, b'\r')),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            &err(input),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn unknown_type_byte_is_an_error() {
+    for byte in [b'x', b'A', b'0', b' ', b'\r', b'\n', b';', 0u8, 0xff] {
+        let input = [byte, b'\r', b'\n'];
+        assert_eq!(err(&input), syntax(0, Expected::TypeByte, byte));
+    }
+    // Inside an aggregate, at the element's offset.
+    assert_eq!(
+        err(b"*2\r\n:1\r\n?\r\n"),
+        syntax(8, Expected::TypeByte, b'?')
+    );
+}
+
+#[test]
+fn dot_outside_a_streamed_aggregate_is_an_error() {
+    assert_eq!(err(b".\r\n"), syntax(0, Expected::TypeByte, b'.'));
+    assert_eq!(err(b"*1\r\n.\r\n"), syntax(4, Expected::TypeByte, b'.'));
+    // The value an attribute annotates cannot be `.` either.
+    assert_eq!(
+        err(b"*?\r\n|1\r\n+a\r\n+b\r\n.\r\n"),
+        syntax(16, Expected::TypeByte, b'.')
+    );
+    assert_eq!(err(b"*?\r\n.x\r\n"), syntax(5, Expected::LineEnd, b'x'));
+}
+
+#[test]
+fn streamed_map_ending_between_key_and_value_is_an_error() {
+    assert_eq!(
+        err(b"%?\r\n+a\r\n:1\r\n+b\r\n.\r\n"),
+        syntax(16, Expected::MapValue, b'.')
+    );
+}
+
+#[test]
+fn streamed_string_chunk_headers_are_strict() {
+    assert_eq!(
+        err(b"$?\r\n$1\r\na\r\n"),
+        syntax(4, Expected::ChunkHeader, b'$')
+    );
+    assert_eq!(
+        err(b"$?\r\n;-1\r\n"),
+        syntax(5, Expected::ChunkHeader, b'-')
+    );
+    assert_eq!(err(b"$?\r\n;?\r\n"), syntax(5, Expected::ChunkHeader, b'?'));
+    assert_eq!(err(b"$?\r\n;+1\r\n"), syntax(5, Expected::Length, b'+'));
+    assert_eq!(err(b"$?\r\n;\r\n"), syntax(5, Expected::Length, b'\r'));
+    assert_eq!(err(b"$?x\r\n"), syntax(2, Expected::LineEnd, b'x'));
+}
+
+// ---- limits --------------------------------------------------------------------------------
+
+fn limit(offset: u64, limit: LimitKind, value: u64, max: u64) -> DecodeError {
+    DecodeError::LimitExceeded {
+        offset,
+        limit,
+        value,
+        max,
+    }
+}
+
+#[test]
+fn bulk_length_limit_is_enforced() {
+    let limits = Limits::default().max_bulk_len(10);
+    assert_eq!(
+        one_with(limits, b"$10\r\n0123456789\r\n"),
+        bulk(b"0123456789")
+    );
+    assert_eq!(
+        err_with(limits, b"$11\r\n"),
+        limit(0, LimitKind::BulkLen, 11, 10)
+    );
+    assert_eq!(
+        err_with(limits, b"+OK\r\n!11\r\n"),
+        limit(5, LimitKind::BulkLen, 11, 10)
+    );
+    assert_eq!(
+        err_with(limits, b"=11\r\n"),
+        limit(0, LimitKind::BulkLen, 11, 10)
+    );
+    // Redis's default: 512 MiB.
+    assert_eq!(
+        err(b"$536870913\r\n"),
+        limit(0, LimitKind::BulkLen, 536_870_913, 512 << 20)
+    );
+}
+
+#[test]
+fn streamed_string_total_counts_against_the_bulk_limit() {
+    let limits = Limits::default().max_bulk_len(10);
+    assert_eq!(
+        one_with(limits, b"$?\r\n;5\r\n01234\r\n;5\r\n56789\r\n;0\r\n"),
+        bulk(b"0123456789")
+    );
+    assert_eq!(
+        err_with(limits, b"$?\r\n;5\r\n01234\r\n;6\r\n"),
+        limit(15, LimitKind::BulkLen, 11, 10)
+    );
+}
+
+#[test]
+fn aggregate_length_limit_is_enforced() {
+    let limits = Limits::default().max_aggregate_len(2);
+    assert_eq!(
+        one_with(limits, b"%2\r\n:1\r\n:2\r\n:3\r\n:4\r\n"),
+        Frame::Map(vec![
+            (Frame::Integer(1), Frame::Integer(2)),
+            (Frame::Integer(3), Frame::Integer(4)),
+        ])
+    );
+    for ty in [b'*', b'%', b'~', b'>', b'|'] {
+        let input = [ty, b'3', b'\r', b'\n'];
+        assert_eq!(
+            err_with(limits, &input),
+            limit(0, LimitKind::AggregateLen, 3, 2),
+            "{}",
+            ty as char
+        );
+    }
+}
+
+#[test]
+fn streamed_aggregate_is_counted_as_elements_arrive() {
+    let limits = Limits::default().max_aggregate_len(2);
+    assert_eq!(
+        one_with(limits, b"*?\r\n:1\r\n:2\r\n.\r\n"),
+        Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)])
+    );
+    assert_eq!(
+        err_with(limits, b"*?\r\n:1\r\n:2\r\n:3\r\n"),
+        limit(16, LimitKind::AggregateLen, 3, 2)
+    );
+    assert_eq!(
+        err_with(limits, b"%?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n"),
+        limit(24, LimitKind::AggregateLen, 3, 2)
+    );
+}
+
+#[test]
+fn line_length_limit_is_enforced() {
+    let limits = Limits::default().max_line_len(8);
+    assert_eq!(one_with(limits, b"+12345678\r\n"), simple("12345678"));
+    assert_eq!(
+        err_with(limits, b"+123456789\r\n"),
+        limit(0, LimitKind::LineLen, 9, 8)
+    );
+    // A line that never ends fails as soon as it is too long, without waiting for `\r\n`.
+    let (_, error) = decode_chunks(limits, [&b"-1234"[..], b"56789"]);
+    assert_eq!(error, Some(limit(0, LimitKind::LineLen, 9, 8)));
+    let (_, error) = decode_chunks(limits, [&b":0000"[..], b"000000"]);
+    assert!(matches!(
+        error,
+        Some(DecodeError::LimitExceeded {
+            limit: LimitKind::LineLen,
+            ..
+        })
+    ));
+    let (_, error) = decode_chunks(limits, [&b"*0000"[..], b"000000"]);
+    assert!(matches!(
+        error,
+        Some(DecodeError::LimitExceeded {
+            limit: LimitKind::LineLen,
+            ..
+        })
+    ));
+    assert_eq!(
+        err_with(limits, b",1234567890\r\n"),
+        limit(0, LimitKind::LineLen, 10, 8)
+    );
+}
+
+#[test]
+fn default_line_limit_stops_an_endless_line() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"+"[..]);
+    let chunk = [b'a'; 4096];
+    let error = loop {
+        buf.extend_from_slice(&chunk);
+        match decoder.decode(&mut buf) {
+            Ok(None) => assert!(buf.len() < 128 * 1024),
+            Ok(Some(_)) => panic!("no frame expected"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(
+        error,
+        DecodeError::LimitExceeded {
+            limit: LimitKind::LineLen,
+            max: 65536,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn depth_limit_is_enforced() {
+    let limits = Limits::default().max_depth(2);
+    assert_eq!(
+        one_with(limits, b"*1\r\n*1\r\n:1\r\n"),
+        Frame::Array(vec![Frame::Array(vec![Frame::Integer(1)])])
+    );
+    assert_eq!(
+        err_with(limits, b"*1\r\n*1\r\n*1\r\n:1\r\n"),
+        DecodeError::TooDeep { offset: 8, max: 2 }
+    );
+    // Attributes count as a level, as do empty and streamed aggregates.
+    assert_eq!(
+        err_with(limits, b"*1\r\n|1\r\n*0\r\n"),
+        DecodeError::TooDeep { offset: 8, max: 2 }
+    );
+    assert_eq!(
+        err_with(limits, b"*?\r\n~?\r\n%0\r\n"),
+        DecodeError::TooDeep { offset: 8, max: 2 }
+    );
+}
+
+#[test]
+fn depth_limit_is_clamped_to_the_ceiling() {
+    let limits = Limits::default().max_depth(usize::MAX);
+    assert_eq!(limits.depth_limit(), Limits::MAX_DEPTH_CEILING);
+}
+
+#[test]
+fn deepest_allowed_frame_decodes_and_drops_without_overflowing_the_stack() {
+    let depth = Limits::MAX_DEPTH_CEILING;
+    let mut input = b"*1\r\n".repeat(depth - 1);
+    input.extend_from_slice(b"*0\r\n");
+    // Run on a small stack so that recursion proportional to depth would show.
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let frame = one_with(Limits::default().max_depth(depth), &input);
+            let mut buf = BytesMut::new();
+            encode_frame(&mut buf, &frame);
+            assert_eq!(&buf[..], &input[..]);
+            drop(frame);
+            let error = err(&b"*1\r\n".repeat(10_000));
+            assert_eq!(
+                error,
+                DecodeError::TooDeep {
+                    offset: 512,
+                    max: 128
+                }
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+// ---- failure is final, offsets -------------------------------------------------------------
+
+#[test]
+fn decoder_stays_failed_and_returns_the_same_error() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"+OK\r\n*2\r\n:1\r\nx\r\n"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(simple("OK")));
+    let first = decoder.decode(&mut buf).unwrap_err();
+    assert_eq!(first, syntax(13, Expected::TypeByte, b'x'));
+    assert!(decoder.is_failed());
+    assert!(!decoder.is_mid_frame(), "partial state is dropped");
+    // Valid input afterwards does not revive it.
+    let mut fresh = BytesMut::from(&b"+OK\r\n"[..]);
+    assert_eq!(decoder.decode(&mut fresh).unwrap_err(), first);
+    assert_eq!(decoder.decode(&mut BytesMut::new()).unwrap_err(), first);
+    assert_eq!(&fresh[..], b"+OK\r\n", "a failed decoder consumes nothing");
+}
+
+#[test]
+fn error_offsets_count_from_the_start_of_the_stream() {
+    // Bytes consumed by earlier frames and by earlier calls all count.
+    let (frames, error) = decode_chunks(
+        Limits::default(),
+        [
+            &b"+OK\r\n:1\r\n*4\r\n$2\r\nab"[..],
+            b"\r\n:2\r\n",
+            b"#t\r\n#z\r\n",
+        ],
+    );
+    assert_eq!(frames, vec![simple("OK"), Frame::Integer(1)]);
+    assert_eq!(error, Some(syntax(30, Expected::Boolean, b'z')));
+    assert_eq!(error.unwrap().offset(), 30);
+}
+
+#[test]
+fn error_inside_a_pending_bulk_payload_reports_the_stream_offset() {
+    let (_, error) = decode_chunks(
+        Limits::default(),
+        [&b":7\r\n$4\r\n"[..], b"ab", b"cd", b"!!"],
+    );
+    assert_eq!(error, Some(syntax(12, Expected::PayloadEnd, b'!')));
+}
+
+#[test]
+fn partial_input_is_not_an_error_at_any_point() {
+    for input in [MIXED_STREAM, b"*?\r\n%?\r\n|1\r\n+a\r\n"] {
+        for end in 0..input.len() {
+            let (_, error) = decode_chunks(Limits::default(), [&input[..end]]);
+            assert_eq!(error, None, "prefix of {end} bytes");
+        }
+    }
+}
