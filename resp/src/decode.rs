@@ -281,6 +281,7 @@ impl Decoder {
             }
             b':' => match parse_i64_line(src, 1) {
                 IntLine::Done { value, end } => {
+                    self.check_number_line(end)?;
                     self.skip(src, end);
                     Ok(Step::Value(Frame::Integer(value)))
                 }
@@ -362,14 +363,14 @@ impl Decoder {
 
     /// `$`, `!` and `=`: a length header, then that many bytes and `\r\n`.
     fn bulk(&mut self, src: &mut BytesMut, ty: u8) -> Result<Step, DecodeError> {
-        let (len, end) = match parse_len(src) {
-            Ok(Len::Known { len, end }) => (len, end),
-            Ok(Len::Incomplete) => return self.incomplete_line(src),
-            Ok(Len::Null { end }) if ty == b'$' => {
+        let (len, end) = match self.header(src)? {
+            Len::Known { len, end } => (len, end),
+            Len::Incomplete => return self.incomplete_line(src),
+            Len::Null { end } if ty == b'$' => {
                 self.skip(src, end);
                 return Ok(Step::Value(Frame::NullBulkString));
             }
-            Ok(Len::Streamed { end }) if ty == b'$' => {
+            Len::Streamed { end } if ty == b'$' => {
                 self.skip(src, end);
                 self.pending = Pending::Streamed {
                     buf: BytesMut::new(),
@@ -378,10 +379,9 @@ impl Decoder {
                 };
                 return self.resume_pending(src);
             }
-            Ok(Len::Null { .. } | Len::Streamed { .. }) => {
+            Len::Null { .. } | Len::Streamed { .. } => {
                 return Err(self.syntax(src, 1, Expected::Length));
             }
-            Err((at, expected)) => return Err(self.syntax(src, at, expected)),
         };
         if len > self.limits.max_bulk_len {
             return Err(self.limit(0, LimitKind::BulkLen, len));
@@ -444,7 +444,7 @@ impl Decoder {
             return Ok(Step::Value(bulk_frame(kind, payload.freeze())));
         }
         loop {
-            let Pending::Streamed { buf, total, chunk } = &mut self.pending else {
+            let Pending::Streamed { buf, chunk, .. } = &mut self.pending else {
                 unreachable!("pending is Streamed here");
             };
             if let Some(len) = *chunk {
@@ -466,11 +466,10 @@ impl Decoder {
             if first != b';' {
                 return Err(self.syntax(src, 0, Expected::ChunkHeader));
             }
-            let (len, end) = match parse_len(src) {
-                Ok(Len::Known { len, end }) => (len, end),
-                Ok(Len::Incomplete) => return self.incomplete_line(src),
-                Ok(_) => return Err(self.syntax(src, 1, Expected::ChunkHeader)),
-                Err((at, expected)) => return Err(self.syntax(src, at, expected)),
+            let (len, end) = match self.header(src)? {
+                Len::Known { len, end } => (len, end),
+                Len::Incomplete => return self.incomplete_line(src),
+                _ => return Err(self.syntax(src, 1, Expected::ChunkHeader)),
             };
             if len == 0 {
                 let Pending::Streamed { buf, .. } =
@@ -481,8 +480,12 @@ impl Decoder {
                 self.skip(src, end);
                 return Ok(Step::Value(Frame::BulkString(buf.freeze())));
             }
+            let max = self.limits.max_bulk_len;
+            let Pending::Streamed { total, chunk, .. } = &mut self.pending else {
+                unreachable!("pending is Streamed here");
+            };
             let new_total = total.saturating_add(len);
-            if new_total > self.limits.max_bulk_len {
+            if new_total > max {
                 return Err(self.limit(0, LimitKind::BulkLen, new_total));
             }
             *total = new_total;
@@ -493,18 +496,17 @@ impl Decoder {
 
     /// An aggregate header: pushes a level (or returns an empty / null aggregate at once).
     fn open(&mut self, src: &mut BytesMut, ty: u8) -> Result<Step, DecodeError> {
-        let (count, streamed, end) = match parse_len(src) {
-            Ok(Len::Known { len, end }) => (len, false, end),
-            Ok(Len::Incomplete) => return self.incomplete_line(src),
-            Ok(Len::Null { end }) if ty == b'*' => {
+        let (count, streamed, end) = match self.header(src)? {
+            Len::Known { len, end } => (len, false, end),
+            Len::Incomplete => return self.incomplete_line(src),
+            Len::Null { end } if ty == b'*' => {
                 self.skip(src, end);
                 return Ok(Step::Value(Frame::NullArray));
             }
-            Ok(Len::Streamed { end }) if ty != b'|' => (0, true, end),
-            Ok(Len::Null { .. } | Len::Streamed { .. }) => {
+            Len::Streamed { end } if ty != b'|' => (0, true, end),
+            Len::Null { .. } | Len::Streamed { .. } => {
                 return Err(self.syntax(src, 1, Expected::Length));
             }
-            Err((at, expected)) => return Err(self.syntax(src, at, expected)),
         };
         if count > self.limits.max_aggregate_len {
             return Err(self.limit(0, LimitKind::AggregateLen, count));
@@ -595,13 +597,41 @@ impl Decoder {
         }
     }
 
-    /// A number line without its `\r\n` yet: numbers are short, so only the line limit needs
-    /// checking (a digit run longer than any number is already a syntax error).
+    /// A number line without its `\r\n` yet: only the line limit needs checking (leading
+    /// zeros can make a valid number line arbitrarily long). It counts the same bytes as
+    /// [`Decoder::check_number_line`], a trailing `\r` excluded, so that how the input is
+    /// split never changes whether it is accepted.
     fn incomplete_line(&mut self, src: &[u8]) -> Result<Step, DecodeError> {
-        if src.len() > self.limits.max_line_len + 1 {
-            return Err(self.limit(0, LimitKind::LineLen, src.len() as u64));
+        let content = src.len() - 1 - usize::from(src.last() == Some(&b'\r'));
+        if content > self.limits.max_line_len {
+            return Err(self.limit(0, LimitKind::LineLen, content as u64));
         }
         Ok(Step::Incomplete)
+    }
+
+    /// Checks a complete number line or length header ending at `end` (past its `\r\n`)
+    /// against the line limit.
+    #[inline]
+    fn check_number_line(&self, end: usize) -> Result<(), DecodeError> {
+        let content = end - 3;
+        if content > self.limits.max_line_len {
+            return Err(self.limit(0, LimitKind::LineLen, content as u64));
+        }
+        Ok(())
+    }
+
+    /// Parses the length header at the front of `src` and checks it against the line limit.
+    #[inline]
+    fn header(&self, src: &[u8]) -> Result<Len, DecodeError> {
+        match parse_len(src) {
+            Ok(len) => {
+                if let Len::Known { end, .. } | Len::Null { end } | Len::Streamed { end } = len {
+                    self.check_number_line(end)?;
+                }
+                Ok(len)
+            }
+            Err((at, expected)) => Err(self.syntax(src, at, expected)),
+        }
     }
 
     /// Removes the first `n` bytes of `src` and returns them.

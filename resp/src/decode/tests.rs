@@ -972,3 +972,39 @@ fn partial_input_is_not_an_error_at_any_point() {
         }
     }
 }
+
+#[test]
+fn number_line_limit_does_not_depend_on_how_the_input_is_split() {
+    // Found by the limits property test: a partial number line used to be checked against the
+    // line limit while a complete one was not, so splitting changed whether input was valid.
+    let limits = Limits::default().max_line_len(2);
+    for input in [
+        &b":12\r\n"[..],
+        b"*12\r\n",
+        b"$-1\r\n",
+        b"$?\r\n;10\r\n0123456789\r\n;0\r\n",
+    ] {
+        let whole = decode_chunks(limits, [input]);
+        for at in 0..=input.len() {
+            let (a, b) = input.split_at(at);
+            assert_eq!(decode_chunks(limits, [a, b]), whole, "split at {at}");
+        }
+    }
+    assert_eq!(
+        err_with(limits, b":123\r\n"),
+        limit(0, LimitKind::LineLen, 3, 2)
+    );
+    assert_eq!(
+        err_with(limits, b"*100\r\n"),
+        limit(0, LimitKind::LineLen, 3, 2)
+    );
+    assert_eq!(
+        err_with(limits, b"$?\r\n;100\r\n"),
+        limit(4, LimitKind::LineLen, 3, 2)
+    );
+    // Leading zeros are legal digits but still count.
+    assert_eq!(
+        err_with(limits, b"$0001\r\n"),
+        limit(0, LimitKind::LineLen, 4, 2)
+    );
+}
