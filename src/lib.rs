@@ -34,6 +34,7 @@ pub mod cmd;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod manager;
 pub mod pool;
 
 pub use client::Client;
@@ -41,5 +42,6 @@ pub use cmd::{Cmd, FromReply, Pipeline, cmd};
 pub use config::{Config, ConfigError, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
+pub use manager::{RedisManager, SessionManager, redis_manager};
 pub use pool::PooledConnection;
 pub use resp_codec::{self as resp, Frame, ToArg};
