@@ -153,6 +153,10 @@ impl Conn {
     }
 }
 
+/// What `DEBUG PROTOCOL double` sends: Redis's own literal, not an approximation of pi.
+#[allow(clippy::approx_constant)]
+const DEBUG_DOUBLE: f64 = 3.141;
+
 fn bulk(s: &str) -> Frame {
     Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()))
 }
@@ -300,7 +304,7 @@ fn debug_protocol_replies_decode_in_resp2() {
     let double = debug("double");
     assert_eq!(
         double.as_str().and_then(|s| s.parse::<f64>().ok()),
-        Some(3.141)
+        Some(DEBUG_DOUBLE)
     );
     assert_eq!(
         debug("bignum"),
@@ -335,7 +339,7 @@ fn debug_protocol_replies_decode_in_resp3() {
     let mut debug = |ty: &str| c.call(&["DEBUG", "PROTOCOL", ty]);
     assert_eq!(debug("string"), bulk("Hello World"));
     assert_eq!(debug("integer"), int(12345));
-    assert_eq!(debug("double"), Frame::Double(3.141));
+    assert_eq!(debug("double"), Frame::Double(DEBUG_DOUBLE));
     assert_eq!(
         debug("bignum"),
         Frame::BigNumber("1234567999999999999999999999999999999".into())
