@@ -784,7 +784,7 @@ fn read_urandom(buf: &mut [u8]) -> bool {
 }
 
 fn fallback_random(buf: &mut [u8; 16]) {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let now = std::time::SystemTime::now()
@@ -792,9 +792,9 @@ fn fallback_random(buf: &mut [u8; 16]) {
         .unwrap_or_default();
     for (i, chunk) in buf.chunks_mut(8).enumerate() {
         // A fresh RandomState per half: each is keyed differently.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        (now.as_nanos(), std::process::id(), n, i).hash(&mut h);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
+        let keyed = std::collections::hash_map::RandomState::new();
+        let h = keyed.hash_one((now.as_nanos(), std::process::id(), n, i));
+        chunk.copy_from_slice(&h.to_le_bytes());
     }
 }
 
