@@ -13,6 +13,8 @@
 //! - Entries are removed by the last caller holding them (a drop guard, so cancellation
 //!   cleans up too). Clones of an entry are only made under the map lock, which makes the
 //!   reference count checked under that lock exact.
+//! - A leader checks the cache once more before loading: a caller whose miss raced with an
+//!   earlier flight that has already stored the value and ended finds it there.
 //! - Any decodable cached value is a hit, falsy or not.
 
 use std::collections::HashMap;
@@ -141,6 +143,11 @@ impl RedisManager {
             if let Ok(shared) = serde_json::from_slice::<T>(json) {
                 return Ok(shared);
             }
+        }
+        // Checked again inside the flight: a caller whose miss raced with a leader that has
+        // since stored the value and left finds it here instead of loading a second time.
+        if let Some(hit) = self.get_json::<T>(key).await {
+            return Ok(hit);
         }
         let value = loader().await?;
         match serde_json::to_vec(&value) {
