@@ -1,0 +1,181 @@
+//! Shared by the examples (`mod common;`): find a Redis to talk to without any setup.
+//!
+//! 1. When `REDIS_URL`, `REDIS_HOST` or `REDIS_PORT` is set and that server answers, use it.
+//! 2. Otherwise, when `redis-server` is on `PATH`, start a private one on a free loopback
+//!    port in a temp dir, saving nothing, for this run only (stopped when [`Demo`] drops).
+//! 3. Otherwise, point at a port where nothing listens, so the example shows the graceful
+//!    fallback: every operation returns its default.
+//!
+//! A server on the default `localhost:6379` is deliberately not used unless the environment
+//! names it: an example should not write demo keys into someone's real database uninvited.
+
+// Each example uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_manager::config::env;
+use redis_manager::{Client, Config, RedisManager};
+
+/// Where the example's Redis came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The server the environment points to.
+    Environment,
+    /// A private `redis-server` started for this run.
+    Private,
+    /// No server: the example demonstrates the fallback.
+    Fallback,
+}
+
+/// The Redis an example uses; stops the private server (if any) when dropped.
+pub(crate) struct Demo {
+    /// The configuration to build managers from (enabled, with short timeouts).
+    pub(crate) config: Config,
+    /// Where it came from.
+    pub(crate) source: Source,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+}
+
+impl Demo {
+    /// A manager for this Redis, initialized (returns it even when initialize failed: that
+    /// is the fallback demonstration).
+    pub(crate) async fn manager(&self) -> RedisManager {
+        let redis = RedisManager::new(self.config.clone());
+        let connected = redis.initialize().await;
+        println!("initialize() -> {connected}");
+        redis
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Not println!: a closed stdout must not turn into a panic inside a destructor.
+            let _ = writeln!(std::io::stdout(), "Stopped the private redis-server.");
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn quick(config: Config) -> Config {
+    config
+        .enabled(true)
+        .connect_timeout(Duration::from_secs(2))
+        .response_timeout(Some(Duration::from_secs(2)))
+}
+
+fn env_names_a_server() -> bool {
+    [env::REDIS_URL, env::REDIS_HOST, env::REDIS_PORT]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// Finds or starts a Redis, printing which.
+pub(crate) async fn find_or_start() -> Demo {
+    if env_names_a_server() {
+        match Config::from_env() {
+            Ok(config) => {
+                let config = quick(config);
+                match Client::connect(config.clone()).await {
+                    Ok(client) => {
+                        client.close();
+                        println!(
+                            "Using the Redis at {} (from the environment).",
+                            config.get_addr()
+                        );
+                        return Demo {
+                            config,
+                            source: Source::Environment,
+                            child: None,
+                            dir: None,
+                        };
+                    }
+                    Err(e) => println!("The Redis at {} does not answer ({e}).", config.get_addr()),
+                }
+            }
+            Err(e) => println!("Ignoring the Redis settings in the environment: {e}."),
+        }
+    }
+    let port = free_port();
+    let config = quick(Config::default().host("127.0.0.1").port(port));
+    if let Some((child, dir)) = start_private(port).await {
+        println!(
+            "Started a private redis-server on 127.0.0.1:{port} for this run (stopped at the end)."
+        );
+        return Demo {
+            config,
+            source: Source::Private,
+            child: Some(child),
+            dir: Some(dir),
+        };
+    }
+    println!(
+        "No Redis answers and redis-server is not on PATH: showing the graceful fallback \
+         (every operation returns its default)."
+    );
+    Demo {
+        config,
+        source: Source::Fallback,
+        child: None,
+        dir: None,
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(6399)
+}
+
+/// Starts `redis-server` on `port` and waits until it answers; `None` when it is not
+/// installed or does not come up.
+async fn start_private(port: u16) -> Option<(Child, PathBuf)> {
+    let dir = std::env::temp_dir().join(format!(
+        "redis-manager-example-{}-{port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).ok()?;
+    let spawned = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return None;
+        }
+    };
+    let config = quick(Config::default().host("127.0.0.1").port(port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(client) = Client::connect(config.clone()).await {
+            client.close();
+            return Some((child, dir));
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    None
+}

@@ -1,0 +1,69 @@
+//! The README's demo: a tour of every section of the seed document (`redis-manager-api.md`).
+//!
+//! ```text
+//! cargo run --example tour
+//! ```
+//!
+//! No setup: it uses the Redis the environment points to (`REDIS_URL`, or
+//! `REDIS_HOST`/`REDIS_PORT`); if none answers and `redis-server` is on `PATH`, it starts a
+//! private one on a free port for the run and stops it at the end; with neither, every
+//! section still runs and shows the graceful fallback (operations returning their defaults).
+//!
+//! Each section is the `run` function of the example of the same name, so
+//! `cargo run --example caching` (and so on) shows one section alone.
+#![allow(clippy::print_stdout)]
+
+mod common;
+
+// The sections. Their own `main` functions are unused here.
+#[allow(dead_code)]
+#[path = "basic_operations.rs"]
+mod basic_operations;
+#[allow(dead_code)]
+#[path = "caching.rs"]
+mod caching;
+#[allow(dead_code)]
+#[path = "error_handling.rs"]
+mod error_handling;
+#[allow(dead_code)]
+#[path = "json.rs"]
+mod json;
+#[allow(dead_code)]
+#[path = "sessions.rs"]
+mod sessions;
+
+#[tokio::main]
+async fn main() {
+    println!("redis-manager tour: the seed document, section by section\n");
+    let demo = common::find_or_start().await;
+
+    println!("\n-- connection management");
+    let redis = demo.manager().await;
+    println!("is_enabled() -> {}", redis.is_enabled());
+    println!(
+        "get_client() -> {}",
+        if redis.get_client().is_some() {
+            "Some(client)"
+        } else {
+            "None"
+        }
+    );
+    if demo.source == common::Source::Fallback {
+        println!("(no Redis: every section below shows the defaults the manager returns)");
+    }
+
+    println!();
+    basic_operations::run(&redis).await;
+    println!();
+    json::run(&redis).await;
+    println!();
+    caching::run(&redis).await;
+    println!();
+    sessions::run(&redis).await;
+    println!();
+    error_handling::run(&redis).await;
+
+    println!("\n-- shutdown");
+    redis.disconnect().await;
+    println!("disconnect() -> is_enabled() = {}", redis.is_enabled());
+}
