@@ -213,6 +213,9 @@ pub(crate) struct IoTask<S> {
     push: Option<PushSink>,
     sleep: Pin<Box<Sleep>>,
     sleep_armed: bool,
+    /// Set when the task goes idle: the next wake-up (usually a caller queueing a request)
+    /// first yields once, see `poll`.
+    yield_first: bool,
 }
 
 /// Read buffer growth step: big enough that a burst of small replies is one syscall, small
@@ -252,6 +255,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             push,
             sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             sleep_armed: false,
+            yield_first: false,
         }
     }
 
@@ -464,8 +468,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if this.yield_first {
+            // Woken from idle, typically by the first of many callers queueing a request.
+            // The scheduler runs a freshly woken task next, before the other callers that
+            // are ready to queue theirs; yielding once lets them all queue first, so they
+            // share one write instead of each paying a syscall (and the server a read).
+            this.yield_first = false;
+            if std::pin::pin!(tokio::task::yield_now())
+                .poll(cx)
+                .is_pending()
+            {
+                return Poll::Pending;
+            }
+        }
         match this.poll_inner(cx) {
-            Ok(()) => Poll::Pending,
+            Ok(()) => {
+                this.yield_first = true;
+                Poll::Pending
+            }
             Err(err) => {
                 match &err {
                     Error::Closed => tracing::debug!("connection closed by the client"),
