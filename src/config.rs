@@ -10,6 +10,14 @@
 //!   closure so tests never touch the process environment.
 //! - From a URL: [`Config::from_url`], also used for `REDIS_URL`.
 //!
+//! TLS: [`TlsOptions`], set with [`Config::tls`], by a `rediss://` URL or by `REDIS_TLS=true`.
+//! Certificates and host names are verified unless the loudly named
+//! [`TlsOptions::danger_accept_invalid_certs`] is called; no URL parameter or environment
+//! variable can turn verification off, so a deployment setting cannot weaken it by accident.
+//! The options are plain data here (this module does no I/O): the files are read when a
+//! client is created, and a build without the `tls` cargo feature refuses a TLS config in
+//! [`Config::validate`] rather than connecting in plain text.
+//!
 //! Secrets: the password is never printed. `Debug` shows `<redacted>`; errors about a URL show
 //! it with the password (and any query value other than `db` and `protocol`) replaced by `***`;
 //! error reasons are fixed strings, never slices of the input, so a malformed URL cannot leak
@@ -80,6 +88,115 @@ pub enum Protocol {
     Resp2,
 }
 
+/// TLS settings: which certificates to trust, an optional client certificate, the name to
+/// verify.
+///
+/// [`TlsOptions::new`] verifies the server's certificate chain against the Mozilla root
+/// certificates compiled into the client (the `webpki-roots` crate) and checks that the
+/// certificate is valid for the host being connected to. Nothing can turn either check off
+/// except [`TlsOptions::danger_accept_invalid_certs`].
+///
+/// The files are PEM and are read when a [`Client`](crate::Client) is created; a file that
+/// cannot be read or holds no usable PEM item fails every connection attempt with
+/// [`ConfigError::TlsFile`].
+///
+/// # Examples
+///
+/// ```
+/// use redis_manager::config::{Config, TlsOptions};
+///
+/// // A private CA, mutual TLS, and a certificate issued for a name other than the address:
+/// let config = Config::default().host("10.0.0.7").port(6380).tls(
+///     TlsOptions::new()
+///         .ca_file("/etc/redis/ca.pem")
+///         .client_cert("/etc/redis/client.pem", "/etc/redis/client.key")
+///         .server_name("redis.internal"),
+/// );
+/// let tls = config.get_tls().expect("tls is on");
+/// assert_eq!(tls.get_server_name(), Some("redis.internal"));
+///
+/// // The same from a URL: `rediss://` is `redis://` over TLS, verified against the
+/// // default roots.
+/// let config = Config::from_url("rediss://:s3cret@cache.example.com:6380/1")?;
+/// assert!(config.is_tls());
+/// # Ok::<(), redis_manager::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsOptions {
+    ca_file: Option<PathBuf>,
+    client_cert: Option<(PathBuf, PathBuf)>,
+    server_name: Option<String>,
+    danger_accept_invalid_certs: bool,
+}
+
+impl TlsOptions {
+    /// TLS with full verification against the default roots, no client certificate, and the
+    /// host as the name to verify.
+    pub fn new() -> TlsOptions {
+        TlsOptions::default()
+    }
+
+    /// Trusts only the CA certificates in the PEM file at `path` (one or more), instead of
+    /// the default roots: the usual setting for a server with a private CA.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents the certificate chain in the PEM file `cert_file`, proven by the private key
+    /// in the PEM file `key_file` (PKCS#8, PKCS#1 or SEC1), to a server that requires client
+    /// certificates (`tls-auth-clients yes`).
+    pub fn client_cert(
+        mut self,
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_cert = Some((cert_file.into(), key_file.into()));
+        self
+    }
+
+    /// Verifies the server's certificate against `name` (a DNS name or an IP address) and
+    /// sends it as SNI, instead of the host connected to. For a server reached by an address
+    /// its certificate does not name (an IP, a tunnel, a load balancer).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// **Dangerous**: accepts any certificate, from any issuer, for any name, expired or
+    /// not. The connection is still encrypted, but anyone on the path can impersonate the
+    /// server and read the password and every command. For throwaway test setups only; a
+    /// warning is logged for every client built with it. There is deliberately no URL
+    /// parameter or environment variable for this.
+    pub fn danger_accept_invalid_certs(mut self) -> Self {
+        self.danger_accept_invalid_certs = true;
+        self
+    }
+
+    /// The CA file, if one replaces the default roots.
+    pub fn get_ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The client certificate and key files, for mutual TLS.
+    pub fn get_client_cert(&self) -> Option<(&Path, &Path)> {
+        self.client_cert
+            .as_ref()
+            .map(|(cert, key)| (cert.as_path(), key.as_path()))
+    }
+
+    /// The name verified against the certificate, when it is not the host.
+    pub fn get_server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+
+    /// True when certificate verification is switched off by
+    /// [`TlsOptions::danger_accept_invalid_certs`].
+    pub fn is_danger_accept_invalid_certs(&self) -> bool {
+        self.danger_accept_invalid_certs
+    }
+}
+
 /// Client settings: where the server is, how to authenticate, pool size, timeouts.
 ///
 /// Fields are private so that settings can be added without breaking callers; set them with
@@ -135,6 +252,8 @@ pub struct Config {
     pool_acquire_timeout: Option<Duration>,
     reconnect_min_delay: Duration,
     reconnect_max_delay: Duration,
+    /// `None`: plain TCP.
+    tls: Option<TlsOptions>,
 }
 
 impl Default for Config {
@@ -153,6 +272,7 @@ impl Default for Config {
             pool_acquire_timeout: None,
             reconnect_min_delay: DEFAULT_RECONNECT_MIN_DELAY,
             reconnect_max_delay: DEFAULT_RECONNECT_MAX_DELAY,
+            tls: None,
         }
     }
 }
@@ -182,6 +302,7 @@ impl fmt::Debug for Config {
             .field("pool_acquire_timeout", &self.get_pool_acquire_timeout())
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -190,7 +311,8 @@ impl fmt::Debug for Config {
 pub mod env {
     /// `true` (any case) enables Redis; anything else, or unset, disables it.
     pub const ENABLE_REDIS: &str = "ENABLE_REDIS";
-    /// A `redis://` or `unix://` URL; when set, it alone gives host, port, db and credentials.
+    /// A `redis://`, `rediss://` or `unix://` URL; when set, it alone gives host, port, db
+    /// and credentials (and `rediss://` turns TLS on).
     pub const REDIS_URL: &str = "REDIS_URL";
     /// Host name or IP address (default `localhost`).
     pub const REDIS_HOST: &str = "REDIS_HOST";
@@ -208,6 +330,17 @@ pub mod env {
     pub const REDIS_SOCKET_TIMEOUT: &str = "REDIS_SOCKET_TIMEOUT";
     /// Connect (and handshake) timeout in seconds, a decimal number (default 5.0).
     pub const REDIS_SOCKET_CONNECT_TIMEOUT: &str = "REDIS_SOCKET_CONNECT_TIMEOUT";
+    /// `true` (any case) connects over TLS; `false` (any case) or unset does not (unless
+    /// `REDIS_URL` is a `rediss://` URL); any other value is an error.
+    pub const REDIS_TLS: &str = "REDIS_TLS";
+    /// PEM file of the CA certificates to trust instead of the default roots.
+    pub const REDIS_TLS_CA_FILE: &str = "REDIS_TLS_CA_FILE";
+    /// PEM file of the client certificate chain, for mutual TLS; needs `REDIS_TLS_KEY_FILE`.
+    pub const REDIS_TLS_CERT_FILE: &str = "REDIS_TLS_CERT_FILE";
+    /// PEM file of the client's private key; needs `REDIS_TLS_CERT_FILE`.
+    pub const REDIS_TLS_KEY_FILE: &str = "REDIS_TLS_KEY_FILE";
+    /// The name to verify the server's certificate against (default: the host).
+    pub const REDIS_TLS_SERVER_NAME: &str = "REDIS_TLS_SERVER_NAME";
 }
 
 impl Config {
@@ -243,7 +376,7 @@ impl Config {
     /// | variable | default | meaning |
     /// |---|---|---|
     /// | `ENABLE_REDIS` | false | `true` in any case enables Redis; any other value disables it |
-    /// | `REDIS_URL` | unset | when set, gives host, port, db, username and password (see [`Config::from_url`]); the five variables below are then not read |
+    /// | `REDIS_URL` | unset | when set, gives host, port, db, username and password (see [`Config::from_url`]), and TLS for `rediss://`; the five variables below are then not read |
     /// | `REDIS_HOST` | `localhost` | host name or IP address |
     /// | `REDIS_PORT` | 6379 | 1 to 65535 |
     /// | `REDIS_DB` | 0 | non-negative integer |
@@ -252,6 +385,17 @@ impl Config {
     /// | `REDIS_MAX_CONNECTIONS` | 10 | at least 1 |
     /// | `REDIS_SOCKET_TIMEOUT` | 5.0 | response timeout in seconds; `0` means no timeout |
     /// | `REDIS_SOCKET_CONNECT_TIMEOUT` | 5.0 | connect and handshake timeout in seconds; must be greater than 0 |
+    /// | `REDIS_TLS` | false | `true` or `false` in any case; `true` connects over TLS ([`TlsOptions::new`]) |
+    /// | `REDIS_TLS_CA_FILE` | none | PEM CA certificates to trust instead of the default roots |
+    /// | `REDIS_TLS_CERT_FILE` | none | PEM client certificate chain (mutual TLS); needs `REDIS_TLS_KEY_FILE` |
+    /// | `REDIS_TLS_KEY_FILE` | none | PEM client private key; needs `REDIS_TLS_CERT_FILE` |
+    /// | `REDIS_TLS_SERVER_NAME` | the host | name to verify the server's certificate against |
+    ///
+    /// TLS is on when `REDIS_TLS` is `true` or `REDIS_URL` is a `rediss://` URL. The four
+    /// `REDIS_TLS_*` file and name variables are refused while TLS is off, and
+    /// `REDIS_TLS=false` is refused with a `rediss://` URL: a config that names certificates
+    /// but would connect in plain text is a mistake worth stopping at startup. Verification
+    /// cannot be switched off from the environment.
     ///
     /// A variable set to the empty string counts as unset. Numbers may have surrounding
     /// whitespace. Every variable is checked even when Redis is disabled, so a typo surfaces
@@ -266,7 +410,13 @@ impl Config {
     ///
     /// [`ConfigError::InvalidValue`] naming the variable and its value (`REDIS_PORT=abc`,
     /// port 0, a negative, NaN or infinite timeout, `REDIS_MAX_CONNECTIONS=0`, a negative
-    /// db), or a URL error for `REDIS_URL`. The password is never part of an error.
+    /// db, a `REDIS_TLS` other than true or false, a TLS variable while TLS is off),
+    /// [`ConfigError::MissingValue`] for a certificate without its key or the reverse, or a
+    /// URL error for `REDIS_URL`. The password is never part of an error.
+    ///
+    /// Files are not read here; see [`TlsOptions`]. A TLS config is returned even by a build
+    /// without the `tls` feature ([`Config::validate`] refuses it there), so that parsing
+    /// behaves the same in every build.
     pub fn from_lookup(
         mut lookup: impl FnMut(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
@@ -308,7 +458,8 @@ impl Config {
             }
             config.connect_timeout = t;
         }
-        config.validate()?;
+        config.tls = tls_from_lookup(&mut get, config.tls.take())?;
+        config.check_settings()?;
         Ok(config)
     }
 
@@ -319,13 +470,15 @@ impl Config {
     /// - `redis://[user[:password]@]host[:port][/db]`, where `host` may be an IPv6 address
     ///   in brackets (`redis://[::1]:6380`), the user name and password are
     ///   percent-decoded, and `redis://:password@host` gives a password without a user name;
+    /// - `rediss://...`, the same over TLS with [`TlsOptions::new`] (full verification, the
+    ///   host as the name to verify); set CA and client certificate files with
+    ///   [`Config::tls`] or the `REDIS_TLS_*` variables;
     /// - `unix:///path/to/redis.sock` and `redis+unix:///path/to/redis.sock`, optionally
     ///   with credentials before the path (`unix://user:password@/path`).
     ///
     /// Both take query parameters `db=n`, `user=` (or `username=`), `password=` (or `pass=`)
     /// and `protocol=resp2|resp3`. A field given twice (db in the path and in the query) is
     /// an error, and so is an unknown parameter, so that a typo is not silently ignored.
-    /// `rediss://` (TLS) is not supported yet.
     ///
     /// # Errors
     ///
@@ -356,6 +509,7 @@ impl Config {
         if let Some(protocol) = parts.protocol {
             self.protocol = protocol;
         }
+        self.tls = parts.tls.then(TlsOptions::new);
         Ok(self)
     }
 
@@ -369,9 +523,20 @@ impl Config {
     /// [`ConfigError::InvalidValue`] naming the setting: an empty host, port 0, a negative
     /// db, `max_connections` 0, a zero connect or response timeout (use `None` for no
     /// response timeout), a zero acquire timeout or minimum reconnect delay, a minimum
-    /// reconnect delay above the maximum, or a client name with spaces or line breaks (which
-    /// `CLIENT SETNAME` refuses).
+    /// reconnect delay above the maximum, a client name with spaces or line breaks (which
+    /// `CLIENT SETNAME` refuses), TLS over a Unix socket, or an empty TLS file name or server
+    /// name. [`ConfigError::TlsUnavailable`] for a TLS config in a build without the `tls`
+    /// cargo feature: such a build never connects in plain text instead.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_settings()?;
+        if self.tls.is_some() && !cfg!(feature = "tls") {
+            return Err(ConfigError::TlsUnavailable);
+        }
+        Ok(())
+    }
+
+    /// [`Config::validate`] without the check that the build supports TLS.
+    fn check_settings(&self) -> Result<(), ConfigError> {
         let check = |ok: bool, variable: &'static str, value: &dyn fmt::Debug, reason| {
             if ok {
                 Ok(())
@@ -437,6 +602,30 @@ impl Config {
                 name,
                 "must not contain spaces or line breaks",
             )?;
+        }
+        if let Some(tls) = &self.tls {
+            check(
+                !matches!(self.addr, ServerAddr::Unix(_)),
+                "tls",
+                &self.addr,
+                "is not supported over a unix socket",
+            )?;
+            let empty = |p: &Path| p.as_os_str().is_empty();
+            if let Some(path) = &tls.ca_file {
+                check(!empty(path), "tls_ca_file", path, "must not be empty")?;
+            }
+            if let Some((cert, key)) = &tls.client_cert {
+                check(!empty(cert), "tls_cert_file", cert, "must not be empty")?;
+                check(!empty(key), "tls_key_file", key, "must not be empty")?;
+            }
+            if let Some(name) = &tls.server_name {
+                check(
+                    !name.is_empty(),
+                    "tls_server_name",
+                    name,
+                    "must not be empty",
+                )?;
+            }
         }
         Ok(())
     }
@@ -553,6 +742,18 @@ impl Config {
         self
     }
 
+    /// Connects over TLS with `options` (see [`TlsOptions`]).
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
+    /// Connects in plain text (the default).
+    pub fn no_tls(mut self) -> Self {
+        self.tls = None;
+        self
+    }
+
     // ----- getters -----
 
     /// The server address.
@@ -643,6 +844,82 @@ impl Config {
     pub fn get_reconnect_max_delay(&self) -> Duration {
         self.reconnect_max_delay
     }
+
+    /// The TLS settings, or `None` for plain text.
+    pub fn get_tls(&self) -> Option<&TlsOptions> {
+        self.tls.as_ref()
+    }
+
+    /// True when connections use TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// Applies the `REDIS_TLS*` variables to `tls` (what `REDIS_URL` gave).
+fn tls_from_lookup(
+    get: &mut impl FnMut(&str) -> Option<String>,
+    tls: Option<TlsOptions>,
+) -> Result<Option<TlsOptions>, ConfigError> {
+    let from_url = tls.is_some();
+    let mut tls = match get(env::REDIS_TLS) {
+        None => tls,
+        Some(v) if v.eq_ignore_ascii_case("true") => tls.or_else(|| Some(TlsOptions::new())),
+        Some(v) if v.eq_ignore_ascii_case("false") => {
+            if from_url {
+                return Err(invalid(
+                    env::REDIS_TLS,
+                    &v,
+                    "contradicts the rediss:// scheme of REDIS_URL",
+                ));
+            }
+            None
+        }
+        Some(v) => return Err(invalid(env::REDIS_TLS, &v, "expected true or false")),
+    };
+    let ca = get(env::REDIS_TLS_CA_FILE);
+    let cert = get(env::REDIS_TLS_CERT_FILE);
+    let key = get(env::REDIS_TLS_KEY_FILE);
+    let name = get(env::REDIS_TLS_SERVER_NAME);
+    let Some(options) = &mut tls else {
+        let set = [
+            (env::REDIS_TLS_CA_FILE, &ca),
+            (env::REDIS_TLS_CERT_FILE, &cert),
+            (env::REDIS_TLS_KEY_FILE, &key),
+            (env::REDIS_TLS_SERVER_NAME, &name),
+        ];
+        if let Some((variable, Some(value))) = set.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(invalid(
+                variable,
+                value,
+                "is set but TLS is off (set REDIS_TLS=true or use a rediss:// REDIS_URL)",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(ca) = ca {
+        options.ca_file = Some(ca.into());
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => options.client_cert = Some((cert.into(), key.into())),
+        (Some(_), None) => {
+            return Err(ConfigError::MissingValue {
+                variable: env::REDIS_TLS_KEY_FILE,
+                required_by: env::REDIS_TLS_CERT_FILE,
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::MissingValue {
+                variable: env::REDIS_TLS_CERT_FILE,
+                required_by: env::REDIS_TLS_KEY_FILE,
+            });
+        }
+        (None, None) => {}
+    }
+    if let Some(name) = name {
+        options.server_name = Some(name);
+    }
+    Ok(tls)
 }
 
 /// A configuration value that cannot be used.
@@ -662,9 +939,9 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: &'static str,
     },
-    /// A URL whose scheme is not `redis`, `unix` or `redis+unix`.
+    /// A URL whose scheme is not `redis`, `rediss`, `unix` or `redis+unix`.
     #[error(
-        "unsupported url scheme `{scheme}` in {variable} `{url}` (expected redis, unix or redis+unix)"
+        "unsupported url scheme `{scheme}` in {variable} `{url}` (expected redis, rediss, unix or redis+unix)"
     )]
     UnsupportedScheme {
         /// `REDIS_URL`, or `url` for [`Config::from_url`].
@@ -690,6 +967,31 @@ pub enum ConfigError {
         /// The environment variable.
         variable: &'static str,
     },
+    /// A variable that must be set because another one is (`REDIS_TLS_KEY_FILE` with
+    /// `REDIS_TLS_CERT_FILE`, and the reverse).
+    #[error("{variable} must be set when {required_by} is")]
+    MissingValue {
+        /// The variable that is missing.
+        variable: &'static str,
+        /// The variable that needs it.
+        required_by: &'static str,
+    },
+    /// The config asks for TLS but this build of the crate has no TLS support. Enable the
+    /// `tls` cargo feature of `redis-manager`.
+    #[error("tls was requested but redis-manager was built without the `tls` feature")]
+    TlsUnavailable,
+    /// A TLS file (CA, client certificate or key) cannot be used. Reported when a client
+    /// is created and by every connection attempt of that client.
+    #[error("cannot use {variable} `{}`: {reason}", path.display())]
+    TlsFile {
+        /// `tls_ca_file`, `tls_cert_file` or `tls_key_file` (set by `REDIS_TLS_CA_FILE`,
+        /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE` or [`TlsOptions`]).
+        variable: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -699,7 +1001,10 @@ impl ConfigError {
             ConfigError::InvalidValue { variable, .. }
             | ConfigError::UnsupportedScheme { variable, .. }
             | ConfigError::InvalidUrl { variable, .. }
-            | ConfigError::NotUnicode { variable } => variable,
+            | ConfigError::NotUnicode { variable }
+            | ConfigError::MissingValue { variable, .. }
+            | ConfigError::TlsFile { variable, .. } => variable,
+            ConfigError::TlsUnavailable => "tls",
         }
     }
 }
@@ -726,6 +1031,11 @@ fn static_name(name: &str) -> &'static str {
         REDIS_MAX_CONNECTIONS,
         REDIS_SOCKET_TIMEOUT,
         REDIS_SOCKET_CONNECT_TIMEOUT,
+        REDIS_TLS,
+        REDIS_TLS_CA_FILE,
+        REDIS_TLS_CERT_FILE,
+        REDIS_TLS_KEY_FILE,
+        REDIS_TLS_SERVER_NAME,
     ]
     .into_iter()
     .find(|known| *known == name)
@@ -788,6 +1098,8 @@ struct UrlParts {
     username: Option<String>,
     password: Option<String>,
     protocol: Option<Protocol>,
+    /// `rediss://`.
+    tls: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -797,7 +1109,7 @@ enum UrlProblem {
     Invalid(&'static str),
 }
 
-/// Parses a `redis://` or `unix://` URL by hand: the grammar is small and the `url` crate
+/// Parses a `redis://`, `rediss://` or `unix://` URL by hand: the grammar is small and the `url` crate
 /// would be a dependency for one function. Every reason is a fixed string.
 fn parse_url(url: &str) -> Result<UrlParts, UrlProblem> {
     use UrlProblem::Invalid;
@@ -821,6 +1133,10 @@ fn parse_url(url: &str) -> Result<UrlParts, UrlProblem> {
     };
     let mut parts = match scheme.as_str() {
         "redis" => parse_tcp_url(before_query)?,
+        "rediss" => UrlParts {
+            tls: true,
+            ..parse_tcp_url(before_query)?
+        },
         "unix" | "redis+unix" => parse_unix_url(before_query)?,
         _ => return Err(UrlProblem::Scheme(scheme)),
     };
@@ -855,6 +1171,7 @@ fn parse_tcp_url(s: &str) -> Result<UrlParts, UrlProblem> {
         username,
         password,
         protocol: None,
+        tls: false,
     })
 }
 
@@ -882,6 +1199,7 @@ fn parse_unix_url(s: &str) -> Result<UrlParts, UrlProblem> {
         username,
         password,
         protocol: None,
+        tls: false,
     })
 }
 
@@ -1148,7 +1466,8 @@ mod tests {
         let scheme = |s: &str| UrlProblem::Scheme(s.to_owned());
         let cases: &[(&str, Option<UrlProblem>)] = &[
             ("http://h", Some(scheme("http"))),
-            ("rediss://h", Some(scheme("rediss"))),
+            ("rediss+unix:///s", Some(scheme("rediss+unix"))),
+            ("rediss://", None),
             ("Redis+TCP://h", Some(scheme("redis+tcp"))),
             ("localhost:6379", None),
             ("://h", None),
@@ -1395,6 +1714,150 @@ mod tests {
         let c = Config::default().unix_socket("/s");
         assert_eq!((c.get_host(), c.get_port()), (None, None));
         assert_eq!(c.get_unix_socket(), Some(Path::new("/s")));
+    }
+
+    #[test]
+    fn rediss_urls_turn_tls_on_with_the_redis_forms() {
+        let c = Config::from_url("rediss://u:p@h:6380/2?protocol=resp2").unwrap();
+        assert_eq!(c.get_tls(), Some(&TlsOptions::new()));
+        assert_eq!(c.get_addr(), &tcp("h", 6380));
+        assert_eq!((c.get_db(), c.get_password()), (2, Some("p")));
+        assert_eq!(c.get_protocol(), Protocol::Resp2);
+        let c = Config::from_url("REDISS://[::1]").unwrap();
+        assert!(c.is_tls() && c.get_addr() == &tcp("::1", 6379));
+        assert!(!Config::from_url("redis://h").unwrap().is_tls());
+        assert!(!Config::from_url("unix:///s").unwrap().is_tls());
+        // A rediss:// parse error is redacted like a redis:// one.
+        let err = Config::from_url("rediss://:hunter2@h:x").unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn tls_env_variables_build_tls_options() {
+        type Case = (&'static [(&'static str, &'static str)], Option<TlsOptions>);
+        let cases: &[Case] = &[
+            (&[], None),
+            (&[("REDIS_TLS", "")], None),
+            (&[("REDIS_TLS", "false")], None),
+            (&[("REDIS_TLS", "FALSE")], None),
+            (&[("REDIS_TLS", "true")], Some(TlsOptions::new())),
+            (&[("REDIS_TLS", "True")], Some(TlsOptions::new())),
+            (&[("REDIS_URL", "rediss://h")], Some(TlsOptions::new())),
+            (
+                &[("REDIS_URL", "rediss://h"), ("REDIS_TLS", "true")],
+                Some(TlsOptions::new()),
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("REDIS_TLS", "true")],
+                Some(TlsOptions::new()),
+            ),
+            (
+                &[
+                    ("REDIS_TLS", "true"),
+                    ("REDIS_TLS_CA_FILE", "/ca.pem"),
+                    ("REDIS_TLS_CERT_FILE", "/c.pem"),
+                    ("REDIS_TLS_KEY_FILE", "/c.key"),
+                    ("REDIS_TLS_SERVER_NAME", "redis.internal"),
+                ],
+                Some(
+                    TlsOptions::new()
+                        .ca_file("/ca.pem")
+                        .client_cert("/c.pem", "/c.key")
+                        .server_name("redis.internal"),
+                ),
+            ),
+            (
+                &[
+                    ("REDIS_URL", "rediss://h"),
+                    ("REDIS_TLS_CA_FILE", "/ca.pem"),
+                ],
+                Some(TlsOptions::new().ca_file("/ca.pem")),
+            ),
+        ];
+        for (vars, want) in cases {
+            let c = Config::from_lookup(lookup(vars)).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
+            assert_eq!(c.get_tls(), want.as_ref(), "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_tls_env_variables_are_errors_naming_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("REDIS_TLS", "yes")], "REDIS_TLS"),
+            (&[("REDIS_TLS", "1")], "REDIS_TLS"),
+            (&[("REDIS_TLS", " true")], "REDIS_TLS"),
+            (
+                &[("REDIS_URL", "rediss://h"), ("REDIS_TLS", "false")],
+                "REDIS_TLS",
+            ),
+            (&[("REDIS_TLS_CA_FILE", "/ca.pem")], "REDIS_TLS_CA_FILE"),
+            (
+                &[("REDIS_TLS", "false"), ("REDIS_TLS_SERVER_NAME", "n")],
+                "REDIS_TLS_SERVER_NAME",
+            ),
+            (
+                &[("REDIS_TLS", "true"), ("REDIS_TLS_CERT_FILE", "/c.pem")],
+                "REDIS_TLS_KEY_FILE",
+            ),
+            (
+                &[("REDIS_TLS", "true"), ("REDIS_TLS_KEY_FILE", "/c.key")],
+                "REDIS_TLS_CERT_FILE",
+            ),
+            (&[("REDIS_TLS", "true"), ("REDIS_URL", "unix:///s")], "tls"),
+        ];
+        for (vars, variable) in cases {
+            let err = Config::from_lookup(lookup(vars)).expect_err(&format!("{vars:?}"));
+            assert_eq!(err.variable(), *variable, "{vars:?}: {err}");
+            assert!(err.to_string().contains(variable), "{err}");
+        }
+    }
+
+    #[test]
+    fn tls_settings_are_validated() {
+        let tls = |t: TlsOptions| Config::default().tls(t);
+        let bad: &[(Config, &str)] = &[
+            (tls(TlsOptions::new()).unix_socket("/s"), "tls"),
+            (tls(TlsOptions::new().ca_file("")), "tls_ca_file"),
+            (
+                tls(TlsOptions::new().client_cert("", "/k")),
+                "tls_cert_file",
+            ),
+            (tls(TlsOptions::new().client_cert("/c", "")), "tls_key_file"),
+            (tls(TlsOptions::new().server_name("")), "tls_server_name"),
+        ];
+        for (config, setting) in bad {
+            let err = config.check_settings().expect_err(setting);
+            assert_eq!(err.variable(), *setting, "{err}");
+        }
+        let ok = tls(TlsOptions::new().ca_file("/ca").server_name("n"));
+        ok.check_settings().unwrap();
+        assert!(
+            Config::default()
+                .tls(TlsOptions::new())
+                .no_tls()
+                .get_tls()
+                .is_none()
+        );
+        // A build without the feature refuses TLS instead of connecting in plain text.
+        if cfg!(feature = "tls") {
+            ok.validate().unwrap();
+        } else {
+            assert_eq!(ok.validate(), Err(ConfigError::TlsUnavailable));
+        }
+    }
+
+    #[test]
+    fn tls_options_show_no_secret_and_danger_is_visible() {
+        let t = TlsOptions::new().danger_accept_invalid_certs();
+        assert!(t.is_danger_accept_invalid_certs());
+        assert!(!TlsOptions::new().is_danger_accept_invalid_certs());
+        let c = Config::default().password("hunter2").tls(t);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("danger_accept_invalid_certs: true"),
+            "{shown}"
+        );
     }
 
     #[test]

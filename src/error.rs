@@ -8,6 +8,9 @@ use bytes::Bytes;
 use resp_codec::DecodeError;
 
 pub use crate::config::ConfigError;
+/// The rustls crate, whose [`rustls::Error`] [`Error::Tls`] carries (feature `tls`).
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -79,10 +82,24 @@ pub enum Error {
     /// An argument given to a command is not acceptable.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The TLS handshake or session failed (feature `tls`): for example
+    /// `InvalidCertificate(UnknownIssuer)` for a certificate from an untrusted CA,
+    /// `InvalidCertificate(NotValidForName..)` for one issued to another name,
+    /// `AlertReceived(CertificateRequired)` when the server wants a client certificate, or
+    /// `InvalidMessage(..)` when the peer does not speak TLS. The connection is closed.
+    #[cfg(feature = "tls")]
+    #[error("tls error")]
+    Tls(#[source] rustls::Error),
 }
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        // tokio-rustls reports TLS failures (handshake and later alerts) as I/O errors
+        // wrapping the rustls error; give them their own variant so callers can match them.
+        #[cfg(feature = "tls")]
+        if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Error::Tls(tls.clone());
+        }
         Error::Io(Arc::new(e))
     }
 }
@@ -118,9 +135,13 @@ impl Error {
         )
     }
 
-    /// True for failures of the connection itself (I/O, protocol, closed), as opposed to a
-    /// server error reply or a conversion error.
+    /// True for failures of the connection itself (I/O, TLS, protocol, closed), as opposed to
+    /// a server error reply or a conversion error.
     pub fn is_connection_error(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Error::Tls(_) = self {
+            return true;
+        }
         matches!(
             self,
             Error::Io(_)

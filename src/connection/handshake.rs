@@ -2,6 +2,7 @@
 //! before the next step, the whole bounded by the connect timeout.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -11,7 +12,8 @@ use tokio::net::{TcpSocket, lookup_host};
 
 use super::NegotiatedProtocol;
 use super::stream::Stream;
-use crate::config::{Config, Protocol, ServerAddr};
+use super::stream::tls::Connector;
+use crate::config::{Config, ConfigError, Protocol, ServerAddr};
 use crate::error::{Error, ServerError};
 
 /// Everything needed to open and hand-shake one connection.
@@ -26,6 +28,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) resp3: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Option<Duration>,
+    /// `None`: plain text. `Some(Err)`: TLS was asked for but cannot be set up (a bad file,
+    /// a build without the `tls` feature); every connection attempt returns that error and
+    /// none is made in plain text.
+    pub(crate) tls: Option<Result<Arc<Connector>, Error>>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -39,6 +45,7 @@ impl fmt::Debug for ConnectOptions {
             .field("resp3", &self.resp3)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -54,6 +61,10 @@ impl ConnectOptions {
             resp3: config.get_protocol() == Protocol::Resp3,
             connect_timeout: config.get_connect_timeout(),
             response_timeout: config.get_response_timeout(),
+            // Built once per client: it reads the certificate files.
+            tls: config.get_tls().map(|options| {
+                Connector::new(options, config.get_host().unwrap_or_default()).map(Arc::new)
+            }),
         }
     }
 }
@@ -78,39 +89,62 @@ pub(crate) async fn establish(opts: &ConnectOptions) -> Result<Established, Erro
     }
 }
 
-async fn open(endpoint: &ServerAddr) -> Result<Stream, Error> {
-    match endpoint {
+/// Connects the transport: TCP (then TLS when configured) or a Unix socket. The caller
+/// bounds it, TLS handshake included, by the connect timeout.
+async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
+    let tls = match &opts.tls {
+        None => None,
+        Some(Ok(connector)) => Some(connector),
+        Some(Err(e)) => return Err(e.clone()),
+    };
+    match &opts.endpoint {
         ServerAddr::Tcp { host, port } => {
-            let mut last = None;
-            for addr in lookup_host((host.as_str(), *port)).await? {
-                let socket = if addr.is_ipv4() {
-                    TcpSocket::new_v4()?
-                } else {
-                    TcpSocket::new_v6()?
-                };
-                // Keepalive lets the kernel notice a peer that vanished without a FIN while
-                // the connection is idle; the response timeout covers the busy case.
-                socket.set_keepalive(true)?;
-                match socket.connect(addr).await {
-                    Ok(stream) => {
-                        // Requests are batched by the I/O task; Nagle would only add latency.
-                        stream.set_nodelay(true)?;
-                        return Ok(Stream::Tcp(stream));
-                    }
-                    Err(e) => last = Some(e),
-                }
+            let stream = connect_tcp(host, *port).await?;
+            match tls {
+                Some(connector) => connector.connect(stream).await,
+                None => Ok(Stream::Tcp(stream)),
             }
-            Err(last
-                .unwrap_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to nothing")
-                })
-                .into())
         }
+        // `Config::validate` refuses this; never fall back to plain text regardless.
+        ServerAddr::Unix(path) if tls.is_some() => Err(ConfigError::InvalidValue {
+            variable: "tls",
+            value: path.display().to_string(),
+            reason: "is not supported over a unix socket",
+        }
+        .into()),
         #[cfg(unix)]
         ServerAddr::Unix(path) => Ok(Stream::Unix(tokio::net::UnixStream::connect(path).await?)),
         #[cfg(not(unix))]
         ServerAddr::Unix(_) => Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into()),
     }
+}
+
+/// Tries each address `host` resolves to, in order.
+async fn connect_tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, Error> {
+    let mut last = None;
+    for addr in lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // Keepalive lets the kernel notice a peer that vanished without a FIN while the
+        // connection is idle; the response timeout covers the busy case.
+        socket.set_keepalive(true)?;
+        match socket.connect(addr).await {
+            Ok(stream) => {
+                // Requests are batched by the I/O task; Nagle would only add latency.
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to nothing")
+        })
+        .into())
 }
 
 struct Handshake {
@@ -159,7 +193,7 @@ fn check_ok(frame: Frame) -> Result<Frame, Error> {
 }
 
 async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
-    let stream = open(&opts.endpoint).await?;
+    let stream = open(opts).await?;
     let mut hs = Handshake {
         stream,
         decoder: Decoder::new(),

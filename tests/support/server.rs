@@ -30,6 +30,8 @@ pub(crate) struct RedisServer {
     extra_args: Vec<String>,
     password: Option<String>,
     paused: bool,
+    /// The `--tls-port`, for servers started by [`RedisServer::with_tls`].
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -50,6 +52,29 @@ impl RedisServer {
     ///
     /// If `redis-server` is not installed, or the server does not answer within 10 s.
     pub(crate) fn with_args(extra: &[&str]) -> RedisServer {
+        RedisServer::start_with(extra, false)
+    }
+
+    /// Starts a server that also listens for TLS on [`RedisServer::tls_port`], with `tls_args`
+    /// appended (the certificate options: `--tls-cert-file`, `--tls-key-file`,
+    /// `--tls-ca-cert-file`, `--tls-auth-clients`). The plain port stays open: start-up is
+    /// detected by a plain PING there, and redis opens every listener before it serves any.
+    ///
+    /// # Panics
+    ///
+    /// As for [`RedisServer::with_args`]; the log says so when redis-server was built
+    /// without TLS.
+    pub(crate) fn with_tls(tls_args: &[&str]) -> RedisServer {
+        RedisServer::start_with(tls_args, true)
+    }
+
+    /// The TLS port of a server started by [`RedisServer::with_tls`].
+    pub(crate) fn tls_port(&self) -> u16 {
+        self.tls_port
+            .expect("not started with RedisServer::with_tls")
+    }
+
+    fn start_with(extra: &[&str], tls: bool) -> RedisServer {
         let dir = unique_dir();
         let extra_args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let password = extra
@@ -68,6 +93,7 @@ impl RedisServer {
                 extra_args: extra_args.clone(),
                 password: password.clone(),
                 paused: false,
+                tls_port: tls.then(free_port),
             };
             match server.spawn_and_wait() {
                 Ok(()) => return server,
@@ -229,6 +255,10 @@ impl RedisServer {
             .expect("create the server log");
         let port = self.port.to_string();
         let socket = self.unix_socket();
+        let tls_port: Vec<String> = match self.tls_port {
+            Some(p) => vec!["--tls-port".into(), p.to_string()],
+            None => Vec::new(),
+        };
         let mut child = Command::new("redis-server")
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
             .args([
@@ -245,6 +275,7 @@ impl RedisServer {
             .arg(&socket)
             .args(["--unixsocketperm", "700"])
             .args(&self.extra_args)
+            .args(&tls_port)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
