@@ -35,6 +35,11 @@ mod json;
 #[path = "sessions.rs"]
 mod sessions;
 
+use std::time::Duration;
+
+use redis_manager::RedisManager;
+use redis_manager::manager::RateLimiter;
+
 #[tokio::main]
 async fn main() {
     println!("redis-manager tour: the seed document, section by section\n");
@@ -64,9 +69,37 @@ async fn main() {
     println!();
     sessions::run(&redis).await;
     println!();
+    rate_limiting(&redis).await;
+    println!();
     error_handling::run(&redis).await;
 
     println!("\n-- shutdown");
     redis.disconnect().await;
     println!("disconnect() -> is_enabled() = {}", redis.is_enabled());
+}
+
+/// The seed's "Rate Limiting" section (`cargo run --example rate_limiting` shows more).
+async fn rate_limiting(redis: &RedisManager) {
+    println!("-- rate limiting");
+    let limiter = RateLimiter::new(redis, 5, Duration::from_secs(2));
+    let identifier = format!("tour:{}", std::process::id());
+    let mut allowed = 0;
+    let mut last = None;
+    for _ in 0..8 {
+        let decision = limiter.check_rate_limit(&identifier).await;
+        allowed += usize::from(decision.allowed);
+        last = Some(decision);
+    }
+    println!("8 requests against a limit of 5 per 2 s: {allowed} allowed");
+    if let Some(d) = last {
+        if d.fallback {
+            println!("Redis unavailable: the limiter allowed them (the seed's behaviour)");
+        } else {
+            println!(
+                "the 8th: allowed = {}, retry after {:?}",
+                d.allowed, d.retry_after
+            );
+        }
+    }
+    redis.delete(&[RateLimiter::key(&identifier)]).await;
 }
