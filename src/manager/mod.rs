@@ -4,7 +4,7 @@
 //!
 //! # Design
 //!
-//! - One policy for failures, in one place ([`RedisManager::fallback`]): every operation turns
+//! - One policy for failures, in one place (`RedisManager::fallback`): every operation turns
 //!   an error into its default (the seed's table: `None`, `false`, `0`, `-2`), logs it once with
 //!   the operation and the key (never a value, never the password), and updates the health
 //!   flag. Nothing else in the crate swallows errors.
