@@ -11,7 +11,7 @@
 //!    handshake, one I/O task per socket batching requests into single writes (cancel-safe:
 //!    a dropped request is withdrawn or its reply discarded, never given to another caller),
 //!    response timeouts, reconnect with backoff.
-//! 3. Commands ([`cmd`], [`Client`]): `cmd("ANY").arg(..)`, typed commands, [`Pipeline`],
+//! 3. Commands ([`cmd`](mod@cmd), [`Client`]): `cmd("ANY").arg(..)`, typed commands, [`Pipeline`],
 //!    pub/sub, and [`FromReply`] conversions that treat RESP2 and RESP3 replies alike.
 //! 4. The manager: the API of the Python `redis_manager` this project ports, with graceful
 //!    fallback to defaults while Redis is unavailable.

@@ -1,4 +1,4 @@
-//! [`Pool`]: a multiplexed connection for ordinary commands, exclusive connections for the
+//! `Pool`: a multiplexed connection for ordinary commands, exclusive connections for the
 //! commands that need one to themselves, and the reconnect policy shared by both.
 //!
 //! # Design

@@ -32,11 +32,22 @@ use crate::error::{ConversionError, Error, ServerError};
 /// assert_eq!((n, v.as_str()), (2, "2"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Pipeline {
     buf: BytesMut,
     count: usize,
     atomic: bool,
+}
+
+impl std::fmt::Debug for Pipeline {
+    /// Shows how many commands are queued, never their arguments: they can hold passwords
+    /// (`AUTH`) or user data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("commands", &self.count)
+            .field("atomic", &self.atomic)
+            .finish()
+    }
 }
 
 impl Pipeline {
