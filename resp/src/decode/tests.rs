@@ -1008,3 +1008,37 @@ fn number_line_limit_does_not_depend_on_how_the_input_is_split() {
         limit(0, LimitKind::LineLen, 4, 2)
     );
 }
+
+#[test]
+fn interned_status_replies_equal_their_text_at_top_level_and_nested() {
+    for text in ["OK", "QUEUED", "PONG", "OKAY", "O"] {
+        let wire = format!("+{text}\r\n*1\r\n+{text}\r\n");
+        let (frames, error) = decode_chunks(Limits::default(), [wire.as_bytes()]);
+        assert_eq!(error, None);
+        assert_eq!(frames, vec![simple(text), Frame::Array(vec![simple(text)])]);
+    }
+}
+
+#[test]
+fn fast_path_leaves_limits_and_errors_to_the_general_path() {
+    // Each input is a complete top-level scalar that the fast path must not accept.
+    let tight = Limits::default().max_line_len(1).max_bulk_len(2);
+    assert_eq!(
+        err_with(tight, b"+OK\r\n"),
+        limit(0, LimitKind::LineLen, 2, 1)
+    );
+    assert_eq!(
+        err_with(tight, b":10\r\n"),
+        limit(0, LimitKind::LineLen, 2, 1)
+    );
+    assert_eq!(
+        err_with(tight, b"$3\r\nabc\r\n"),
+        limit(0, LimitKind::BulkLen, 3, 2)
+    );
+    assert_eq!(
+        err_with(tight, b"$10\r\n"),
+        limit(0, LimitKind::LineLen, 2, 1)
+    );
+    assert_eq!(err(b"+OK\rX"), syntax(4, Expected::LineEnd, b'X'));
+    assert_eq!(err(b"$1\r\nab"), syntax(5, Expected::PayloadEnd, b'b'));
+}
