@@ -1040,5 +1040,5 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
         limit(0, LimitKind::LineLen, 2, 1)
     );
     assert_eq!(err(b"+OK\rX"), syntax(4, Expected::LineEnd, b'X'));
-    assert_eq!(err(b"$1\r\nab"), syntax(5, Expected::PayloadEnd, b'b'));
+    assert_eq!(err(b"$1\r\nabc"), syntax(5, Expected::PayloadEnd, b'b'));
 }
