@@ -302,10 +302,55 @@ pub fn encode_array_header(dst: &mut BytesMut, n: usize) {
 /// ```
 #[inline]
 pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
-    dst.reserve(command_len(args));
-    encode_array_header(dst, args.len());
+    let start = dst.len();
+    let len = command_len(args);
+    // Grow once to the exact size, then fill the new bytes with plain slice copies: one
+    // capacity check for the whole command instead of one per piece. Zeroing the region first
+    // costs less than those checks for typical commands, and keeps this free of `unsafe`.
+    dst.resize(start + len, 0);
+    let mut out = Cursor(&mut dst[start..]);
+    out.header(b'*', args.len());
     for a in args {
-        encode_bulk(dst, &a.to_arg());
+        let arg = a.to_arg();
+        out.header(b'$', arg.len());
+        out.put(&arg);
+        out.put(b"\r\n");
+    }
+    // `to_arg` is expected to return the same bytes each time it is called; if an
+    // implementation does not, keep the buffer consistent with what was written.
+    let unused = out.0.len();
+    dst.truncate(start + len - unused);
+}
+
+/// Writes into a pre-sized slice, advancing past what it wrote.
+struct Cursor<'a>(&'a mut [u8]);
+
+impl Cursor<'_> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        let (head, tail) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        self.0 = tail;
+    }
+
+    /// `ty`, `n` in decimal, `\r\n`, in one copy.
+    #[inline(always)]
+    fn header(&mut self, ty: u8, n: usize) {
+        let mut buf = [0u8; 24];
+        let mut i = buf.len() - 2;
+        buf[i..].copy_from_slice(b"\r\n");
+        let mut n = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        i -= 1;
+        buf[i] = ty;
+        self.put(&buf[i..]);
     }
 }
 
