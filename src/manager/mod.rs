@@ -47,6 +47,7 @@ use crate::cmd::{Cmd, FromReply, cmd};
 use crate::config::Config;
 use crate::error::Error;
 
+pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
 pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
 

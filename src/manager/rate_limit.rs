@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use resp_codec::ToArg;
 
-use super::{RedisManager, random_token};
+use super::{OpError, RedisManager, random_token};
 use crate::client::Client;
 use crate::cmd::{FromReply, cmd};
 use crate::error::Error;
@@ -57,11 +57,39 @@ impl Backend {
     /// Records a failed operation once: through the manager's fallback (log and health), or
     /// as a log line for a plain client. Keys only, never values.
     pub(super) fn note_failure(&self, op: &'static str, key: &str, e: &Error) {
+        self.fallback(op, key, Err::<(), _>(e.clone()), ());
+    }
+
+    /// The manager's one fallback place (log once, track health, return `default`), or its
+    /// equivalent log line for a plain client.
+    pub(super) fn fallback<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        result: Result<T, impl Into<OpError>>,
+        default: T,
+    ) -> T {
         match self {
-            Backend::Manager(m) => m.fallback(op, key, Err::<(), _>(e.clone()), ()),
-            Backend::Client(_) => {
-                tracing::warn!(op, key, error = %e, "Redis operation failed");
-            }
+            Backend::Manager(m) => m.fallback(op, key, result, default),
+            Backend::Client(_) => match result.map_err(Into::into) {
+                Ok(v) => v,
+                Err(OpError::Redis(e)) => {
+                    tracing::warn!(op, key, error = %e, "Redis operation failed");
+                    default
+                }
+                Err(OpError::Json(e)) => {
+                    // Category and position only: serde_json's messages can quote the data.
+                    tracing::warn!(
+                        op,
+                        key,
+                        json_error = ?e.classify(),
+                        line = e.line(),
+                        column = e.column(),
+                        "JSON encoding or decoding failed"
+                    );
+                    default
+                }
+            },
         }
     }
 }
@@ -69,8 +97,8 @@ impl Backend {
 impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Backend::Manager(m) => m.fmt(f),
-            Backend::Client(c) => c.fmt(f),
+            Backend::Manager(m) => fmt::Debug::fmt(m, f),
+            Backend::Client(c) => fmt::Debug::fmt(c, f),
         }
     }
 }
