@@ -48,6 +48,7 @@ use crate::config::Config;
 use crate::error::Error;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
+pub use pubsub::{HandlerResult, PubSubManager, Subscription};
 pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
 

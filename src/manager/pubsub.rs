@@ -1,1 +1,335 @@
-//! Placeholder: filled in by the rate limiter / lock / pub-sub work of issue 5.
+//! [`PubSubManager`]: JSON messages over Redis pub/sub, handled by an async function in a
+//! background task that survives bad messages, failing handlers and reconnects.
+//!
+//! # Design
+//!
+//! [`PubSubManager::subscribe`] subscribes on a dedicated [`Subscriber`] connection, waits for
+//! the server's confirmation (so a message published after it returns is delivered), then
+//! hands the subscriber to a spawned task. That task decodes each message from JSON and awaits
+//! the handler, one message at a time, so messages are handled in the order they were
+//! published. Each handler call runs in its own task: a panic is caught there, logged, and the
+//! next message is handled (the seed's `try/except` around the handler). Payloads that are not
+//! valid JSON for the handler's type are logged and skipped. The [`Subscriber`] reconnects and
+//! resubscribes by itself; the task logs the gap and the messages dropped because the handler
+//! fell behind (the subscriber's buffer is bounded: a slow handler loses its own messages,
+//! never blocks the connection).
+//!
+//! The task stops when told to (a oneshot channel, from [`Subscription::stop`] or from dropping
+//! the [`Subscription`]), after the message being handled, and closes its connection.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::RedisManager;
+use super::rate_limit::Backend;
+use crate::client::Client;
+use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubEvent, Subscriber};
+use crate::error::Error;
+
+/// What a [`PubSubManager::subscribe`] handler returns: `()`, or a `Result` whose error is
+/// logged (the subscription goes on either way).
+pub trait HandlerResult {
+    /// The error to log, if the handler failed.
+    fn into_error_message(self) -> Option<String>;
+}
+
+impl HandlerResult for () {
+    fn into_error_message(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: Display> HandlerResult for Result<(), E> {
+    fn into_error_message(self) -> Option<String> {
+        self.err().map(|e| e.to_string())
+    }
+}
+
+/// Pub/sub with JSON payloads: the seed's `PubSubManager`.
+///
+/// Cheap to clone. Built on a [`RedisManager`] (publishing returns the manager's default, 0,
+/// while Redis is unavailable) or a plain [`Client`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use redis_manager::redis_manager;
+/// use redis_manager::manager::PubSubManager;
+/// use serde_json::{json, Value};
+///
+/// # async fn demo() -> redis_manager::Result<()> {
+/// let pubsub = PubSubManager::new(redis_manager());
+/// let subscription = pubsub
+///     .subscribe(&["notifications"], |channel: String, data: Value| async move {
+///         println!("Received notification on {channel}: {data}");
+///     })
+///     .await?;
+/// pubsub
+///     .publish("notifications", &json!({"type": "user_login", "user_id": 123}))
+///     .await;
+/// subscription.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PubSubManager {
+    backend: Backend,
+    capacity: usize,
+}
+
+impl PubSubManager {
+    /// Pub/sub through `manager`'s client.
+    pub fn new(manager: &RedisManager) -> PubSubManager {
+        PubSubManager::with_backend(Backend::Manager(manager.clone()))
+    }
+
+    /// Pub/sub through a plain [`Client`].
+    pub fn from_client(client: Client) -> PubSubManager {
+        PubSubManager::with_backend(Backend::Client(client))
+    }
+
+    fn with_backend(backend: Backend) -> PubSubManager {
+        PubSubManager {
+            backend,
+            capacity: DEFAULT_SUBSCRIBER_CAPACITY,
+        }
+    }
+
+    /// How many messages a subscription buffers while its handler is busy, before it drops
+    /// new ones (logged with their count). Default [`DEFAULT_SUBSCRIBER_CAPACITY`].
+    pub fn capacity(mut self, capacity: usize) -> PubSubManager {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Publishes `message` as JSON on `channel`; returns how many subscribers received it.
+    ///
+    /// Like the manager's operations, never fails: 0 also when Redis is disabled or
+    /// unavailable, or when `message` cannot be encoded, and the error is logged (with the
+    /// channel, never the message). Use [`Client::publish`] to get the error instead.
+    ///
+    /// # Cancel safety
+    ///
+    /// If cancelled after the command was sent, the message may have been published.
+    pub async fn publish<T: Serialize + ?Sized>(&self, channel: &str, message: &T) -> i64 {
+        let json = match serde_json::to_vec(message) {
+            Ok(j) => j,
+            Err(e) => return self.backend.fallback("publish", channel, Err(e), 0),
+        };
+        let Some(client) = self.backend.client() else {
+            return 0;
+        };
+        let result = client.publish(channel, json).await;
+        self.backend.fallback("publish", channel, result, 0)
+    }
+
+    /// Subscribes to `channels` and calls `handler(channel, data)` for each message, with the
+    /// payload decoded from JSON into `T` (`serde_json::Value` for anything).
+    ///
+    /// Returns once the server confirmed the subscriptions; the handler then runs in a
+    /// background task until [`Subscription::stop`] or the [`Subscription`] is dropped.
+    /// Messages are handled one at a time, in order. A handler that returns an error or
+    /// panics, and a payload that does not decode into `T`, are logged and the next message
+    /// is handled. After a reconnect the subscriptions are restored by themselves (messages
+    /// published meanwhile are lost, and logged as such).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the manager is disabled or knows Redis is down; the connect or
+    /// server error when subscribing failed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(pubsub: redis_manager::manager::PubSubManager) -> redis_manager::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Order { id: u64 }
+    ///
+    /// let subscription = pubsub
+    ///     .subscribe(&["orders"], |_channel, order: Order| async move {
+    ///         if order.id == 0 {
+    ///             return Err(format!("order without id")); // logged; the next one is handled
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// # drop(subscription); Ok(()) }
+    /// ```
+    pub async fn subscribe<T, F, Fut>(
+        &self,
+        channels: &[&str],
+        handler: F,
+    ) -> Result<Subscription, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(String, T) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerResult + Send,
+    {
+        let mut sub = self.subscriber().await?;
+        sub.subscribe(channels).await?;
+        Ok(Subscription::spawn(sub, handler))
+    }
+
+    /// Like [`PubSubManager::subscribe`], for glob-style patterns (`PSUBSCRIBE`, e.g.
+    /// `"events:*"`); the handler receives the channel each message was published on.
+    ///
+    /// # Errors
+    ///
+    /// As for [`PubSubManager::subscribe`].
+    pub async fn psubscribe<T, F, Fut>(
+        &self,
+        patterns: &[&str],
+        handler: F,
+    ) -> Result<Subscription, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(String, T) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerResult + Send,
+    {
+        let mut sub = self.subscriber().await?;
+        sub.psubscribe(patterns).await?;
+        Ok(Subscription::spawn(sub, handler))
+    }
+
+    async fn subscriber(&self) -> Result<Subscriber, Error> {
+        let client = self.backend.client().ok_or(Error::Closed)?;
+        client
+            .subscriber_with_capacity(self.capacity)
+            .await
+            .inspect_err(|e| self.backend.note_failure("subscribe", "", e))
+    }
+}
+
+/// A running subscription from [`PubSubManager::subscribe`]. Dropping it stops the
+/// subscription too, without waiting.
+#[derive(Debug)]
+#[must_use = "dropping a Subscription stops it"]
+pub struct Subscription {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Subscription {
+    fn spawn<T, F, Fut>(sub: Subscriber, handler: F) -> Subscription
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(String, T) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerResult + Send,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(listen(sub, handler, stopped));
+        Subscription {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the subscription: lets the handler finish the message in progress, then
+    /// unsubscribes by closing the connection. Returns once the task has ended.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // The task catches handler panics itself; a JoinError here can only be a
+            // cancellation at runtime shutdown.
+            let _ = task.await;
+        }
+    }
+
+    /// True once the background task has ended (stopped, or its client was closed).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The subscription task: reads events until stopped, decoding and handling messages.
+async fn listen<T, F, Fut>(mut sub: Subscriber, handler: F, mut stopped: oneshot::Receiver<()>)
+where
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(String, T) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: HandlerResult + Send,
+{
+    // Pause after a failed reconnect attempt (the subscriber already waits for the pool's
+    // breaker; this guards against a tight loop if it has none to wait for).
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            e = sub.next() => e,
+        };
+        match event {
+            None => break,
+            Some(Ok(PubSubEvent::Message(m))) => {
+                pause = Duration::from_millis(50);
+                let channel = m.channel_str().into_owned();
+                let data = match serde_json::from_slice::<T>(&m.payload) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Category and position only: the message can quote the payload.
+                        tracing::warn!(
+                            channel,
+                            json_error = ?e.classify(),
+                            line = e.line(),
+                            column = e.column(),
+                            "pub/sub message is not valid JSON for the handler; skipped"
+                        );
+                        continue;
+                    }
+                };
+                // Its own task, so a panic is caught at the JoinHandle.
+                match tokio::spawn(handler(channel.clone(), data)).await {
+                    Ok(outcome) => {
+                        if let Some(error) = outcome.into_error_message() {
+                            tracing::error!(channel, error, "error handling pub/sub message");
+                        }
+                    }
+                    Err(e) if e.is_panic() => {
+                        tracing::error!(channel, "pub/sub handler panicked; continuing");
+                    }
+                    Err(_) => break,
+                }
+            }
+            Some(Ok(PubSubEvent::Lagged { dropped })) => {
+                tracing::warn!(
+                    dropped,
+                    "pub/sub handler fell behind; messages were dropped"
+                );
+            }
+            Some(Ok(PubSubEvent::Reconnected)) => {
+                pause = Duration::from_millis(50);
+                tracing::warn!(
+                    "pub/sub reconnected and resubscribed; messages published meanwhile were missed"
+                );
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "pub/sub subscription error; retrying");
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    sub.close();
+}
