@@ -281,6 +281,11 @@ impl DistributedLock {
     /// # Errors
     ///
     /// As for [`DistributedLock::acquire`]; `f` does not run then.
+    ///
+    /// # Cancel safety
+    ///
+    /// If cancelled while `f` runs, the guard is dropped, which releases the lock in the
+    /// background.
     pub async fn with_lock<F, Fut, T>(&self, f: F) -> Result<T, LockError>
     where
         F: FnOnce(u64) -> Fut,
@@ -386,6 +391,10 @@ impl LockGuard {
     /// # Errors
     ///
     /// Connection and server errors; the lock's state is then unknown.
+    ///
+    /// # Cancel safety
+    ///
+    /// If cancelled after the script was sent, the lease may or may not have been extended.
     pub async fn extend(&self, lease: Duration) -> Result<bool, Error> {
         self.held.extend(lease).await
     }

@@ -143,6 +143,10 @@ impl PubSubManager {
     /// [`Error::Closed`] when the manager is disabled or knows Redis is down; the connect or
     /// server error when subscribing failed.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a cancelled call leaves nothing running (its connection is closed).
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -180,6 +184,10 @@ impl PubSubManager {
     /// `"events:*"`); the handler receives the channel each message was published on.
     ///
     /// # Errors
+    ///
+    /// As for [`PubSubManager::subscribe`].
+    ///
+    /// # Cancel safety
     ///
     /// As for [`PubSubManager::subscribe`].
     pub async fn psubscribe<T, F, Fut>(
@@ -234,6 +242,11 @@ impl Subscription {
 
     /// Stops the subscription: lets the handler finish the message in progress, then
     /// unsubscribes by closing the connection. Returns once the task has ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancelled `stop` still stops the subscription (dropping it sends the signal), only
+    /// without waiting for the task to end.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
