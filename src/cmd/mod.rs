@@ -164,3 +164,14 @@ mod tests {
         );
     }
 }
+
+// --- typed command re-exports (helper) ---
+pub use keys::ExpireOption;
+pub use scan::{ScanOptions, ScanStream};
+pub use script::{Script, ScriptInvocation, ScriptPipeline};
+pub use server::Info;
+pub use sorted_sets::{ZAddOptions, ZRangeOptions};
+pub use streams::{StreamBatch, StreamEntry, XAddOptions, XReadOptions};
+pub use strings::{GetExOption, SetOptions};
+pub use transaction::{Transaction, TransactionFuture};
+// --- typed command re-exports (helper) ---
