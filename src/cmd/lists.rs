@@ -128,7 +128,8 @@ impl Client {
     /// to `timeout_secs` seconds (`0.0`: forever) for one to appear. Returns the list's name
     /// and the element, `None` on timeout.
     ///
-    /// Runs on an exclusive pooled connection; see the [module documentation](self).
+    /// Runs on an exclusive pooled connection, so it never stalls the shared one, and waits
+    /// for the reply for the block plus the configured response timeout.
     ///
     /// # Errors
     ///

@@ -10,11 +10,6 @@
 //! iteration ends when the server returns cursor `0`; a batch may be empty without the
 //! iteration being over, so `next` keeps asking until it has an item or the cursor is `0`.
 //!
-//! The guarantees are the server's: an element present for the whole iteration is returned
-//! at least once; an element added or removed meanwhile may or may not be; an element may be
-//! returned more than once if the table shrinks during the iteration (callers that cannot
-//! tolerate duplicates must deduplicate).
-//!
 //! # Examples
 //!
 //! ```no_run
@@ -86,8 +81,13 @@ impl ScanOptions {
 /// How one batch of a scan reply becomes items.
 type ParseBatch<T> = fn(Vec<Frame>, &mut VecDeque<T>) -> Result<(), Error>;
 
-/// An asynchronous stream of the elements of a `SCAN`-family iteration; see the
-/// [module documentation](self) for its guarantees.
+/// An asynchronous stream of the elements of a `SCAN`-family iteration.
+///
+/// The guarantees are the server's: an element present for the whole iteration is returned
+/// at least once; an element added or removed meanwhile may or may not be; an element may be
+/// returned more than once if the table shrinks during the iteration (callers that cannot
+/// tolerate duplicates must deduplicate). The iteration ends when the server returns cursor
+/// `0`; batches may be empty before that, and `next` keeps asking.
 ///
 /// Use it with `while let Some(item) = stream.next().await`. It does not implement
 /// `futures::Stream`: this crate does not depend on the `futures` crate, and the trait cannot

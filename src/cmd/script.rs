@@ -1,20 +1,6 @@
 //! Lua scripts: [`Script`] runs with `EVALSHA`, loading the script when the server does not
-//! have it; [`ScriptPipeline`] does the same inside a pipeline.
-//!
-//! # Design
-//!
-//! The client computes no hash (this crate has no SHA-1): the first use sends `SCRIPT LOAD`,
-//! whose reply is the hash, and caches it in the [`Script`] (shared by its clones). Every
-//! invocation then sends `EVALSHA hash numkeys keys... args...`. When the server answers
-//! `NOSCRIPT` (its script cache was flushed, or it restarted, or this is another server),
-//! the script is loaded again and the `EVALSHA` retried once. Retrying is safe: `NOSCRIPT`
-//! means the script did not run.
-//!
-//! In a non-atomic [`ScriptPipeline`], an invocation answered with `NOSCRIPT` is re-run on
-//! its own after the pipeline, so its effects come after those of the commands queued
-//! behind it; the other commands are never sent twice. An atomic pipeline cannot re-run one
-//! command without breaking atomicity, so it sends `EVAL` with the script's source instead:
-//! no `NOSCRIPT` is possible there.
+//! have it; [`ScriptPipeline`] does the same inside a pipeline. The design is described on
+//! [`Script`].
 //!
 //! # Examples
 //!
@@ -42,8 +28,20 @@ use super::{Cmd, FromReply, Pipeline, check_reply, cmd};
 use crate::client::Client;
 use crate::error::{Error, ServerError};
 
-/// A Lua script, run by hash with a fallback to loading it; see the
-/// [module documentation](self).
+/// A Lua script, run by hash with a fallback to loading it.
+///
+/// The client computes no hash (this crate has no SHA-1): the first use sends `SCRIPT LOAD`,
+/// whose reply is the hash, and caches it in the [`Script`] (shared by its clones). Every
+/// invocation then sends `EVALSHA hash numkeys keys... args...`. When the server answers
+/// `NOSCRIPT` (its script cache was flushed, or it restarted, or this is another server),
+/// the script is loaded again and the `EVALSHA` retried once. Retrying is safe: `NOSCRIPT`
+/// means the script did not run.
+///
+/// In a non-atomic [`ScriptPipeline`], an invocation answered with `NOSCRIPT` is re-run on
+/// its own after the pipeline, so its effects come after those of the commands queued
+/// behind it; the other commands are never sent twice. An atomic pipeline cannot re-run one
+/// command without breaking atomicity, so it sends `EVAL` with the script's source instead:
+/// no `NOSCRIPT` is possible there.
 ///
 /// Cheap to clone; clones share the cached hash.
 #[derive(Clone)]
@@ -230,8 +228,12 @@ impl<'s> ScriptInvocation<'s> {
     }
 }
 
-/// A pipeline that can hold script invocations and recovers from `NOSCRIPT`; see the
-/// [module documentation](self).
+/// A pipeline that can hold script invocations and recovers from `NOSCRIPT`.
+///
+/// Non-atomic: an invocation answered with `NOSCRIPT` is loaded and re-run on its own after
+/// the pipeline (so its effects come after those of the commands queued behind it); the
+/// other commands are never sent twice. Atomic ([`ScriptPipeline::atomic`]): scripts are
+/// sent with `EVAL` and their source, so `NOSCRIPT` cannot happen inside `MULTI`/`EXEC`.
 ///
 /// Commands are kept until [`ScriptPipeline::execute`], which first loads any script whose
 /// hash is not yet known, then sends everything in one write.

@@ -1,46 +1,6 @@
 //! Optimistic transactions: `WATCH` keys, read them, then `MULTI` ... `EXEC` on the same
-//! connection; [`Client::transaction`] retries when a watched key changed.
-//!
-//! # Design
-//!
-//! A [`Transaction`] owns an exclusive pooled connection, because `WATCH` is per connection:
-//! on the shared multiplexed connection, every other caller's writes would count and its
-//! own `EXEC` would be interleaved with theirs. [`Transaction::exec`] writes `MULTI`, the
-//! commands and `EXEC` in one batch, so no `MULTI` is ever left open across an await and
-//! `DISCARD` is never needed; if the batch fails mid-way, the connection is closed (the
-//! pool never hands out a connection with an open `MULTI` or a `WATCH`).
-//!
-//! `EXEC` answers null when a watched key changed after `WATCH`: nothing ran, and
-//! [`Transaction::exec`] returns [`Error::TransactionAborted`]. [`Client::transaction`]
-//! then watches again and re-runs the closure, up to a bounded number of attempts. On any
-//! other error, or when the closure returns without calling `exec`, it sends `UNWATCH` so the
-//! connection can go back to the pool.
-//!
-//! # Examples
-//!
-//! ```no_run
-//! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
-//! use redis_manager::cmd;
-//!
-//! // Move 10 from one balance to another, only if the first has enough.
-//! let moved = client
-//!     .transaction(&["alice", "bob"], 5, |tx| {
-//!         Box::pin(async move {
-//!             let alice: i64 = tx.query(cmd("GET").arg("alice")).await?;
-//!             if alice < 10 {
-//!                 return Ok(false); // nothing queued: the helper sends UNWATCH
-//!             }
-//!             tx.exec(&[
-//!                 cmd("DECRBY").arg("alice").arg(10),
-//!                 cmd("INCRBY").arg("bob").arg(10),
-//!             ])
-//!             .await?;
-//!             Ok(true)
-//!         })
-//!     })
-//!     .await?;
-//! # let _ = moved; Ok(()) }
-//! ```
+//! connection; [`Client::transaction`] retries when a watched key changed. The design is
+//! described on [`Transaction`], an example is on [`Client::transaction`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,7 +18,20 @@ use crate::pool::PooledConnection;
 /// [`Transaction`] for `'t`.
 pub type TransactionFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 't>>;
 
-/// An exclusive connection with watched keys; see the [module documentation](self).
+/// An exclusive connection with watched keys.
+///
+/// A [`Transaction`] owns an exclusive pooled connection, because `WATCH` is per connection:
+/// on the shared multiplexed connection, every other caller's writes would count and its
+/// own `EXEC` would be interleaved with theirs. [`Transaction::exec`] writes `MULTI`, the
+/// commands and `EXEC` in one batch, so no `MULTI` is ever left open across an await and
+/// `DISCARD` is never needed; if the batch fails mid-way, the connection is closed (the
+/// pool never hands out a connection with an open `MULTI` or a `WATCH`).
+///
+/// `EXEC` answers null when a watched key changed after `WATCH`: nothing ran, and
+/// [`Transaction::exec`] returns [`Error::TransactionAborted`]. [`Client::transaction`]
+/// then watches again and re-runs the closure, up to a bounded number of attempts. On any
+/// other error, or when the closure returns without calling `exec`, it sends `UNWATCH` so the
+/// connection can go back to the pool.
 ///
 /// Dropping it with keys still watched closes its connection instead of pooling it.
 #[derive(Debug)]
@@ -167,7 +140,34 @@ impl Client {
     /// returned.
     ///
     /// The closure must return a boxed future (`|tx| Box::pin(async move { ... })`), because
-    /// it borrows the transaction; see the [module documentation](self) for an example.
+    /// it borrows the transaction. Values it uses on every attempt must be cloned inside the
+    /// closure, before `async move`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+    /// use redis_manager::cmd;
+    ///
+    /// // Move 10 from one balance to another, only if the first has enough.
+    /// let moved = client
+    ///     .transaction(&["alice", "bob"], 5, |tx| {
+    ///         Box::pin(async move {
+    ///             let alice: i64 = tx.query(cmd("GET").arg("alice")).await?;
+    ///             if alice < 10 {
+    ///                 return Ok(false); // nothing queued: the helper sends UNWATCH
+    ///             }
+    ///             tx.exec(&[
+    ///                 cmd("DECRBY").arg("alice").arg(10),
+    ///                 cmd("INCRBY").arg("bob").arg(10),
+    ///             ])
+    ///             .await?;
+    ///             Ok(true)
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # let _ = moved; Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
