@@ -26,47 +26,54 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::rate_limit::{Backend, LuaScript};
+use super::rate_limit::Backend;
 use super::{RedisManager, duration_millis, random_token};
 use crate::client::Client;
+use crate::cmd::Script;
 use crate::error::Error;
 
 /// KEYS: lock, fence counter. ARGV: token, lease (ms). Returns the fencing token, or 0 when
 /// the lock is held by someone else.
-static ACQUIRE: LuaScript = LuaScript::new(
-    r#"
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
 end
 return 0
 "#,
-);
+    )
+});
 
 /// KEYS: lock. ARGV: token. 1 when it was ours and is deleted, else 0.
-static RELEASE: LuaScript = LuaScript::new(
-    r#"
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 "#,
-);
+    )
+});
 
 /// KEYS: lock. ARGV: token, lease (ms). 1 when it was ours and now expires after the lease.
-static EXTEND: LuaScript = LuaScript::new(
-    r#"
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 "#,
-);
+    )
+});
 
 /// Default lease, as the seed's `timeout=10`.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
@@ -237,7 +244,7 @@ impl DistributedLock {
             };
             let (key, fence_key): (&str, &str) = (&self.key, &self.fence_key);
             match ACQUIRE
-                .run::<i64>(&client, &[&key, &fence_key], &[&token, &lease_ms])
+                .invoke::<i64>(&client, &[&key, &fence_key], &[&token, &lease_ms])
                 .await
             {
                 Ok(fence) if fence > 0 => {
@@ -332,7 +339,7 @@ impl Held {
     async fn extend(&self, lease: Duration) -> Result<bool, Error> {
         let key: &str = &self.key;
         let n: i64 = EXTEND
-            .run(
+            .invoke(
                 &self.client,
                 &[&key],
                 &[&self.token, &duration_millis(lease)],
@@ -441,7 +448,7 @@ impl Drop for LockGuard {
 
 async fn release(client: &Client, key: &Arc<str>, token: &str) -> Result<bool, Error> {
     let k: &str = key;
-    let n: i64 = RELEASE.run(client, &[&k], &[&token]).await?;
+    let n: i64 = RELEASE.invoke(client, &[&k], &[&token]).await?;
     if n == 1 {
         LocalWaiters::wake(key);
     }

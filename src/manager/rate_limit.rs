@@ -21,19 +21,20 @@
 //!
 //! `TIME` followed by writes needs effects replication, the default since Redis 5.
 //!
-//! This file also holds the pieces the lock and pub/sub share: [`Backend`] (a manager or a
-//! plain client) and [`LuaScript`] (`EVALSHA` with a `NOSCRIPT` fallback).
+//! The script runs through [`Script`]: `EVALSHA`, loading it again after `NOSCRIPT` (a server
+//! restart or `SCRIPT FLUSH`).
+//!
+//! This file also holds [`Backend`] (a manager or a plain client), shared with the lock and
+//! pub/sub.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use resp_codec::ToArg;
-
 use super::{OpError, RedisManager, random_token};
 use crate::client::Client;
-use crate::cmd::{FromReply, cmd};
+use crate::cmd::Script;
 use crate::error::Error;
 
 /// Where the manager features get their client: a [`RedisManager`] (errors go through its one
@@ -103,72 +104,11 @@ impl fmt::Debug for Backend {
     }
 }
 
-/// A Lua script run with `EVALSHA`, loading it (`SCRIPT LOAD`) when the server does not know
-/// it yet or forgot it (a restart, `SCRIPT FLUSH`) and retrying once. `NOSCRIPT` means the
-/// script did not run, so the retry cannot run it twice.
-///
-/// The SHA-1 comes from the server's `SCRIPT LOAD` reply (no hashing crate needed); it
-/// depends only on the source, so one cached value serves every server.
-pub(super) struct LuaScript {
-    source: &'static str,
-    sha: OnceLock<String>,
-}
-
-impl LuaScript {
-    pub(super) const fn new(source: &'static str) -> LuaScript {
-        LuaScript {
-            source,
-            sha: OnceLock::new(),
-        }
-    }
-
-    /// Runs the script with `keys` and `args`, converting its reply into `T`.
-    pub(super) async fn run<T: FromReply>(
-        &self,
-        client: &Client,
-        keys: &[&dyn ToArg],
-        args: &[&dyn ToArg],
-    ) -> Result<T, Error> {
-        let sha = match self.sha.get() {
-            Some(sha) => sha.clone(),
-            None => self.load(client).await?,
-        };
-        match self.evalsha(client, &sha, keys, args).await {
-            Err(e) if e.code() == Some("NOSCRIPT") => {
-                let sha = self.load(client).await?;
-                self.evalsha(client, &sha, keys, args).await
-            }
-            other => other,
-        }
-    }
-
-    async fn load(&self, client: &Client) -> Result<String, Error> {
-        let sha: String = client
-            .query(cmd("SCRIPT").arg("LOAD").arg(self.source))
-            .await?;
-        Ok(self.sha.get_or_init(|| sha).clone())
-    }
-
-    async fn evalsha<T: FromReply>(
-        &self,
-        client: &Client,
-        sha: &str,
-        keys: &[&dyn ToArg],
-        args: &[&dyn ToArg],
-    ) -> Result<T, Error> {
-        let c = cmd("EVALSHA")
-            .arg(sha)
-            .arg(keys.len())
-            .args(keys.iter())
-            .args(args.iter());
-        client.query(c).await
-    }
-}
-
 /// The check. KEYS[1]: the sorted set. ARGV: window (µs), limit, member suffix.
 /// Returns {allowed (0/1), remaining, retry after (µs, 0 when unknown)}.
-static CHECK: LuaScript = LuaScript::new(
-    r#"
+static CHECK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
@@ -189,7 +129,8 @@ if oldest[2] then
 end
 return {0, 0, retry}
 "#,
-);
+    )
+});
 
 /// What a [`RateLimiter`] does when it cannot ask Redis (disabled, unreachable, an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -329,7 +270,7 @@ impl RateLimiter {
         let suffix = format!("{}-{n}", self.id);
         let window_us = u64::try_from(self.window.as_micros()).unwrap_or(u64::MAX);
         let reply: Result<(i64, i64, i64), Error> = CHECK
-            .run(&client, &[&key], &[&window_us, &self.max_requests, &suffix])
+            .invoke(&client, &[&key], &[&window_us, &self.max_requests, &suffix])
             .await;
         match reply {
             Ok((allowed, remaining, retry_us)) => RateLimitDecision {
