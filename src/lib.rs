@@ -38,7 +38,11 @@ pub mod manager;
 pub mod pool;
 
 pub use client::Client;
-pub use cmd::{Cmd, FromReply, Pipeline, cmd};
+pub use cmd::{
+    Cmd, ExpireOption, FromReply, GetExOption, Info, Pipeline, ScanOptions, ScanStream, Script,
+    ScriptInvocation, ScriptPipeline, SetOptions, StreamBatch, StreamEntry, Transaction,
+    TransactionFuture, XAddOptions, XReadOptions, ZAddOptions, ZRangeOptions, cmd,
+};
 pub use config::{Config, ConfigError, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};

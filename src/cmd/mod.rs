@@ -21,6 +21,14 @@ use resp_codec::{ToArg, encode_array_header, encode_bulk};
 pub use pipeline::Pipeline;
 pub use pubsub::{DEFAULT_SUBSCRIBER_CAPACITY, Message, MessageKind, PubSubEvent, Subscriber};
 pub use reply::FromReply;
+pub use keys::ExpireOption;
+pub use scan::{ScanOptions, ScanStream};
+pub use script::{Script, ScriptInvocation, ScriptPipeline};
+pub use server::Info;
+pub use sorted_sets::{ZAddOptions, ZRangeOptions};
+pub use streams::{StreamBatch, StreamEntry, XAddOptions, XReadOptions};
+pub use strings::{GetExOption, SetOptions};
+pub use transaction::{Transaction, TransactionFuture};
 pub(crate) use reply::check as check_reply;
 
 /// Starts a command by name, for anything the typed methods do not cover.
@@ -164,14 +172,3 @@ mod tests {
         );
     }
 }
-
-// --- typed command re-exports (helper) ---
-pub use keys::ExpireOption;
-pub use scan::{ScanOptions, ScanStream};
-pub use script::{Script, ScriptInvocation, ScriptPipeline};
-pub use server::Info;
-pub use sorted_sets::{ZAddOptions, ZRangeOptions};
-pub use streams::{StreamBatch, StreamEntry, XAddOptions, XReadOptions};
-pub use strings::{GetExOption, SetOptions};
-pub use transaction::{Transaction, TransactionFuture};
-// --- typed command re-exports (helper) ---
