@@ -300,7 +300,7 @@ async fn fencing_tokens_count_up_across_lock_objects_and_survive_releases() {
     }
     assert_eq!(last, 4);
     // The counter outlives the locks; the lock key does not.
-    let fence: i64 = c.query(cmd("GET").arg("lock:fence:fence")).await.unwrap();
+    let fence: i64 = c.query(cmd("GET").arg("{lock:fence}:fence")).await.unwrap();
     assert_eq!(fence, 4);
-    assert_eq!(pttl(&c, "lock:fence:fence").await, -1);
+    assert_eq!(pttl(&c, "{lock:fence}:fence").await, -1);
 }

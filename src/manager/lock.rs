@@ -6,7 +6,7 @@
 //!   for every acquisition, with an expiry: the *lease*. How long to keep trying to get it is
 //!   a separate *wait time* (the seed used one value for both).
 //! - Acquire is one script: `SET key token NX PX lease` and, only when that succeeded,
-//!   `INCR lock:{name}:fence`. The counter's new value is the fencing token: it grows with
+//!   `INCR {lock:name}:fence`. The counter's new value is the fencing token: it grows with
 //!   every acquisition, so a resource that remembers the highest token it has seen can reject
 //!   writes from a holder whose lease ran out while it was paused. The counter key has no
 //!   expiry (it must outlive the lock to stay monotonic); deleting it, or a Redis that loses
@@ -153,6 +153,22 @@ pub struct DistributedLock {
     retry_max: Duration,
 }
 
+/// The fence counter's key: in the same Redis Cluster slot as the lock key, because the
+/// acquire script touches both. The lock key keeps the seed's name (`lock:{name}`, so Python
+/// and Rust holders can share a lock), so the fence key borrows it as its hash tag; a lock key
+/// that already has a hash tag keeps it by appending. (A name with a `}` but no hash tag cannot
+/// be wrapped this way; only in a cluster would its counter then live in another slot.)
+fn fence_key_for(lock_key: &str) -> String {
+    let has_tag = lock_key
+        .find('{')
+        .is_some_and(|open| lock_key[open + 1..].find('}').is_some_and(|len| len > 0));
+    if has_tag {
+        format!("{lock_key}:fence")
+    } else {
+        format!("{{{lock_key}}}:fence")
+    }
+}
+
 impl DistributedLock {
     /// A lock named `name` (key `lock:{name}`) using `manager`'s client, with the default
     /// lease and wait time ([`DEFAULT_LEASE`], [`DEFAULT_WAIT`]) and no watchdog.
@@ -166,11 +182,13 @@ impl DistributedLock {
     }
 
     fn with_backend(backend: Backend, name: &str) -> DistributedLock {
+        let key = format!("lock:{name}");
+        let fence_key = fence_key_for(&key);
         DistributedLock {
             backend,
             name: name.into(),
-            key: format!("lock:{name}").into(),
-            fence_key: format!("lock:{name}:fence").into(),
+            key: key.into(),
+            fence_key: fence_key.into(),
             lease: DEFAULT_LEASE,
             wait: DEFAULT_WAIT,
             watchdog: false,
@@ -573,6 +591,12 @@ mod tests {
             assert!(d >= lo && d <= hi, "{d:?}");
         }
         assert_eq!(j.between(hi, hi), hi);
+    }
+
+    #[test]
+    fn fence_key_shares_the_lock_keys_cluster_slot() {
+        assert_eq!(fence_key_for("lock:job"), "{lock:job}:fence");
+        assert_eq!(fence_key_for("lock:{user1}.x"), "lock:{user1}.x:fence");
     }
 
     #[test]
