@@ -16,18 +16,26 @@ mod common;
 
 use std::time::Duration;
 
+use redis_manager::RedisManager;
 use redis_manager::manager::{DistributedLock, LockError};
 
 #[tokio::main]
 async fn main() {
     let demo = common::find_or_start().await;
     let redis = demo.manager().await;
+    run(&redis).await;
+    redis.disconnect().await;
+}
+
+/// The section, also run by `examples/tour.rs`.
+pub(crate) async fn run(redis: &RedisManager) {
+    println!("-- distributed locking");
     let counter = format!("demo:locked-counter:{}", std::process::id());
     let name = format!("demo:resource:{}", std::process::id());
 
     // The seed's `async with DistributedLock("resource:123", timeout=30)`, with the lease and
     // the wait time given separately.
-    let lock = DistributedLock::new(&redis, &name)
+    let lock = DistributedLock::new(redis, &name)
         .lease(Duration::from_secs(30))
         .wait(Duration::from_secs(5));
 
@@ -93,6 +101,7 @@ async fn main() {
         }
     }
 
-    redis.delete(&[counter, format!("lock:{name}:fence")]).await;
-    redis.disconnect().await;
+    redis
+        .delete(&[counter, format!("{{lock:{name}}}:fence")])
+        .await;
 }

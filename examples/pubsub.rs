@@ -13,6 +13,7 @@ mod common;
 
 use std::time::Duration;
 
+use redis_manager::RedisManager;
 use redis_manager::manager::PubSubManager;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -26,7 +27,14 @@ async fn main() {
         .init();
     let demo = common::find_or_start().await;
     let redis = demo.manager().await;
-    let pubsub = PubSubManager::new(&redis);
+    run(&redis).await;
+    redis.disconnect().await;
+}
+
+/// The section, also run by `examples/tour.rs`.
+pub(crate) async fn run(redis: &RedisManager) {
+    println!("-- pub/sub messaging");
+    let pubsub = PubSubManager::new(redis);
     let channel = format!("notifications:{}", std::process::id());
 
     // The seed's `handle_notification`, returning an error for one kind of message to show
@@ -79,5 +87,4 @@ async fn main() {
         "stopped; subscribers left on the channel: {}",
         pubsub.publish(&channel, &json!({"type": "late"})).await
     );
-    redis.disconnect().await;
 }

@@ -32,6 +32,12 @@ mod error_handling;
 #[path = "json.rs"]
 mod json;
 #[allow(dead_code)]
+#[path = "locking.rs"]
+mod locking;
+#[allow(dead_code)]
+#[path = "pubsub.rs"]
+mod pubsub;
+#[allow(dead_code)]
 #[path = "sessions.rs"]
 mod sessions;
 
@@ -70,6 +76,10 @@ async fn main() {
     sessions::run(&redis).await;
     println!();
     rate_limiting(&redis).await;
+    println!();
+    locking::run(&redis).await;
+    println!();
+    pubsub::run(&redis).await;
     println!();
     error_handling::run(&redis).await;
 

@@ -18,10 +18,11 @@ mod transaction;
 use bytes::BytesMut;
 use resp_codec::{ToArg, encode_array_header, encode_bulk};
 
+pub use keys::ExpireOption;
 pub use pipeline::Pipeline;
 pub use pubsub::{DEFAULT_SUBSCRIBER_CAPACITY, Message, MessageKind, PubSubEvent, Subscriber};
 pub use reply::FromReply;
-pub use keys::ExpireOption;
+pub(crate) use reply::check as check_reply;
 pub use scan::{ScanOptions, ScanStream};
 pub use script::{Script, ScriptInvocation, ScriptPipeline};
 pub use server::Info;
@@ -29,7 +30,6 @@ pub use sorted_sets::{ZAddOptions, ZRangeOptions};
 pub use streams::{StreamBatch, StreamEntry, XAddOptions, XReadOptions};
 pub use strings::{GetExOption, SetOptions};
 pub use transaction::{Transaction, TransactionFuture};
-pub(crate) use reply::check as check_reply;
 
 /// Starts a command by name, for anything the typed methods do not cover.
 ///

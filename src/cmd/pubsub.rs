@@ -417,6 +417,27 @@ impl Subscriber {
         self.command("SUNSUBSCRIBE", channels, true).await
     }
 
+    /// Unsubscribes from every channel, pattern and shard channel, waiting for the server to
+    /// confirm each: once it returns, publishers no longer count this subscriber.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors (the subscriptions are forgotten anyway).
+    pub async fn unsubscribe_all(&mut self) -> Result<(), Error> {
+        let wanted = std::mem::take(&mut self.wanted);
+        for (verb, set) in [
+            ("UNSUBSCRIBE", &wanted.channels),
+            ("PUNSUBSCRIBE", &wanted.patterns),
+            ("SUNSUBSCRIBE", &wanted.shards),
+        ] {
+            if !set.is_empty() && self.conn.is_some() {
+                let names: Vec<&Bytes> = set.iter().collect();
+                self.command(verb, &names, true).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Messages dropped so far because the buffer was full.
     pub fn dropped(&self) -> u64 {
         self.total_dropped + self.dropped.load(Ordering::Relaxed) - self.reported_dropped

@@ -286,7 +286,13 @@ where
     loop {
         let event = tokio::select! {
             biased;
-            _ = &mut stopped => break,
+            _ = &mut stopped => {
+                // Leave the channels before closing, so that once `stop` returns publishers
+                // no longer count this subscriber (closing alone is noticed by the server
+                // some time later). Bounded: a dead connection must not delay the stop.
+                let _ = tokio::time::timeout(Duration::from_secs(1), sub.unsubscribe_all()).await;
+                break;
+            }
             e = sub.next() => e,
         };
         match event {
