@@ -68,6 +68,11 @@ impl Cmd {
         c
     }
 
+    /// A command from its encoded arguments (bulk strings, name first) and their count.
+    pub(crate) fn from_parts(body: BytesMut, argc: usize) -> Cmd {
+        Cmd { body, argc }
+    }
+
     /// Adds one argument.
     pub fn arg(mut self, arg: impl ToArg) -> Cmd {
         self.push_arg(arg);

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use resp_codec::{Frame, ToArg, encode_command};
 
-use super::{Cmd, FromReply, check_reply};
+use super::{Cmd, FromReply, SetOptions, ZAddOptions, check_reply};
 use crate::client::Client;
 use crate::error::{ConversionError, Error, ServerError};
 
@@ -148,6 +148,200 @@ impl Pipeline {
             }
         }
         T::from_reply(Frame::Array(frames))
+    }
+}
+
+/// Typed commands, queued. They mirror the `Client` methods of the same names; the replies
+/// come back from [`Pipeline::query`] (convert them with the tuple or `Vec` you ask for) or
+/// [`Pipeline::execute`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+/// use redis_manager::{Pipeline, SetOptions};
+///
+/// let mut pipe = Pipeline::atomic();
+/// pipe.set_with("session:1", "data", SetOptions::new().ex(60))
+///     .hset("user:1", "last_seen", 1_700_000_000)
+///     .incr("logins")
+///     .get("session:1");
+/// let (stored, _, logins, data): (bool, i64, i64, Option<String>) = pipe.query(&client).await?;
+/// # let _ = (stored, logins, data); Ok(()) }
+/// ```
+impl Pipeline {
+    /// Queues `GET key` (reply: `Option<Bytes>`/`Option<String>`).
+    pub fn get(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"GET", &key])
+    }
+
+    /// Queues `SET key value` (reply: `()`).
+    pub fn set(&mut self, key: impl ToArg, value: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"SET", &key, &value])
+    }
+
+    /// Queues `SET key value` with options (reply: `bool`, false when NX/XX prevented it).
+    pub fn set_with(
+        &mut self,
+        key: impl ToArg,
+        value: impl ToArg,
+        options: SetOptions,
+    ) -> &mut Pipeline {
+        let mut args: Vec<&dyn ToArg> = vec![&"SET", &key, &value];
+        options.push_args(&mut args);
+        self.add_args(&args)
+    }
+
+    /// Queues `MGET keys...` (reply: `Vec<Option<Bytes>>`).
+    pub fn mget<K: ToArg>(&mut self, keys: &[K]) -> &mut Pipeline {
+        self.variadic(&[&"MGET"], keys)
+    }
+
+    /// Queues `DEL keys...` (reply: `i64`, how many existed).
+    pub fn del<K: ToArg>(&mut self, keys: &[K]) -> &mut Pipeline {
+        self.variadic(&[&"DEL"], keys)
+    }
+
+    /// Queues `EXISTS key` (reply: `bool`).
+    pub fn exists(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"EXISTS", &key])
+    }
+
+    /// Queues `EXPIRE key secs` (reply: `bool`).
+    pub fn expire(&mut self, key: impl ToArg, secs: i64) -> &mut Pipeline {
+        self.add_args(&[&"EXPIRE", &key, &secs])
+    }
+
+    /// Queues `TTL key` (reply: `i64`).
+    pub fn ttl(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"TTL", &key])
+    }
+
+    /// Queues `INCR key` (reply: `i64`).
+    pub fn incr(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"INCR", &key])
+    }
+
+    /// Queues `INCRBY key by` (reply: `i64`).
+    pub fn incrby(&mut self, key: impl ToArg, by: i64) -> &mut Pipeline {
+        self.add_args(&[&"INCRBY", &key, &by])
+    }
+
+    /// Queues `DECR key` (reply: `i64`).
+    pub fn decr(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"DECR", &key])
+    }
+
+    /// Queues `HSET key field value` (reply: `i64`, fields added).
+    pub fn hset(&mut self, key: impl ToArg, field: impl ToArg, value: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"HSET", &key, &field, &value])
+    }
+
+    /// Queues `HGET key field` (reply: `Option<Bytes>`).
+    pub fn hget(&mut self, key: impl ToArg, field: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"HGET", &key, &field])
+    }
+
+    /// Queues `HGETALL key` (reply: a map; RESP2 and RESP3 convert alike).
+    pub fn hgetall(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"HGETALL", &key])
+    }
+
+    /// Queues `HDEL key fields...` (reply: `i64`).
+    pub fn hdel<F: ToArg>(&mut self, key: impl ToArg, fields: &[F]) -> &mut Pipeline {
+        self.variadic(&[&"HDEL", &key], fields)
+    }
+
+    /// Queues `LPUSH key values...` (reply: `i64`, the new length).
+    pub fn lpush<V: ToArg>(&mut self, key: impl ToArg, values: &[V]) -> &mut Pipeline {
+        self.variadic(&[&"LPUSH", &key], values)
+    }
+
+    /// Queues `RPUSH key values...` (reply: `i64`, the new length).
+    pub fn rpush<V: ToArg>(&mut self, key: impl ToArg, values: &[V]) -> &mut Pipeline {
+        self.variadic(&[&"RPUSH", &key], values)
+    }
+
+    /// Queues `LRANGE key start stop` (reply: `Vec<Bytes>`).
+    pub fn lrange(&mut self, key: impl ToArg, start: i64, stop: i64) -> &mut Pipeline {
+        self.add_args(&[&"LRANGE", &key, &start, &stop])
+    }
+
+    /// Queues `SADD key members...` (reply: `i64`, members added).
+    pub fn sadd<M: ToArg>(&mut self, key: impl ToArg, members: &[M]) -> &mut Pipeline {
+        self.variadic(&[&"SADD", &key], members)
+    }
+
+    /// Queues `SMEMBERS key` (reply: `HashSet<Bytes>` or `Vec<Bytes>`).
+    pub fn smembers(&mut self, key: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"SMEMBERS", &key])
+    }
+
+    /// Queues `ZADD key [options] score member ...` (reply: `i64`).
+    pub fn zadd_with<M: ToArg>(
+        &mut self,
+        key: impl ToArg,
+        members: &[(f64, M)],
+        options: ZAddOptions,
+    ) -> &mut Pipeline {
+        let mut args: Vec<&dyn ToArg> = vec![&"ZADD", &key];
+        options.push_args(&mut args);
+        for (score, member) in members {
+            args.extend([score as &dyn ToArg, member]);
+        }
+        self.add_args(&args)
+    }
+
+    /// Queues `ZADD key score member ...` (reply: `i64`, members added).
+    pub fn zadd<M: ToArg>(&mut self, key: impl ToArg, members: &[(f64, M)]) -> &mut Pipeline {
+        self.zadd_with(key, members, ZAddOptions::default())
+    }
+
+    /// Queues `ZSCORE key member` (reply: `Option<f64>`).
+    pub fn zscore(&mut self, key: impl ToArg, member: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"ZSCORE", &key, &member])
+    }
+
+    /// Queues `PUBLISH channel payload` (reply: `i64`, receivers).
+    pub fn publish(&mut self, channel: impl ToArg, payload: impl ToArg) -> &mut Pipeline {
+        self.add_args(&[&"PUBLISH", &channel, &payload])
+    }
+
+    fn variadic<A: ToArg>(&mut self, head: &[&dyn ToArg], tail: &[A]) -> &mut Pipeline {
+        let mut args: Vec<&dyn ToArg> = Vec::with_capacity(head.len() + tail.len());
+        args.extend_from_slice(head);
+        args.extend(tail.iter().map(|a| a as &dyn ToArg));
+        self.add_args(&args)
+    }
+
+    /// The queued commands as separate [`Cmd`]s, for transactions that send them on their own
+    /// connection.
+    pub(crate) fn to_cmds(&self) -> Vec<Cmd> {
+        // The buffer holds only what `encode_command`/`Cmd::write_to` wrote: arrays of bulk
+        // strings with valid lengths, so this walk cannot go out of step.
+        fn number(buf: &[u8], pos: &mut usize) -> usize {
+            let mut n = 0;
+            *pos += 1; // the type byte
+            while buf[*pos] != b'\r' {
+                n = n * 10 + usize::from(buf[*pos] - b'0');
+                *pos += 1;
+            }
+            *pos += 2;
+            n
+        }
+        let buf = &self.buf[..];
+        let mut cmds = Vec::with_capacity(self.count);
+        let mut pos = 0;
+        while pos < buf.len() {
+            let argc = number(buf, &mut pos);
+            let body_start = pos;
+            for _ in 0..argc {
+                let len = number(buf, &mut pos);
+                pos += len + 2;
+            }
+            cmds.push(Cmd::from_parts(BytesMut::from(&buf[body_start..pos]), argc));
+        }
+        cmds
     }
 }
 

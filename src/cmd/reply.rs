@@ -317,6 +317,12 @@ tuple_reply!(3; A, B, C);
 tuple_reply!(4; A, B, C, D);
 tuple_reply!(5; A, B, C, D, E);
 tuple_reply!(6; A, B, C, D, E, F);
+tuple_reply!(7; A, B, C, D, E, F, G);
+tuple_reply!(8; A, B, C, D, E, F, G, H);
+tuple_reply!(9; A, B, C, D, E, F, G, H, I);
+tuple_reply!(10; A, B, C, D, E, F, G, H, I, J);
+tuple_reply!(11; A, B, C, D, E, F, G, H, I, J, K);
+tuple_reply!(12; A, B, C, D, E, F, G, H, I, J, K, L);
 
 #[cfg(test)]
 mod tests {

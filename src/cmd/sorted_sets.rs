@@ -87,7 +87,7 @@ impl ZAddOptions {
         self
     }
 
-    fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
+    pub(crate) fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
         if let Some(c) = &self.condition {
             out.push(c);
         }
@@ -145,7 +145,7 @@ impl ZRangeOptions {
         self
     }
 
-    fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
+    pub(crate) fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
         if let Some(by) = &self.by {
             out.push(by);
         }

@@ -96,7 +96,7 @@ impl SetOptions {
         self
     }
 
-    fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
+    pub(crate) fn push_args<'a>(&'a self, out: &mut Vec<&'a dyn ToArg>) {
         if let Some(c) = &self.condition {
             out.push(c);
         }

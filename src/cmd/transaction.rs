@@ -107,6 +107,17 @@ impl Transaction {
         unwrap_exec(frames)
     }
 
+    /// Like [`Transaction::exec`] with the commands of a [`Pipeline`](crate::Pipeline)
+    /// (typed pipeline methods included; whether the pipeline itself is atomic does not
+    /// matter, the transaction always is).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Transaction::exec`].
+    pub async fn exec_pipeline(&mut self, pipeline: &crate::Pipeline) -> Result<Vec<Frame>, Error> {
+        self.exec(&pipeline.to_cmds()).await
+    }
+
     /// The underlying connection, for anything the methods above do not cover.
     pub fn connection(&mut self) -> &mut PooledConnection {
         &mut self.conn
