@@ -37,6 +37,11 @@ pub mod error;
 pub mod manager;
 pub mod pool;
 
+/// The README's code blocks, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use client::Client;
 pub use cmd::{
     Cmd, ExpireOption, FromReply, GetExOption, Info, Pipeline, ScanOptions, ScanStream, Script,

@@ -80,6 +80,11 @@ pub struct SetOptions {
 }
 
 impl SetOptions {
+    /// No expiry, no condition (the same as `SetOptions::default()`).
+    pub fn new() -> Self {
+        SetOptions::default()
+    }
+
     /// Expire after `seconds` (`EX`).
     pub fn ex(mut self, seconds: u64) -> Self {
         self.ex = Some(seconds);
