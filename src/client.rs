@@ -6,7 +6,6 @@ use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
 
 use crate::cmd::{Cmd, FromReply};
 use crate::config::Config;
-use crate::connection::ConnectOptions;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
 use crate::pool::{Pool, PoolOptions, PooledConnection};
@@ -58,7 +57,7 @@ impl Client {
             reconnect_max: config.get_reconnect_max_delay(),
         };
         Ok(Client {
-            pool: Pool::new(ConnectOptions::from_config(&config), popts),
+            pool: Pool::from_config(&config, popts),
         })
     }
 

@@ -254,6 +254,14 @@ pub struct Config {
     reconnect_max_delay: Duration,
     /// `None`: plain TCP.
     tls: Option<TlsOptions>,
+    /// Seed nodes of a Redis Cluster; empty: not a cluster.
+    cluster_nodes: Vec<ServerAddr>,
+    /// Cluster reads from replicas (`READONLY`).
+    read_from_replicas: bool,
+    /// Sentinels to ask for the master; empty: no Sentinel.
+    sentinels: Vec<ServerAddr>,
+    /// The master name the sentinels monitor.
+    sentinel_master: Option<String>,
 }
 
 impl Default for Config {
@@ -273,6 +281,10 @@ impl Default for Config {
             reconnect_min_delay: DEFAULT_RECONNECT_MIN_DELAY,
             reconnect_max_delay: DEFAULT_RECONNECT_MAX_DELAY,
             tls: None,
+            cluster_nodes: Vec::new(),
+            read_from_replicas: false,
+            sentinels: Vec::new(),
+            sentinel_master: None,
         }
     }
 }
@@ -303,6 +315,10 @@ impl fmt::Debug for Config {
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("tls", &self.tls)
+            .field("cluster_nodes", &self.cluster_nodes)
+            .field("read_from_replicas", &self.read_from_replicas)
+            .field("sentinels", &self.sentinels)
+            .field("sentinel_master", &self.sentinel_master)
             .finish()
     }
 }
@@ -341,7 +357,19 @@ pub mod env {
     pub const REDIS_TLS_KEY_FILE: &str = "REDIS_TLS_KEY_FILE";
     /// The name to verify the server's certificate against (default: the host).
     pub const REDIS_TLS_SERVER_NAME: &str = "REDIS_TLS_SERVER_NAME";
+    /// Redis Cluster seed nodes, comma-separated `host:port` (default none: not a cluster).
+    pub const REDIS_CLUSTER_NODES: &str = "REDIS_CLUSTER_NODES";
+    /// `true` (any case) lets a cluster client read from replicas (default false).
+    pub const REDIS_CLUSTER_READ_FROM_REPLICAS: &str = "REDIS_CLUSTER_READ_FROM_REPLICAS";
+    /// Sentinels, comma-separated `host[:port]` (port 26379 by default); needs
+    /// `REDIS_SENTINEL_MASTER`.
+    pub const REDIS_SENTINELS: &str = "REDIS_SENTINELS";
+    /// The master name the sentinels monitor; needs `REDIS_SENTINELS`.
+    pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
 }
+
+/// The default port of a sentinel.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -459,6 +487,45 @@ impl Config {
             config.connect_timeout = t;
         }
         config.tls = tls_from_lookup(&mut get, config.tls.take())?;
+        if let Some(v) = get(env::REDIS_CLUSTER_NODES) {
+            config.cluster_nodes = parse_node_list(env::REDIS_CLUSTER_NODES, &v, DEFAULT_PORT)?;
+            if let Some(first) = config.cluster_nodes.first() {
+                config.addr = first.clone();
+            }
+        }
+        if let Some(v) = get(env::REDIS_CLUSTER_READ_FROM_REPLICAS) {
+            config.read_from_replicas = match v.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(invalid(
+                        env::REDIS_CLUSTER_READ_FROM_REPLICAS,
+                        &v,
+                        "expected true or false",
+                    ));
+                }
+            };
+        }
+        match (get(env::REDIS_SENTINELS), get(env::REDIS_SENTINEL_MASTER)) {
+            (Some(list), Some(master)) => {
+                config.sentinels =
+                    parse_node_list(env::REDIS_SENTINELS, &list, DEFAULT_SENTINEL_PORT)?;
+                config.sentinel_master = Some(master);
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::MissingValue {
+                    variable: env::REDIS_SENTINEL_MASTER,
+                    required_by: env::REDIS_SENTINELS,
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::MissingValue {
+                    variable: env::REDIS_SENTINELS,
+                    required_by: env::REDIS_SENTINEL_MASTER,
+                });
+            }
+            (None, None) => {}
+        }
         config.check_settings()?;
         Ok(config)
     }
@@ -474,7 +541,9 @@ impl Config {
     ///   host as the name to verify); set CA and client certificate files with
     ///   [`Config::tls`] or the `REDIS_TLS_*` variables;
     /// - `unix:///path/to/redis.sock` and `redis+unix:///path/to/redis.sock`, optionally
-    ///   with credentials before the path (`unix://user:password@/path`).
+    ///   with credentials before the path (`unix://user:password@/path`);
+    /// - `redis+cluster://[user[:password]@]host:port,host:port,...` (or `rediss+cluster://`
+    ///   over TLS): the seed nodes of a Redis Cluster (see [`Config::cluster_nodes`]).
     ///
     /// Both take query parameters `db=n`, `user=` (or `username=`), `password=` (or `pass=`)
     /// and `protocol=resp2|resp3`. A field given twice (db in the path and in the query) is
@@ -510,6 +579,7 @@ impl Config {
             self.protocol = protocol;
         }
         self.tls = parts.tls.then(TlsOptions::new);
+        self.cluster_nodes = parts.cluster;
         Ok(self)
     }
 
@@ -559,6 +629,33 @@ impl Config {
             }
         }
         check(self.db >= 0, "db", &self.db, "must not be negative")?;
+        if !self.cluster_nodes.is_empty() {
+            check(
+                self.db == 0,
+                "db",
+                &self.db,
+                "must be 0 on a cluster (it has only database 0)",
+            )?;
+            check(
+                self.sentinel_master.is_none(),
+                "sentinel",
+                &self.sentinel_master,
+                "cannot be combined with cluster nodes",
+            )?;
+        }
+        for node in self.cluster_nodes.iter().chain(&self.sentinels) {
+            let ok =
+                matches!(node, ServerAddr::Tcp { host, port } if !host.is_empty() && *port != 0);
+            check(ok, "cluster_nodes", node, "must be host:port addresses")?;
+        }
+        if let Some(master) = &self.sentinel_master {
+            check(
+                !master.is_empty() && !self.sentinels.is_empty(),
+                "sentinel",
+                master,
+                "needs a master name and at least one sentinel",
+            )?;
+        }
         check(
             self.max_connections >= 1,
             "max_connections",
@@ -854,6 +951,58 @@ impl Config {
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
+
+    // ----- cluster and sentinel -----
+
+    /// Connects to a Redis Cluster through these seed nodes (any reachable one is enough:
+    /// the client reads the whole topology from it). The address set by `host`/`port` is
+    /// then only used in logs; it becomes the first seed.
+    pub fn cluster_nodes(mut self, nodes: impl IntoIterator<Item = ServerAddr>) -> Self {
+        self.cluster_nodes = nodes.into_iter().collect();
+        if let Some(first) = self.cluster_nodes.first() {
+            self.addr = first.clone();
+        }
+        self
+    }
+
+    /// On a cluster, lets read-only commands go to replicas (which may lag behind their
+    /// master). Off by default.
+    pub fn read_from_replicas(mut self, enabled: bool) -> Self {
+        self.read_from_replicas = enabled;
+        self
+    }
+
+    /// Finds the master named `master` through these sentinels, and follows its failovers.
+    /// The address set by `host`/`port` is not used.
+    pub fn sentinel(
+        mut self,
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = ServerAddr>,
+    ) -> Self {
+        self.sentinel_master = Some(master.into());
+        self.sentinels = sentinels.into_iter().collect();
+        self
+    }
+
+    /// The cluster seed nodes; empty when this is not a cluster config.
+    pub fn get_cluster_nodes(&self) -> &[ServerAddr] {
+        &self.cluster_nodes
+    }
+
+    /// True when a cluster client may read from replicas.
+    pub fn is_read_from_replicas(&self) -> bool {
+        self.read_from_replicas
+    }
+
+    /// The sentinels; empty without Sentinel.
+    pub fn get_sentinels(&self) -> &[ServerAddr] {
+        &self.sentinels
+    }
+
+    /// The master name the sentinels monitor, when Sentinel is used.
+    pub fn get_sentinel_master(&self) -> Option<&str> {
+        self.sentinel_master.as_deref()
+    }
 }
 
 /// Applies the `REDIS_TLS*` variables to `tls` (what `REDIS_URL` gave).
@@ -939,9 +1088,10 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: &'static str,
     },
-    /// A URL whose scheme is not `redis`, `rediss`, `unix` or `redis+unix`.
+    /// A URL whose scheme is not `redis`, `rediss`, `unix`, `redis+unix`, `redis+cluster` or
+    /// `rediss+cluster`.
     #[error(
-        "unsupported url scheme `{scheme}` in {variable} `{url}` (expected redis, rediss, unix or redis+unix)"
+        "unsupported url scheme `{scheme}` in {variable} `{url}` (expected redis, rediss, unix, redis+unix or redis+cluster)"
     )]
     UnsupportedScheme {
         /// `REDIS_URL`, or `url` for [`Config::from_url`].
@@ -1036,6 +1186,10 @@ fn static_name(name: &str) -> &'static str {
         REDIS_TLS_CERT_FILE,
         REDIS_TLS_KEY_FILE,
         REDIS_TLS_SERVER_NAME,
+        REDIS_CLUSTER_NODES,
+        REDIS_CLUSTER_READ_FROM_REPLICAS,
+        REDIS_SENTINELS,
+        REDIS_SENTINEL_MASTER,
     ]
     .into_iter()
     .find(|known| *known == name)
@@ -1100,6 +1254,8 @@ struct UrlParts {
     protocol: Option<Protocol>,
     /// `rediss://`.
     tls: bool,
+    /// `redis+cluster://`: every node listed; `addr` is the first.
+    cluster: Vec<ServerAddr>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -1138,6 +1294,11 @@ fn parse_url(url: &str) -> Result<UrlParts, UrlProblem> {
             ..parse_tcp_url(before_query)?
         },
         "unix" | "redis+unix" => parse_unix_url(before_query)?,
+        "redis+cluster" => parse_cluster_url(before_query)?,
+        "rediss+cluster" => UrlParts {
+            tls: true,
+            ..parse_cluster_url(before_query)?
+        },
         _ => return Err(UrlProblem::Scheme(scheme)),
     };
     if let Some(query) = query {
@@ -1172,7 +1333,53 @@ fn parse_tcp_url(s: &str) -> Result<UrlParts, UrlProblem> {
         password,
         protocol: None,
         tls: false,
+        cluster: Vec::new(),
     })
+}
+
+/// `[userinfo@]host:port,host:port[/db]`: the seed nodes of a cluster.
+fn parse_cluster_url(s: &str) -> Result<UrlParts, UrlProblem> {
+    let (authority, path) = match s.find('/') {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(i) => (&authority[..=i], &authority[i + 1..]),
+        None => ("", authority),
+    };
+    let mut cluster = Vec::new();
+    for node in hosts.split(',') {
+        let one = parse_tcp_url(&format!("{userinfo}{node}"))?;
+        cluster.push(one.addr);
+    }
+    let mut parts = parse_tcp_url(&format!(
+        "{userinfo}{}{path}",
+        hosts.split(',').next().unwrap_or_default()
+    ))?;
+    parts.cluster = cluster;
+    Ok(parts)
+}
+
+/// Comma-separated `host[:port]` list (IPv6 in brackets), `default_port` when a port is
+/// missing.
+fn parse_node_list(
+    variable: &'static str,
+    value: &str,
+    default_port: u16,
+) -> Result<Vec<ServerAddr>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| match parse_host_port(n) {
+            Ok((host, port)) => Ok(ServerAddr::Tcp {
+                host,
+                port: port.unwrap_or(default_port),
+            }),
+            Err(UrlProblem::Invalid(reason)) => Err(invalid(variable, value, reason)),
+            Err(UrlProblem::Scheme(_)) => Err(invalid(variable, value, "expected host:port")),
+        })
+        .collect()
 }
 
 /// `[userinfo@]/absolute/path`
@@ -1200,6 +1407,7 @@ fn parse_unix_url(s: &str) -> Result<UrlParts, UrlProblem> {
         password,
         protocol: None,
         tls: false,
+        cluster: Vec::new(),
     })
 }
 

@@ -82,6 +82,21 @@ pub enum Error {
     /// An argument given to a command is not acceptable.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// On a cluster, the keys of one command (or of one transaction) are in different hash
+    /// slots, and the command cannot be split into one per slot. Nothing was sent. Put the
+    /// keys in one slot with a hash tag: `{user1}:a` and `{user1}:b` share a slot.
+    #[error("keys of {command} are in different cluster slots")]
+    CrossSlot {
+        /// The command, in upper case (`MSET`, `EVALSHA`, `MULTI`...).
+        command: String,
+    },
+    /// No sentinel named a reachable master for the monitored name, or the node it named
+    /// is not a master (a failover in progress). Nothing was sent; retrying later is safe.
+    #[error("no master found for {name} through the sentinels")]
+    NoMaster {
+        /// The master name the sentinels monitor (`REDIS_SENTINEL_MASTER`).
+        name: String,
+    },
     /// The TLS handshake or session failed (feature `tls`): for example
     /// `InvalidCertificate(UnknownIssuer)` for a certificate from an untrusted CA,
     /// `InvalidCertificate(NotValidForName..)` for one issued to another name,
@@ -150,6 +165,7 @@ impl Error {
                 | Error::Timeout { .. }
                 | Error::Closed
                 | Error::UnexpectedReply
+                | Error::NoMaster { .. }
         )
     }
 
@@ -168,7 +184,9 @@ impl Error {
     pub fn is_unsent(&self) -> bool {
         matches!(
             self,
-            Error::ConnectionClosed { sent: false, .. } | Error::Timeout { sent: false, .. }
+            Error::ConnectionClosed { sent: false, .. }
+                | Error::Timeout { sent: false, .. }
+                | Error::NoMaster { .. }
         )
     }
 

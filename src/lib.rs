@@ -30,12 +30,14 @@
 //! ```
 
 pub mod client;
+mod cluster;
 pub mod cmd;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod manager;
 pub mod pool;
+mod sentinel;
 
 /// The README's code blocks, compiled as doctests so that they stay true.
 #[cfg(doctest)]

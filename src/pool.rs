@@ -1,7 +1,12 @@
 //! `Pool`: a multiplexed connection for ordinary commands, exclusive connections for the
 //! commands that need one to themselves, and the reconnect policy shared by both.
 //!
-//! # Design
+//! `Pool` is the façade the rest of the crate talks to. Behind it is either one `NodePool`
+//! (one server, or the master a Sentinel points at: see `crate::sentinel`) or a
+//! `crate::cluster::Cluster`, which routes each command to a `NodePool` per cluster node. The
+//! methods keep the same meaning in every mode; cluster-specific ones say so.
+//!
+//! # Design of a `NodePool`
 //!
 //! - Ordinary commands share one multiplexed connection (Redis executes one command at a time,
 //!   so one well-batched socket already saturates it; more would only split the batches). When
@@ -27,9 +32,12 @@ use resp_codec::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::cluster::Cluster;
 use crate::cmd::{Cmd, FromReply};
+use crate::config::Config;
 use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
 use crate::error::Error;
+use crate::sentinel::Sentinel;
 
 /// Pool sizing and reconnect policy.
 #[derive(Debug, Clone)]
@@ -43,9 +51,160 @@ pub(crate) struct PoolOptions {
 /// How long an exclusive connection may sit idle before it is checked with `PING` on reuse.
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(15);
 
+/// Pools created so far, mixed into each one's jitter seed.
+static POOLS: AtomicU64 = AtomicU64::new(0);
+
+/// The connection pool behind a [`Client`](crate::Client): one server, a Sentinel-managed
+/// master, or a cluster.
 pub(crate) struct Pool {
+    kind: Kind,
+}
+
+enum Kind {
+    /// One server; also a Sentinel-resolved master.
+    Node(Arc<NodePool>),
+    /// A Redis Cluster: commands are routed by key slot to per-node pools.
+    Cluster(Arc<Cluster>),
+}
+
+impl Pool {
+    /// The pool `config` asks for: a cluster when it names cluster nodes, a Sentinel-managed
+    /// master when it names sentinels, otherwise one server. No I/O happens here.
+    pub(crate) fn from_config(config: &Config, popts: PoolOptions) -> Arc<Pool> {
+        let opts = ConnectOptions::from_config(config);
+        let kind = if !config.get_cluster_nodes().is_empty() {
+            Kind::Cluster(Cluster::new(
+                opts,
+                popts,
+                config.get_cluster_nodes().to_vec(),
+                config.is_read_from_replicas(),
+            ))
+        } else if let Some(master) = config.get_sentinel_master() {
+            let sentinel = Sentinel::new(master, config.get_sentinels().to_vec(), &opts);
+            let pool = NodePool::new_with_sentinel(opts, popts, sentinel.clone());
+            sentinel.attach(Arc::downgrade(&pool));
+            Kind::Node(pool)
+        } else {
+            Kind::Node(NodePool::new(opts, popts))
+        };
+        Arc::new(Pool { kind })
+    }
+
+    /// The cluster router, in cluster mode.
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &self.kind {
+            Kind::Cluster(c) => Some(c),
+            Kind::Node(_) => None,
+        }
+    }
+
+    /// The connect options (in cluster mode, the template every node's options copy).
+    pub(crate) fn connect_options(&self) -> &ConnectOptions {
+        match &self.kind {
+            Kind::Node(n) => n.connect_options(),
+            Kind::Cluster(c) => c.connect_options(),
+        }
+    }
+
+    /// Opens a new connection (in cluster mode, to some master).
+    pub(crate) async fn open(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+        match &self.kind {
+            Kind::Node(n) => n.open(push).await,
+            Kind::Cluster(c) => c.open_any(push).await,
+        }
+    }
+
+    /// When the breaker will next allow a connection attempt, if it is open (in cluster mode:
+    /// only when it is open for every known node).
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        match &self.kind {
+            Kind::Node(n) => n.retry_at(),
+            Kind::Cluster(c) => c.retry_at(),
+        }
+    }
+
+    /// Sends one command and returns its reply (error replies are `Ok` frames). In cluster
+    /// mode the command is routed by its keys, following redirections.
+    pub(crate) async fn request(&self, encode: impl Fn(&mut BytesMut)) -> Result<Frame, Error> {
+        match &self.kind {
+            Kind::Node(n) => n.request(encode).await,
+            Kind::Cluster(c) => c.request(&encode).await,
+        }
+    }
+
+    /// Sends a batch and returns its `replies` frames in order. In cluster mode the batch is
+    /// split by node (a `MULTI` ... `EXEC` batch must stay in one slot).
+    pub(crate) async fn request_many(
+        &self,
+        encode: impl Fn(&mut BytesMut),
+        replies: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        match &self.kind {
+            Kind::Node(n) => n.request_many(encode, replies).await,
+            Kind::Cluster(c) => c.request_many(&encode, replies).await,
+        }
+    }
+
+    /// Takes an exclusive connection. In cluster mode it binds to a node lazily, at its
+    /// first command with a key.
+    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<PooledConnection, Error> {
+        match &self.kind {
+            Kind::Node(n) => Ok(PooledConnection {
+                binding: Binding::Bound(n.exclusive().await?),
+            }),
+            Kind::Cluster(c) => {
+                if c.is_closed() {
+                    return Err(Error::Closed);
+                }
+                Ok(PooledConnection {
+                    binding: Binding::Unbound {
+                        cluster: c.clone(),
+                        deferred_multi: false,
+                    },
+                })
+            }
+        }
+    }
+
+    /// A dedicated connection with a push sink (subscribers); in cluster mode, to some
+    /// master.
+    pub(crate) async fn dedicated(&self, push: PushSink) -> Result<Connection, Error> {
+        self.open(Some(push)).await
+    }
+
+    /// Closes every connection; later requests fail with [`Error::Closed`].
+    pub(crate) fn close(&self) {
+        match &self.kind {
+            Kind::Node(n) => n.close(),
+            Kind::Cluster(c) => c.close(),
+        }
+    }
+
+    /// True once [`Pool::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.kind {
+            Kind::Node(n) => n.is_closed(),
+            Kind::Cluster(c) => c.is_closed(),
+        }
+    }
+
+    /// The protocol of a connected shared connection, if any is up.
+    pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
+        match &self.kind {
+            Kind::Node(n) => n.protocol(),
+            Kind::Cluster(c) => c.protocol(),
+        }
+    }
+}
+
+/// The connections to one server.
+pub(crate) struct NodePool {
     opts: ConnectOptions,
     popts: PoolOptions,
+    /// Send `READONLY` on every new connection: a cluster replica serving reads.
+    readonly: bool,
+    /// Where the master is, when it is found through Sentinel rather than fixed.
+    sentinel: Option<Arc<Sentinel>>,
     shared: Mutex<Option<Connection>>,
     connecting: tokio::sync::Mutex<()>,
     idle: Mutex<Vec<(Connection, Instant)>>,
@@ -62,19 +221,50 @@ struct Breaker {
     last_error: Option<Error>,
 }
 
-impl Pool {
-    pub(crate) fn new(opts: ConnectOptions, popts: PoolOptions) -> Arc<Pool> {
+impl NodePool {
+    /// A pool for the server `opts` names.
+    pub(crate) fn new(opts: ConnectOptions, popts: PoolOptions) -> Arc<NodePool> {
+        NodePool::build(opts, popts, false, None)
+    }
+
+    /// A pool for a cluster replica: every connection sends `READONLY` first.
+    pub(crate) fn new_readonly(opts: ConnectOptions, popts: PoolOptions) -> Arc<NodePool> {
+        NodePool::build(opts, popts, true, None)
+    }
+
+    /// A pool whose server is the master `sentinel` names, re-resolved on every connect.
+    pub(crate) fn new_with_sentinel(
+        opts: ConnectOptions,
+        popts: PoolOptions,
+        sentinel: Arc<Sentinel>,
+    ) -> Arc<NodePool> {
+        NodePool::build(opts, popts, false, Some(sentinel))
+    }
+
+    fn build(
+        opts: ConnectOptions,
+        popts: PoolOptions,
+        readonly: bool,
+        sentinel: Option<Arc<Sentinel>>,
+    ) -> Arc<NodePool> {
         let exclusive = popts.max_connections.saturating_sub(1).max(1);
-        Arc::new(Pool {
+        Arc::new(NodePool {
             opts,
             popts,
+            readonly,
+            sentinel,
             shared: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
             closed: AtomicBool::new(false),
-            jitter: AtomicU64::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id())),
+            // Pools of one process (one per cluster node) must not back off in lockstep.
+            jitter: AtomicU64::new(
+                0x9e37_79b9_7f4a_7c15
+                    ^ u64::from(std::process::id())
+                    ^ POOLS.fetch_add(0x2545_f491_4f6c_dd1d, Ordering::Relaxed),
+            ),
         })
     }
 
@@ -117,7 +307,7 @@ impl Pool {
                 }
             }
         }
-        let result = Connection::connect(&self.opts, push).await;
+        let result = self.connect(push).await;
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(_) => *b = Breaker::default(),
@@ -130,6 +320,25 @@ impl Pool {
             }
         }
         result
+    }
+
+    /// Connects to the fixed server, or to the master Sentinel names now (checked with
+    /// `ROLE`); a replica pool then switches the connection to `READONLY`.
+    async fn connect(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+        let conn = match &self.sentinel {
+            None => Connection::connect(&self.opts, push).await?,
+            Some(sentinel) => sentinel.connect_master(&self.opts, push).await?,
+        };
+        if self.readonly {
+            let reply = conn
+                .request(|b| resp_codec::encode_command(b, &["READONLY"]))
+                .await;
+            if let Err(e) = reply.and_then(crate::cmd::check_reply) {
+                conn.close();
+                return Err(e);
+            }
+        }
+        Ok(conn)
     }
 
     /// When the breaker will next allow a connection attempt, if it is open.
@@ -165,7 +374,34 @@ impl Pool {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
                 self.shared().await?.request(&encode).await
             }
+            Ok(frame) if self.is_demoted(&frame) => {
+                // The master we knew was demoted (a failover): the command was refused, not
+                // run, so it is safe to send again to the master Sentinel names now.
+                self.forget_master();
+                self.shared().await?.request(&encode).await
+            }
             r => r,
+        }
+    }
+
+    /// True for the `READONLY` error a demoted master gives to writes, in Sentinel mode.
+    fn is_demoted(&self, frame: &Frame) -> bool {
+        self.sentinel.is_some() && frame.as_error().is_some_and(|e| e.starts_with(b"READONLY"))
+    }
+
+    /// Drops every connection to the current master so that the next request resolves the
+    /// master again (Sentinel mode: after `+switch-master` or a `READONLY` reply).
+    pub(crate) fn forget_master(&self) {
+        if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            c.close();
+        }
+        for (c, _) in self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            c.close();
         }
     }
 
@@ -182,12 +418,17 @@ impl Pool {
                 let conn = self.shared().await?;
                 conn.request_many(&encode, replies, timeout).await
             }
+            Ok(frames) if frames.iter().any(|f| self.is_demoted(f)) => {
+                self.forget_master();
+                let conn = self.shared().await?;
+                conn.request_many(&encode, replies, timeout).await
+            }
             r => r,
         }
     }
 
     /// Takes an exclusive connection, waiting at most the acquire timeout for a free one.
-    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<PooledConnection, Error> {
+    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<NodeConnection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -212,18 +453,13 @@ impl Pool {
             }
             break conn;
         };
-        Ok(PooledConnection {
+        Ok(NodeConnection {
             conn: Some(conn),
             pool: self.clone(),
             _permit: permit,
             busy: false,
             state: SessionState::default(),
         })
-    }
-
-    /// A dedicated connection with a push sink (subscribers), outside the exclusive set.
-    pub(crate) async fn dedicated(&self, push: PushSink) -> Result<Connection, Error> {
-        self.open(Some(push)).await
     }
 
     fn give_back(&self, conn: Connection) {
@@ -279,9 +515,30 @@ async fn ping(conn: &Connection) -> bool {
 /// while one of its calls is still running (the call's future was cancelled), after a call
 /// failed at the connection level, inside an unfinished `MULTI` or `WATCH`, or after a command
 /// that changes the connection for good (`SELECT`, `SUBSCRIBE`, `CLIENT ...`, `HELLO`, ...).
+///
+/// On a cluster the guard starts unbound and takes a connection to the node serving the slot
+/// of its first command with a key (a `MULTI` sent before that is held back and sent just
+/// before it), so `WATCH k`/`MULTI`/`SET k v`/`EXEC` and `BLPOP k 0` go where `k` lives.
+/// Every later command uses that node, whatever its keys: keys of the other slots get the
+/// server's `MOVED` or `CROSSSLOT` error, as transactions on a cluster require.
 pub struct PooledConnection {
+    binding: Binding,
+}
+
+enum Binding {
+    Bound(NodeConnection),
+    /// Cluster mode, before the first keyed command.
+    Unbound {
+        cluster: Arc<Cluster>,
+        /// A `MULTI` was acknowledged locally and is still to be sent.
+        deferred_multi: bool,
+    },
+}
+
+/// An exclusive connection to one node.
+pub(crate) struct NodeConnection {
     conn: Option<Connection>,
-    pool: Arc<Pool>,
+    pool: Arc<NodePool>,
     _permit: OwnedSemaphorePermit,
     busy: bool,
     state: SessionState,
@@ -324,15 +581,75 @@ impl SessionState {
 
 impl std::fmt::Debug for PooledConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PooledConnection")
-            .field("busy", &self.busy)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("PooledConnection");
+        match &self.binding {
+            Binding::Bound(n) => d.field("busy", &n.busy),
+            Binding::Unbound { .. } => d.field("bound", &false),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
 impl PooledConnection {
-    fn conn(&self) -> &Connection {
-        self.conn.as_ref().expect("present until drop")
+    /// The response timeout commands get by default.
+    fn response_timeout(&self) -> Option<Duration> {
+        match &self.binding {
+            Binding::Bound(n) => n.conn().response_timeout(),
+            Binding::Unbound { cluster, .. } => cluster.connect_options().response_timeout,
+        }
+    }
+
+    /// Binds an unbound cluster guard for `cmds`, when one of them has a key, or when none
+    /// can be answered locally. Returns the reply when the commands were answered here: a
+    /// `MULTI` (deferred until a key is known), or the `EXEC`/`DISCARD` of an empty
+    /// deferred transaction.
+    async fn bind_for(&mut self, cmds: &[&Cmd], local: bool) -> Result<Option<Frame>, Error> {
+        let Binding::Unbound {
+            cluster,
+            deferred_multi,
+        } = &mut self.binding
+        else {
+            return Ok(None);
+        };
+        let slot = cmds.iter().find_map(|c| cluster.slot_of(c));
+        if slot.is_none() && local {
+            if let [one] = cmds {
+                let name = one.name().to_ascii_uppercase();
+                match name.as_str() {
+                    "MULTI" if !*deferred_multi => {
+                        *deferred_multi = true;
+                        return Ok(Some(Frame::SimpleString("OK".into())));
+                    }
+                    "EXEC" if *deferred_multi => {
+                        *deferred_multi = false;
+                        return Ok(Some(Frame::Array(Vec::new())));
+                    }
+                    "DISCARD" if *deferred_multi => {
+                        *deferred_multi = false;
+                        return Ok(Some(Frame::SimpleString("OK".into())));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let multi = *deferred_multi;
+        let node = cluster.node_for_exclusive(slot).await?;
+        let mut bound = node.exclusive().await?;
+        if multi {
+            let reply = bound
+                .send_frame(&Cmd::new("MULTI"), bound.conn().response_timeout())
+                .await?;
+            crate::cmd::check_reply(reply)?;
+        }
+        self.binding = Binding::Bound(bound);
+        Ok(None)
+    }
+
+    fn bound(&mut self) -> &mut NodeConnection {
+        match &mut self.binding {
+            Binding::Bound(n) => n,
+            Binding::Unbound { .. } => unreachable!("bind_for binds or answers"),
+        }
     }
 
     /// Sends `cmd` and converts its reply.
@@ -346,7 +663,7 @@ impl PooledConnection {
     ///
     /// Cancelling is safe for other users: the connection is then discarded, never reused.
     pub async fn query<T: FromReply>(&mut self, cmd: Cmd) -> Result<T, Error> {
-        let timeout = self.conn().response_timeout();
+        let timeout = self.response_timeout();
         let frame = self.send_frame(&cmd, timeout).await?;
         T::from_reply(frame)
     }
@@ -371,6 +688,49 @@ impl PooledConnection {
         cmd: &Cmd,
         timeout: Option<Duration>,
     ) -> Result<Frame, Error> {
+        if let Some(reply) = self.bind_for(&[cmd], true).await? {
+            return Ok(reply);
+        }
+        self.bound().send_frame(cmd, timeout).await
+    }
+
+    /// Sends several commands in one write and returns their raw replies in order.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors only; error replies are returned as frames.
+    pub(crate) async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+        let refs: Vec<&Cmd> = cmds.iter().collect();
+        // A batch is never answered locally: it binds even when no command has a key.
+        self.bind_for(&refs, false).await?;
+        self.bound().send_many(cmds).await
+    }
+
+    /// Marks the connection as not reusable: it is closed when the guard drops (for example
+    /// after a transaction was left open).
+    pub fn discard(&mut self) {
+        match &mut self.binding {
+            Binding::Bound(n) => n.discard(),
+            Binding::Unbound { deferred_multi, .. } => *deferred_multi = false,
+        }
+    }
+
+    /// The server-side client id of this connection, when known (RESP3 handshakes learn it);
+    /// `None` for a cluster guard not bound to a node yet.
+    pub fn client_id(&self) -> Option<i64> {
+        match &self.binding {
+            Binding::Bound(n) => n.conn().client_id(),
+            Binding::Unbound { .. } => None,
+        }
+    }
+}
+
+impl NodeConnection {
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+
+    async fn send_frame(&mut self, cmd: &Cmd, timeout: Option<Duration>) -> Result<Frame, Error> {
         self.busy = true;
         self.state.observe(cmd);
         let result = self
@@ -386,12 +746,7 @@ impl PooledConnection {
         result
     }
 
-    /// Sends several commands in one write and returns their raw replies in order.
-    ///
-    /// # Errors
-    ///
-    /// Connection errors only; error replies are returned as frames.
-    pub(crate) async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+    async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
         self.busy = true;
         for c in cmds {
             self.state.observe(c);
@@ -416,19 +771,12 @@ impl PooledConnection {
         result
     }
 
-    /// Marks the connection as not reusable: it is closed when the guard drops (for example
-    /// after a transaction was left open).
-    pub fn discard(&mut self) {
+    fn discard(&mut self) {
         self.conn().close();
-    }
-
-    /// The server-side client id of this connection, when known (RESP3 handshakes learn it).
-    pub fn client_id(&self) -> Option<i64> {
-        self.conn().client_id()
     }
 }
 
-impl Drop for PooledConnection {
+impl Drop for NodeConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if self.busy || !self.state.is_clean() {

@@ -76,6 +76,7 @@ impl Client {
             ready: VecDeque::new(),
             total_dropped: 0,
             closed: false,
+            shard_links: Default::default(),
         };
         s.connect().await?;
         Ok(s)
@@ -203,6 +204,8 @@ pub struct Subscriber {
     ready: VecDeque<PubSubEvent>,
     total_dropped: u64,
     closed: bool,
+    /// On a cluster: the connections to the masters of subscribed shard channels.
+    shard_links: crate::cluster::ShardLinks,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -281,6 +284,7 @@ fn parse(frame: Frame) -> Incoming {
 impl Subscriber {
     async fn connect(&mut self) -> Result<(), Error> {
         let (sink, rx) = push_channel(self.capacity, true, self.dropped.clone());
+        self.shard_links.reset(&sink);
         let conn = self.client.pool.dedicated(sink).await?;
         self.conn = Some(conn);
         self.rx = Some(rx);
@@ -306,21 +310,35 @@ impl Subscriber {
         names: &[A],
         wait: bool,
     ) -> Result<(), Error> {
-        let conn = self.conn.as_ref().ok_or(Error::Closed)?;
-        conn.send_unanswered(|b| {
-            encode_array_header(b, names.len() + 1);
-            encode_bulk(b, verb.as_bytes());
-            for n in names {
-                encode_bulk(b, &n.to_arg());
+        let conn = self.conn.clone().ok_or(Error::Closed)?;
+        // On a cluster, shard channels go to the masters serving their slots.
+        let targets = match self.client.pool.cluster() {
+            Some(cluster) if verb.starts_with("SSUB") || verb.starts_with("SUNSUB") => {
+                let owned: Vec<Bytes> = names
+                    .iter()
+                    .map(|n| Bytes::copy_from_slice(&n.to_arg()))
+                    .collect();
+                self.shard_links.targets(cluster, &owned).await?
             }
-        })?;
+            _ => vec![(conn, (0..names.len()).collect())],
+        };
+        // Unsubscribing from "everything" confirms once per subscription (or once with a null
+        // channel when there were none); names given explicitly confirm once each.
+        let mut expected = 0;
+        for (conn, idx) in &targets {
+            conn.send_unanswered(|b| {
+                encode_array_header(b, idx.len() + 1);
+                encode_bulk(b, verb.as_bytes());
+                for &i in idx {
+                    encode_bulk(b, &names[i].to_arg());
+                }
+            })?;
+            expected += idx.len().max(1);
+        }
         if !wait {
             return Ok(());
         }
         let confirm = verb.to_ascii_lowercase();
-        // Unsubscribing from "everything" confirms once per subscription (or once with a null
-        // channel when there were none); names given explicitly confirm once each.
-        let mut expected = names.len().max(1);
         while expected > 0 {
             let rx = self.rx.as_mut().ok_or(Error::Closed)?;
             let Some(frame) = rx.recv().await else {
@@ -491,14 +509,39 @@ impl Subscriber {
                     }
                 });
             };
-            match rx.recv().await {
+            let received = if self.shard_links.is_empty() {
+                rx.recv().await
+            } else {
+                // Cluster shard links deliver into this channel too but cannot close it:
+                // check them now and then.
+                tokio::select! {
+                    f = rx.recv() => f,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                        if !self.shard_links.any_closed() {
+                            continue;
+                        }
+                        None
+                    }
+                }
+            };
+            match received {
                 Some(frame) => match parse(frame) {
                     Incoming::Message(m) => return Some(Ok(PubSubEvent::Message(m))),
                     Incoming::Error(e) => return Some(Err(Error::Server(e))),
+                    // A shard subscription the server dropped because its slot moved.
+                    Incoming::Confirm("sunsubscribe") if !self.shard_links.is_empty() => {
+                        tracing::info!("shard channel slot moved; resubscribing");
+                        self.shard_links.close_all();
+                        if let Some(c) = self.conn.take() {
+                            c.close();
+                        }
+                        self.rx = None;
+                    }
                     Incoming::Confirm(_) | Incoming::Pong | Incoming::Other => {}
                 },
                 None => {
                     tracing::warn!("subscriber connection lost; resubscribing");
+                    self.shard_links.close_all();
                     self.conn = None;
                     self.rx = None;
                 }
@@ -511,6 +554,7 @@ impl Subscriber {
         if let Some(c) = self.conn.take() {
             c.close();
         }
+        self.shard_links.close_all();
         self.rx = None;
         self.ready.clear();
         self.closed = true;
@@ -522,5 +566,6 @@ impl Drop for Subscriber {
         if let Some(c) = self.conn.take() {
             c.close();
         }
+        self.shard_links.close_all();
     }
 }

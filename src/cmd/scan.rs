@@ -104,6 +104,10 @@ pub struct ScanStream<T> {
     buffer: VecDeque<T>,
     done: bool,
     parse: ParseBatch<T>,
+    /// On a cluster, `SCAN` walks the masters in turn: their addresses (read at the first
+    /// batch) and the index of the one being scanned.
+    masters: Option<Vec<crate::config::ServerAddr>>,
+    node: usize,
 }
 
 impl<T> std::fmt::Debug for ScanStream<T> {
@@ -134,6 +138,8 @@ impl<T> ScanStream<T> {
             buffer: VecDeque::new(),
             done: false,
             parse,
+            masters: None,
+            node: 0,
         }
     }
 
@@ -194,12 +200,38 @@ impl<T> ScanStream<T> {
         if let (true, Some(t)) = (is_scan, &self.options.key_type) {
             args.extend([&"TYPE" as &dyn ToArg, t]);
         }
-        let (cursor, items): (Bytes, Vec<Frame>) = self.client.call(&args).await?;
+        let (cursor, items): (Bytes, Vec<Frame>) = match self.client.pool.cluster() {
+            // A cluster has no global keyspace to SCAN: scan each master in turn, one
+            // stream over every key. Keys that move between masters during the iteration
+            // may be missed or repeated.
+            Some(cluster) if is_scan => {
+                if self.masters.is_none() {
+                    self.masters = Some(cluster.masters().await?);
+                }
+                let masters = self.masters.as_deref().unwrap_or_default();
+                let Some(addr) = masters.get(self.node) else {
+                    self.done = true;
+                    return Ok(());
+                };
+                let frame = cluster
+                    .request_on(addr, |b| resp_codec::encode_command(b, &args))
+                    .await?;
+                FromReply::from_reply(frame)?
+            }
+            _ => self.client.call(&args).await?,
+        };
         // Nothing changes before the reply is complete and valid (cancel safety).
         let mut batch = VecDeque::with_capacity(items.len());
         (self.parse)(items, &mut batch)?;
         self.buffer = batch;
         self.done = &cursor[..] == b"0";
+        if let Some(masters) = &self.masters {
+            if self.done && self.node + 1 < masters.len() {
+                // This master is done; the next one starts from cursor 0.
+                self.node += 1;
+                self.done = false;
+            }
+        }
         self.cursor = cursor;
         Ok(())
     }

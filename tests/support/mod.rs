@@ -11,11 +11,14 @@
 // binary would warn about the helpers it does not call.
 #![allow(dead_code)]
 
+mod cluster;
 mod proxy;
 mod server;
 
 // Re-exports that a given test binary does not use are reported as unused imports, which
 // `dead_code` does not cover.
+#[allow(unused_imports)]
+pub(crate) use cluster::{RedisCluster, SentinelSetup};
 #[allow(unused_imports)]
 pub(crate) use proxy::{FaultProxy, Mode};
 #[allow(unused_imports)]

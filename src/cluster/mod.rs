@@ -1,0 +1,1207 @@
+//! Redis Cluster: key-slot routing over one [`NodePool`] per node.
+//!
+//! # Design
+//!
+//! Commands arrive as the RESP bytes their `encode` closure writes (the same closures the
+//! single-server pool takes). The router encodes them into a scratch buffer, parses them back
+//! ([`command`]), finds their keys ([`keys`]: the server's `COMMAND` key specifications,
+//! fetched once, with a built-in table until then), hashes the keys to slots ([`slot`]) and
+//! sends the bytes, unchanged, to the node serving that slot ([`topology`]).
+//!
+//! State:
+//!
+//! - `topology`: an immutable [`Topology`] snapshot behind a lock, replaced whole. A `MOVED`
+//!   patches one slot at once (copy, change, swap), then a full refresh runs in the
+//!   background. Requests read the snapshot once per attempt and never hold the lock across
+//!   an `await`.
+//! - `nodes`: one [`NodePool`] per node address, created on first use, so every node has one
+//!   multiplexed connection (plus exclusive ones on demand); `replicas` likewise for replica
+//!   reads, whose connections send `READONLY` first.
+//! - Refreshes (`CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers before 7.0) are serialized
+//!   by `refresh_lock`; a caller that waited for a refresh finished by someone else returns
+//!   without asking again (`refreshes` counts completed ones), so a burst of redirections
+//!   costs one refresh. They also run periodically, started lazily by requests.
+//!
+//! Invariants:
+//!
+//! - A command is sent again only when it certainly did not run: after `MOVED`, `ASK`,
+//!   `TRYAGAIN`, `CLUSTERDOWN` or `LOADING` replies (the server refused it), or when its
+//!   connection failed before it was written. A command whose outcome is unknown returns
+//!   that error, as on one server (at most once).
+//! - Redirections are bounded ([`MAX_REDIRECTS`]), and waiting for the cluster to recover
+//!   (`TRYAGAIN`, `CLUSTERDOWN`, a node that refuses connections during a failover) is bounded
+//!   by the retry window: the response timeout (30 s without one).
+//! - `ASK` is one-shot: `ASKING` and the command go in one batch on the target's shared
+//!   connection, so nothing can come between them, and the slot map is not changed.
+//! - Batches (`request_many`) are split by node and put back in order; each command's error
+//!   reply stays its own. A `MULTI` ... `EXEC` batch must have all its keys in one slot
+//!   ([`Error::CrossSlot`] otherwise) and is retried whole only when `EXEC` was refused.
+//! - A command whose keys span slots is split when that keeps its meaning (`MGET`, `DEL`,
+//!   `EXISTS`, `UNLINK`, `TOUCH`: one command per slot, results merged), and refused with
+//!   [`Error::CrossSlot`] otherwise; it never reaches a server that would answer
+//!   `CROSSSLOT`.
+//!
+//! Keyless commands go to some master, except those that act on the whole data set, which go
+//! to every master: `FLUSHALL`, `FLUSHDB`, `SCRIPT LOAD|FLUSH`, `FUNCTION LOAD|DELETE|FLUSH|
+//! RESTORE` (so `EVALSHA` finds its script on whichever node serves its keys), `DBSIZE`
+//! (summed) and `KEYS` (concatenated).
+
+pub(crate) mod command;
+pub(crate) mod keys;
+mod shard_pubsub;
+pub(crate) mod slot;
+pub(crate) mod topology;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use resp_codec::{Frame, encode_array_header, encode_bulk, encode_command};
+use tokio::time::Instant;
+
+use self::command::{ParsedCommand, parse_commands};
+use self::keys::{CommandInfo, CommandTable};
+use self::topology::{Topology, parse_target};
+use crate::cmd::Cmd;
+use crate::config::ServerAddr;
+use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
+use crate::error::Error;
+use crate::pool::{NodePool, PoolOptions};
+
+pub(crate) use shard_pubsub::ShardLinks;
+
+/// Redirections (`MOVED`/`ASK`) one command may follow before its last reply is returned.
+pub(crate) const MAX_REDIRECTS: u32 = 16;
+/// How often the slot map is read again even when nothing suggests it changed.
+const REFRESH_EVERY: Duration = Duration::from_secs(15);
+/// The retry window without a response timeout.
+const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// Backoff between attempts while the cluster recovers: from the first to the cap.
+const RETRY_MIN: Duration = Duration::from_millis(20);
+const RETRY_MAX: Duration = Duration::from_millis(500);
+
+/// The router of a cluster client.
+pub(crate) struct Cluster {
+    /// Every node's connect options are this, with the node's address.
+    template: ConnectOptions,
+    popts: PoolOptions,
+    seeds: Vec<ServerAddr>,
+    read_from_replicas: bool,
+    topology: RwLock<Arc<Topology>>,
+    nodes: Mutex<HashMap<ServerAddr, Arc<NodePool>>>,
+    replicas: Mutex<HashMap<ServerAddr, Arc<NodePool>>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Completed refreshes, to collapse concurrent ones.
+    refreshes: AtomicU64,
+    last_refresh: Mutex<Option<Instant>>,
+    background_refresh: AtomicBool,
+    commands: RwLock<Option<Arc<CommandTable>>>,
+    commands_asked: AtomicBool,
+    builtin: CommandTable,
+    closed: AtomicBool,
+    /// Round-robin counter for keyless commands and replica choice.
+    next: AtomicUsize,
+    me: Weak<Cluster>,
+}
+
+/// How a reply asks for the command to be sent again.
+#[derive(Debug, PartialEq)]
+enum Redirect {
+    Moved {
+        slot: u16,
+        to: ServerAddr,
+    },
+    Ask {
+        to: ServerAddr,
+    },
+    /// `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`: wait, then send again.
+    Wait,
+}
+
+impl Redirect {
+    fn of(frame: &Frame, origin: &ServerAddr) -> Option<Redirect> {
+        let text = frame.as_error()?;
+        let text = std::str::from_utf8(text).ok()?;
+        let mut words = text.split_ascii_whitespace();
+        match words.next()? {
+            "MOVED" => {
+                let slot = words.next()?.parse().ok()?;
+                let to = parse_target(words.next()?, origin)?;
+                Some(Redirect::Moved { slot, to })
+            }
+            "ASK" => {
+                let _slot = words.next()?;
+                let to = parse_target(words.next()?, origin)?;
+                Some(Redirect::Ask { to })
+            }
+            "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" => Some(Redirect::Wait),
+            _ => None,
+        }
+    }
+}
+
+/// Where one command goes.
+#[derive(Debug, PartialEq)]
+enum Route {
+    /// The node serving this slot; `readonly` commands may use a replica.
+    Slot { slot: u16, readonly: bool },
+    /// Any master.
+    Any,
+    /// Every master, the replies combined.
+    AllMasters(Combine),
+    /// One command per slot, the replies combined (the keys are in several slots).
+    Split(Combine),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Combine {
+    /// Every reply must succeed; the first one is returned.
+    First,
+    /// Integers summed.
+    Sum,
+    /// Arrays concatenated.
+    Concat,
+    /// `MGET`: each slot's values put back at their keys' positions.
+    Positions,
+}
+
+/// The bytes of one attempt, sent as they are or after `ASKING`.
+enum Attempt {
+    Plain,
+    Asking,
+}
+
+impl Cluster {
+    pub(crate) fn new(
+        template: ConnectOptions,
+        popts: PoolOptions,
+        seeds: Vec<ServerAddr>,
+        read_from_replicas: bool,
+    ) -> Arc<Cluster> {
+        Arc::new_cyclic(|me| Cluster {
+            template,
+            popts,
+            seeds,
+            read_from_replicas,
+            topology: RwLock::new(Arc::new(Topology::default())),
+            nodes: Mutex::new(HashMap::new()),
+            replicas: Mutex::new(HashMap::new()),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            refreshes: AtomicU64::new(0),
+            last_refresh: Mutex::new(None),
+            background_refresh: AtomicBool::new(false),
+            commands: RwLock::new(None),
+            commands_asked: AtomicBool::new(false),
+            builtin: CommandTable::builtin(),
+            closed: AtomicBool::new(false),
+            next: AtomicUsize::new(0),
+            me: me.clone(),
+        })
+    }
+
+    pub(crate) fn connect_options(&self) -> &ConnectOptions {
+        &self.template
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes every node's connections; later requests fail with [`Error::Closed`].
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for pool in lock(&self.nodes)
+            .values()
+            .chain(lock(&self.replicas).values())
+        {
+            pool.close();
+        }
+    }
+
+    /// The protocol of some connected node.
+    pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
+        lock(&self.nodes).values().find_map(|p| p.protocol())
+    }
+
+    /// When every known node's breaker is open: the earliest time one allows a connect.
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        let nodes = lock(&self.nodes);
+        let mut earliest: Option<Instant> = None;
+        for pool in nodes.values() {
+            let at = pool.retry_at()?;
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+        earliest
+    }
+
+    fn snapshot(&self) -> Arc<Topology> {
+        self.topology
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn retry_window(&self) -> Duration {
+        self.template
+            .response_timeout
+            .unwrap_or(DEFAULT_RETRY_WINDOW)
+    }
+
+    /// The pool of the node at `addr`, created on first use.
+    pub(crate) fn node(&self, addr: &ServerAddr) -> Arc<NodePool> {
+        let mut nodes = lock(&self.nodes);
+        if let Some(p) = nodes.get(addr) {
+            return p.clone();
+        }
+        let mut opts = self.template.clone();
+        opts.endpoint = addr.clone();
+        let pool = NodePool::new(opts, self.popts.clone());
+        if self.is_closed() {
+            pool.close();
+        }
+        nodes.insert(addr.clone(), pool.clone());
+        pool
+    }
+
+    fn replica(&self, addr: &ServerAddr) -> Arc<NodePool> {
+        let mut replicas = lock(&self.replicas);
+        replicas
+            .entry(addr.clone())
+            .or_insert_with(|| {
+                let mut opts = self.template.clone();
+                opts.endpoint = addr.clone();
+                NodePool::new_readonly(opts, self.popts.clone())
+            })
+            .clone()
+    }
+
+    // ----- topology -----
+
+    /// Reads the slot map now, unless a refresh that started after the caller's last look
+    /// completes first. `prefer` is asked first (the target of a `MOVED` knows the news).
+    async fn refresh(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
+        let seen = self.refreshes.load(Ordering::Acquire);
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        if self.refreshes.load(Ordering::Acquire) != seen {
+            return Ok(());
+        }
+        let mut candidates: Vec<ServerAddr> = Vec::new();
+        let mut push = |a: &ServerAddr| {
+            if !candidates.contains(a) {
+                candidates.push(a.clone());
+            }
+        };
+        if let Some(p) = prefer {
+            push(p);
+        }
+        let current = self.snapshot();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let shards = current.shards();
+        for i in 0..shards.len() {
+            push(&shards[(start + i) % shards.len()].master);
+        }
+        for s in &self.seeds {
+            push(s);
+        }
+        let mut last_error = None;
+        for addr in &candidates {
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+            match self.fetch_topology(addr).await {
+                Ok(t) => {
+                    self.install(t);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(node = %addr, error = %e, "cluster topology refresh failed on a node");
+                    last_error = Some(e);
+                }
+            }
+        }
+        // Counted even when it failed, so that waiters do not retry at once in a loop.
+        self.refreshes.fetch_add(1, Ordering::AcqRel);
+        *lock(&self.last_refresh) = Some(Instant::now());
+        Err(last_error.unwrap_or(Error::Closed))
+    }
+
+    fn install(&self, t: Topology) {
+        let masters: Vec<ServerAddr> = t.shards().iter().map(|s| s.master.clone()).collect();
+        *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+        self.refreshes.fetch_add(1, Ordering::AcqRel);
+        *lock(&self.last_refresh) = Some(Instant::now());
+        tracing::debug!(masters = masters.len(), "cluster topology refreshed");
+    }
+
+    async fn fetch_topology(&self, addr: &ServerAddr) -> Result<Topology, Error> {
+        let pool = self.node(addr);
+        let conn = pool.shared().await?;
+        let tls = self.template.tls.is_some();
+        let reply = conn
+            .request(|b| encode_command(b, &["CLUSTER", "SHARDS"]))
+            .await?;
+        let topology = if reply.is_error() {
+            // Servers before 7.0 have no CLUSTER SHARDS.
+            let reply = conn
+                .request(|b| encode_command(b, &["CLUSTER", "SLOTS"]))
+                .await?;
+            let reply = crate::cmd::check_reply(reply)?;
+            Topology::from_slots(&reply, addr)
+        } else {
+            Topology::from_shards(&reply, addr, tls)
+        };
+        let topology = topology.filter(|t| !t.is_empty()).ok_or(Error::Conversion(
+            crate::error::ConversionError {
+                expected: "cluster slot map",
+                got: "a reply without assigned slots",
+            },
+        ))?;
+        if !self.commands_asked.swap(true, Ordering::AcqRel) {
+            // Once per client: the key specifications of every command the server knows.
+            match conn.request(|b| encode_command(b, &["COMMAND"])).await {
+                Ok(reply) => {
+                    if let Some(table) = CommandTable::from_command_reply(&reply) {
+                        *self.commands.write().unwrap_or_else(|e| e.into_inner()) =
+                            Some(Arc::new(table));
+                    }
+                }
+                Err(_) => self.commands_asked.store(false, Ordering::Release),
+            }
+        }
+        Ok(topology)
+    }
+
+    /// Makes sure a slot map is known, and starts a periodic refresh when it is old.
+    async fn ensure_topology(&self) -> Result<Arc<Topology>, Error> {
+        let t = self.snapshot();
+        if t.is_empty() {
+            self.refresh(None).await?;
+            return Ok(self.snapshot());
+        }
+        let stale = lock(&self.last_refresh).is_none_or(|at| at.elapsed() >= REFRESH_EVERY);
+        if stale {
+            self.refresh_in_background(None);
+        }
+        Ok(t)
+    }
+
+    /// Starts one background refresh, unless one is running.
+    fn refresh_in_background(&self, prefer: Option<ServerAddr>) {
+        if self.background_refresh.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            let _ = me.refresh(prefer.as_ref()).await;
+            me.background_refresh.store(false, Ordering::Release);
+        });
+    }
+
+    fn apply_moved(&self, slot: u16, to: &ServerAddr) {
+        {
+            let mut t = self.topology.write().unwrap_or_else(|e| e.into_inner());
+            if t.master_for(slot) != Some(to) {
+                *t = Arc::new(t.with_moved(slot, to));
+            }
+        }
+        self.refresh_in_background(Some(to.clone()));
+    }
+
+    // ----- routing -----
+
+    fn command_info(&self, args: &[Bytes]) -> Option<CommandInfo> {
+        let server = self
+            .commands
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        server
+            .as_ref()
+            .and_then(|t| t.lookup(args).cloned())
+            .or_else(|| self.builtin.lookup(args).cloned())
+    }
+
+    /// The slot of `cmd`'s first key, if it has a key.
+    pub(crate) fn slot_of(&self, cmd: &Cmd) -> Option<u16> {
+        let mut b = BytesMut::new();
+        cmd.write_to(&mut b);
+        let parsed = parse_commands(&b.freeze()).ok()?;
+        let c = parsed.first()?;
+        let info = self.command_info(&c.args)?;
+        info.keys(&c.args).first().map(|k| slot::key_slot(k))
+    }
+
+    fn route(&self, cmd: &ParsedCommand) -> Result<Route, Error> {
+        let name = cmd.name_upper();
+        let sub = cmd.args.get(1).map(|s| s.to_ascii_uppercase());
+        let everywhere = match (&name[..], sub.as_deref()) {
+            (b"FLUSHALL" | b"FLUSHDB", _)
+            | (b"SCRIPT", Some(b"LOAD" | b"FLUSH"))
+            | (b"FUNCTION", Some(b"LOAD" | b"DELETE" | b"FLUSH" | b"RESTORE")) => {
+                Some(Combine::First)
+            }
+            (b"DBSIZE", _) => Some(Combine::Sum),
+            (b"KEYS", _) => Some(Combine::Concat),
+            _ => None,
+        };
+        if let Some(combine) = everywhere {
+            return Ok(Route::AllMasters(combine));
+        }
+        let Some(info) = self.command_info(&cmd.args) else {
+            return Ok(Route::Any);
+        };
+        let keys = info.keys(&cmd.args);
+        let Some(first) = keys.first() else {
+            return Ok(Route::Any);
+        };
+        let slot = slot::key_slot(first);
+        if keys.iter().all(|k| slot::key_slot(k) == slot) {
+            return Ok(Route::Slot {
+                slot,
+                readonly: info.readonly,
+            });
+        }
+        match &name[..] {
+            b"MGET" => Ok(Route::Split(Combine::Positions)),
+            b"DEL" | b"EXISTS" | b"UNLINK" | b"TOUCH" => Ok(Route::Split(Combine::Sum)),
+            _ => Err(Error::CrossSlot {
+                command: String::from_utf8_lossy(&name).into_owned(),
+            }),
+        }
+    }
+
+    /// The slot of a batch's keyed commands when they all share one, `Ok(None)` when none
+    /// has a key.
+    fn single_slot(&self, cmds: &[ParsedCommand]) -> Result<Option<u16>, Error> {
+        let mut found: Option<u16> = None;
+        for c in cmds {
+            let Some(info) = self.command_info(&c.args) else {
+                continue;
+            };
+            for k in info.keys(&c.args) {
+                let s = slot::key_slot(k);
+                match found {
+                    None => found = Some(s),
+                    Some(f) if f != s => {
+                        return Err(Error::CrossSlot {
+                            command: String::from_utf8_lossy(&c.name_upper()).into_owned(),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The master serving `slot`, refreshing the map if no node serves it.
+    pub(crate) async fn master_for(&self, slot: u16) -> Result<ServerAddr, Error> {
+        if let Some(a) = self.snapshot().master_for(slot) {
+            return Ok(a.clone());
+        }
+        self.refresh(None).await?;
+        self.snapshot().master_for(slot).cloned().ok_or_else(|| {
+            Error::Server(crate::error::ServerError::new(Bytes::from(format!(
+                "CLUSTERDOWN Hash slot {slot} not served"
+            ))))
+        })
+    }
+
+    /// Some master, in turn.
+    fn any_master(&self) -> Option<ServerAddr> {
+        let t = self.snapshot();
+        let shards = t.serving_shards();
+        if shards.is_empty() {
+            return self.seeds.first().cloned();
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % shards.len();
+        Some(shards[i].master.clone())
+    }
+
+    /// The node an exclusive connection binds to: the master of `slot`, or any master.
+    pub(crate) async fn node_for_exclusive(
+        &self,
+        slot: Option<u16>,
+    ) -> Result<Arc<NodePool>, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.ensure_topology().await?;
+        let addr = match slot {
+            Some(s) => self.master_for(s).await?,
+            None => self.any_master().ok_or(Error::Closed)?,
+        };
+        Ok(self.node(&addr))
+    }
+
+    /// Opens a new connection to some master (subscribers).
+    pub(crate) async fn open_any(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+        let node = self.node_for_exclusive(None).await?;
+        node.open(push).await
+    }
+
+    /// Opens a new connection to the master serving `slot` (shard-channel subscribers);
+    /// returns its address too.
+    pub(crate) async fn open_for_slot(
+        &self,
+        slot: u16,
+        push: Option<PushSink>,
+    ) -> Result<(ServerAddr, Connection), Error> {
+        self.ensure_topology().await?;
+        let addr = self.master_for(slot).await?;
+        let conn = self.node(&addr).open(push).await?;
+        Ok((addr, conn))
+    }
+
+    /// The master serving each slot's shard, one per shard, in a stable order (whole-cluster
+    /// iteration such as `SCAN`).
+    pub(crate) async fn masters(&self) -> Result<Vec<ServerAddr>, Error> {
+        let t = self.ensure_topology().await?;
+        Ok(t.serving_shards()
+            .iter()
+            .map(|s| s.master.clone())
+            .collect())
+    }
+
+    /// Sends one command to the master at `addr` (no redirection: for node-wide commands).
+    pub(crate) async fn request_on(
+        &self,
+        addr: &ServerAddr,
+        encode: impl Fn(&mut BytesMut),
+    ) -> Result<Frame, Error> {
+        self.node(addr).request(encode).await
+    }
+
+    // ----- sending -----
+
+    /// One command: routed, redirected, and for split commands merged.
+    pub(crate) async fn request(&self, encode: &impl Fn(&mut BytesMut)) -> Result<Frame, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut b = BytesMut::new();
+        encode(&mut b);
+        let buf = b.freeze();
+        let mut cmds =
+            parse_commands(&buf).map_err(|_| Error::InvalidArgument("malformed command"))?;
+        if cmds.len() != 1 {
+            return Err(Error::InvalidArgument("expected exactly one command"));
+        }
+        let cmd = cmds.pop().expect("one command");
+        self.ensure_topology().await?;
+        match self.route(&cmd)? {
+            Route::Slot { slot, readonly } => {
+                self.run_in_slot(slot, readonly && self.read_from_replicas, &cmd.raw)
+                    .await
+            }
+            Route::Any => self.run_anywhere(&cmd.raw).await,
+            Route::AllMasters(combine) => self.run_on_all_masters(&cmd.raw, combine).await,
+            Route::Split(combine) => self.run_split(&cmd, combine).await,
+        }
+    }
+
+    /// Sends `raw` to the node serving `slot`, following redirections.
+    async fn run_in_slot(&self, slot: u16, replica_ok: bool, raw: &Bytes) -> Result<Frame, Error> {
+        let deadline = Instant::now() + self.retry_window();
+        let mut redirects = 0;
+        let mut waits = 0;
+        let mut ask: Option<ServerAddr> = None;
+        let mut use_replica = replica_ok;
+        loop {
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+            let (addr, pool, attempt) = match ask.take() {
+                Some(to) => (to.clone(), self.node(&to), Attempt::Asking),
+                None => {
+                    let replica = if use_replica {
+                        self.pick_replica(slot)
+                    } else {
+                        None
+                    };
+                    match replica {
+                        Some(r) => (r.clone(), self.replica(&r), Attempt::Plain),
+                        None => {
+                            let a = self.master_for(slot).await?;
+                            (a.clone(), self.node(&a), Attempt::Plain)
+                        }
+                    }
+                }
+            };
+            let result = send(&pool, raw, attempt).await;
+            match result {
+                Ok(frame) => match Redirect::of(&frame, &addr) {
+                    None => return Ok(frame),
+                    Some(_) if redirects >= MAX_REDIRECTS => return Ok(frame),
+                    Some(Redirect::Moved { slot: s, to }) => {
+                        redirects += 1;
+                        self.apply_moved(s, &to);
+                    }
+                    Some(Redirect::Ask { to }) => {
+                        redirects += 1;
+                        ask = Some(to);
+                    }
+                    Some(Redirect::Wait) => {
+                        if !self.wait(&mut waits, deadline).await {
+                            return Ok(frame);
+                        }
+                        self.refresh_in_background(None);
+                    }
+                },
+                Err(e) if use_replica && e.is_connection_error() && !e.is_outcome_unknown() => {
+                    // A replica that cannot be reached: read from the master instead.
+                    use_replica = false;
+                }
+                Err(e) if is_retryable(&e) => {
+                    if !self.wait(&mut waits, deadline).await {
+                        return Err(e);
+                    }
+                    // The node may be gone (a failover): learn the new map, off the path.
+                    self.refresh_in_background(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sleeps before the next attempt, backing off; false when that would pass `deadline`.
+    async fn wait(&self, waits: &mut u32, deadline: Instant) -> bool {
+        let delay = RETRY_MIN
+            .saturating_mul(1 << (*waits).min(8))
+            .min(RETRY_MAX);
+        *waits += 1;
+        if Instant::now() + delay > deadline {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        true
+    }
+
+    fn pick_replica(&self, slot: u16) -> Option<ServerAddr> {
+        let t = self.snapshot();
+        let replicas = &t.shard_for(slot)?.replicas;
+        if replicas.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % replicas.len();
+        Some(replicas[i].clone())
+    }
+
+    /// Sends a keyless command to some master, trying others when one cannot be reached.
+    async fn run_anywhere(&self, raw: &Bytes) -> Result<Frame, Error> {
+        let deadline = Instant::now() + self.retry_window();
+        let mut waits = 0;
+        loop {
+            let addr = self.any_master().ok_or(Error::Closed)?;
+            match send(&self.node(&addr), raw, Attempt::Plain).await {
+                Err(e) if is_retryable(&e) => {
+                    if !self.wait(&mut waits, deadline).await {
+                        return Err(e);
+                    }
+                    self.refresh_in_background(None);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn run_on_all_masters(&self, raw: &Bytes, combine: Combine) -> Result<Frame, Error> {
+        let masters = self.masters().await?;
+        let futures: Vec<_> = masters
+            .iter()
+            .map(|a| {
+                let pool = self.node(a);
+                let raw = raw.clone();
+                async move { send(&pool, &raw, Attempt::Plain).await }
+            })
+            .collect();
+        let replies = join_all(futures)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<Frame>, Error>>()?;
+        Ok(combine_replies(replies, combine, &[]))
+    }
+
+    /// A multi-key command split into one command per slot; the replies combined.
+    async fn run_split(&self, cmd: &ParsedCommand, combine: Combine) -> Result<Frame, Error> {
+        let info = self.command_info(&cmd.args).unwrap_or_default();
+        let keys = info.keys(&cmd.args);
+        // Slot to the positions (in key order) of its keys.
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let s = slot::key_slot(k);
+            match groups.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((s, vec![i])),
+            }
+        }
+        let futures: Vec<_> = groups
+            .iter()
+            .map(|(s, positions)| {
+                let mut b = BytesMut::new();
+                encode_array_header(&mut b, positions.len() + 1);
+                encode_bulk(&mut b, &cmd.args[0]);
+                for &p in positions {
+                    encode_bulk(&mut b, keys[p]);
+                }
+                let raw = b.freeze();
+                let readonly = info.readonly && self.read_from_replicas;
+                let slot = *s;
+                async move { self.run_in_slot(slot, readonly, &raw).await }
+            })
+            .collect();
+        let replies = join_all(futures)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<Frame>, Error>>()?;
+        let positions: Vec<Vec<usize>> = groups.into_iter().map(|(_, p)| p).collect();
+        Ok(combine_replies(replies, combine, &positions))
+    }
+
+    /// A batch: a `MULTI` ... `EXEC` block goes whole to one slot's node; anything else is
+    /// split by node and put back in order.
+    pub(crate) async fn request_many(
+        &self,
+        encode: &impl Fn(&mut BytesMut),
+        replies: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut b = BytesMut::new();
+        encode(&mut b);
+        let buf = b.freeze();
+        let cmds = parse_commands(&buf).map_err(|_| Error::InvalidArgument("malformed command"))?;
+        self.ensure_topology().await?;
+        let is_transaction = cmds.len() >= 2
+            && cmds.first().is_some_and(|c| c.is(b"MULTI"))
+            && cmds.last().is_some_and(|c| c.is(b"EXEC"));
+        if is_transaction || cmds.len() != replies {
+            // A transaction, or a batch whose replies do not pair up with its commands: it
+            // must go whole to one node.
+            let slot = self.single_slot(&cmds)?;
+            return self
+                .run_batch_whole(slot, &buf, replies, is_transaction)
+                .await;
+        }
+        self.run_pipeline(&cmds).await
+    }
+
+    /// Sends a whole batch to the node of `slot` (any node without one). A transaction is
+    /// sent again after redirections only when `EXEC` was refused, so nothing ran.
+    async fn run_batch_whole(
+        &self,
+        slot: Option<u16>,
+        buf: &Bytes,
+        replies: usize,
+        transaction: bool,
+    ) -> Result<Vec<Frame>, Error> {
+        let deadline = Instant::now() + self.retry_window();
+        let mut waits = 0;
+        let mut redirects = 0;
+        loop {
+            let addr = match slot {
+                Some(s) => self.master_for(s).await?,
+                None => self.any_master().ok_or(Error::Closed)?,
+            };
+            let pool = self.node(&addr);
+            let frames = match send_many(&pool, buf, replies).await {
+                Ok(f) => f,
+                Err(e) if is_retryable(&e) => {
+                    if !self.wait(&mut waits, deadline).await {
+                        return Err(e);
+                    }
+                    self.refresh_in_background(None);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let refused = !transaction || frames.last().is_some_and(Frame::is_error);
+            let redirect = frames.iter().find_map(|f| Redirect::of(f, &addr));
+            match redirect {
+                Some(r) if refused && redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    match r {
+                        Redirect::Moved { slot, to } => self.apply_moved(slot, &to),
+                        // An ASK inside a transaction: the slot is migrating; wait until the
+                        // keys have moved and the slot map says where.
+                        Redirect::Ask { .. } | Redirect::Wait => {
+                            if !self.wait(&mut waits, deadline).await {
+                                return Ok(frames);
+                            }
+                        }
+                    }
+                    if !transaction {
+                        // A non-transaction batch that cannot be split: sent again whole
+                        // only if every reply was a redirection (nothing ran).
+                        if !frames.iter().all(|f| Redirect::of(f, &addr).is_some()) {
+                            return Ok(frames);
+                        }
+                    }
+                }
+                _ => return Ok(frames),
+            }
+        }
+    }
+
+    /// A pipeline split by node; each command's reply put back at its position.
+    async fn run_pipeline(&self, cmds: &[ParsedCommand]) -> Result<Vec<Frame>, Error> {
+        let n = cmds.len();
+        // Each command's slot: its first key's (a cross-slot command gets the server's
+        // CROSSSLOT error as its own reply).
+        let slots: Vec<Option<u16>> = cmds
+            .iter()
+            .map(|c| {
+                self.command_info(&c.args)
+                    .and_then(|i| i.keys(&c.args).first().map(|k| slot::key_slot(k)))
+            })
+            .collect();
+        let default_slot = slots.iter().flatten().next().copied();
+        let mut out: Vec<Option<Frame>> = vec![None; n];
+        let mut pending: Vec<usize> = (0..n).collect();
+        let mut one_by_one: Vec<usize> = Vec::new();
+        let deadline = Instant::now() + self.retry_window();
+        let mut waits = 0;
+        let mut round = 0;
+        while !pending.is_empty() {
+            round += 1;
+            // Group by node, keeping each node's commands in pipeline order.
+            let mut groups: Vec<(ServerAddr, Vec<usize>)> = Vec::new();
+            for &i in &pending {
+                let addr = match slots[i].or(default_slot) {
+                    Some(s) => self.master_for(s).await?,
+                    None => self.any_master().ok_or(Error::Closed)?,
+                };
+                match groups.iter_mut().find(|(a, _)| *a == addr) {
+                    Some((_, v)) => v.push(i),
+                    None => groups.push((addr, vec![i])),
+                }
+            }
+            let futures: Vec<_> = groups
+                .iter()
+                .map(|(addr, idx)| {
+                    let pool = self.node(addr);
+                    let mut b = BytesMut::new();
+                    for &i in idx {
+                        b.extend_from_slice(&cmds[i].raw);
+                    }
+                    let raw = b.freeze();
+                    let count = idx.len();
+                    async move { send_many(&pool, &raw, count).await }
+                })
+                .collect();
+            let results = join_all(futures).await;
+            let mut next = Vec::new();
+            let mut failed = None;
+            for ((addr, idx), result) in groups.into_iter().zip(results) {
+                match result {
+                    Ok(frames) => {
+                        for (i, frame) in idx.into_iter().zip(frames) {
+                            match Redirect::of(&frame, &addr) {
+                                None => out[i] = Some(frame),
+                                Some(Redirect::Moved { slot, to }) if round < 3 => {
+                                    self.apply_moved(slot, &to);
+                                    next.push(i);
+                                }
+                                Some(_) => {
+                                    out[i] = Some(frame);
+                                    one_by_one.push(i);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if is_retryable(&e) => {
+                        next.extend(idx);
+                        failed = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Some(e) = failed {
+                if !self.wait(&mut waits, deadline).await {
+                    return Err(e);
+                }
+                self.refresh_in_background(None);
+            }
+            next.sort_unstable();
+            pending = next;
+        }
+        // ASK, TRYAGAIN and repeated MOVED: each command on its own, with the full
+        // redirection handling.
+        if !one_by_one.is_empty() {
+            one_by_one.sort_unstable();
+            let futures: Vec<_> = one_by_one
+                .iter()
+                .map(|&i| {
+                    let raw = cmds[i].raw.clone();
+                    let slot = slots[i];
+                    async move {
+                        match slot {
+                            Some(s) => self.run_in_slot(s, false, &raw).await,
+                            None => self.run_anywhere(&raw).await,
+                        }
+                    }
+                })
+                .collect();
+            for (i, r) in one_by_one.iter().zip(join_all(futures).await) {
+                out[*i] = Some(r?);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|f| f.expect("every command has a reply"))
+            .collect())
+    }
+}
+
+/// True for failures after which sending again cannot run the command twice: the connection
+/// could not be made, or failed before the command was written.
+fn is_retryable(e: &Error) -> bool {
+    match e {
+        Error::Io(_) | Error::PoolTimeout { .. } => true,
+        Error::Timeout { sent, .. } | Error::ConnectionClosed { sent, .. } => !sent,
+        _ => false,
+    }
+}
+
+/// Sends `raw` (after `ASKING` for an ASK redirection) on `pool`'s shared connection.
+///
+/// Connect errors come back as they are: `Io` and unsent errors mean nothing was written.
+/// An `Io` error from the request itself cannot happen: the connection reports failures of
+/// written requests as `ConnectionClosed { sent: true }`.
+async fn send(pool: &NodePool, raw: &Bytes, attempt: Attempt) -> Result<Frame, Error> {
+    let conn = pool.shared().await?;
+    match attempt {
+        Attempt::Plain => conn.request(|b| b.extend_from_slice(raw)).await,
+        Attempt::Asking => {
+            let mut frames = conn
+                .request_many(
+                    |b| {
+                        encode_command(b, &["ASKING"]);
+                        b.extend_from_slice(raw);
+                    },
+                    2,
+                    conn.response_timeout(),
+                )
+                .await?;
+            Ok(frames.pop().unwrap_or(Frame::Null))
+        }
+    }
+}
+
+async fn send_many(pool: &NodePool, raw: &Bytes, replies: usize) -> Result<Vec<Frame>, Error> {
+    let conn = pool.shared().await?;
+    conn.request_many(
+        |b| b.extend_from_slice(raw),
+        replies,
+        conn.response_timeout(),
+    )
+    .await
+}
+
+/// Combines the replies of a command sent to several nodes or slots. The first error reply
+/// wins.
+fn combine_replies(replies: Vec<Frame>, combine: Combine, positions: &[Vec<usize>]) -> Frame {
+    if let Some(e) = replies.iter().find(|f| f.is_error()) {
+        return e.clone();
+    }
+    match combine {
+        Combine::First => replies.into_iter().next().unwrap_or(Frame::Null),
+        Combine::Sum => Frame::Integer(replies.iter().filter_map(Frame::as_integer).sum()),
+        Combine::Concat => Frame::Array(
+            replies
+                .into_iter()
+                .flat_map(|f| match f.into_without_attributes() {
+                    Frame::Array(v) | Frame::Set(v) => v,
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        Combine::Positions => {
+            let total = positions.iter().map(Vec::len).sum();
+            let mut out = vec![Frame::Null; total];
+            for (reply, pos) in replies.into_iter().zip(positions) {
+                if let Frame::Array(values) = reply.into_without_attributes() {
+                    for (v, &p) in values.into_iter().zip(pos) {
+                        out[p] = v;
+                    }
+                }
+            }
+            Frame::Array(out)
+        }
+    }
+}
+
+/// Polls every future until all are done, on the caller's task: no spawning, so dropping the
+/// caller drops them all (nothing is sent for a caller that has gone).
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(port: u16) -> ServerAddr {
+        ServerAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn redirections_are_recognised() {
+        let err = |s: &'static str| Frame::SimpleError(Bytes::from_static(s.as_bytes()));
+        assert_eq!(
+            Redirect::of(&err("MOVED 3999 127.0.0.1:6381"), &tcp(1)),
+            Some(Redirect::Moved {
+                slot: 3999,
+                to: tcp(6381)
+            })
+        );
+        assert_eq!(
+            Redirect::of(&err("ASK 3999 :6381"), &tcp(1)),
+            Some(Redirect::Ask { to: tcp(6381) })
+        );
+        for wait in [
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "LOADING Redis is loading the dataset in memory",
+        ] {
+            assert_eq!(Redirect::of(&err(wait), &tcp(1)), Some(Redirect::Wait));
+        }
+        assert_eq!(Redirect::of(&err("ERR nope"), &tcp(1)), None);
+        assert_eq!(Redirect::of(&Frame::Integer(1), &tcp(1)), None);
+    }
+
+    #[test]
+    fn split_replies_are_merged() {
+        let b = |s: &'static str| Frame::BulkString(Bytes::from_static(s.as_bytes()));
+        let merged = combine_replies(
+            vec![
+                Frame::Array(vec![b("a"), b("c")]),
+                Frame::Array(vec![b("b")]),
+            ],
+            Combine::Positions,
+            &[vec![0, 2], vec![1]],
+        );
+        assert_eq!(merged, Frame::Array(vec![b("a"), b("b"), b("c")]));
+        let sum = combine_replies(
+            vec![Frame::Integer(2), Frame::Integer(3)],
+            Combine::Sum,
+            &[],
+        );
+        assert_eq!(sum, Frame::Integer(5));
+        let err = Frame::SimpleError(Bytes::from_static(b"ERR x"));
+        assert_eq!(
+            combine_replies(vec![Frame::Integer(1), err.clone()], Combine::Sum, &[]),
+            err
+        );
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order() {
+        let futures: Vec<_> = (0..5u64)
+            .map(|i| async move {
+                tokio::time::sleep(Duration::from_millis(10 * (5 - i))).await;
+                i
+            })
+            .collect();
+        assert_eq!(join_all(futures).await, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn routes_follow_keys() {
+        let c = Cluster::new(
+            ConnectOptions::from_config(&crate::Config::default()),
+            PoolOptions {
+                max_connections: 2,
+                acquire_timeout: Duration::from_secs(1),
+                reconnect_min: Duration::from_millis(10),
+                reconnect_max: Duration::from_millis(100),
+            },
+            vec![tcp(7000)],
+            false,
+        );
+        let parse = |words: &[&str]| {
+            let mut b = BytesMut::new();
+            encode_command(&mut b, words);
+            parse_commands(&b.freeze()).unwrap().remove(0)
+        };
+        assert_eq!(
+            c.route(&parse(&["GET", "foo"])).unwrap(),
+            Route::Slot {
+                slot: 12182,
+                readonly: true
+            }
+        );
+        assert_eq!(
+            c.route(&parse(&["MSET", "{u}a", "1", "{u}b", "2"]))
+                .unwrap(),
+            Route::Slot {
+                slot: slot::key_slot(b"u"),
+                readonly: false
+            }
+        );
+        assert_eq!(c.route(&parse(&["PING"])).unwrap(), Route::Any);
+        assert_eq!(
+            c.route(&parse(&["MGET", "a", "b"])).unwrap(),
+            Route::Split(Combine::Positions)
+        );
+        assert_eq!(
+            c.route(&parse(&["DEL", "a", "b"])).unwrap(),
+            Route::Split(Combine::Sum)
+        );
+        assert!(matches!(
+            c.route(&parse(&["MSET", "a", "1", "b", "2"])),
+            Err(Error::CrossSlot { .. })
+        ));
+        assert_eq!(
+            c.route(&parse(&["SCRIPT", "LOAD", "return 1"])).unwrap(),
+            Route::AllMasters(Combine::First)
+        );
+        assert_eq!(
+            c.route(&parse(&["DBSIZE"])).unwrap(),
+            Route::AllMasters(Combine::Sum)
+        );
+        assert!(matches!(
+            c.single_slot(&[
+                parse(&["MULTI"]),
+                parse(&["SET", "a", "1"]),
+                parse(&["SET", "b", "1"])
+            ]),
+            Err(Error::CrossSlot { .. })
+        ));
+    }
+}

@@ -1,0 +1,379 @@
+//! Redis Cluster: routing, redirections, resharding and failover against a private 6-node
+//! cluster (3 masters, 3 replicas) started by each test.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis_manager::cmd::{PubSubEvent, ScanOptions};
+use redis_manager::manager::{DistributedLock, RateLimiter};
+use redis_manager::{Client, Error, Frame, Pipeline, RedisManager, cmd};
+use support::RedisCluster;
+
+/// Keys spread over every shard: enough of them that each master owns some.
+fn keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}:{i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_pipelines_and_manager_work_on_a_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config()).await.expect("connect");
+
+    // Single-key commands land on their slot's master, whichever seed answered first.
+    for k in keys("k", 60) {
+        client
+            .query::<()>(cmd("SET").arg(&k).arg(format!("v-{k}")))
+            .await
+            .unwrap();
+    }
+    for k in keys("k", 60) {
+        let v: Option<String> = client.query(cmd("GET").arg(&k)).await.unwrap();
+        assert_eq!(v, Some(format!("v-{k}")));
+    }
+    // Each key really is on the master that owns its slot.
+    let k0 = "k:0";
+    let slot: u16 = {
+        let any = cluster.seeds()[0].to_string();
+        let port = any.rsplit(':').next().unwrap().to_owned();
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port, "CLUSTER", "KEYSLOT", k0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let owner = cluster.owner_of(slot);
+    let mut cluster = cluster;
+    assert_eq!(
+        cluster.node(owner).cli(&["GET", k0]),
+        "v-k:0",
+        "the key is stored on its slot's master"
+    );
+
+    // A pipeline spanning every shard: replies in order, errors per command.
+    let mut pipe = Pipeline::new();
+    for (i, k) in keys("p", 30).iter().enumerate() {
+        pipe.add(cmd("SET").arg(k).arg(i));
+        pipe.add(cmd("INCR").arg(k));
+    }
+    pipe.add(cmd("HSET").arg("k:0").arg("f").arg("v")); // WRONGTYPE on one shard
+    pipe.add(cmd("PING"));
+    let frames = pipe.execute(&client).await.unwrap();
+    assert_eq!(frames.len(), 62);
+    for i in 0..30 {
+        assert_eq!(frames[2 * i + 1], Frame::Integer(i as i64 + 1), "reply {i}");
+    }
+    assert!(frames[60].is_error(), "{:?}", frames[60]);
+    assert!(!frames[61].is_error());
+
+    // Multi-key commands: split where the command allows it, refused otherwise.
+    let ks = keys("k", 10);
+    let values: Vec<Option<String>> = client.query(cmd("MGET").args(&ks)).await.unwrap();
+    let want: Vec<Option<String>> = ks.iter().map(|k| Some(format!("v-{k}"))).collect();
+    assert_eq!(values, want);
+    let n: i64 = client
+        .query(cmd("EXISTS").args(&ks).arg("missing"))
+        .await
+        .unwrap();
+    assert_eq!(n, 10);
+    let err = client
+        .query::<()>(cmd("MSET").arg("a").arg(1).arg("b").arg(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CrossSlot { ref command } if command == "MSET"),
+        "{err:?}"
+    );
+    // Hash tags keep keys together.
+    client
+        .query::<()>(cmd("MSET").arg("{u1}:a").arg(1).arg("{u1}:b").arg(2))
+        .await
+        .unwrap();
+
+    // Transactions need one slot: fine with a hash tag, refused across slots.
+    let mut tx = Pipeline::atomic();
+    tx.add(cmd("INCR").arg("{u1}:a"))
+        .add(cmd("INCR").arg("{u1}:b"));
+    let (a, b): (i64, i64) = tx.query(&client).await.unwrap();
+    assert_eq!((a, b), (2, 3));
+    let mut tx = Pipeline::atomic();
+    tx.add(cmd("INCR").arg("a")).add(cmd("INCR").arg("b"));
+    assert!(matches!(
+        tx.execute(&client).await,
+        Err(Error::CrossSlot { .. })
+    ));
+
+    // Exclusive connections bind to the node of their first key: WATCH/MULTI/EXEC, BLPOP.
+    let mut conn = client.exclusive().await.unwrap();
+    conn.query::<()>(cmd("MULTI")).await.unwrap();
+    conn.query::<()>(cmd("SET").arg("{tx}x").arg(1))
+        .await
+        .unwrap();
+    conn.query::<()>(cmd("INCR").arg("{tx}x")).await.unwrap();
+    let results: Vec<i64> = conn
+        .query::<(String, i64)>(cmd("EXEC"))
+        .await
+        .map(|(_, n)| vec![n])
+        .unwrap();
+    assert_eq!(results, vec![2]);
+    drop(conn);
+    client
+        .query::<()>(cmd("RPUSH").arg("queue").arg("job"))
+        .await
+        .unwrap();
+    let mut conn = client.exclusive().await.unwrap();
+    let popped: Option<(String, String)> =
+        conn.query(cmd("BLPOP").arg("queue").arg(1)).await.unwrap();
+    assert_eq!(popped.map(|p| p.1).as_deref(), Some("job"));
+    drop(conn);
+
+    // Whole-cluster commands: DBSIZE sums over the masters.
+    let size: i64 = client.query(cmd("DBSIZE")).await.unwrap();
+    assert!(size >= 60 + 30 + 2, "{size}");
+    // SCAN walks every master: one stream over the whole cluster.
+    let mut scanned: Vec<String> = client
+        .scan(ScanOptions::new().pattern("k:*").count(50))
+        .try_collect()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .collect();
+    scanned.sort();
+    scanned.dedup();
+    let mut want = keys("k", 60);
+    want.sort();
+    assert_eq!(scanned, want);
+
+    // Pub/sub: SUBSCRIBE on any node (cluster PUBLISH reaches every node), SSUBSCRIBE on the
+    // masters of the channels' slots.
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["news"]).await.unwrap();
+    let shard_channels = ["sc:a", "sc:b", "sc:c", "sc:d"];
+    sub.ssubscribe(&shard_channels).await.unwrap();
+    client.publish("news", "hi").await.unwrap();
+    for ch in shard_channels {
+        assert_eq!(client.spublish(ch, ch).await.unwrap(), 1, "{ch}");
+    }
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let event = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("a message")
+            .unwrap()
+            .unwrap();
+        if let PubSubEvent::Message(m) = event {
+            got.push(m.payload_str().unwrap().to_owned());
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["hi", "sc:a", "sc:b", "sc:c", "sc:d"]);
+
+    // The manager, its lock and rate limiter work unchanged.
+    let manager = RedisManager::new(cluster.config());
+    assert!(manager.initialize().await);
+    assert!(manager.set("m:1", "one").await);
+    assert_eq!(manager.get("m:1").await.as_deref(), Some("one"));
+    assert_eq!(manager.incr("m:n", 5).await, Some(5));
+    assert_eq!(manager.delete(&["m:1", "m:n", "nope"]).await, 2);
+    let lock = DistributedLock::new(&manager, "res").lease(Duration::from_secs(5));
+    let guard = lock.acquire().await.expect("lock");
+    assert!(guard.fencing_token() >= 1);
+    assert!(guard.release().await.unwrap());
+    let limiter = RateLimiter::new(&manager, 3, Duration::from_secs(10));
+    let allowed = {
+        let mut n = 0;
+        for _ in 0..5 {
+            if limiter.check_rate_limit("user-1").await.allowed {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(allowed, 3);
+    manager.disconnect().await;
+
+    // Live resharding: the slot of "k:0" moves while tasks keep using keys in it; a shard
+    // channel in that slot is subscribed again at the new owner.
+    let mut sub = client.subscriber().await.unwrap();
+    sub.ssubscribe(&["k:0"]).await.unwrap();
+    reshard_under_load(&mut cluster, &client, slot).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    'received: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "shard channel not re-established"
+        );
+        client.spublish("k:0", "after").await.unwrap();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+        {
+            if let Ok(PubSubEvent::Message(m)) = event {
+                if m.payload_str().unwrap() == "after" {
+                    break 'received;
+                }
+            }
+        }
+    }
+}
+
+/// Moves `slot` to another master in small batches while four tasks keep writing and reading
+/// keys in it (through single commands and pipelines); no command may fail or see another
+/// key's value.
+async fn reshard_under_load(cluster: &mut RedisCluster, client: &Client, slot: u16) {
+    // Keys in `slot`: the tag of "k:0" is the whole key, so use hash tags of it.
+    let tagged: Vec<String> = (0..100).map(|i| format!("{{k:0}}:{i}")).collect();
+    for k in &tagged {
+        client.query::<()>(cmd("SET").arg(k).arg(0)).await.unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let client = client.clone();
+        let stop = stop.clone();
+        let ops = ops.clone();
+        let tagged = tagged.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = t;
+            let mut expected = std::collections::HashMap::new();
+            while !stop.load(Ordering::Relaxed) {
+                // Each task owns every fourth key, so it knows the value to expect.
+                let k = &tagged[i % tagged.len()];
+                let n: i64 = client
+                    .query(cmd("INCR").arg(k))
+                    .await
+                    .unwrap_or_else(|e| panic!("INCR {k} failed during resharding: {e:?}"));
+                let e = expected.entry(k.clone()).or_insert(0);
+                *e += 1;
+                assert_eq!(n, *e, "INCR {k}");
+                let mut pipe = Pipeline::new();
+                pipe.add(cmd("GET").arg(k)).add(cmd("GET").arg("k:1"));
+                let (v, other): (i64, String) = pipe
+                    .query(&client)
+                    .await
+                    .unwrap_or_else(|e| panic!("pipeline failed during resharding: {e:?}"));
+                assert_eq!((v, other.as_str()), (*e, "v-k:1"));
+                ops.fetch_add(1, Ordering::Relaxed);
+                i += 4;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let from = cluster.owner_of(slot);
+    let to = *cluster.master_ports().iter().find(|p| **p != from).unwrap();
+    let before = ops.load(Ordering::Relaxed);
+    tokio::task::block_in_place(|| {
+        cluster.migrate_slot(slot, to, 10, || {
+            std::thread::sleep(Duration::from_millis(50))
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("a task failed during resharding");
+    }
+    assert!(ops.load(Ordering::Relaxed) > before, "tasks kept running");
+    assert_eq!(cluster.owner_of(slot), to);
+    assert_eq!(cluster.node(to).cli(&["EXISTS", "{k:0}:1"]), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_recover_after_a_master_is_killed() {
+    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config()).await.expect("connect");
+    for k in keys("f", 30) {
+        client.query::<()>(cmd("SET").arg(&k).arg(1)).await.unwrap();
+    }
+    // The replica has the data once replication caught up (WAIT on the master's slot).
+    let _: i64 = client
+        .query(cmd("WAIT").arg(1).arg(2000))
+        .await
+        .unwrap_or(0);
+    let victim = cluster.master_ports()[0];
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let client = client.clone();
+        let stop = stop.clone();
+        let ok = ok.clone();
+        tokio::spawn(async move {
+            let mut failures = 0u64;
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let k = format!("w:{}", i % 50);
+                match client.query::<i64>(cmd("INCR").arg(&k)).await {
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Only commands in flight on the killed master may fail, and only with
+                    // an unknown outcome or a timeout: never a misroute or a server error.
+                    Err(e) => {
+                        assert!(
+                            e.is_connection_error(),
+                            "unexpected error during failover: {e:?}"
+                        );
+                        failures += 1;
+                    }
+                }
+                i += 1;
+            }
+            failures
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let promoted = tokio::task::block_in_place(|| cluster.kill_master_and_wait(victim));
+    // After the failover every key is reachable again, within the retry window.
+    let after = ok.load(Ordering::Relaxed);
+    for k in keys("f", 30) {
+        let v: Option<i64> = client
+            .query(cmd("GET").arg(&k))
+            .await
+            .expect("read after failover");
+        let _ = v;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let failures = writer.await.expect("writer");
+    assert!(
+        ok.load(Ordering::Relaxed) > after,
+        "writes resumed after the failover"
+    );
+    assert!(failures < 50, "{failures} commands failed");
+    assert!(cluster.master_ports().contains(&promoted));
+}
+
+#[test]
+fn cluster_config_comes_from_a_url_or_the_environment() {
+    use redis_manager::ServerAddr;
+    let tcp = |port| ServerAddr::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let c = redis_manager::Config::from_url("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001")
+        .unwrap();
+    assert_eq!(c.get_cluster_nodes(), [tcp(7000), tcp(7001)]);
+    assert_eq!(c.get_password(), Some("pw"));
+    let env = |name: &str| match name {
+        "REDIS_CLUSTER_NODES" => Some("127.0.0.1:7000, 127.0.0.1:7002".to_owned()),
+        "REDIS_CLUSTER_READ_FROM_REPLICAS" => Some("true".to_owned()),
+        _ => None,
+    };
+    let c = redis_manager::Config::from_lookup(env).unwrap();
+    assert_eq!(c.get_cluster_nodes(), [tcp(7000), tcp(7002)]);
+    assert!(c.is_read_from_replicas());
+    assert!(
+        redis_manager::Config::from_lookup(|n| (n == "REDIS_CLUSTER_NODES").then(|| "h:0".into()))
+            .is_err()
+    );
+    let bad = redis_manager::Config::default()
+        .cluster_nodes([tcp(7000)])
+        .db(1);
+    assert!(bad.validate().is_err(), "a cluster has only db 0");
+}
