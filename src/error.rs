@@ -150,8 +150,8 @@ impl Error {
         )
     }
 
-    /// True for failures of the connection itself (I/O, TLS, protocol, closed), as opposed to
-    /// a server error reply or a conversion error.
+    /// True for failures of the connection itself (I/O, TLS, protocol, closed, no master
+    /// found through Sentinel), as opposed to a server error reply or a conversion error.
     pub fn is_connection_error(&self) -> bool {
         #[cfg(feature = "tls")]
         if let Error::Tls(_) = self {

@@ -134,6 +134,32 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     // Whole-cluster commands: DBSIZE sums over the masters.
     let size: i64 = client.query(cmd("DBSIZE")).await.unwrap();
     assert!(size >= 60 + 30 + 2, "{size}");
+    // Replica reads (off by default): READONLY connections to the replicas serve GETs.
+    // Replicas lag behind their masters, so each read is retried until replication caught up.
+    let readers = Client::connect(cluster.config().read_from_replicas(true))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for k in keys("k", 60) {
+        loop {
+            let v: Option<String> = readers.query(cmd("GET").arg(&k)).await.unwrap();
+            if v.is_some() || tokio::time::Instant::now() > deadline {
+                assert_eq!(v, Some(format!("v-{k}")));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let replica_gets: usize = cluster
+        .nodes_info()
+        .iter()
+        .filter(|n| !n.master)
+        .map(|n| cluster.node_ref(n.port).cli(&["INFO", "commandstats"]))
+        .filter(|stats| stats.contains("cmdstat_get:"))
+        .count();
+    assert!(replica_gets > 0, "no replica served a GET");
+    readers.close();
+
     // SCAN walks every master: one stream over the whole cluster.
     let mut scanned: Vec<String> = client
         .scan(ScanOptions::new().pattern("k:*").count(50))

@@ -646,6 +646,10 @@ impl Cluster {
                         redirects += 1;
                         ask = Some(to);
                     }
+                    Some(Redirect::Wait) if use_replica => {
+                        // A replica still loading its data: read from the master.
+                        use_replica = false;
+                    }
                     Some(Redirect::Wait) => {
                         if !self.wait(&mut waits, deadline).await {
                             return Ok(frame);

@@ -127,7 +127,11 @@ impl Topology {
                     .filter(|h| !h.is_empty() && *h != "?")
                     .or_else(|| text("ip").filter(|h| !h.is_empty() && *h != "?"));
                 let addr = with_host(host, port, origin);
-                let online = text("health").is_none_or(|h| h == "online");
+                // Redis 7.0 reports a replica as `loading` until its replication offset
+                // reaches the other nodes by gossip, long after it can serve reads; only
+                // `failed` nodes are left out (a replica still loading answers `LOADING`,
+                // and the read then goes to the master).
+                let online = text("health").is_none_or(|h| h != "failed");
                 match text("role") {
                     // After a failover the old master may still be listed, failed; an online
                     // master wins.

@@ -107,6 +107,14 @@ impl RedisCluster {
             .expect("a node of this cluster")
     }
 
+    /// The node on `port`, shared.
+    pub(crate) fn node_ref(&self, port: u16) -> &RedisServer {
+        self.nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .expect("a node of this cluster")
+    }
+
     fn running(&self) -> impl Iterator<Item = &RedisServer> {
         self.nodes.iter().filter(|n| n.pid().is_some())
     }
