@@ -308,7 +308,10 @@ pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
     // capacity check for the whole command instead of one per piece. Zeroing the region first
     // costs less than those checks for typical commands, and keeps this free of `unsafe`.
     dst.resize(start + len, 0);
-    let mut out = Cursor(&mut dst[start..]);
+    let mut out = Cursor {
+        rest: &mut dst[start..],
+        overflow: false,
+    };
     out.header(b'*', args.len());
     for a in args {
         let arg = a.to_arg();
@@ -316,21 +319,36 @@ pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
         out.put(&arg);
         out.put(b"\r\n");
     }
-    // `to_arg` is expected to return the same bytes each time it is called; if an
-    // implementation does not, keep the buffer consistent with what was written.
-    let unused = out.0.len();
-    dst.truncate(start + len - unused);
+    let (unused, overflow) = (out.rest.len(), out.overflow);
+    if overflow {
+        // A `ToArg` returned longer bytes the second time it was asked (the in-tree ones are
+        // deterministic; a user's might not be). Never panic: start over, growing as we go.
+        dst.truncate(start);
+        encode_array_header(dst, args.len());
+        for a in args {
+            encode_bulk(dst, &a.to_arg());
+        }
+    } else {
+        dst.truncate(start + len - unused);
+    }
 }
 
-/// Writes into a pre-sized slice, advancing past what it wrote.
-struct Cursor<'a>(&'a mut [u8]);
+/// Writes into a pre-sized slice, advancing past what it wrote; notes when it did not fit.
+struct Cursor<'a> {
+    rest: &'a mut [u8],
+    overflow: bool,
+}
 
 impl Cursor<'_> {
     #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
-        let (head, tail) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        if bytes.len() > self.rest.len() {
+            self.overflow = true;
+            return;
+        }
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(bytes.len());
         head.copy_from_slice(bytes);
-        self.0 = tail;
+        self.rest = tail;
     }
 
     /// `ty`, `n` in decimal, `\r\n`, in one copy.
@@ -466,6 +484,30 @@ mod tests {
         assert_eq!(&*f64::NEG_INFINITY.to_arg(), b"-inf");
         assert_eq!(&*f64::NAN.to_arg(), b"nan");
         assert_eq!(&*0.1f32.to_arg(), b"0.1");
+    }
+
+    /// Returns one byte more each time it is asked, like a badly written `ToArg`.
+    struct Growing(std::sync::atomic::AtomicUsize);
+
+    impl ToArg for Growing {
+        fn to_arg(&self) -> ArgBytes<'_> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ArgBytes::Borrowed(&b"xxxxxxxxxx"[..(n + 1).min(10)])
+        }
+    }
+
+    #[test]
+    fn an_argument_that_changes_between_calls_does_not_panic() {
+        let mut buf = BytesMut::from(&b"prefix"[..]);
+        let arg = Growing(std::sync::atomic::AtomicUsize::new(0));
+        encode_command(&mut buf, &[&arg as &dyn ToArg, &"k"]);
+        // The command is well formed (with whatever the argument said last).
+        let frame = crate::Decoder::new()
+            .decode(&mut buf.split_off(6))
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.as_slice().map(<[_]>::len), Some(2));
+        assert_eq!(&buf[..], b"prefix");
     }
 
     #[test]
