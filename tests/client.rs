@@ -399,13 +399,24 @@ async fn connection_cancelled_mid_blpop_is_not_reused() {
             .is_err()
     );
     drop(conn);
-    // Had the connection gone back to the pool, its BLPOP would still be waiting on the
-    // server and would swallow this element.
+    // Had the connection gone back to the pool, its BLPOP would still be blocked on the
+    // server (and would swallow the element pushed below). Closed, the server unblocks it as
+    // soon as it notices the socket is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server
+        .cli(&["INFO", "clients"])
+        .contains("blocked_clients:1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled BLPOP's connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     client
         .query::<()>(cmd("RPUSH").arg("queue").arg("item"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let len: i64 = client.query(cmd("LLEN").arg("queue")).await.unwrap();
     assert_eq!(len, 1, "a ghost BLPOP consumed the element");
     let mut again = client.exclusive().await.unwrap();
