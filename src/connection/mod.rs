@@ -132,23 +132,7 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<Frame, Error> {
         let (tx, rx) = oneshot::channel();
-        let shared = &*self.inner.shared;
-        let id = shared.submit(encode, 1, timeout, ReplyTx::One(tx))?;
-        let mut guard = CancelOnDrop {
-            shared,
-            id,
-            armed: true,
-        };
-        let reply = rx.await;
-        guard.armed = false;
-        match reply {
-            Ok(result) => result,
-            // The I/O task always answers before dropping a sender; this is a last resort.
-            Err(_) => Err(Error::ConnectionClosed {
-                sent: true,
-                cause: None,
-            }),
-        }
+        self.wait(encode, 1, timeout, ReplyTx::One(tx), rx).await
     }
 
     /// Sends several commands in one write and waits for `replies` frames.
@@ -166,8 +150,21 @@ impl Connection {
             return Ok(Vec::new());
         }
         let (tx, rx) = oneshot::channel();
+        self.wait(encode, replies, timeout, ReplyTx::Many(tx), rx)
+            .await
+    }
+
+    /// Queues a request and waits for its reply; withdraws it if dropped before it is taken.
+    async fn wait<T>(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        replies: usize,
+        timeout: Option<Duration>,
+        tx: ReplyTx,
+        rx: oneshot::Receiver<Result<T, Error>>,
+    ) -> Result<T, Error> {
         let shared = &*self.inner.shared;
-        let id = shared.submit(encode, replies, timeout, ReplyTx::Many(tx))?;
+        let id = shared.submit(encode, replies, timeout, tx)?;
         let mut guard = CancelOnDrop {
             shared,
             id,
@@ -177,6 +174,7 @@ impl Connection {
         guard.armed = false;
         match reply {
             Ok(result) => result,
+            // The I/O task always answers before dropping a sender; this is a last resort.
             Err(_) => Err(Error::ConnectionClosed {
                 sent: true,
                 cause: None,
