@@ -2,7 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example benchmark -- --host 127.0.0.1 --port 6379 --tasks 64 --ops 200000 --pipeline 1
+//! cargo run --release --example benchmark -- --cluster 127.0.0.1:7000,127.0.0.1:7001 --tasks 64
 //! ```
+//!
+//! `--cluster host:port[,host:port...]` (alias `--cluster-nodes`) connects to a Redis Cluster
+//! through these seed nodes instead of `--host`/`--port`; the keys differ per task and index,
+//! so they spread over every shard, and pipelines are split by node by the client.
+//! `--pipeline-keys tagged` gives the keys of each pipeline one hash tag (`{pNNNNNNN}:NNNNN`,
+//! a new tag per pipeline), so a whole pipeline goes to one node, as clients that refuse
+//! cross-slot pipelines need; the default, `spread`, keeps the keys above.
 //!
 //! Each task SETs a 16-byte key to a 100-byte value and then GETs it; both count as operations.
 //! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
@@ -20,6 +28,10 @@ struct Opts {
     tasks: usize,
     ops: usize,
     pipeline: usize,
+    /// Cluster seed nodes, `host:port[,host:port...]`; `None`: a single server.
+    cluster: Option<String>,
+    /// One hash tag per pipeline (`--pipeline-keys tagged`) instead of keys on every shard.
+    tagged_pipelines: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -29,6 +41,8 @@ fn parse() -> Result<Opts, String> {
         tasks: 64,
         ops: 200_000,
         pipeline: 1,
+        cluster: None,
+        tagged_pipelines: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -44,6 +58,14 @@ fn parse() -> Result<Opts, String> {
             "--tasks" => o.tasks = num()?.max(1),
             "--ops" => o.ops = num()?.max(2),
             "--pipeline" => o.pipeline = num()?.max(1),
+            "--cluster" | "--cluster-nodes" => o.cluster = Some(value.clone()),
+            "--pipeline-keys" => {
+                o.tagged_pipelines = match value.as_str() {
+                    "spread" => false,
+                    "tagged" => true,
+                    _ => return Err(format!("bad {flag}: {value} (spread or tagged)")),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -64,7 +86,12 @@ fn key(task: usize, i: usize) -> String {
 }
 
 async fn run(o: Opts) -> Result<(), redis_manager::Error> {
-    let client = Client::connect(Config::default().host(o.host.clone()).port(o.port)).await?;
+    let config = match &o.cluster {
+        // The `redis+cluster://` URL parser checks every seed (host:port, default port 6379).
+        Some(nodes) => Config::from_url(&format!("redis+cluster://{nodes}"))?,
+        None => Config::default().host(o.host.clone()).port(o.port),
+    };
+    let client = Client::connect(config).await?;
     let value = vec![b'v'; 100];
     // Keys are made before the clock starts, as the peer harness does.
     let per_task = o.ops / 2 / o.tasks;
@@ -73,7 +100,17 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
         .collect();
     let rounds = o.ops / o.pipeline.max(2);
     let pipe_keys: Vec<Vec<String>> = (0..rounds)
-        .map(|r| (0..o.pipeline / 2).map(|i| key(r, i)).collect())
+        .map(|r| {
+            (0..o.pipeline / 2)
+                .map(|i| {
+                    if o.tagged_pipelines {
+                        format!("{{p{:07}}}:{:05}", r % 10_000_000, i % 100_000)
+                    } else {
+                        key(r, i)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let cpu0 = cpu_time();
     let start = Instant::now();
@@ -129,7 +166,9 @@ fn main() {
     let o = match parse() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("{e}\nusage: benchmark --host H --port P --tasks N --ops N --pipeline K");
+            eprintln!(
+                "{e}\nusage: benchmark [--host H --port P | --cluster H:P[,H:P...]] --tasks N --ops N --pipeline K [--pipeline-keys spread|tagged]"
+            );
             std::process::exit(2);
         }
     };
