@@ -23,6 +23,10 @@
 //! - When the task ends, for whatever reason, every queued request fails with
 //!   `ConnectionClosed { sent: false }` and every in-flight one with `sent: true` (or the error
 //!   that killed the connection), and the queue is closed to new requests. Nothing waits forever.
+//! - Scheduling: woken from idle, the task yields once so that every ready caller queues
+//!   before it writes; and it wakes at most `DISPATCH_BATCH` callers per turn before letting
+//!   them run, so their next requests go out while it hands out the rest. The server then
+//!   works on one batch while the client works on another instead of the two taking turns.
 //! - A response timeout fails the whole connection: after it, the reply order can no longer be
 //!   trusted by anyone outside this task, and a silent server (SIGSTOP, blackhole) must not hold
 //!   requests hostage. The timer is one `Sleep` for the connection, re-armed lazily to the
@@ -216,7 +220,12 @@ pub(crate) struct IoTask<S> {
     /// Set when the task goes idle: the next wake-up (usually a caller queueing a request)
     /// first yields once, see `poll`.
     yield_first: bool,
+    /// The last dispatch stopped at its batch size: complete replies may be buffered.
+    backlog: bool,
 }
+
+/// Callers woken per turn before the task lets them run (see `poll_inner`).
+const DISPATCH_BATCH: usize = 16;
 
 /// Read buffer growth step: big enough that a burst of small replies is one syscall, small
 /// enough to not matter per connection.
@@ -256,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             sleep_armed: false,
             yield_first: false,
+            backlog: false,
         }
     }
 
@@ -344,7 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into())
             }
             Poll::Ready(Ok(_)) => {
-                self.dispatch()?;
+                self.backlog = self.dispatch()?;
                 Ok(true)
             }
             Poll::Ready(Err(e)) => Err(e.into()),
@@ -352,14 +362,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         }
     }
 
-    fn dispatch(&mut self) -> Result<(), Error> {
-        while let Some(frame) = self.decoder.decode(&mut self.rbuf)? {
-            self.route(frame)?;
+    /// Decodes buffered replies until [`DISPATCH_BATCH`] callers have been woken (a pipeline's
+    /// frames wake one). True when more may be waiting in the read buffer.
+    fn dispatch(&mut self) -> Result<bool, Error> {
+        let mut woken = 0;
+        while woken < DISPATCH_BATCH {
+            match self.decoder.decode(&mut self.rbuf)? {
+                Some(frame) => woken += usize::from(self.route(frame)?),
+                None => return Ok(false),
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
-    fn route(&mut self, frame: Frame) -> Result<(), Error> {
+    /// Routes one frame: to the push sink, or to the request it answers. True when it
+    /// completed a request (woke a caller).
+    fn route(&mut self, frame: Frame) -> Result<bool, Error> {
         if let Some(push) = &self.push {
             if push.all_frames || frame.without_attributes().is_push() {
                 if push.tx.try_send(frame).is_err() {
@@ -367,11 +385,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                     // connection, and count it so the consumer can be told what it missed.
                     push.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok(());
+                return Ok(false);
             }
         } else if frame.without_attributes().is_push() {
             tracing::debug!("unsolicited push frame discarded");
-            return Ok(());
+            return Ok(false);
         }
         let Some(front) = self.in_flight.front_mut() else {
             return Err(Error::UnexpectedReply);
@@ -379,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         if front.replies > 1 || !front.frames.is_empty() {
             front.frames.push(frame);
             if front.frames.len() < front.replies {
-                return Ok(());
+                return Ok(false);
             }
             let done = self.in_flight.pop_front().expect("front exists");
             match done.tx {
@@ -398,7 +416,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 ReplyTx::None => {}
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Checks the oldest in-flight request's deadline; re-arms the timer lazily.
@@ -428,18 +446,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         Ok(())
     }
 
-    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+    /// One turn of work. `Ok(true)` when the task went idle (everything waits on the socket,
+    /// the queue or the timer), `Ok(false)` when it yielded with work left.
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         // Bounded work per poll so one busy connection cannot starve the executor thread.
         for _ in 0..32 {
             self.take_queued(cx)?;
             let wrote = self.poll_write(cx)?;
-            let read = self.poll_read(cx)?;
+            let read = if self.backlog {
+                self.backlog = self.dispatch()?;
+                true
+            } else {
+                self.poll_read(cx)?
+            };
+            if self.backlog {
+                // Replies are still waiting in the buffer. Let the callers just handed theirs
+                // run first: they queue their next requests, which go out on the next turn
+                // while this one hands out the rest. The server then works on one batch
+                // while the client works on another, instead of the two taking turns.
+                defer(cx);
+                return Ok(false);
+            }
             if !wrote && !read {
-                return self.poll_deadline(cx);
+                self.poll_deadline(cx)?;
+                return Ok(true);
             }
         }
         cx.waker().wake_by_ref();
-        Ok(())
+        Ok(false)
     }
 
     /// Fails everything outstanding and closes the queue.
@@ -469,6 +503,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     }
 }
 
+/// Schedules this task to run again after the tasks that are ready now (tokio's `yield_now`,
+/// which, unlike `wake_by_ref`, does not put the task first in line). False when the runtime
+/// had nothing to defer to and the task may go on at once.
+fn defer(cx: &mut Context<'_>) -> bool {
+    std::pin::pin!(tokio::task::yield_now())
+        .poll(cx)
+        .is_pending()
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
     type Output = ();
 
@@ -480,16 +523,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
             // are ready to queue theirs; yielding once lets them all queue first, so they
             // share one write instead of each paying a syscall (and the server a read).
             this.yield_first = false;
-            if std::pin::pin!(tokio::task::yield_now())
-                .poll(cx)
-                .is_pending()
-            {
+            if defer(cx) {
                 return Poll::Pending;
             }
         }
         match this.poll_inner(cx) {
-            Ok(()) => {
-                this.yield_first = true;
+            Ok(idle) => {
+                this.yield_first = idle;
                 Poll::Pending
             }
             Err(err) => {
