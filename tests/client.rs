@@ -13,12 +13,7 @@ use support::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(server: &RedisServer) -> Config {
-    Config::default()
-        .host("127.0.0.1")
-        .port(server.port())
-        .response_timeout(Some(Duration::from_secs(2)))
-        .connect_timeout(Duration::from_secs(2))
-        .reconnect_delays(Duration::from_millis(10), Duration::from_millis(200))
+    server.config()
 }
 
 async fn roundtrip(client: &Client) -> (Option<String>, i64, HashMap<String, String>, Vec<String>) {

@@ -11,16 +11,11 @@ use redis_manager::{Client, Config, RedisManager, cmd};
 use support::RedisServer;
 
 fn config(server: &RedisServer) -> Config {
-    Config::default()
-        .host("127.0.0.1")
-        .port(server.port())
-        .response_timeout(Some(Duration::from_secs(2)))
-        .connect_timeout(Duration::from_secs(2))
-        .reconnect_delays(Duration::from_millis(10), Duration::from_millis(200))
+    server.config()
 }
 
 async fn client(server: &RedisServer) -> Client {
-    Client::connect(config(server)).await.unwrap()
+    server.client().await
 }
 
 async fn zcard(client: &Client, identifier: &str) -> i64 {

@@ -23,3 +23,30 @@ pub(crate) use cluster::{RedisCluster, SentinelSetup};
 pub(crate) use proxy::{FaultProxy, Mode};
 #[allow(unused_imports)]
 pub(crate) use server::RedisServer;
+
+impl RedisServer {
+    /// A client configuration for this server, with short timeouts and reconnect delays so
+    /// that failure tests finish quickly.
+    pub(crate) fn config(&self) -> redis_manager::Config {
+        redis_manager::Config::default()
+            .host("127.0.0.1")
+            .port(self.port())
+            .response_timeout(Some(std::time::Duration::from_secs(2)))
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .reconnect_delays(
+                std::time::Duration::from_millis(10),
+                std::time::Duration::from_millis(200),
+            )
+    }
+
+    /// A connected client for this server ([`RedisServer::config`]).
+    ///
+    /// # Panics
+    ///
+    /// If it cannot connect.
+    pub(crate) async fn client(&self) -> redis_manager::Client {
+        redis_manager::Client::connect(self.config())
+            .await
+            .expect("connect to the test server")
+    }
+}
