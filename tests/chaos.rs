@@ -267,8 +267,8 @@ async fn soak_under_faults_delivers_every_reply_to_its_caller() {
     );
 }
 
-#[tokio::test]
-async fn blackholed_request_reports_an_unknown_outcome() {
+/// A server behind a fault proxy, a client through it, and key `k` set to 1.
+async fn proxied_with_k_set_to_1() -> (RedisServer, FaultProxy, Client) {
     let server = RedisServer::start();
     let proxy = FaultProxy::start(server.addr()).await;
     let client = client_via(&proxy);
@@ -276,6 +276,12 @@ async fn blackholed_request_reports_an_unknown_outcome() {
         .query::<()>(cmd("SET").arg("k").arg("1"))
         .await
         .unwrap();
+    (server, proxy, client)
+}
+
+#[tokio::test]
+async fn blackholed_request_reports_an_unknown_outcome() {
+    let (_server, proxy, client) = proxied_with_k_set_to_1().await;
     proxy.set_mode(Mode::Blackhole);
     let started = Instant::now();
     let e = client.query::<i64>(cmd("INCR").arg("k")).await.unwrap_err();
@@ -285,13 +291,7 @@ async fn blackholed_request_reports_an_unknown_outcome() {
 
 #[tokio::test]
 async fn dropped_reply_reports_an_unknown_outcome_although_the_server_ran_it() {
-    let server = RedisServer::start();
-    let proxy = FaultProxy::start(server.addr()).await;
-    let client = client_via(&proxy);
-    client
-        .query::<()>(cmd("SET").arg("k").arg("1"))
-        .await
-        .unwrap();
+    let (server, proxy, client) = proxied_with_k_set_to_1().await;
     proxy.set_mode(Mode::DropReplies);
     let e = client.query::<i64>(cmd("INCR").arg("k")).await.unwrap_err();
     assert!(e.is_outcome_unknown(), "{e:?}");
