@@ -55,4 +55,4 @@ pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
 pub use manager::{RedisManager, SessionManager, redis_manager};
 pub use pool::PooledConnection;
-pub use resp_codec::{self as resp, Frame, ToArg};
+pub use resp_codec::{self as resp, Frame, Payload, ToArg};

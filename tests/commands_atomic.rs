@@ -42,7 +42,7 @@ async fn a_failing_command_in_the_middle_of_a_pipeline_is_a_frame_among_the_repl
         let frames = pipe.execute(&c).await.unwrap();
         assert_eq!(frames.len(), 3);
         assert!(frames[1].is_error(), "{:?}", frames[1]);
-        assert_eq!(frames[2].as_bytes(), Some(&b("text")));
+        assert_eq!(frames[2].as_str(), Some("text"));
         // `query` reports the first error instead.
         let err = pipe.query::<((), i64, String)>(&c).await.unwrap_err();
         assert_eq!(err.code(), Some("ERR"), "{err:?}");

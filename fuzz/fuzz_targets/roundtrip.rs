@@ -4,18 +4,28 @@
 use arbitrary::Unstructured;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use resp_codec::{Decoder, Frame, encode_frame};
+use resp_codec::{Decoder, Frame, Payload, encode_frame};
 
 /// Nesting bound: deep enough for every shape, far below the decoder's default depth limit.
 const MAX_DEPTH: u32 = 6;
 
-fn line(u: &mut Unstructured<'_>) -> arbitrary::Result<Bytes> {
+fn line(u: &mut Unstructured<'_>) -> arbitrary::Result<Payload> {
     let v: Vec<u8> = u.arbitrary()?;
-    Ok(v.into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect())
+    payload(u, v.into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect())
 }
 
-fn bytes(u: &mut Unstructured<'_>) -> arbitrary::Result<Bytes> {
-    Ok(Bytes::from(u.arbitrary::<Vec<u8>>()?))
+fn bytes(u: &mut Unstructured<'_>) -> arbitrary::Result<Payload> {
+    let v = u.arbitrary::<Vec<u8>>()?;
+    payload(u, v)
+}
+
+/// Either storage of a payload: inline when it fits, or shared.
+fn payload(u: &mut Unstructured<'_>, v: Vec<u8>) -> arbitrary::Result<Payload> {
+    Ok(if u.arbitrary()? {
+        Payload::copy_from_slice(&v)
+    } else {
+        Payload::from(Bytes::from(v))
+    })
 }
 
 fn list(u: &mut Unstructured<'_>, depth: u32) -> arbitrary::Result<Vec<Frame>> {

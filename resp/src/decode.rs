@@ -25,15 +25,18 @@
 //!   A failure is stored in `failed` and returned again by every later call: after an error the
 //!   stream position is unknown, so the connection must be closed.
 //!
-//! Payloads become [`Bytes`] slices of the read buffer (`BytesMut::split_to` + `freeze`): one
-//! reference-count increment per string, no copy. Only streamed strings (`$?`) are copied,
-//! because their chunks are not contiguous on the wire.
+//! Payloads longer than [`Payload::INLINE_CAPACITY`] become `Bytes` slices of the read buffer
+//! (`BytesMut::split_to` + `freeze`): one reference-count increment per string, no copy.
+//! Shorter ones are copied into the [`Payload`] itself, which is cheaper than that reference
+//! count (see [`Payload`]). Streamed strings (`$?`) are always copied, because their chunks are
+//! not contiguous on the wire.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::error::{DecodeError, Expected, LimitKind};
 use crate::frame::Frame;
 use crate::limits::Limits;
+use crate::payload::Payload;
 
 /// An incremental RESP2 + RESP3 decoder.
 ///
@@ -244,7 +247,7 @@ impl Decoder {
     /// `None` with nothing consumed (nulls, streamed strings, partial or invalid input are left
     /// to [`Decoder::bulk`]).
     #[inline(always)]
-    fn complete_bulk(&mut self, src: &mut BytesMut) -> Option<Bytes> {
+    fn complete_bulk(&mut self, src: &mut BytesMut) -> Option<Payload> {
         let (len, end) = match parse_len(src) {
             Ok(Len::Known { len, end }) => (len, end),
             _ => return None,
@@ -257,17 +260,56 @@ impl Decoder {
         if src.len() < total || src[total - 2] != b'\r' || src[total - 1] != b'\n' {
             return None;
         }
+        Some(self.take_payload(src, end, len, total))
+    }
+
+    /// Consumes the first `total` bytes of `src`, a bulk-like frame of type `ty` whose
+    /// (already validated) payload is the `len` bytes from `start`. A verbatim string's text is
+    /// what follows its `xxx:` format.
+    #[inline]
+    fn bulk_frame(
+        &mut self,
+        src: &mut BytesMut,
+        ty: u8,
+        start: usize,
+        len: usize,
+        total: usize,
+    ) -> Frame {
+        match ty {
+            b'$' => Frame::BulkString(self.take_payload(src, start, len, total)),
+            b'!' => Frame::BulkError(self.take_payload(src, start, len, total)),
+            _ => Frame::VerbatimString {
+                format: [src[start], src[start + 1], src[start + 2]],
+                text: self.take_payload(src, start + 4, len - 4, total),
+            },
+        }
+    }
+
+    /// Consumes the first `total` bytes of `src` and returns `len` of them from `start`:
+    /// copied inline when short, otherwise a zero-copy slice (see [`Payload`] for why).
+    #[inline(always)]
+    fn take_payload(
+        &mut self,
+        src: &mut BytesMut,
+        start: usize,
+        len: usize,
+        total: usize,
+    ) -> Payload {
+        if let Some(p) = Payload::inline_from(&src[start..], len) {
+            self.skip(src, total);
+            return p;
+        }
         let mut payload = self.take(src, total);
-        payload.advance(end);
+        payload.advance(start);
         payload.truncate(len);
-        Some(payload.freeze())
+        Payload::from(payload.freeze())
     }
 
     /// Consumes the `+` line ending with the `\r` at `cr` and returns its text. The most
     /// common status replies come from static memory: no reference count to touch when the
     /// frame is created and dropped.
     #[inline(always)]
-    fn status_line(&mut self, src: &mut BytesMut, cr: usize) -> Bytes {
+    fn status_line(&mut self, src: &mut BytesMut, cr: usize) -> Payload {
         let interned: Option<&'static [u8]> = match &src[1..cr] {
             b"OK" => Some(b"OK"),
             b"QUEUED" => Some(b"QUEUED"),
@@ -276,12 +318,9 @@ impl Decoder {
         };
         if let Some(text) = interned {
             self.skip(src, cr + 2);
-            return Bytes::from_static(text);
+            return Payload::from_static(text);
         }
-        let mut line = self.take(src, cr + 2);
-        line.advance(1);
-        line.truncate(cr - 1);
-        line.freeze()
+        self.take_payload(src, 1, cr - 1, cr + 2)
     }
 
     #[inline(never)]
@@ -359,15 +398,8 @@ impl Decoder {
                 if ty == b'+' {
                     return Ok(Step::Value(Frame::SimpleString(self.status_line(src, cr))));
                 }
-                let mut line = self.take(src, cr + 2);
-                line.advance(1);
-                line.truncate(cr - 1);
-                let line = line.freeze();
-                Ok(Step::Value(if ty == b'+' {
-                    Frame::SimpleString(line)
-                } else {
-                    Frame::SimpleError(line)
-                }))
+                let line = self.take_payload(src, 1, cr - 1, cr + 2);
+                Ok(Step::Value(Frame::SimpleError(line)))
             }
             b':' => match parse_i64_line(src, 1) {
                 IntLine::Done { value, end } => {
@@ -421,10 +453,8 @@ impl Decoder {
                 if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
                     return Err(self.syntax(src, 1, Expected::BigNumber));
                 }
-                let mut line = self.take(src, cr + 2);
-                line.advance(1);
-                line.truncate(cr - 1);
-                return Ok(Step::Value(Frame::BigNumber(line.freeze())));
+                let line = self.take_payload(src, 1, cr - 1, cr + 2);
+                return Ok(Step::Value(Frame::BigNumber(line)));
             }
             _ => return self.stream_end(src, cr),
         };
@@ -500,10 +530,7 @@ impl Decoder {
             return Err(self.syntax(src, at, Expected::PayloadEnd));
         }
         self.check_verbatim(src, ty, end, len)?;
-        let mut payload = self.take(src, total);
-        payload.advance(end);
-        payload.truncate(len);
-        Ok(Step::Value(bulk_frame(ty, payload.freeze())))
+        Ok(Step::Value(self.bulk_frame(src, ty, end, len, total)))
     }
 
     /// A verbatim string's payload must start with a three-byte format and `:`.
@@ -533,9 +560,7 @@ impl Decoder {
             }
             self.check_verbatim(src, kind, 0, len)?;
             self.pending = Pending::None;
-            let mut payload = self.take(src, total);
-            payload.truncate(len);
-            return Ok(Step::Value(bulk_frame(kind, payload.freeze())));
+            return Ok(Step::Value(self.bulk_frame(src, kind, 0, len, total)));
         }
         loop {
             let Pending::Streamed { buf, chunk, .. } = &mut self.pending else {
@@ -572,7 +597,7 @@ impl Decoder {
                     unreachable!("pending is Streamed here");
                 };
                 self.skip(src, end);
-                return Ok(Step::Value(Frame::BulkString(buf.freeze())));
+                return Ok(Step::Value(Frame::BulkString(Payload::from(buf))));
             }
             let max = self.limits.max_bulk_len;
             let Pending::Streamed { total, chunk, .. } = &mut self.pending else {
@@ -836,18 +861,6 @@ fn short_line_end(src: &[u8]) -> Option<usize> {
         }
     }
     None
-}
-
-/// A bulk-like frame from its type byte and (already validated) payload.
-fn bulk_frame(ty: u8, payload: Bytes) -> Frame {
-    match ty {
-        b'$' => Frame::BulkString(payload),
-        b'!' => Frame::BulkError(payload),
-        _ => Frame::VerbatimString {
-            format: [payload[0], payload[1], payload[2]],
-            text: payload.slice(4..),
-        },
-    }
 }
 
 enum IntLine {

@@ -1,11 +1,12 @@
 //! [`Frame`]: one decoded RESP2 or RESP3 value, and its accessors. Data only; no parsing here.
 
-use bytes::Bytes;
+use crate::payload::Payload;
 
 /// One RESP2 or RESP3 value.
 ///
-/// Variant names follow the RESP3 specification. Every string payload is a [`Bytes`] slice of
-/// the buffer it was decoded from (no copy), kept byte for byte: non-UTF-8 data is preserved.
+/// Variant names follow the RESP3 specification. Every string payload is a [`Payload`]: short
+/// strings held inline, longer ones a zero-copy `Bytes` slice of the buffer they were decoded
+/// from. Either way the bytes are kept as received: non-UTF-8 data is preserved.
 ///
 /// Streamed forms (`$?` strings, `*?`/`%?`/`~?`/`>?` aggregates) decode into the same variant as
 /// their length-prefixed forms, so callers never see the difference.
@@ -30,13 +31,13 @@ use bytes::Bytes;
 #[derive(Debug, Clone)]
 pub enum Frame {
     /// `+OK\r\n`: a short status line.
-    SimpleString(Bytes),
+    SimpleString(Payload),
     /// `-ERR message\r\n`: an error line; its first word is the error code.
-    SimpleError(Bytes),
+    SimpleError(Payload),
     /// `:42\r\n`: a signed 64-bit integer.
     Integer(i64),
     /// `$5\r\nhello\r\n`: a binary-safe string (also the result of a streamed `$?` string).
-    BulkString(Bytes),
+    BulkString(Payload),
     /// RESP3 `_\r\n`.
     Null,
     /// RESP2 `$-1\r\n`: a missing bulk string.
@@ -49,16 +50,16 @@ pub enum Frame {
     Boolean(bool),
     /// RESP3 `(3492890328409238509324850943850943825024385\r\n`: the decimal digits, with an
     /// optional leading sign, exactly as received.
-    BigNumber(Bytes),
+    BigNumber(Payload),
     /// RESP3 `!21\r\nSYNTAX invalid syntax\r\n`: a binary-safe error.
-    BulkError(Bytes),
+    BulkError(Payload),
     /// RESP3 `=15\r\ntxt:Some string\r\n`: a string with a three-byte format such as `txt` or
     /// `mkd`.
     VerbatimString {
         /// The format, for example `*b"txt"`.
         format: [u8; 3],
         /// The text after the `xxx:` prefix.
-        text: Bytes,
+        text: Payload,
     },
     /// `*2\r\n...`: an ordered list.
     Array(Vec<Frame>),
@@ -161,7 +162,7 @@ impl Frame {
 
     /// The payload of a string-like frame: simple and bulk strings, verbatim text, errors and
     /// big numbers.
-    pub fn as_bytes(&self) -> Option<&Bytes> {
+    pub fn as_bytes(&self) -> Option<&Payload> {
         match self {
             Frame::SimpleString(b)
             | Frame::SimpleError(b)
@@ -213,7 +214,7 @@ impl Frame {
     }
 
     /// The message of an error frame, if this is one.
-    pub fn as_error(&self) -> Option<&Bytes> {
+    pub fn as_error(&self) -> Option<&Payload> {
         match self {
             Frame::SimpleError(b) | Frame::BulkError(b) => Some(b),
             _ => None,
@@ -224,7 +225,7 @@ impl Frame {
 impl From<&'static str> for Frame {
     /// A bulk string holding the text.
     fn from(s: &'static str) -> Self {
-        Frame::BulkString(Bytes::from_static(s.as_bytes()))
+        Frame::BulkString(Payload::from_static(s.as_bytes()))
     }
 }
 
@@ -260,7 +261,7 @@ mod tests {
     #[test]
     fn type_bytes_match_the_wire() {
         let cases = [
-            (Frame::SimpleString(Bytes::new()), b'+'),
+            (Frame::SimpleString(Payload::new()), b'+'),
             (Frame::NullBulkString, b'$'),
             (Frame::NullArray, b'*'),
             (Frame::Null, b'_'),

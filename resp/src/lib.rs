@@ -1,7 +1,7 @@
 //! A hand-written RESP2 + RESP3 codec over [`bytes`].
 //!
-//! - [`Frame`]: every RESP2 and RESP3 reply type, with string payloads as zero-copy [`Bytes`]
-//!   slices of the read buffer.
+//! - [`Frame`]: every RESP2 and RESP3 reply type. String payloads are [`Payload`]s: short ones
+//!   inline, the rest zero-copy [`Bytes`] slices of the read buffer.
 //! - [`Decoder`]: an incremental decoder that resumes exactly where input ran out (linear time
 //!   however the bytes are split), with hard [`Limits`] on hostile input and typed
 //!   [`DecodeError`]s that carry the stream offset.
@@ -38,6 +38,7 @@ mod encode;
 mod error;
 mod frame;
 mod limits;
+mod payload;
 
 pub use decode::Decoder;
 pub use encode::{
@@ -47,3 +48,4 @@ pub use encode::{
 pub use error::{DecodeError, Expected, LimitKind};
 pub use frame::Frame;
 pub use limits::Limits;
+pub use payload::Payload;

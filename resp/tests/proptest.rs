@@ -3,25 +3,36 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use resp_codec::{DecodeError, Decoder, Frame, InlineArg, LimitKind, Limits, encode_frame};
+use resp_codec::{
+    DecodeError, Decoder, Frame, InlineArg, LimitKind, Limits, Payload, encode_frame,
+};
 
 // ---- strategies ----------------------------------------------------------------------------
 
 /// Bytes that may appear in a simple string or error line: anything but CR and LF.
-fn line_bytes() -> impl Strategy<Value = Bytes> {
+fn line_bytes() -> impl Strategy<Value = Payload> {
     prop::collection::vec(
         any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'),
-        0..24,
+        0..32,
     )
-    .prop_map(Bytes::from)
+    .prop_map(payload)
 }
 
-fn any_bytes() -> impl Strategy<Value = Bytes> {
-    prop::collection::vec(any::<u8>(), 0..48).prop_map(Bytes::from)
+/// Lengths on both sides of `Payload::INLINE_CAPACITY`, stored either way.
+fn any_bytes() -> impl Strategy<Value = Payload> {
+    prop::collection::vec(any::<u8>(), 0..48).prop_map(payload)
 }
 
-fn big_number() -> impl Strategy<Value = Bytes> {
-    ("[-+]?", "[0-9]{1,60}").prop_map(|(sign, digits)| Bytes::from(format!("{sign}{digits}")))
+fn payload(v: Vec<u8>) -> Payload {
+    if v.len() % 2 == 0 {
+        Payload::copy_from_slice(&v)
+    } else {
+        Payload::from(Bytes::from(v))
+    }
+}
+
+fn big_number() -> impl Strategy<Value = Payload> {
+    ("[-+]?", "[0-9]{1,60}").prop_map(|(sign, digits)| Payload::from(format!("{sign}{digits}")))
 }
 
 fn double() -> impl Strategy<Value = f64> {

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use resp_codec::{Decoder, Frame, ToArg, encode_command};
+use bytes::BytesMut;
+use resp_codec::{Decoder, Frame, Payload, ToArg, encode_command};
 
 // ---- a private redis-server ----------------------------------------------------------------
 
@@ -158,7 +158,7 @@ impl Conn {
 const DEBUG_DOUBLE: f64 = 3.141;
 
 fn bulk(s: &str) -> Frame {
-    Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()))
+    Frame::BulkString(Payload::copy_from_slice(s.as_bytes()))
 }
 
 fn int(i: i64) -> Frame {
@@ -222,7 +222,7 @@ fn binary_values_round_trip_byte_for_byte() {
     );
     assert_eq!(
         c.call(&["GET", "bin"]),
-        Frame::BulkString(Bytes::from(value))
+        Frame::BulkString(Payload::from(value))
     );
 }
 

@@ -445,7 +445,7 @@ fn parse_key_spec(spec: &Frame) -> Option<KeySpec> {
     let begin = match field(bs, "type")?.as_bytes()?.as_ref() {
         b"index" => Begin::Index(usize::try_from(int_field(bs_spec, "index")?).ok()?),
         b"keyword" => Begin::Keyword {
-            keyword: field(bs_spec, "keyword")?.as_bytes()?.clone(),
+            keyword: field(bs_spec, "keyword")?.as_bytes()?.to_bytes(),
             start_from: int_field(bs_spec, "startfrom")? as isize,
         },
         _ => return None,
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn command_reply_key_specs_are_read() {
-        let bulk = |s: &str| Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+        let bulk = |s: &str| Frame::BulkString(resp_codec::Payload::copy_from_slice(s.as_bytes()));
         let map = |pairs: Vec<(&str, Frame)>| {
             Frame::Map(pairs.into_iter().map(|(k, v)| (bulk(k), v)).collect())
         };

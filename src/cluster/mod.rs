@@ -1086,7 +1086,8 @@ mod tests {
 
     #[test]
     fn redirections_are_recognised() {
-        let err = |s: &'static str| Frame::SimpleError(Bytes::from_static(s.as_bytes()));
+        let err =
+            |s: &'static str| Frame::SimpleError(resp_codec::Payload::from_static(s.as_bytes()));
         assert_eq!(
             Redirect::of(&err("MOVED 3999 127.0.0.1:6381"), &tcp(1)),
             Some(Redirect::Moved {
@@ -1111,7 +1112,7 @@ mod tests {
 
     #[test]
     fn split_replies_are_merged() {
-        let b = |s: &'static str| Frame::BulkString(Bytes::from_static(s.as_bytes()));
+        let b = |s: &'static str| Frame::BulkString(resp_codec::Payload::from_static(s.as_bytes()));
         let merged = combine_replies(
             vec![
                 Frame::Array(vec![b("a"), b("c")]),
@@ -1127,7 +1128,7 @@ mod tests {
             &[],
         );
         assert_eq!(sum, Frame::Integer(5));
-        let err = Frame::SimpleError(Bytes::from_static(b"ERR x"));
+        let err = Frame::SimpleError(resp_codec::Payload::from_static(b"ERR x"));
         assert_eq!(
             combine_replies(vec![Frame::Integer(1), err.clone()], Combine::Sum, &[]),
             err

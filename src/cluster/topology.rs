@@ -1,8 +1,7 @@
 //! The slot map: which master (and which replicas) serve each of the 16384 slots, read from
 //! `CLUSTER SHARDS` (Redis 7) or `CLUSTER SLOTS` (older servers).
 
-use bytes::Bytes;
-use resp_codec::Frame;
+use resp_codec::{Frame, Payload};
 
 use super::slot::SLOT_COUNT;
 use crate::config::ServerAddr;
@@ -211,7 +210,7 @@ fn int(f: &Frame) -> Option<i64> {
 fn field<'a>(frame: &'a Frame, name: &str) -> Option<&'a Frame> {
     let is = |k: &Frame| {
         k.as_bytes()
-            .is_some_and(|b: &Bytes| b.as_ref() == name.as_bytes())
+            .is_some_and(|b: &Payload| b.as_ref() == name.as_bytes())
     };
     match frame.without_attributes() {
         Frame::Map(pairs) => pairs.iter().find(|(k, _)| is(k)).map(|(_, v)| v),
@@ -237,7 +236,7 @@ mod tests {
     use super::*;
 
     fn bulk(s: &str) -> Frame {
-        Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()))
+        Frame::BulkString(Payload::copy_from_slice(s.as_bytes()))
     }
 
     fn tcp(port: u16) -> ServerAddr {

@@ -144,7 +144,7 @@ impl Pipeline {
         let frames = self.execute(client).await?;
         for f in &frames {
             if let Some(e) = f.as_error() {
-                return Err(Error::Server(ServerError::new(e.clone())));
+                return Err(Error::Server(ServerError::new(e.to_bytes())));
             }
         }
         T::from_reply(Frame::Array(frames))

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
+use resp_codec::{Frame, Payload, ToArg, encode_array_header, encode_bulk};
 use tokio::sync::mpsc;
 
 use crate::client::Client;
@@ -232,7 +232,9 @@ enum Incoming {
 fn parse(frame: Frame) -> Incoming {
     let items = match frame.into_without_attributes() {
         Frame::Array(v) | Frame::Push(v) => v,
-        Frame::SimpleError(e) | Frame::BulkError(e) => return Incoming::Error(ServerError::new(e)),
+        Frame::SimpleError(e) | Frame::BulkError(e) => {
+            return Incoming::Error(ServerError::new(e.into_bytes()));
+        }
         Frame::SimpleString(s) if s.eq_ignore_ascii_case(b"PONG") => return Incoming::Pong,
         _ => return Incoming::Other,
     };
@@ -240,7 +242,7 @@ fn parse(frame: Frame) -> Incoming {
     let Some(kind) = it.next().and_then(|k| k.as_bytes().cloned()) else {
         return Incoming::Other;
     };
-    let mut next = || it.next().and_then(|f| f.as_bytes().cloned());
+    let mut next = || it.next().and_then(|f| f.as_bytes().map(Payload::to_bytes));
     let kind_lower = kind.to_ascii_lowercase();
     match &kind_lower[..] {
         b"message" | b"smessage" => match (next(), next()) {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
 use bytes::Bytes;
-use resp_codec::Frame;
+use resp_codec::{Frame, Payload};
 
 use crate::error::{ConversionError, Error, ServerError};
 
@@ -68,7 +68,7 @@ fn mismatch<T>(expected: &'static str, frame: &Frame) -> Result<T, Error> {
 pub(crate) fn check(frame: Frame) -> Result<Frame, Error> {
     match frame.into_without_attributes() {
         Frame::SimpleError(e) | Frame::BulkError(e) => {
-            let e = ServerError::new(e);
+            let e = ServerError::new(e.into_bytes());
             if matches!(e.code(), "NOAUTH" | "WRONGPASS") {
                 Err(Error::Auth(e))
             } else {
@@ -166,36 +166,36 @@ impl FromReply for f32 {
 }
 
 /// The bytes of a string-like reply; numbers in their text form.
-fn into_bytes(frame: Frame, expected: &'static str) -> Result<Bytes, Error> {
+fn into_payload(frame: Frame, expected: &'static str) -> Result<Payload, Error> {
     match check(frame)? {
         Frame::BulkString(b)
         | Frame::SimpleString(b)
         | Frame::BigNumber(b)
         | Frame::VerbatimString { text: b, .. } => Ok(b),
-        Frame::Integer(i) => Ok(Bytes::from(i.to_string())),
-        Frame::Double(d) => Ok(Bytes::copy_from_slice(&resp_codec::ToArg::to_arg(&d))),
-        Frame::Boolean(b) => Ok(Bytes::from_static(if b { b"1" } else { b"0" })),
+        Frame::Integer(i) => Ok(Payload::from(i.to_string())),
+        Frame::Double(d) => Ok(Payload::copy_from_slice(&resp_codec::ToArg::to_arg(&d))),
+        Frame::Boolean(b) => Ok(Payload::from_static(if b { b"1" } else { b"0" })),
         f => mismatch(expected, &f),
     }
 }
 
 impl FromReply for Bytes {
     fn from_reply(frame: Frame) -> Result<Self, Error> {
-        into_bytes(frame, "Bytes")
+        into_payload(frame, "Bytes").map(Payload::into_bytes)
     }
 }
 
 impl FromReply for Vec<u8> {
     fn from_reply(frame: Frame) -> Result<Self, Error> {
-        into_bytes(frame, "Vec<u8>").map(|b| b.to_vec())
+        into_payload(frame, "Vec<u8>").map(Payload::into_vec)
     }
 }
 
 impl FromReply for String {
     /// String-like replies holding UTF-8 (non-UTF-8 data is a conversion error).
     fn from_reply(frame: Frame) -> Result<Self, Error> {
-        let b = into_bytes(frame, "String")?;
-        String::from_utf8(b.to_vec()).map_err(|_| {
+        let b = into_payload(frame, "String")?;
+        String::from_utf8(b.into_vec()).map_err(|_| {
             Error::Conversion(ConversionError {
                 expected: "String",
                 got: "non-UTF-8 bytes",
@@ -365,7 +365,10 @@ mod tests {
             (bulk("abc"), "i64"),
             (Frame::Integer(70000), "u16"),
             (Frame::Array(vec![Frame::Integer(1)]), "pair"),
-            (Frame::BulkString(Bytes::from_static(b"\xff\xfe")), "String"),
+            (
+                Frame::BulkString(Payload::from_static(b"\xff\xfe")),
+                "String",
+            ),
         ];
         for (frame, what) in cases {
             let r = match what {

@@ -346,13 +346,13 @@ impl<'s> ScriptPipeline<'s> {
             let Entry::Script(inv) = entry else { continue };
             let is_noscript = frame
                 .as_error()
-                .is_some_and(|e| ServerError::new(e.clone()).code() == "NOSCRIPT");
+                .is_some_and(|e| ServerError::new(e.to_bytes()).code() == "NOSCRIPT");
             if !is_noscript {
                 continue;
             }
             *frame = match inv.run(client).await {
                 Ok(f) => f,
-                Err(Error::Server(e)) => Frame::SimpleError(e.as_bytes().clone()),
+                Err(Error::Server(e)) => Frame::SimpleError(e.as_bytes().clone().into()),
                 Err(e) => return Err(e),
             };
         }
@@ -368,7 +368,7 @@ impl<'s> ScriptPipeline<'s> {
     pub async fn query<T: FromReply>(&self, client: &Client) -> Result<T, Error> {
         let frames = self.execute(client).await?;
         if let Some(e) = frames.iter().find_map(Frame::as_error) {
-            return Err(Error::Server(ServerError::new(e.clone())));
+            return Err(Error::Server(ServerError::new(e.to_bytes())));
         }
         T::from_reply(Frame::Array(frames))
     }

@@ -174,7 +174,7 @@ impl Handshake {
 }
 
 fn server_error(frame: &Frame) -> Option<ServerError> {
-    frame.as_error().map(|e| ServerError::new(e.clone()))
+    frame.as_error().map(|e| ServerError::new(e.to_bytes()))
 }
 
 /// True for the replies servers give to bad credentials, or to missing ones.

@@ -5,11 +5,11 @@ use crate::encode::encode_frame;
 // ---- helpers -------------------------------------------------------------------------------
 
 fn bulk(s: &[u8]) -> Frame {
-    Frame::BulkString(Bytes::copy_from_slice(s))
+    Frame::BulkString(Payload::copy_from_slice(s))
 }
 
 fn simple(s: &str) -> Frame {
-    Frame::SimpleString(Bytes::copy_from_slice(s.as_bytes()))
+    Frame::SimpleString(Payload::copy_from_slice(s.as_bytes()))
 }
 
 /// Decodes `input` (fed whole) with `limits`, expecting exactly one frame and nothing left over.
@@ -161,7 +161,7 @@ fn every_resp3_scalar_type_decodes() {
             b"=4\r\nmkd:\r\n",
             Frame::VerbatimString {
                 format: *b"mkd",
-                text: Bytes::new(),
+                text: Payload::new(),
             },
         ),
     ];
@@ -348,22 +348,22 @@ fn non_utf8_bytes_are_preserved_in_every_string_type() {
     let cases: Vec<(&[u8], Frame)> = vec![
         (
             b"+\xff\xfe\x00\r\n",
-            Frame::SimpleString(Bytes::from_static(b"\xff\xfe\x00")),
+            Frame::SimpleString(Payload::from_static(b"\xff\xfe\x00")),
         ),
         (
             b"-\xc3\x28\r\n",
-            Frame::SimpleError(Bytes::from_static(b"\xc3\x28")),
+            Frame::SimpleError(Payload::from_static(b"\xc3\x28")),
         ),
         (b"$3\r\n\xff\x00\x80\r\n", bulk(b"\xff\x00\x80")),
         (
             b"!2\r\n\xfe\xff\r\n",
-            Frame::BulkError(Bytes::from_static(b"\xfe\xff")),
+            Frame::BulkError(Payload::from_static(b"\xfe\xff")),
         ),
         (
             b"=6\r\n\xfftx:\x80\x81\r\n",
             Frame::VerbatimString {
                 format: *b"\xfftx",
-                text: Bytes::from_static(b"\x80\x81"),
+                text: Payload::from_static(b"\x80\x81"),
             },
         ),
     ];
@@ -375,11 +375,43 @@ fn non_utf8_bytes_are_preserved_in_every_string_type() {
 }
 
 #[test]
-fn bulk_payload_is_a_slice_of_the_read_buffer_not_a_copy() {
-    let mut buf = BytesMut::from(&b"$5\r\nhello\r\n"[..]);
-    let payload_addr = buf[4..].as_ptr();
-    let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
-    assert_eq!(frame.as_bytes().unwrap().as_ptr(), payload_addr);
+fn long_payloads_are_slices_of_the_read_buffer_and_short_ones_inline() {
+    let long = vec![b'x'; Payload::INLINE_CAPACITY + 1];
+    let short = &long[..Payload::INLINE_CAPACITY];
+    let mut input = Vec::new();
+    for (ty, body) in [
+        (b'$', &long[..]),
+        (b'$', short),
+        (b'!', &long[..]),
+        (b'!', short),
+    ] {
+        input.extend_from_slice(format!("{}{}\r\n", ty as char, body.len()).as_bytes());
+        input.extend_from_slice(body);
+        input.extend_from_slice(b"\r\n");
+    }
+    input.extend_from_slice(b"*2\r\n");
+    let nested_at = input.len() + 5;
+    input.extend_from_slice(format!("${}\r\n", long.len()).as_bytes());
+    input.extend_from_slice(&long);
+    input.extend_from_slice(b"\r\n$1\r\ny\r\n");
+    let mut buf = BytesMut::from(&input[..]);
+    let base = buf.as_ptr() as usize;
+    let mut decoder = Decoder::new();
+    let mut next = || decoder.decode(&mut buf).unwrap().unwrap();
+    let at = |p: &Payload| p.as_ptr() as usize - base;
+    let (long_bulk, short_bulk) = (next(), next());
+    let (long_err, short_err) = (next(), next());
+    assert_eq!(at(long_bulk.as_bytes().unwrap()), 5);
+    assert!(!long_bulk.as_bytes().unwrap().is_inline());
+    assert!(short_bulk.as_bytes().unwrap().is_inline());
+    assert_eq!(short_bulk.as_bytes().unwrap(), short);
+    assert!(!long_err.as_bytes().unwrap().is_inline());
+    assert!(short_err.as_error().unwrap().is_inline());
+    let Frame::Array(items) = next() else {
+        panic!("expected an array")
+    };
+    assert_eq!(at(items[0].as_bytes().unwrap()), nested_at);
+    assert!(items[1].as_bytes().unwrap().is_inline());
 }
 
 #[test]
