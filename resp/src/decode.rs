@@ -341,10 +341,13 @@ impl Decoder {
 
     fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         loop {
-            let mut frame = match self.step(src)? {
-                Step::Value(frame) => frame,
-                Step::Opened => continue,
-                Step::Incomplete => return Ok(None),
+            let mut frame = match self.fill(src) {
+                Some(done) => done,
+                None => match self.step(src)? {
+                    Step::Value(frame) => frame,
+                    Step::Opened => continue,
+                    Step::Incomplete => return Ok(None),
+                },
             };
             // Hand the value to the aggregates it completes, innermost first.
             loop {
@@ -379,6 +382,80 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
+    /// `src` straight into the innermost open array, set, push or map, without a [`Step`] per
+    /// element, and consumes their bytes in one go. Returns the aggregate, taken off the stack,
+    /// once it is complete; `None` when it stopped at anything else (a nested aggregate,
+    /// partial or invalid input, a limit), which [`Decoder::step`] then handles exactly as if
+    /// this lane did not exist.
+    #[inline]
+    fn fill(&mut self, src: &mut BytesMut) -> Option<Frame> {
+        if !matches!(self.pending, Pending::None) {
+            return None;
+        }
+        let limits = self.limits;
+        let level = self.stack.last_mut()?;
+        // Attribute maps finish into a level that waits for the annotated value: `step` does
+        // that bookkeeping.
+        if level.streamed || level.kind == b'|' {
+            return None;
+        }
+        let mut cur = Lane {
+            pos: 0,
+            consumed: 0,
+            limits,
+        };
+        match &mut level.items {
+            Items::List(items) => {
+                // Elements are written over placeholders rather than pushed: `Vec::push` is
+                // not inlined into this large function, and handing it a frame built on the
+                // stack stalled every element on a store-to-load forwarding failure.
+                let mut n = items.len();
+                while level.remaining > 0 {
+                    if n == items.len() {
+                        let batch = level.remaining.min(FILL_BATCH) as usize;
+                        items.resize_with(n + batch, || Frame::Null);
+                    }
+                    if !cur.scalar_with(src, &mut items[n]) {
+                        break;
+                    }
+                    n += 1;
+                    level.remaining -= 1;
+                    level.received += 1;
+                }
+                items.truncate(n);
+            }
+            Items::Pairs { pairs, key } if key.is_none() => {
+                while level.remaining >= 2 {
+                    let Some(k) = cur.scalar(src) else { break };
+                    let Some(v) = cur.scalar(src) else {
+                        // The value is for `step`; the key waits in the level, as it would had
+                        // `step` read it.
+                        *key = Some(k);
+                        level.remaining -= 1;
+                        level.received += 1;
+                        break;
+                    };
+                    pairs.push((k, v));
+                    level.remaining -= 2;
+                    level.received += 2;
+                }
+            }
+            _ => return None,
+        }
+        let done = level.remaining == 0;
+        cur.finish(src);
+        if cur.consumed > 0 {
+            self.consumed += cur.consumed;
+            self.scanned = 0;
+        }
+        if !done {
+            return None;
+        }
+        let level = self.stack.pop().expect("stack top exists");
+        level.finish().ok()
     }
 
     /// Parses one element at the front of `src`: a scalar, or an aggregate header.
@@ -795,6 +872,145 @@ impl Decoder {
             limit,
             value,
             max,
+        }
+    }
+}
+
+/// Where [`Lane::scalar_with`] puts a frame.
+trait Sink {
+    fn put(&mut self, frame: Frame);
+}
+
+impl Sink for Frame {
+    #[inline(always)]
+    fn put(&mut self, frame: Frame) {
+        *self = frame;
+    }
+}
+
+/// Placeholders [`Decoder::fill`] adds to an array at a time.
+const FILL_BATCH: u64 = 64;
+
+impl Sink for Option<Frame> {
+    #[inline(always)]
+    fn put(&mut self, frame: Frame) {
+        *self = Some(frame);
+    }
+}
+
+/// A cursor over complete scalars at the front of a buffer, for [`Decoder::fill`]. Bytes before
+/// `pos` have been parsed but not yet removed from the buffer: removing them once, at the end,
+/// is cheaper than once per element.
+struct Lane {
+    pos: usize,
+    consumed: u64,
+    limits: Limits,
+}
+
+impl Lane {
+    /// The complete and valid `$` (including `$-1`), `:`, `+` or `_` frame at `pos`, or `None`,
+    /// having consumed nothing, for anything else: those are left to [`Decoder::step`], which
+    /// also reports every error. The checks mirror the ones `step` makes.
+    #[inline(always)]
+    fn scalar(&mut self, src: &mut BytesMut) -> Option<Frame> {
+        let mut out = None;
+        self.scalar_with(src, &mut out);
+        out
+    }
+
+    /// [`Lane::scalar`] handing the frame to `out` (true) instead of returning it: each arm
+    /// builds its frame right where `out` puts it, which spares a move of the frame through
+    /// the stack (measured: a third of the time per element of a large array).
+    #[inline(always)]
+    fn scalar_with(&mut self, src: &mut BytesMut, out: &mut impl Sink) -> bool {
+        let s = &src[self.pos..];
+        let Some(&ty) = s.first() else {
+            return false;
+        };
+        match ty {
+            b'$' => {
+                let (len, end) = match parse_len(s) {
+                    Ok(Len::Known { len, end }) => (len, end),
+                    Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
+                        self.pos += end;
+                        out.put(Frame::NullBulkString);
+                        return true;
+                    }
+                    _ => return false,
+                };
+                if len > self.limits.max_bulk_len || end - 3 > self.limits.max_line_len {
+                    return false;
+                }
+                let Ok(len) = usize::try_from(len) else {
+                    return false;
+                };
+                let Some(total) = end.checked_add(len).and_then(|t| t.checked_add(2)) else {
+                    return false;
+                };
+                if s.len() < total || s[total - 2] != b'\r' || s[total - 1] != b'\n' {
+                    return false;
+                }
+                match Payload::inline_from(&s[end..], len) {
+                    Some(p) => {
+                        self.pos += total;
+                        out.put(Frame::BulkString(p));
+                    }
+                    None => out.put(Frame::BulkString(self.split(src, end, len, total))),
+                }
+                true
+            }
+            b':' => match parse_i64_line(s, 1) {
+                IntLine::Done { value, end } if end - 3 <= self.limits.max_line_len => {
+                    self.pos += end;
+                    out.put(Frame::Integer(value));
+                    true
+                }
+                _ => false,
+            },
+            b'+' => {
+                let Some(cr) = short_line_end(s) else {
+                    return false;
+                };
+                if cr - 1 > self.limits.max_line_len {
+                    return false;
+                }
+                match Payload::inline_from(&s[1..], cr - 1) {
+                    Some(p) => {
+                        self.pos += cr + 2;
+                        out.put(Frame::SimpleString(p));
+                    }
+                    None => out.put(Frame::SimpleString(self.split(src, 1, cr - 1, cr + 2))),
+                }
+                true
+            }
+            b'_' if s.get(1..3) == Some(b"\r\n") => {
+                self.pos += 3;
+                out.put(Frame::Null);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Consumes the `total` bytes at `pos` and returns `len` of them from `start` (relative
+    /// to `pos`) as a zero-copy slice, having first removed the bytes parsed before them.
+    #[inline(never)]
+    fn split(&mut self, src: &mut BytesMut, start: usize, len: usize, total: usize) -> Payload {
+        self.finish(src);
+        self.consumed += total as u64;
+        let mut payload = src.split_to(total);
+        payload.advance(start);
+        payload.truncate(len);
+        Payload::from(payload.freeze())
+    }
+
+    /// Removes the bytes parsed so far from the buffer.
+    #[inline]
+    fn finish(&mut self, src: &mut BytesMut) {
+        if self.pos > 0 {
+            src.advance(self.pos);
+            self.consumed += self.pos as u64;
+            self.pos = 0;
         }
     }
 }
