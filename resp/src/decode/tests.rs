@@ -1074,3 +1074,48 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
     assert_eq!(err(b"+OK\rX"), syntax(4, Expected::LineEnd, b'X'));
     assert_eq!(err(b"$1\r\nabc"), syntax(5, Expected::PayloadEnd, b'b'));
 }
+
+#[test]
+fn integers_and_lengths_of_every_digit_count_decode_exactly() {
+    // The eight-bytes-at-a-time path handles 1 to 7 digits with 8 bytes readable; the rest
+    // take the byte loop. Both must agree, whatever follows the line.
+    let mut values: Vec<i64> = vec![0, 1, 9, 10, i64::MAX, i64::MIN, -1];
+    let mut p = 1i64;
+    for _ in 0..18 {
+        p *= 10;
+        values.extend([p - 1, p, p + 1, -(p - 1), -p, p / 3 * 2 + 7]);
+    }
+    for v in values {
+        for tail in [&b""[..], b"+OK\r\n", b":1\r\n:2\r\n"] {
+            let mut input = format!(":{v}\r\n").into_bytes();
+            input.extend_from_slice(tail);
+            let mut buf = BytesMut::from(&input[..]);
+            assert_eq!(
+                Decoder::new().decode(&mut buf).unwrap(),
+                Some(Frame::Integer(v))
+            );
+            assert_eq!(&buf[..], tail);
+            if v >= 0 {
+                let body = vec![b'x'; (v % 300) as usize];
+                let mut input = format!("*1\r\n${}\r\n", body.len()).into_bytes();
+                input.extend_from_slice(&body);
+                input.extend_from_slice(b"\r\n");
+                input.extend_from_slice(tail);
+                let mut buf = BytesMut::from(&input[..]);
+                let want = Frame::Array(vec![bulk(&body)]);
+                assert_eq!(Decoder::new().decode(&mut buf).unwrap(), Some(want));
+            }
+        }
+    }
+    // Digit runs that end in something other than CRLF are errors on both paths.
+    for bad in [
+        &b":12x4567\r\n:1\r\n"[..],
+        b":1234567\n:1\r\n",
+        b"$12 \r\nab\r\n:1\r\n",
+    ] {
+        assert!(
+            Decoder::new().decode(&mut BytesMut::from(bad)).is_err(),
+            "{bad:?}"
+        );
+    }
+}
