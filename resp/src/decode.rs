@@ -238,6 +238,13 @@ impl Decoder {
                 }
                 _ => None,
             },
+            b'$' if src.get(1) == Some(&b'-') => match parse_len(src) {
+                Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
+                    self.skip(src, end);
+                    Some(Frame::NullBulkString)
+                }
+                _ => None,
+            },
             b'$' => self.complete_bulk(src).map(Frame::BulkString),
             _ => None,
         }
