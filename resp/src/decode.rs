@@ -14,6 +14,16 @@
 //! - `scanned` remembers how far the current, unterminated line has been searched for its
 //!   `\r\n`, so a long line trickling in is not searched again from its start.
 //!
+//! Two fast paths sit in front of that machinery, and both only ever take input that the
+//! general path would accept the same way; anything else falls through to it untouched:
+//!
+//! - [`Decoder::decode`] returns a complete top-level `+`, `:` or `$` reply directly.
+//! - `fill` (the "lane") moves the complete `$`, `:`, `+` and `_` elements at the front of the
+//!   buffer straight into the innermost open array or map, writing over placeholders and
+//!   removing their bytes from the buffer once, instead of one `step` per element. Its checks
+//!   mirror `step`'s; the property tests feed every input whole and in every split, which
+//!   sends the same bytes through both paths.
+//!
 //! Invariants that must change together:
 //!
 //! - Every byte before `src[0]` belongs to the decoder: completed elements of an unfinished
