@@ -1119,3 +1119,30 @@ fn integers_and_lengths_of_every_digit_count_decode_exactly() {
         );
     }
 }
+
+#[test]
+fn null_inside_an_aggregate_is_held_to_the_line_limit() {
+    // The fast lane must check the same limits as the general path: `-1` is a 2-byte line.
+    let limits = Limits::default().max_line_len(1);
+    for input in [&b"*1\r\n$-1\r\n"[..], b"*2\r\n:1\r\n$-1\r\n", b"$-1\r\n"] {
+        let err = Decoder::with_limits(limits)
+            .decode(&mut BytesMut::from(input))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::LimitExceeded {
+                    limit: LimitKind::LineLen,
+                    ..
+                }
+            ),
+            "{input:?}: {err:?}"
+        );
+    }
+    let mut ok = BytesMut::from(&b"*1\r\n$-1\r\n"[..]);
+    let frame = Decoder::with_limits(Limits::default().max_line_len(2)).decode(&mut ok);
+    assert_eq!(
+        frame.unwrap(),
+        Some(Frame::Array(vec![Frame::NullBulkString]))
+    );
+}
