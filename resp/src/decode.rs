@@ -265,18 +265,7 @@ impl Decoder {
     /// to [`Decoder::bulk`]).
     #[inline(always)]
     fn complete_bulk(&mut self, src: &mut BytesMut) -> Option<Payload> {
-        let (len, end) = match parse_len(src) {
-            Ok(Len::Known { len, end }) => (len, end),
-            _ => return None,
-        };
-        if len > self.limits.max_bulk_len || end - 3 > self.limits.max_line_len {
-            return None;
-        }
-        let len = usize::try_from(len).ok()?;
-        let total = end.checked_add(len)?.checked_add(2)?;
-        if src.len() < total || src[total - 2] != b'\r' || src[total - 1] != b'\n' {
-            return None;
-        }
+        let (end, len, total) = bulk_extent(src, &self.limits)?;
         Some(self.take_payload(src, end, len, total))
     }
 
@@ -316,6 +305,8 @@ impl Decoder {
             self.skip(src, total);
             return p;
         }
+        // The same as `split_payload`, written out: calling it from here made the top-level
+        // fast path it is inlined into measurably slower (`+OK`: 14 -> 20 ns).
         let mut payload = self.take(src, total);
         payload.advance(start);
         payload.truncate(len);
@@ -893,7 +884,8 @@ impl Decoder {
     }
 }
 
-/// Where [`Lane::scalar_with`] puts a frame.
+/// Where [`Lane::scalar_with`] puts a frame: over a placeholder in an array, or into an
+/// `Option` for [`Lane::scalar`].
 trait Sink {
     fn put(&mut self, frame: Frame);
 }
@@ -905,15 +897,15 @@ impl Sink for Frame {
     }
 }
 
-/// Placeholders [`Decoder::fill`] adds to an array at a time.
-const FILL_BATCH: u64 = 64;
-
 impl Sink for Option<Frame> {
     #[inline(always)]
     fn put(&mut self, frame: Frame) {
         *self = Some(frame);
     }
 }
+
+/// Placeholders [`Decoder::fill`] adds to an array at a time.
+const FILL_BATCH: u64 = 64;
 
 /// A cursor over complete scalars at the front of a buffer, for [`Decoder::fill`]. Bytes before
 /// `pos` have been parsed but not yet removed from the buffer: removing them once, at the end,
@@ -936,7 +928,7 @@ impl Lane {
     }
 
     /// [`Lane::scalar`] handing the frame to `out` (true) instead of returning it: each arm
-    /// builds its frame right where `out` puts it, which spares a move of the frame through
+    /// builds its frame right where it is stored, which spares a move of the frame through
     /// the stack (measured: a third of the time per element of a large array).
     #[inline(always)]
     fn scalar_with(&mut self, src: &mut BytesMut, out: &mut impl Sink) -> bool {
@@ -946,27 +938,19 @@ impl Lane {
         };
         match ty {
             b'$' => {
-                let (len, end) = match parse_len(s) {
-                    Ok(Len::Known { len, end }) => (len, end),
-                    Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
-                        self.pos += end;
-                        out.put(Frame::NullBulkString);
-                        return true;
-                    }
-                    _ => return false,
-                };
-                if len > self.limits.max_bulk_len || end - 3 > self.limits.max_line_len {
-                    return false;
+                if s.get(1) == Some(&b'-') {
+                    return match parse_len(s) {
+                        Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
+                            self.pos += end;
+                            out.put(Frame::NullBulkString);
+                            true
+                        }
+                        _ => false,
+                    };
                 }
-                let Ok(len) = usize::try_from(len) else {
+                let Some((end, len, total)) = bulk_extent(s, &self.limits) else {
                     return false;
                 };
-                let Some(total) = end.checked_add(len).and_then(|t| t.checked_add(2)) else {
-                    return false;
-                };
-                if s.len() < total || s[total - 2] != b'\r' || s[total - 1] != b'\n' {
-                    return false;
-                }
                 match Payload::inline_from(&s[end..], len) {
                     Some(p) => {
                         self.pos += total;
@@ -1015,10 +999,7 @@ impl Lane {
     fn split(&mut self, src: &mut BytesMut, start: usize, len: usize, total: usize) -> Payload {
         self.finish(src);
         self.consumed += total as u64;
-        let mut payload = src.split_to(total);
-        payload.advance(start);
-        payload.truncate(len);
-        Payload::from(payload.freeze())
+        split_payload(src, start, len, total)
     }
 
     /// Removes the bytes parsed so far from the buffer.
@@ -1094,6 +1075,36 @@ fn short_line_end(src: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Where the payload of a complete, valid `$len\r\npayload\r\n` at the front of `s` lies:
+/// `(end of header, payload length, total length)`. `None` for anything else, including nulls,
+/// streamed strings, partial input and limits exceeded, which the general path handles.
+#[inline(always)]
+fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
+    let (len, end) = match parse_len(s) {
+        Ok(Len::Known { len, end }) => (len, end),
+        _ => return None,
+    };
+    if len > limits.max_bulk_len || end - 3 > limits.max_line_len {
+        return None;
+    }
+    let len = usize::try_from(len).ok()?;
+    let total = end.checked_add(len)?.checked_add(2)?;
+    if s.len() < total || s[total - 2] != b'\r' || s[total - 1] != b'\n' {
+        return None;
+    }
+    Some((end, len, total))
+}
+
+/// Splits the first `total` bytes off `src` and returns `len` of them from `start` as a
+/// zero-copy payload.
+#[inline(never)]
+fn split_payload(src: &mut BytesMut, start: usize, len: usize, total: usize) -> Payload {
+    let mut payload = src.split_to(total);
+    payload.advance(start);
+    payload.truncate(len);
+    Payload::from(payload.freeze())
 }
 
 enum IntLine {

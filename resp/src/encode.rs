@@ -323,7 +323,7 @@ pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
         out.crlf();
     }
     let (written, overflow) = (out.pos, out.overflow);
-    if overflow || written > len {
+    if overflow {
         // A `ToArg` returned longer bytes the second time it was asked (the in-tree ones are
         // deterministic; a user's might not be). Never panic: start over, growing as we go.
         dst.truncate(start);
