@@ -641,6 +641,12 @@ impl Cluster {
                     Some(Redirect::Moved { slot: s, to }) => {
                         redirects += 1;
                         self.apply_moved(s, &to);
+                        if !self
+                            .settle_after_moved(redirects, &mut waits, deadline)
+                            .await
+                        {
+                            return Ok(frame);
+                        }
                     }
                     Some(Redirect::Ask { to }) => {
                         redirects += 1;
@@ -671,6 +677,14 @@ impl Cluster {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// After the second MOVED for one command, waits before following it: the nodes disagree
+    /// about the slot's owner (a hand-over in progress, gossip not yet settled) and would
+    /// otherwise bounce the command between them until the redirect limit, within a
+    /// millisecond. False when waiting would pass `deadline`.
+    async fn settle_after_moved(&self, redirects: u32, waits: &mut u32, deadline: Instant) -> bool {
+        redirects < 2 || self.wait(waits, deadline).await
     }
 
     /// Sleeps before the next attempt, backing off; false when that would pass `deadline`.
@@ -831,7 +845,15 @@ impl Cluster {
                 Some(r) if refused && redirects < MAX_REDIRECTS => {
                     redirects += 1;
                     match r {
-                        Redirect::Moved { slot, to } => self.apply_moved(slot, &to),
+                        Redirect::Moved { slot, to } => {
+                            self.apply_moved(slot, &to);
+                            if !self
+                                .settle_after_moved(redirects, &mut waits, deadline)
+                                .await
+                            {
+                                return Ok(frames);
+                            }
+                        }
                         // An ASK inside a transaction: the slot is migrating; wait until the
                         // keys have moved and the slot map says where.
                         Redirect::Ask { .. } | Redirect::Wait => {

@@ -230,7 +230,12 @@ impl RedisCluster {
             assert!(out == "OK" || out == "NOKEY", "MIGRATE: {out}");
             between_batches();
         }
-        for port in self.master_ports() {
+        // The source first, then a pause, then the others: until the target is told, the two
+        // answer MOVED to each other. Real clusters have such windows too (another tool's
+        // order, gossip lag), and clients must ride them out rather than give up.
+        cli(from, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
+        between_batches();
+        for port in self.master_ports().into_iter().filter(|&p| p != from) {
             cli(port, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
         }
         self.wait_until(Duration::from_secs(10), "slot owner agreed", |c| {
