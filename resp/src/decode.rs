@@ -5,9 +5,12 @@
 //! The decoder is a push parser whose whole state lives in the struct, so a reply that arrives
 //! over many reads is parsed once, not once per read:
 //!
-//! - `stack` holds one [`Level`] per open aggregate, each with the children completed so far.
-//!   Nesting is handled by this explicit stack, never by recursion, and bounded by
-//!   [`Limits::max_depth`].
+//! - `stack[..depth]` holds one [`Level`] per open aggregate, each with the children completed
+//!   so far. Nesting is handled by this explicit stack, never by recursion, and bounded by
+//!   [`Limits::max_depth`]. Slots above `depth` are kept as spares, so opening an aggregate
+//!   writes its level in place, and a finished aggregate is written straight into a
+//!   placeholder in its parent (`Decoder::close`): frames and levels are never assembled on
+//!   the stack and then copied, which stalled on store-to-load forwarding.
 //! - `pending` holds a scalar whose header has been consumed but whose payload has not fully
 //!   arrived: a bulk payload (waited for by its declared length, never scanned) or a streamed
 //!   string being assembled chunk by chunk.
@@ -74,7 +77,9 @@ use crate::payload::Payload;
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
+    /// Open aggregates are `stack[..depth]`; the slots above are spares kept for reuse.
     stack: Vec<Level>,
+    depth: usize,
     pending: Pending,
     consumed: u64,
     scanned: usize,
@@ -132,6 +137,8 @@ enum Step {
     Value(Frame),
     /// An aggregate header was pushed onto the stack.
     Opened,
+    /// The innermost open aggregate has received its last element.
+    Complete,
     Incomplete,
 }
 
@@ -170,6 +177,7 @@ impl Decoder {
         Decoder {
             limits,
             stack: Vec::new(),
+            depth: 0,
             pending: Pending::None,
             consumed: 0,
             scanned: 0,
@@ -185,7 +193,7 @@ impl Decoder {
     /// True when the decoder holds part of a frame (bytes it consumed from an earlier call that
     /// belong to a frame not yet returned).
     pub fn is_mid_frame(&self) -> bool {
-        !self.stack.is_empty() || !matches!(self.pending, Pending::None)
+        self.depth != 0 || !matches!(self.pending, Pending::None)
     }
 
     /// True once a call has failed; every later call returns the same error.
@@ -226,7 +234,7 @@ impl Decoder {
 
     #[inline]
     fn is_idle(&self) -> bool {
-        self.failed.is_none() && self.stack.is_empty() && matches!(self.pending, Pending::None)
+        self.failed.is_none() && self.depth == 0 && matches!(self.pending, Pending::None)
     }
 
     /// A complete and valid `+`, `-`, `:` or `$` frame at the front of `src`, or `None` (with
@@ -305,8 +313,8 @@ impl Decoder {
             self.skip(src, total);
             return p;
         }
-        // The same as `split_payload`, written out: calling it from here made the top-level
-        // fast path it is inlined into measurably slower (`+OK`: 14 -> 20 ns).
+        // Written out rather than shared with `Lane::split`: an out-of-line call from here made
+        // the top-level fast path it is inlined into measurably slower (`+OK`: 14 -> 20 ns).
         let mut payload = self.take(src, total);
         payload.advance(start);
         payload.truncate(len);
@@ -341,6 +349,7 @@ impl Decoder {
             Err(err) => {
                 self.failed = Some(err.clone());
                 self.stack = Vec::new();
+                self.depth = 0;
                 self.pending = Pending::None;
                 Err(err)
             }
@@ -349,66 +358,135 @@ impl Decoder {
 
     fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         loop {
-            let mut frame = match self.fill(src) {
-                Some(done) => done,
-                None => match self.step(src)? {
-                    Step::Value(frame) => frame,
-                    Step::Opened => continue,
+            let complete = if self.fill(src) {
+                true
+            } else {
+                match self.step(src)? {
+                    Step::Value(frame) => {
+                        if self.depth == 0 {
+                            return Ok(Some(frame));
+                        }
+                        self.deliver(frame)?
+                    }
+                    Step::Opened => false,
+                    Step::Complete => true,
                     Step::Incomplete => return Ok(None),
-                },
-            };
-            // Hand the value to the aggregates it completes, innermost first.
-            loop {
-                let Some(top) = self.stack.last_mut() else {
-                    return Ok(Some(frame));
-                };
-                if !top.push(frame) {
-                    if top.streamed && top.received > top.max_items {
-                        let count = top_count(top);
-                        return Err(self.limit(0, LimitKind::AggregateLen, count));
-                    }
-                    break;
                 }
-                let level = self.stack.pop().expect("stack top exists");
-                match level.finish() {
-                    Ok(done) => frame = done,
-                    Err(attributes) => {
-                        // An attribute map is complete: now wait for the value it annotates.
-                        self.stack.push(Level {
-                            kind: b'|',
-                            remaining: 1,
-                            received: 0,
-                            max_items: 1,
-                            streamed: false,
-                            items: Items::Annotated {
-                                attributes,
-                                data: None,
-                            },
-                        });
-                        break;
-                    }
+            };
+            if complete {
+                if let Some(frame) = self.close()? {
+                    return Ok(Some(frame));
                 }
             }
         }
     }
 
+    /// Hands a value to the innermost open aggregate; true when that completes it.
+    #[inline]
+    fn deliver(&mut self, frame: Frame) -> Result<bool, DecodeError> {
+        let top = &mut self.stack[self.depth - 1];
+        *top.slot() = frame;
+        self.check_received()
+    }
+
+    /// Whether the innermost open aggregate is complete, after a value was added to it; a
+    /// streamed aggregate that has now received too many is an error.
+    #[inline]
+    fn check_received(&self) -> Result<bool, DecodeError> {
+        let top = &self.stack[self.depth - 1];
+        if top.streamed {
+            if top.received > top.max_items {
+                return Err(self.limit(0, LimitKind::AggregateLen, top_count(top)));
+            }
+            return Ok(false);
+        }
+        Ok(top.remaining == 0)
+    }
+
+    /// Closes the innermost open aggregate, which is complete, and every enclosing one it
+    /// completes in turn. Each finished aggregate is written straight into its parent's slot
+    /// rather than moved through the stack: a frame or level assembled field by field and
+    /// then copied as a block stalled on store-to-load forwarding. Returns the top-level frame
+    /// once there is one.
+    fn close(&mut self) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            let d = self.depth - 1;
+            let (below, rest) = self.stack.split_at_mut(d);
+            let level = &mut rest[0];
+            if let (b'|', Items::Pairs { pairs, .. }) = (level.kind, &mut level.items) {
+                // An attribute map is complete: now wait for the value it annotates.
+                let attributes = std::mem::take(pairs);
+                level.items = Items::Annotated {
+                    attributes,
+                    data: None,
+                };
+                level.remaining = 1;
+                level.received = 0;
+                level.max_items = 1;
+                return Ok(None);
+            }
+            self.depth = d;
+            let Some(parent) = below.last_mut() else {
+                let mut out = None;
+                level.take_into(&mut out);
+                return Ok(out);
+            };
+            level.take_into(parent.slot());
+            if !self.check_received()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Opens an aggregate in the next stack slot, reusing a spare one when there is one so
+    /// that the level is written in place. An attribute level with `cap` 0 (`|0`) starts out
+    /// waiting for the annotated value.
+    #[inline]
+    fn push_level(&mut self, kind: u8, remaining: u64, max_items: u64, streamed: bool, cap: usize) {
+        if self.depth == self.stack.len() {
+            self.stack.push(Level::spare());
+        }
+        let level = &mut self.stack[self.depth];
+        self.depth += 1;
+        level.kind = kind;
+        level.remaining = remaining;
+        level.received = 0;
+        level.max_items = max_items;
+        level.streamed = streamed;
+        level.items = match kind {
+            b'%' => Items::Pairs {
+                pairs: Vec::with_capacity(cap),
+                key: None,
+            },
+            b'|' if cap == 0 => Items::Annotated {
+                attributes: Vec::new(),
+                data: None,
+            },
+            b'|' => Items::Pairs {
+                pairs: Vec::with_capacity(cap),
+                key: None,
+            },
+            _ => Items::List(Vec::with_capacity(cap)),
+        };
+    }
+
     /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
     /// `src` straight into the innermost open array, set, push or map, without a [`Step`] per
-    /// element, and consumes their bytes in one go. Returns the aggregate, taken off the stack,
-    /// once it is complete; `None` when it stopped at anything else (a nested aggregate,
+    /// element, and consumes their bytes in one go. Returns true once the aggregate is complete
+    /// (for [`Decoder::close`]); false when it stopped at anything else (a nested aggregate,
     /// partial or invalid input, a limit), which [`Decoder::step`] then handles exactly as if
     /// this lane did not exist.
     #[inline]
-    fn fill(&mut self, src: &mut BytesMut) -> Option<Frame> {
-        if !matches!(self.pending, Pending::None) {
-            return None;
+    fn fill(&mut self, src: &mut BytesMut) -> bool {
+        if !matches!(self.pending, Pending::None) || self.depth == 0 {
+            return false;
         }
         let limits = self.limits;
-        let level = self.stack.last_mut()?;
+        let level = &mut self.stack[self.depth - 1];
         // Attribute maps finish into a level that waits for the annotated value: `step` does
         // that bookkeeping.
         if level.streamed || level.kind == b'|' {
-            return None;
+            return false;
         }
         let mut cur = Lane {
             pos: 0,
@@ -436,22 +514,33 @@ impl Decoder {
                 items.truncate(n);
             }
             Items::Pairs { pairs, key } if key.is_none() => {
+                // Placeholders as for arrays: a pair assembled on the stack and pushed stalled
+                // the same way.
+                let mut n = pairs.len();
                 while level.remaining >= 2 {
-                    let Some(k) = cur.scalar(src) else { break };
-                    let Some(v) = cur.scalar(src) else {
+                    if n == pairs.len() {
+                        let batch = (level.remaining / 2).min(FILL_BATCH) as usize;
+                        pairs.resize_with(n + batch, || (Frame::Null, Frame::Null));
+                    }
+                    let pair = &mut pairs[n];
+                    if !cur.scalar_with(src, &mut pair.0) {
+                        break;
+                    }
+                    if !cur.scalar_with(src, &mut pair.1) {
                         // The value is for `step`; the key waits in the level, as it would had
                         // `step` read it.
-                        *key = Some(k);
+                        *key = Some(std::mem::replace(&mut pair.0, Frame::Null));
                         level.remaining -= 1;
                         level.received += 1;
                         break;
-                    };
-                    pairs.push((k, v));
+                    }
+                    n += 1;
                     level.remaining -= 2;
                     level.received += 2;
                 }
+                pairs.truncate(n);
             }
-            _ => return None,
+            _ => return false,
         }
         let done = level.remaining == 0;
         cur.finish(src);
@@ -459,11 +548,7 @@ impl Decoder {
             self.consumed += cur.consumed;
             self.scanned = 0;
         }
-        if !done {
-            return None;
-        }
-        let level = self.stack.pop().expect("stack top exists");
-        level.finish().ok()
+        done
     }
 
     /// Parses one element at the front of `src`: a scalar, or an aggregate header.
@@ -552,7 +637,7 @@ impl Decoder {
         if cr != 1 {
             return Err(self.syntax(src, 1, Expected::LineEnd));
         }
-        match self.stack.last() {
+        match self.depth.checked_sub(1).map(|d| &self.stack[d]) {
             Some(level) if level.streamed => {
                 if let Items::Pairs { key: Some(_), .. } = level.items {
                     return Err(self.syntax(src, 0, Expected::MapValue));
@@ -561,13 +646,9 @@ impl Decoder {
             _ => return Err(self.syntax(src, 0, Expected::TypeByte)),
         }
         self.skip(src, cr + 2);
-        let level = self.stack.pop().expect("checked above");
-        match level.finish() {
-            Ok(frame) => Ok(Step::Value(frame)),
-            // Streamed attributes are not allowed (see `open`), so a streamed level always
-            // finishes into a value.
-            Err(_) => Err(self.syntax(src, 0, Expected::TypeByte)),
-        }
+        // Streamed attributes are not allowed (see `open`), so a streamed level always
+        // closes into a value.
+        Ok(Step::Complete)
     }
 
     /// `$`, `!` and `=`: a length header, then that many bytes and `\r\n`.
@@ -715,7 +796,7 @@ impl Decoder {
         if count > self.limits.max_aggregate_len {
             return Err(self.limit(0, LimitKind::AggregateLen, count));
         }
-        if self.stack.len() >= self.limits.max_depth {
+        if self.depth >= self.limits.max_depth {
             return Err(DecodeError::TooDeep {
                 offset: self.consumed,
                 max: self.limits.max_depth,
@@ -730,17 +811,8 @@ impl Decoder {
                 b'>' => Step::Value(Frame::Push(Vec::new())),
                 b'%' => Step::Value(Frame::Map(Vec::new())),
                 _ => {
-                    self.stack.push(Level {
-                        kind: b'|',
-                        remaining: 1,
-                        received: 0,
-                        max_items: 1,
-                        streamed: false,
-                        items: Items::Annotated {
-                            attributes: Vec::new(),
-                            data: None,
-                        },
-                    });
+                    // No attributes: wait for the annotated value straight away.
+                    self.push_level(b'|', 1, 1, false, 0);
                     Step::Opened
                 }
             });
@@ -748,23 +820,14 @@ impl Decoder {
         // Never trust an announced count for memory: reserve at most a small amount and let
         // the vector grow as elements actually arrive.
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
-        let items = if paired {
-            Items::Pairs {
-                pairs: Vec::with_capacity(cap),
-                key: None,
-            }
-        } else {
-            Items::List(Vec::with_capacity(cap))
-        };
         let per = if paired { 2 } else { 1 };
-        self.stack.push(Level {
-            kind: ty,
-            remaining: count.saturating_mul(per),
-            received: 0,
-            max_items: self.limits.max_aggregate_len.saturating_mul(per),
+        self.push_level(
+            ty,
+            count.saturating_mul(per),
+            self.limits.max_aggregate_len.saturating_mul(per),
             streamed,
-            items,
-        });
+            cap,
+        );
         Ok(Step::Opened)
     }
 
@@ -884,16 +947,20 @@ impl Decoder {
     }
 }
 
-/// Where [`Lane::scalar_with`] puts a frame: over a placeholder in an array, or into an
-/// `Option` for [`Lane::scalar`].
+/// Where a finished frame goes: over a placeholder in an aggregate, or into an `Option` for
+/// a top-level frame.
 trait Sink {
     fn put(&mut self, frame: Frame);
 }
 
+/// A `Frame` sink is always a placeholder (`Frame::Null`, which owns nothing): it is
+/// overwritten without running the frame's drop glue, an out-of-line call and a jump-table
+/// branch per element otherwise.
 impl Sink for Frame {
     #[inline(always)]
     fn put(&mut self, frame: Frame) {
-        *self = frame;
+        debug_assert!(matches!(self, Frame::Null));
+        std::mem::forget(std::mem::replace(self, frame));
     }
 }
 
@@ -917,19 +984,12 @@ struct Lane {
 }
 
 impl Lane {
-    /// The complete and valid `$` (including `$-1`), `:`, `+` or `_` frame at `pos`, or `None`,
-    /// having consumed nothing, for anything else: those are left to [`Decoder::step`], which
-    /// also reports every error. The checks mirror the ones `step` makes.
-    #[inline(always)]
-    fn scalar(&mut self, src: &mut BytesMut) -> Option<Frame> {
-        let mut out = None;
-        self.scalar_with(src, &mut out);
-        out
-    }
-
-    /// [`Lane::scalar`] handing the frame to `out` (true) instead of returning it: each arm
-    /// builds its frame right where it is stored, which spares a move of the frame through
-    /// the stack (measured: a third of the time per element of a large array).
+    /// Puts the complete and valid `$` (including `$-1`), `:`, `+` or `_` frame at `pos` into
+    /// `out` and returns true; returns false, having consumed nothing, for anything else: those
+    /// are left to [`Decoder::step`], which also reports every error. The checks mirror the
+    /// ones `step` makes. Each arm builds its frame right where it is stored, which spares a
+    /// move of the frame through the stack (measured: a third of the time per element of a
+    /// large array).
     #[inline(always)]
     fn scalar_with(&mut self, src: &mut BytesMut, out: &mut impl Sink) -> bool {
         let s = &src[self.pos..];
@@ -956,7 +1016,7 @@ impl Lane {
                         self.pos += total;
                         out.put(Frame::BulkString(p));
                     }
-                    None => out.put(Frame::BulkString(self.split(src, end, len, total))),
+                    None => self.split(src, end, len, total, out, Frame::BulkString),
                 }
                 true
             }
@@ -980,7 +1040,7 @@ impl Lane {
                         self.pos += cr + 2;
                         out.put(Frame::SimpleString(p));
                     }
-                    None => out.put(Frame::SimpleString(self.split(src, 1, cr - 1, cr + 2))),
+                    None => self.split(src, 1, cr - 1, cr + 2, out, Frame::SimpleString),
                 }
                 true
             }
@@ -993,13 +1053,27 @@ impl Lane {
         }
     }
 
-    /// Consumes the `total` bytes at `pos` and returns `len` of them from `start` (relative
-    /// to `pos`) as a zero-copy slice, having first removed the bytes parsed before them.
+    /// Consumes the `total` bytes at `pos` and puts `len` of them from `start` (relative to
+    /// `pos`), as a zero-copy slice wrapped by `variant`, into `out`, having first removed the
+    /// bytes parsed before them. The frame is built here rather than returned: a payload
+    /// returned through memory and then copied into the frame stalled on store-to-load
+    /// forwarding.
     #[inline(never)]
-    fn split(&mut self, src: &mut BytesMut, start: usize, len: usize, total: usize) -> Payload {
+    fn split(
+        &mut self,
+        src: &mut BytesMut,
+        start: usize,
+        len: usize,
+        total: usize,
+        out: &mut impl Sink,
+        variant: fn(Payload) -> Frame,
+    ) {
         self.finish(src);
         self.consumed += total as u64;
-        split_payload(src, start, len, total)
+        let mut payload = src.split_to(total);
+        payload.advance(start);
+        payload.truncate(len);
+        out.put(variant(Payload::from(payload.freeze())));
     }
 
     /// Removes the bytes parsed so far from the buffer.
@@ -1023,39 +1097,62 @@ fn top_count(level: &Level) -> u64 {
 }
 
 impl Level {
-    /// Adds a completed child; true when the aggregate is now complete.
-    #[inline]
-    fn push(&mut self, frame: Frame) -> bool {
-        match &mut self.items {
-            Items::List(v) => v.push(frame),
-            Items::Pairs { pairs, key } => match key.take() {
-                None => *key = Some(frame),
-                Some(k) => pairs.push((k, frame)),
-            },
-            Items::Annotated { data, .. } => *data = Some(frame),
+    /// An unused stack slot.
+    fn spare() -> Level {
+        Level {
+            kind: 0,
+            remaining: 0,
+            received: 0,
+            max_items: 0,
+            streamed: false,
+            items: Items::List(Vec::new()),
         }
-        self.received += 1;
-        if self.streamed {
-            return false;
-        }
-        self.remaining -= 1;
-        self.remaining == 0
     }
 
-    /// The finished frame, or the pairs of a finished attribute map (which still waits for
-    /// the value it annotates).
-    fn finish(self) -> Result<Frame, Vec<(Frame, Frame)>> {
-        Ok(match (self.kind, self.items) {
-            (_, Items::Annotated { attributes, data }) => Frame::Attribute {
-                attributes,
-                data: Box::new(data.unwrap_or(Frame::Null)),
+    /// Counts one more child and returns the place to write it: a placeholder that the caller
+    /// overwrites in place.
+    #[inline]
+    fn slot(&mut self) -> &mut Frame {
+        self.received += 1;
+        if !self.streamed {
+            self.remaining -= 1;
+        }
+        match &mut self.items {
+            Items::List(v) => {
+                v.push(Frame::Null);
+                v.last_mut().expect("just pushed")
+            }
+            Items::Pairs { pairs, key } => match key.take() {
+                None => key.insert(Frame::Null),
+                Some(k) => {
+                    pairs.push((k, Frame::Null));
+                    &mut pairs.last_mut().expect("just pushed").1
+                }
             },
-            (b'|', Items::Pairs { pairs, .. }) => return Err(pairs),
-            (_, Items::Pairs { pairs, .. }) => Frame::Map(pairs),
-            (b'~', Items::List(v)) => Frame::Set(v),
-            (b'>', Items::List(v)) => Frame::Push(v),
-            (_, Items::List(v)) => Frame::Array(v),
-        })
+            Items::Annotated { data, .. } => data.insert(Frame::Null),
+        }
+    }
+
+    /// Writes the finished frame into `out`, leaving this level empty for reuse. Never called
+    /// on an attribute map, which turns into an `Annotated` level instead (see
+    /// [`Decoder::close`]).
+    #[inline]
+    fn take_into(&mut self, out: &mut impl Sink) {
+        match &mut self.items {
+            Items::Annotated { attributes, data } => out.put(Frame::Attribute {
+                attributes: std::mem::take(attributes),
+                data: Box::new(data.take().unwrap_or(Frame::Null)),
+            }),
+            Items::Pairs { pairs, .. } => out.put(Frame::Map(std::mem::take(pairs))),
+            Items::List(v) => {
+                let v = std::mem::take(v);
+                out.put(match self.kind {
+                    b'~' => Frame::Set(v),
+                    b'>' => Frame::Push(v),
+                    _ => Frame::Array(v),
+                })
+            }
+        }
     }
 }
 
@@ -1095,16 +1192,6 @@ fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
         return None;
     }
     Some((end, len, total))
-}
-
-/// Splits the first `total` bytes off `src` and returns `len` of them from `start` as a
-/// zero-copy payload.
-#[inline(never)]
-fn split_payload(src: &mut BytesMut, start: usize, len: usize, total: usize) -> Payload {
-    let mut payload = src.split_to(total);
-    payload.advance(start);
-    payload.truncate(len);
-    Payload::from(payload.freeze())
 }
 
 enum IntLine {
