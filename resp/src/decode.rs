@@ -427,9 +427,9 @@ impl Decoder {
             }
             self.depth = d;
             let Some(parent) = below.last_mut() else {
-                let mut out = None;
+                let mut out = Frame::Null;
                 level.take_into(&mut out);
-                return Ok(out);
+                return Ok(Some(out));
             };
             level.take_into(parent.slot());
             if !self.check_received()? {
@@ -1016,7 +1016,7 @@ impl Lane {
                         self.pos += total;
                         out.put(Frame::BulkString(p));
                     }
-                    None => self.split(src, end, len, total, out, Frame::BulkString),
+                    None => self.split(src, end, len, total, out, false),
                 }
                 true
             }
@@ -1040,7 +1040,7 @@ impl Lane {
                         self.pos += cr + 2;
                         out.put(Frame::SimpleString(p));
                     }
-                    None => self.split(src, 1, cr - 1, cr + 2, out, Frame::SimpleString),
+                    None => self.split(src, 1, cr - 1, cr + 2, out, true),
                 }
                 true
             }
@@ -1054,7 +1054,7 @@ impl Lane {
     }
 
     /// Consumes the `total` bytes at `pos` and puts `len` of them from `start` (relative to
-    /// `pos`), as a zero-copy slice wrapped by `variant`, into `out`, having first removed the
+    /// `pos`), as a zero-copy slice in a simple or bulk string, into `out`, having first removed the
     /// bytes parsed before them. The frame is built here rather than returned: a payload
     /// returned through memory and then copied into the frame stalled on store-to-load
     /// forwarding.
@@ -1066,14 +1066,19 @@ impl Lane {
         len: usize,
         total: usize,
         out: &mut impl Sink,
-        variant: fn(Payload) -> Frame,
+        simple: bool,
     ) {
         self.finish(src);
         self.consumed += total as u64;
         let mut payload = src.split_to(total);
         payload.advance(start);
         payload.truncate(len);
-        out.put(variant(Payload::from(payload.freeze())));
+        let payload = Payload::from(payload.freeze());
+        if simple {
+            out.put(Frame::SimpleString(payload));
+        } else {
+            out.put(Frame::BulkString(payload));
+        }
     }
 
     /// Removes the bytes parsed so far from the buffer.
@@ -1111,6 +1116,10 @@ impl Level {
 
     /// Counts one more child and returns the place to write it: a placeholder that the caller
     /// overwrites in place.
+    ///
+    /// Placeholders are added with `resize_with`, which writes them in place: `push(Frame::Null)`
+    /// wrote the tag on the stack and copied the whole frame from there, stalling on
+    /// store-to-load forwarding.
     #[inline]
     fn slot(&mut self) -> &mut Frame {
         self.received += 1;
@@ -1119,38 +1128,52 @@ impl Level {
         }
         match &mut self.items {
             Items::List(v) => {
-                v.push(Frame::Null);
-                v.last_mut().expect("just pushed")
+                v.resize_with(v.len() + 1, || Frame::Null);
+                v.last_mut().expect("just added")
             }
             Items::Pairs { pairs, key } => match key.take() {
                 None => key.insert(Frame::Null),
                 Some(k) => {
-                    pairs.push((k, Frame::Null));
-                    &mut pairs.last_mut().expect("just pushed").1
+                    pairs.resize_with(pairs.len() + 1, || (Frame::Null, Frame::Null));
+                    let pair = pairs.last_mut().expect("just added");
+                    pair.0.put(k);
+                    &mut pair.1
                 }
             },
             Items::Annotated { data, .. } => data.insert(Frame::Null),
         }
     }
 
-    /// Writes the finished frame into `out`, leaving this level empty for reuse. Never called
-    /// on an attribute map, which turns into an `Annotated` level instead (see
-    /// [`Decoder::close`]).
+    /// Writes the finished frame over the placeholder `out`, leaving this level empty for
+    /// reuse. Never called on an attribute map, which turns into an `Annotated` level instead
+    /// (see [`Decoder::close`]).
+    ///
+    /// The frame is stored as an empty aggregate and its vector swapped in afterwards: storing
+    /// `Frame::Array(vec)` in one go made the compiler assemble the frame on the stack at an
+    /// odd offset and copy it, which stalled on store-to-load forwarding (a tenth of the time
+    /// of XREAD-shaped replies).
     #[inline]
-    fn take_into(&mut self, out: &mut impl Sink) {
+    fn take_into(&mut self, out: &mut Frame) {
         match &mut self.items {
             Items::Annotated { attributes, data } => out.put(Frame::Attribute {
                 attributes: std::mem::take(attributes),
                 data: Box::new(data.take().unwrap_or(Frame::Null)),
             }),
-            Items::Pairs { pairs, .. } => out.put(Frame::Map(std::mem::take(pairs))),
+            Items::Pairs { pairs, .. } => {
+                out.put(Frame::Map(Vec::new()));
+                if let Frame::Map(slot) = out {
+                    std::mem::swap(slot, pairs);
+                }
+            }
             Items::List(v) => {
-                let v = std::mem::take(v);
                 out.put(match self.kind {
-                    b'~' => Frame::Set(v),
-                    b'>' => Frame::Push(v),
-                    _ => Frame::Array(v),
-                })
+                    b'~' => Frame::Set(Vec::new()),
+                    b'>' => Frame::Push(Vec::new()),
+                    _ => Frame::Array(Vec::new()),
+                });
+                if let Frame::Array(slot) | Frame::Set(slot) | Frame::Push(slot) = out {
+                    std::mem::swap(slot, v);
+                }
             }
         }
     }
