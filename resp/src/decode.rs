@@ -1223,9 +1223,9 @@ enum IntLine {
     Bad { at: usize, expected: Expected },
 }
 
-/// The value and count of the leading decimal digits of `src`, when there are 1 to 7 of them
-/// followed by `\r\n` and 8 bytes can be read; `None` otherwise (callers then take the
-/// byte-at-a-time path, which also reports errors).
+/// The value and count of the leading decimal digits of `src`, when there are 1 to 15 of them
+/// followed by `\r\n` and the bytes examined (8, or 16 for more than 7 digits) can be read;
+/// `None` otherwise (callers then take the byte-at-a-time path, which also reports errors).
 ///
 /// Eight bytes are examined at once: a byte-per-iteration loop ends on a branch whose outcome
 /// depends on the number's length, mispredicted on integer replies of mixed sizes, and that
@@ -1233,26 +1233,57 @@ enum IntLine {
 /// same-sized members), so its branches are predicted, and there the loop measured faster.
 #[inline(always)]
 fn short_digits(src: &[u8]) -> Option<(u64, usize)> {
+    let (x, n) = digit_run(u64::from_le_bytes(*src.first_chunk::<8>()?));
+    if n == 0 {
+        return None;
+    }
+    if n < 8 {
+        if src.get(n..n + 2) != Some(b"\r\n") {
+            return None;
+        }
+        return Some((digits_value(x, n), n));
+    }
+    // Eight digits and more: Unix timestamps in milliseconds, large counters, IDs.
+    let (y, m) = digit_run(u64::from_le_bytes(*src.get(8..)?.first_chunk::<8>()?));
+    if m == 8 || src.get(8 + m..10 + m) != Some(b"\r\n") {
+        return None;
+    }
+    let high = digits_value(x, 8);
+    let value = if m == 0 {
+        high
+    } else {
+        high * POW10[m] + digits_value(y, m)
+    };
+    Some((value, 8 + m))
+}
+
+/// Powers of ten up to 10^7, for joining two runs of digits.
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// Eight bytes with the ASCII digit offset removed (digits become 0..=9), and how many of the
+/// first of them are digits (8 when all are).
+#[inline(always)]
+fn digit_run(word: u64) -> (u64, usize) {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = u64::from_le_bytes(*src.first_chunk::<8>()?);
-    // Digits become 0..=9; any other byte becomes something larger.
     let x = word ^ (0x30 * LOW);
     // High bit set in each byte that is not a digit. A carry out of a non-digit byte can only
     // disturb later bytes, and only the first non-digit matters.
     let non_digit = (x | x.wrapping_add(0x76 * LOW)) & HIGH;
-    let n = (non_digit.trailing_zeros() / 8) as usize;
-    if n == 0 || n == 8 || src.get(n..n + 2) != Some(b"\r\n") {
-        return None;
-    }
+    (x, (non_digit.trailing_zeros() / 8) as usize)
+}
+
+/// The value of the first `n` (1 to 8) digits of a [`digit_run`] word.
+#[inline(always)]
+fn digits_value(x: u64, n: usize) -> u64 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
     // Keep the n digits, most significant first in the low byte, moved to the top so the
     // bytes below them are zeros (leading zeros of an 8-digit number), then combine pairs,
     // quads and halves.
     let digits = (x << (64 - 8 * n)) & (0x0f * LOW);
     let pairs = (digits.wrapping_mul(10) + (digits >> 8)) & 0x00ff_00ff_00ff_00ff;
     let quads = (pairs.wrapping_mul(100) + (pairs >> 16)) & 0x0000_ffff_0000_ffff;
-    let value = (quads.wrapping_mul(10_000) + (quads >> 32)) & 0xffff_ffff;
-    Some((value, n))
+    (quads.wrapping_mul(10_000) + (quads >> 32)) & 0xffff_ffff
 }
 
 /// [`parse_i64_line`] for the common short integers, falling back to it for the rest.

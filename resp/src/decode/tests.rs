@@ -1077,8 +1077,9 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
 
 #[test]
 fn integers_and_lengths_of_every_digit_count_decode_exactly() {
-    // The eight-bytes-at-a-time path handles 1 to 7 digits with 8 bytes readable; the rest
-    // take the byte loop. Both must agree, whatever follows the line.
+    // The eight-bytes-at-a-time path handles 1 to 7 digits with 8 bytes readable and 8 to 15
+    // with 16 readable; the rest take the byte loop. All must agree, whatever follows the
+    // line, at the top level and inside an aggregate.
     let mut values: Vec<i64> = vec![0, 1, 9, 10, i64::MAX, i64::MIN, -1];
     let mut p = 1i64;
     for _ in 0..18 {
@@ -1086,13 +1087,26 @@ fn integers_and_lengths_of_every_digit_count_decode_exactly() {
         values.extend([p - 1, p, p + 1, -(p - 1), -p, p / 3 * 2 + 7]);
     }
     for v in values {
-        for tail in [&b""[..], b"+OK\r\n", b":1\r\n:2\r\n"] {
+        for tail in [
+            &b""[..],
+            b"+OK\r\n",
+            b":1\r\n:2\r\n",
+            b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n",
+        ] {
             let mut input = format!(":{v}\r\n").into_bytes();
             input.extend_from_slice(tail);
             let mut buf = BytesMut::from(&input[..]);
             assert_eq!(
                 Decoder::new().decode(&mut buf).unwrap(),
                 Some(Frame::Integer(v))
+            );
+            assert_eq!(&buf[..], tail);
+            let mut input = format!("*2\r\n:{v}\r\n:{v}\r\n").into_bytes();
+            input.extend_from_slice(tail);
+            let mut buf = BytesMut::from(&input[..]);
+            assert_eq!(
+                Decoder::new().decode(&mut buf).unwrap(),
+                Some(Frame::Array(vec![Frame::Integer(v), Frame::Integer(v)]))
             );
             assert_eq!(&buf[..], tail);
             if v >= 0 {
@@ -1111,6 +1125,9 @@ fn integers_and_lengths_of_every_digit_count_decode_exactly() {
     for bad in [
         &b":12x4567\r\n:1\r\n"[..],
         b":1234567\n:1\r\n",
+        b":12345678x\r\n:1\r\n:1\r\n",
+        b":123456789012\n:1\r\n:1\r\n",
+        b":123456789012\r:1\r\n:1\r\n",
         b"$12 \r\nab\r\n:1\r\n",
     ] {
         assert!(
