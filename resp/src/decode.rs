@@ -20,7 +20,9 @@
 //! Two fast paths sit in front of that machinery, and both only ever take input that the
 //! general path would accept the same way; anything else falls through to it untouched:
 //!
-//! - [`Decoder::decode`] returns a complete top-level `+`, `:` or `$` reply directly.
+//! - [`Decoder::decode`] returns a complete top-level `+`, `:` or `$` reply directly; a second,
+//!   out-of-line tier (`top_level_other`) does the same for errors, RESP3 scalars, bulk errors
+//!   and verbatim strings before the general path is entered.
 //! - `fill` (the "lane") moves the complete `$`, `:`, `+` and `_` elements at the front of the
 //!   buffer straight into the innermost open array or map, writing over placeholders and
 //!   removing their bytes from the buffer once, instead of one `step` per element. Its checks
@@ -268,6 +270,54 @@ impl Decoder {
         }
     }
 
+    /// A complete and valid top-level error, RESP3 scalar (`_`, `#`, `,`, `(`), bulk error or
+    /// verbatim string at the front of `src`, or `None` with nothing consumed. The second tier
+    /// of the fast path, out of line so that it does not slow the common replies: the general
+    /// path would hand such a frame through `step` and `decode_inner`, and every one of those
+    /// moves of a just-built frame stalled on store-to-load forwarding. Anything partial,
+    /// invalid or over a limit is left to the general path, which reports it.
+    #[inline]
+    fn top_level_other(&mut self, src: &mut BytesMut) -> Option<Frame> {
+        let ty = *src.first()?;
+        if matches!(ty, b'!' | b'=') {
+            let (end, len, total) = bulk_extent(src, &self.limits)?;
+            if ty == b'=' && (len < 4 || src[end + 3] != b':') {
+                return None;
+            }
+            return Some(self.bulk_frame(src, ty, end, len, total));
+        }
+        let cr = short_line_end(src)?;
+        if cr - 1 > self.limits.max_line_len {
+            return None;
+        }
+        let line = &src[1..cr];
+        let frame = match ty {
+            b'-' => Frame::SimpleError(self.take_payload(src, 1, cr - 1, cr + 2)),
+            b'_' if line.is_empty() => Frame::Null,
+            b'#' => match line {
+                b"t" => Frame::Boolean(true),
+                b"f" => Frame::Boolean(false),
+                _ => return None,
+            },
+            b',' => Frame::Double(parse_double(line)?),
+            b'(' => {
+                let digits = match line.first() {
+                    Some(b'-' | b'+') => &line[1..],
+                    _ => line,
+                };
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2))
+            }
+            _ => return None,
+        };
+        if !matches!(frame, Frame::SimpleError(_) | Frame::BigNumber(_)) {
+            self.skip(src, cr + 2);
+        }
+        Some(frame)
+    }
+
     /// A whole, valid `$len\r\npayload\r\n` with a plain length at the front of `src`, or
     /// `None` with nothing consumed (nulls, streamed strings, partial or invalid input are left
     /// to [`Decoder::bulk`]).
@@ -343,6 +393,11 @@ impl Decoder {
     fn decode_general(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
+        }
+        if self.is_idle() {
+            if let Some(frame) = self.top_level_other(src) {
+                return Ok(Some(frame));
+            }
         }
         match self.decode_inner(src) {
             Ok(frame) => Ok(frame),

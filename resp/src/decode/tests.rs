@@ -1073,6 +1073,73 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
     );
     assert_eq!(err(b"+OK\rX"), syntax(4, Expected::LineEnd, b'X'));
     assert_eq!(err(b"$1\r\nabc"), syntax(5, Expected::PayloadEnd, b'b'));
+    // The second tier (errors, RESP3 scalars, bulk errors, verbatim strings).
+    for input in [&b"-ER\r\n"[..], b",1.5\r\n", b"(12\r\n", b"#tt\r\n"] {
+        assert!(
+            matches!(
+                err_with(tight, input),
+                DecodeError::LimitExceeded {
+                    limit: LimitKind::LineLen,
+                    ..
+                }
+            ),
+            "{input:?}"
+        );
+    }
+    assert_eq!(
+        err_with(tight, b"!3\r\nERR\r\n"),
+        limit(0, LimitKind::BulkLen, 3, 2)
+    );
+    assert_eq!(err(b"_x\r\n"), syntax(1, Expected::Null, b'x'));
+    assert_eq!(err(b"#x\r\n"), syntax(1, Expected::Boolean, b'x'));
+    assert_eq!(err(b",1.5x\r\n"), syntax(1, Expected::Double, b'1'));
+    assert_eq!(err(b"(1x\r\n"), syntax(1, Expected::BigNumber, b'1'));
+    assert_eq!(
+        err(b"=3\r\ntxt\r\n"),
+        syntax(7, Expected::VerbatimFormat, b'\r')
+    );
+    assert_eq!(
+        err(b"=5\r\ntxt-x\r\n"),
+        syntax(7, Expected::VerbatimFormat, b'-')
+    );
+    assert_eq!(err(b"!1\r\nEx\r\n"), syntax(5, Expected::PayloadEnd, b'x'));
+}
+
+#[test]
+fn second_tier_fast_path_matches_the_general_path() {
+    // Each reply decoded at the top level (second-tier fast path) and inside an array
+    // (general path and lane) must give the same frame and consume the same bytes.
+    let replies: [&[u8]; 10] = [
+        b"-ERR unknown command\r\n",
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        b"_\r\n",
+        b"#t\r\n",
+        b"#f\r\n",
+        b",-35733.11161048209\r\n",
+        b",inf\r\n",
+        b"(-3492890328409238509324850943850943825024385\r\n",
+        b"!21\r\nSYNTAX invalid syntax\r\n",
+        b"=15\r\ntxt:Some string\r\n",
+    ];
+    for reply in replies {
+        let mut buf = BytesMut::from(reply);
+        buf.extend_from_slice(b"+OK\r\n");
+        let mut decoder = Decoder::new();
+        let top = decoder.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..], b"+OK\r\n", "{reply:?}");
+        assert_eq!(decoder.bytes_consumed(), reply.len() as u64);
+        let mut nested = BytesMut::from(&b"*1\r\n"[..]);
+        nested.extend_from_slice(reply);
+        assert_eq!(
+            Decoder::new().decode(&mut nested).unwrap(),
+            Some(Frame::Array(vec![top.clone()])),
+            "{reply:?}"
+        );
+        assert!(nested.is_empty());
+        let mut encoded = BytesMut::new();
+        encode_frame(&mut encoded, &top);
+        assert_eq!(&encoded[..], reply, "{top:?}");
+    }
 }
 
 #[test]
