@@ -366,7 +366,7 @@ impl Cursor<'_> {
     fn put(&mut self, bytes: &[u8]) {
         match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
             Some(dst) => {
-                dst.copy_from_slice(bytes);
+                copy_short(dst, bytes);
                 self.pos += bytes.len();
             }
             None => self.overflow = true,
@@ -438,6 +438,36 @@ impl Cursor<'_> {
         i -= 1;
         buf[i] = ty;
         self.put(&buf[i..]);
+    }
+}
+
+/// `dst.copy_from_slice(src)` (the lengths are equal), with arguments of up to 32 bytes (command
+/// names, keys, fields, numbers) copied as two overlapping fixed-size blocks, which compile to
+/// a few register moves. A `memcpy` call per argument was a fifth of the time of encoding
+/// `GET key`.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        0 => {}
+        1..4 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..8 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        16..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -587,6 +617,23 @@ mod tests {
         assert_eq!(buf.len(), command_len(&args));
         assert!(buf.starts_with(b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\nxxx"));
         assert!(buf.ends_with(b"$3\r\n-12\r\n"));
+    }
+
+    #[test]
+    fn arguments_of_every_short_length_are_copied_exactly() {
+        // Lengths around each block size of `copy_short`, with distinct bytes so that a copy
+        // from the wrong offset shows.
+        for n in 0..=70usize {
+            let arg: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut buf = BytesMut::from(&b"prefix"[..]);
+            encode_command(&mut buf, &[&b"GET"[..], &arg[..], &arg[..n / 2]]);
+            let mut want = format!("prefix*3\r\n$3\r\nGET\r\n${n}\r\n").into_bytes();
+            want.extend_from_slice(&arg);
+            want.extend_from_slice(format!("\r\n${}\r\n", n / 2).as_bytes());
+            want.extend_from_slice(&arg[..n / 2]);
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(&buf[..], &want[..], "length {n}");
+        }
     }
 
     #[test]
