@@ -371,21 +371,9 @@ impl Decoder {
         Payload::from(payload.freeze())
     }
 
-    /// Consumes the `+` line ending with the `\r` at `cr` and returns its text. The most
-    /// common status replies come from static memory: no reference count to touch when the
-    /// frame is created and dropped.
+    /// Consumes the `+` line ending with the `\r` at `cr` and returns its text.
     #[inline(always)]
     fn status_line(&mut self, src: &mut BytesMut, cr: usize) -> Payload {
-        let interned: Option<&'static [u8]> = match &src[1..cr] {
-            b"OK" => Some(b"OK"),
-            b"QUEUED" => Some(b"QUEUED"),
-            b"PONG" => Some(b"PONG"),
-            _ => None,
-        };
-        if let Some(text) = interned {
-            self.skip(src, cr + 2);
-            return Payload::from_static(text);
-        }
         self.take_payload(src, 1, cr - 1, cr + 2)
     }
 

@@ -1042,12 +1042,14 @@ fn number_line_limit_does_not_depend_on_how_the_input_is_split() {
 }
 
 #[test]
-fn interned_status_replies_equal_their_text_at_top_level_and_nested() {
+fn status_replies_equal_their_text_at_top_level_and_nested() {
     for text in ["OK", "QUEUED", "PONG", "OKAY", "O"] {
         let wire = format!("+{text}\r\n*1\r\n+{text}\r\n");
         let (frames, error) = decode_chunks(Limits::default(), [wire.as_bytes()]);
         assert_eq!(error, None);
         assert_eq!(frames, vec![simple(text), Frame::Array(vec![simple(text)])]);
+        // Short status lines are held inline: no shared buffer kept alive, nothing to release.
+        assert!(frames[0].as_bytes().unwrap().is_inline(), "{text}");
     }
 }
 
