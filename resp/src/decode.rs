@@ -427,8 +427,7 @@ impl Decoder {
     /// Hands a value to the innermost open aggregate; true when that completes it.
     #[inline]
     fn deliver(&mut self, frame: Frame) -> Result<bool, DecodeError> {
-        let top = &mut self.stack[self.depth - 1];
-        *top.slot() = frame;
+        self.stack[self.depth - 1].slot().put(frame);
         self.check_received()
     }
 
