@@ -286,6 +286,9 @@ impl Decoder {
             }
             return Some(self.bulk_frame(src, ty, end, len, total));
         }
+        if !matches!(ty, b'-' | b'_' | b'#' | b',' | b'(') {
+            return None;
+        }
         let cr = short_line_end(src)?;
         if cr - 1 > self.limits.max_line_len {
             return None;
