@@ -293,16 +293,16 @@ impl Decoder {
         if cr - 1 > self.limits.max_line_len {
             return None;
         }
+        // Each arm returns its frame directly: building it into a local first made the
+        // compiler copy it to the result field by field, and that copy stalled.
         let line = &src[1..cr];
-        let frame = match ty {
-            b'-' => Frame::SimpleError(self.take_payload(src, 1, cr - 1, cr + 2)),
-            b'_' if line.is_empty() => Frame::Null,
-            b'#' => match line {
-                b"t" => Frame::Boolean(true),
-                b"f" => Frame::Boolean(false),
-                _ => return None,
-            },
-            b',' => Frame::Double(parse_double(line)?),
+        match ty {
+            b'-' => Some(Frame::SimpleError(self.take_payload(
+                src,
+                1,
+                cr - 1,
+                cr + 2,
+            ))),
             b'(' => {
                 let digits = match line.first() {
                     Some(b'-' | b'+') => &line[1..],
@@ -311,14 +311,28 @@ impl Decoder {
                 if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
                     return None;
                 }
-                Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2))
+                Some(Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2)))
             }
-            _ => return None,
-        };
-        if !matches!(frame, Frame::SimpleError(_) | Frame::BigNumber(_)) {
-            self.skip(src, cr + 2);
+            b',' => {
+                let value = parse_double(line)?;
+                self.skip(src, cr + 2);
+                Some(Frame::Double(value))
+            }
+            b'#' => {
+                let value = match line {
+                    b"t" => true,
+                    b"f" => false,
+                    _ => return None,
+                };
+                self.skip(src, cr + 2);
+                Some(Frame::Boolean(value))
+            }
+            b'_' if line.is_empty() => {
+                self.skip(src, cr + 2);
+                Some(Frame::Null)
+            }
+            _ => None,
         }
-        Some(frame)
     }
 
     /// A whole, valid `$len\r\npayload\r\n` with a plain length at the front of `src`, or
