@@ -281,7 +281,7 @@ impl Decoder {
         let ty = *src.first()?;
         if matches!(ty, b'!' | b'=') {
             let (end, len, total) = bulk_extent(src, &self.limits)?;
-            if ty == b'=' && (len < 4 || src[end + 3] != b':') {
+            if ty == b'=' && !has_verbatim_format(&src[end..end + len]) {
                 return None;
             }
             return Some(self.bulk_frame(src, ty, end, len, total));
@@ -303,14 +303,7 @@ impl Decoder {
                 cr - 1,
                 cr + 2,
             ))),
-            b'(' => {
-                let digits = match line.first() {
-                    Some(b'-' | b'+') => &line[1..],
-                    _ => line,
-                };
-                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
+            b'(' if is_big_number(line) => {
                 Some(Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2)))
             }
             b',' => {
@@ -319,11 +312,7 @@ impl Decoder {
                 Some(Frame::Double(value))
             }
             b'#' => {
-                let value = match line {
-                    b"t" => true,
-                    b"f" => false,
-                    _ => return None,
-                };
+                let value = parse_boolean(line)?;
                 self.skip(src, cr + 2);
                 Some(Frame::Boolean(value))
             }
@@ -444,7 +433,7 @@ impl Decoder {
     /// Hands a value to the innermost open aggregate; true when that completes it.
     #[inline]
     fn deliver(&mut self, frame: Frame) -> Result<bool, DecodeError> {
-        self.stack[self.depth - 1].slot().put(frame);
+        put(self.stack[self.depth - 1].slot(), frame);
         self.check_received()
     }
 
@@ -498,8 +487,7 @@ impl Decoder {
     }
 
     /// Opens an aggregate in the next stack slot, reusing a spare one when there is one so
-    /// that the level is written in place. An attribute level with `cap` 0 (`|0`) starts out
-    /// waiting for the annotated value.
+    /// that the level is written in place.
     #[inline]
     fn push_level(&mut self, kind: u8, remaining: u64, max_items: u64, streamed: bool, cap: usize) {
         if self.depth == self.stack.len() {
@@ -513,15 +501,7 @@ impl Decoder {
         level.max_items = max_items;
         level.streamed = streamed;
         level.items = match kind {
-            b'%' => Items::Pairs {
-                pairs: Vec::with_capacity(cap),
-                key: None,
-            },
-            b'|' if cap == 0 => Items::Annotated {
-                attributes: Vec::new(),
-                data: None,
-            },
-            b'|' => Items::Pairs {
+            b'%' | b'|' => Items::Pairs {
                 pairs: Vec::with_capacity(cap),
                 key: None,
             },
@@ -663,10 +643,9 @@ impl Decoder {
                 Some(d) => Frame::Double(d),
                 None => return Err(self.syntax(src, 1, Expected::Double)),
             },
-            b'#' => match line {
-                b"t" => Frame::Boolean(true),
-                b"f" => Frame::Boolean(false),
-                _ => return Err(self.syntax(src, 1, Expected::Boolean)),
+            b'#' => match parse_boolean(line) {
+                Some(b) => Frame::Boolean(b),
+                None => return Err(self.syntax(src, 1, Expected::Boolean)),
             },
             b'_' => {
                 if !line.is_empty() {
@@ -675,11 +654,7 @@ impl Decoder {
                 Frame::Null
             }
             b'(' => {
-                let digits = match line.first() {
-                    Some(b'-' | b'+') => &line[1..],
-                    _ => line,
-                };
-                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                if !is_big_number(line) {
                     return Err(self.syntax(src, 1, Expected::BigNumber));
                 }
                 let line = self.take_payload(src, 1, cr - 1, cr + 2);
@@ -758,7 +733,8 @@ impl Decoder {
         Ok(Step::Value(self.bulk_frame(src, ty, end, len, total)))
     }
 
-    /// A verbatim string's payload must start with a three-byte format and `:`.
+    /// A verbatim string's payload must start with a three-byte format and `:`
+    /// ([`has_verbatim_format`]).
     fn check_verbatim(
         &self,
         src: &[u8],
@@ -766,7 +742,7 @@ impl Decoder {
         start: usize,
         len: usize,
     ) -> Result<(), DecodeError> {
-        if ty == b'=' && (len < 4 || src[start + 3] != b':') {
+        if ty == b'=' && !has_verbatim_format(&src[start..start + len]) {
             return Err(self.syntax(src, start + len.min(3), Expected::VerbatimFormat));
         }
         Ok(())
@@ -870,9 +846,10 @@ impl Decoder {
                 b'>' => Step::Value(Frame::Push(Vec::new())),
                 b'%' => Step::Value(Frame::Map(Vec::new())),
                 _ => {
-                    // No attributes: wait for the annotated value straight away.
-                    self.push_level(b'|', 1, 1, false, 0);
-                    Step::Opened
+                    // No attributes: an attribute map that is already complete, which `close`
+                    // turns into a level waiting for the annotated value.
+                    self.push_level(b'|', 0, 0, false, 0);
+                    Step::Complete
                 }
             });
         }
@@ -1006,28 +983,13 @@ impl Decoder {
     }
 }
 
-/// Where a finished frame goes: over a placeholder in an aggregate, or into an `Option` for
-/// a top-level frame.
-trait Sink {
-    fn put(&mut self, frame: Frame);
-}
-
-/// A `Frame` sink is always a placeholder (`Frame::Null`, which owns nothing): it is
-/// overwritten without running the frame's drop glue, an out-of-line call and a jump-table
-/// branch per element otherwise.
-impl Sink for Frame {
-    #[inline(always)]
-    fn put(&mut self, frame: Frame) {
-        debug_assert!(matches!(self, Frame::Null));
-        std::mem::forget(std::mem::replace(self, frame));
-    }
-}
-
-impl Sink for Option<Frame> {
-    #[inline(always)]
-    fn put(&mut self, frame: Frame) {
-        *self = Some(frame);
-    }
+/// Writes `frame` over `slot`, which is always a placeholder (`Frame::Null`, which owns
+/// nothing), without running the frame's drop glue: an out-of-line call and a jump-table branch
+/// per element otherwise.
+#[inline(always)]
+fn put(slot: &mut Frame, frame: Frame) {
+    debug_assert!(matches!(slot, Frame::Null));
+    std::mem::forget(std::mem::replace(slot, frame));
 }
 
 /// Placeholders [`Decoder::fill`] adds to an array at a time.
@@ -1050,7 +1012,7 @@ impl Lane {
     /// move of the frame through the stack (measured: a third of the time per element of a
     /// large array).
     #[inline(always)]
-    fn scalar_with(&mut self, src: &mut BytesMut, out: &mut impl Sink) -> bool {
+    fn scalar_with(&mut self, src: &mut BytesMut, out: &mut Frame) -> bool {
         let s = &src[self.pos..];
         let Some(&ty) = s.first() else {
             return false;
@@ -1061,7 +1023,7 @@ impl Lane {
                     return match parse_len(s) {
                         Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
                             self.pos += end;
-                            out.put(Frame::NullBulkString);
+                            put(out, Frame::NullBulkString);
                             true
                         }
                         _ => false,
@@ -1073,7 +1035,7 @@ impl Lane {
                 match Payload::inline_from(&s[end..], len) {
                     Some(p) => {
                         self.pos += total;
-                        out.put(Frame::BulkString(p));
+                        put(out, Frame::BulkString(p));
                     }
                     None => self.split(src, end, len, total, out, false),
                 }
@@ -1082,7 +1044,7 @@ impl Lane {
             b':' => match parse_i64_line_fast(s, 1) {
                 IntLine::Done { value, end } if end - 3 <= self.limits.max_line_len => {
                     self.pos += end;
-                    out.put(Frame::Integer(value));
+                    put(out, Frame::Integer(value));
                     true
                 }
                 _ => false,
@@ -1097,7 +1059,7 @@ impl Lane {
                 match Payload::inline_from(&s[1..], cr - 1) {
                     Some(p) => {
                         self.pos += cr + 2;
-                        out.put(Frame::SimpleString(p));
+                        put(out, Frame::SimpleString(p));
                     }
                     None => self.split(src, 1, cr - 1, cr + 2, out, true),
                 }
@@ -1105,7 +1067,7 @@ impl Lane {
             }
             b'_' if s.get(1..3) == Some(b"\r\n") => {
                 self.pos += 3;
-                out.put(Frame::Null);
+                put(out, Frame::Null);
                 true
             }
             _ => false,
@@ -1124,7 +1086,7 @@ impl Lane {
         start: usize,
         len: usize,
         total: usize,
-        out: &mut impl Sink,
+        out: &mut Frame,
         simple: bool,
     ) {
         self.finish(src);
@@ -1134,9 +1096,9 @@ impl Lane {
         payload.truncate(len);
         let payload = Payload::from(payload.freeze());
         if simple {
-            out.put(Frame::SimpleString(payload));
+            put(out, Frame::SimpleString(payload));
         } else {
-            out.put(Frame::BulkString(payload));
+            put(out, Frame::BulkString(payload));
         }
     }
 
@@ -1195,7 +1157,7 @@ impl Level {
                 Some(k) => {
                     pairs.resize_with(pairs.len() + 1, || (Frame::Null, Frame::Null));
                     let pair = pairs.last_mut().expect("just added");
-                    pair.0.put(k);
+                    put(&mut pair.0, k);
                     &mut pair.1
                 }
             },
@@ -1214,22 +1176,28 @@ impl Level {
     #[inline]
     fn take_into(&mut self, out: &mut Frame) {
         match &mut self.items {
-            Items::Annotated { attributes, data } => out.put(Frame::Attribute {
-                attributes: std::mem::take(attributes),
-                data: Box::new(data.take().unwrap_or(Frame::Null)),
-            }),
+            Items::Annotated { attributes, data } => put(
+                out,
+                Frame::Attribute {
+                    attributes: std::mem::take(attributes),
+                    data: Box::new(data.take().unwrap_or(Frame::Null)),
+                },
+            ),
             Items::Pairs { pairs, .. } => {
-                out.put(Frame::Map(Vec::new()));
+                put(out, Frame::Map(Vec::new()));
                 if let Frame::Map(slot) = out {
                     std::mem::swap(slot, pairs);
                 }
             }
             Items::List(v) => {
-                out.put(match self.kind {
-                    b'~' => Frame::Set(Vec::new()),
-                    b'>' => Frame::Push(Vec::new()),
-                    _ => Frame::Array(Vec::new()),
-                });
+                put(
+                    out,
+                    match self.kind {
+                        b'~' => Frame::Set(Vec::new()),
+                        b'>' => Frame::Push(Vec::new()),
+                        _ => Frame::Array(Vec::new()),
+                    },
+                );
                 if let Frame::Array(slot) | Frame::Set(slot) | Frame::Push(slot) = out {
                     std::mem::swap(slot, v);
                 }
@@ -1484,6 +1452,29 @@ fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
             _ => return Err((i, Expected::Length)),
         }
     }
+}
+
+/// A RESP3 big number's text: digits with an optional leading sign.
+fn is_big_number(line: &[u8]) -> bool {
+    let digits = match line.first() {
+        Some(b'-' | b'+') => &line[1..],
+        _ => line,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// A RESP3 boolean's text: `t` or `f`.
+fn parse_boolean(line: &[u8]) -> Option<bool> {
+    match line {
+        b"t" => Some(true),
+        b"f" => Some(false),
+        _ => None,
+    }
+}
+
+/// A verbatim string's payload starts with a three-byte format and `:`.
+fn has_verbatim_format(payload: &[u8]) -> bool {
+    payload.len() >= 4 && payload[3] == b':'
 }
 
 /// Parses a RESP3 double: `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `-inf`, `nan`.
