@@ -120,6 +120,11 @@ struct Level {
     items: Items,
 }
 
+/// The children of an open aggregate. The vectors may run ahead of what has arrived: the
+/// first `Level::received` items (pairs: half that, rounded down) are filled, and the rest are
+/// placeholders (`Frame::Null`), never more than the aggregate still expects, so the vector
+/// is exactly full when the aggregate completes. Keeping placeholders between calls, instead of
+/// trimming them when the lane stops at a nested aggregate, spares a resize per child.
 #[derive(Debug)]
 enum Items {
     List(Vec<Frame>),
@@ -536,8 +541,10 @@ impl Decoder {
             Items::List(items) => {
                 // Elements are written over placeholders rather than pushed: `Vec::push` is
                 // not inlined into this large function, and handing it a frame built on the
-                // stack stalled every element on a store-to-load forwarding failure.
-                let mut n = items.len();
+                // stack stalled every element on a store-to-load forwarding failure. The
+                // first `received` items are filled; placeholders past them stay for the
+                // next call or for `slot` (see `Level::items`).
+                let mut n = level.received as usize;
                 while level.remaining > 0 {
                     if n == items.len() {
                         let batch = level.remaining.min(FILL_BATCH) as usize;
@@ -550,12 +557,12 @@ impl Decoder {
                     level.remaining -= 1;
                     level.received += 1;
                 }
-                items.truncate(n);
             }
             Items::Pairs { pairs, key } if key.is_none() => {
                 // Placeholders as for arrays: a pair assembled on the stack and pushed stalled
                 // the same way.
-                let mut n = pairs.len();
+                // No key is waiting, so `received` is even.
+                let mut n = (level.received / 2) as usize;
                 while level.remaining >= 2 {
                     if n == pairs.len() {
                         let batch = (level.remaining / 2).min(FILL_BATCH) as usize;
@@ -577,7 +584,6 @@ impl Decoder {
                     level.remaining -= 2;
                     level.received += 2;
                 }
-                pairs.truncate(n);
             }
             _ => return false,
         }
@@ -1143,20 +1149,26 @@ impl Level {
     /// store-to-load forwarding.
     #[inline]
     fn slot(&mut self) -> &mut Frame {
+        let i = self.received as usize;
         self.received += 1;
         if !self.streamed {
             self.remaining -= 1;
         }
         match &mut self.items {
             Items::List(v) => {
-                v.resize_with(v.len() + 1, || Frame::Null);
-                v.last_mut().expect("just added")
+                if i == v.len() {
+                    v.resize_with(i + 1, || Frame::Null);
+                }
+                &mut v[i]
             }
             Items::Pairs { pairs, key } => match key.take() {
                 None => key.insert(Frame::Null),
                 Some(k) => {
-                    pairs.resize_with(pairs.len() + 1, || (Frame::Null, Frame::Null));
-                    let pair = pairs.last_mut().expect("just added");
+                    let i = i / 2;
+                    if i == pairs.len() {
+                        pairs.resize_with(i + 1, || (Frame::Null, Frame::Null));
+                    }
+                    let pair = &mut pairs[i];
                     put(&mut pair.0, k);
                     &mut pair.1
                 }
@@ -1184,12 +1196,14 @@ impl Level {
                 },
             ),
             Items::Pairs { pairs, .. } => {
+                debug_assert_eq!(pairs.len() as u64, self.received / 2, "placeholders left");
                 put(out, Frame::Map(Vec::new()));
                 if let Frame::Map(slot) = out {
                     std::mem::swap(slot, pairs);
                 }
             }
             Items::List(v) => {
+                debug_assert_eq!(v.len() as u64, self.received, "placeholders left");
                 put(
                     out,
                     match self.kind {

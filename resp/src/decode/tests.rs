@@ -482,6 +482,43 @@ fn stream_fed_one_byte_at_a_time_gives_the_same_frames() {
     assert_eq!(frames, mixed_frames());
 }
 
+/// Aggregates whose children alternate between scalars and nested aggregates, as in XREAD and
+/// XRANGE replies: the lane leaves placeholders behind when it stops at a nested aggregate, and
+/// the finished child must land in the right one, however the input is split.
+#[test]
+fn scalars_after_nested_aggregates_land_in_order_at_every_split() {
+    let input = b"*4\r\n$1\r\na\r\n*2\r\n$2\r\nid\r\n*2\r\n:1\r\n:2\r\n:3\r\n\
+*1\r\n*0\r\n%3\r\n+k\r\n*1\r\n_\r\n*1\r\n:4\r\n:5\r\n+v\r\n%1\r\n:6\r\n*0\r\n";
+    let expected = vec![
+        Frame::Array(vec![
+            bulk(b"a"),
+            Frame::Array(vec![
+                bulk(b"id"),
+                Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)]),
+            ]),
+            Frame::Integer(3),
+            Frame::Array(vec![Frame::Array(vec![])]),
+        ]),
+        Frame::Map(vec![
+            (simple("k"), Frame::Array(vec![Frame::Null])),
+            (Frame::Array(vec![Frame::Integer(4)]), Frame::Integer(5)),
+            (
+                simple("v"),
+                Frame::Map(vec![(Frame::Integer(6), Frame::Array(vec![]))]),
+            ),
+        ]),
+    ];
+    let n = input.len();
+    for i in 0..=n {
+        for j in i..=n {
+            let chunks = [&input[..i], &input[i..j], &input[j..]];
+            let (frames, error) = decode_chunks(Limits::default(), chunks);
+            assert_eq!(error, None, "split at {i}, {j}");
+            assert_eq!(frames, expected, "split at {i}, {j}");
+        }
+    }
+}
+
 #[test]
 fn bulk_string_split_at_every_byte_decodes() {
     let input = b"$10\r\n0123\r\n6789\r\n";
