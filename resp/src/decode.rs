@@ -294,7 +294,14 @@ impl Decoder {
         if !matches!(ty, b'-' | b'_' | b'#' | b',' | b'(') {
             return None;
         }
-        let cr = short_line_end(src)?;
+        // Error messages and big numbers often run past `short_line_end`'s window. A line the
+        // general path has already begun to search (`scanned`) is left to it, so that a long
+        // line arriving in many pieces is not searched again from its start on every call.
+        let cr = match short_line_end(src) {
+            Some(cr) => cr,
+            None if self.scanned == 0 => long_line_end(src, self.limits.max_line_len)?,
+            None => return None,
+        };
         if cr - 1 > self.limits.max_line_len {
             return None;
         }
@@ -1241,6 +1248,15 @@ fn short_line_end(src: &[u8]) -> Option<usize> {
 /// Where the payload of a complete, valid `$len\r\npayload\r\n` at the front of `s` lies:
 /// `(end of header, payload length, total length)`. `None` for anything else, including nulls,
 /// streamed strings, partial input and limits exceeded, which the general path handles.
+/// The `\r` of a complete line of at most `max_len` bytes at the front of `src`, or `None` when
+/// there is none (the line is incomplete, too long, or not ended by `\r\n`): [`short_line_end`]
+/// with a window as wide as the line limit.
+fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
+    let window = src.get(1..src.len().min(max_len.saturating_add(2)))?;
+    let cr = 1 + memchr::memchr2(b'\r', b'\n', window)?;
+    (src[cr] == b'\r' && src.get(cr + 1) == Some(&b'\n')).then_some(cr)
+}
+
 #[inline(always)]
 fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
     let (len, end) = match parse_len(s) {

@@ -1129,6 +1129,25 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
         err_with(tight, b"!3\r\nERR\r\n"),
         limit(0, LimitKind::BulkLen, 3, 2)
     );
+    // Lines past the 32-byte window of the first search take a second one bounded by the
+    // line limit: one byte over it is still the general path's to report.
+    let error = format!("-{}\r\n", "E".repeat(40));
+    let big = format!("({}\r\n", "7".repeat(40));
+    for line in [&error, &big] {
+        let at_limit = Limits::default().max_line_len(40);
+        let mut buf = BytesMut::from(line.as_bytes());
+        let frame = Decoder::with_limits(at_limit).decode(&mut buf).unwrap();
+        assert_eq!(frame.map(|f| f.type_byte()), Some(line.as_bytes()[0]));
+        assert!(buf.is_empty());
+        assert_eq!(
+            err_with(Limits::default().max_line_len(39), line.as_bytes()),
+            limit(0, LimitKind::LineLen, 40, 39)
+        );
+    }
+    assert_eq!(
+        err(b"-a long error line, longer than thirty-two bytes\n"),
+        syntax(48, Expected::LineEnd, b'\n')
+    );
     assert_eq!(err(b"_x\r\n"), syntax(1, Expected::Null, b'x'));
     assert_eq!(err(b"#x\r\n"), syntax(1, Expected::Boolean, b'x'));
     assert_eq!(err(b",1.5x\r\n"), syntax(1, Expected::Double, b'1'));
