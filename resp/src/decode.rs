@@ -291,6 +291,9 @@ impl Decoder {
             }
             return Some(self.bulk_frame(src, ty, end, len, total));
         }
+        if matches!(ty, b'*' | b'%' | b'~' | b'>') {
+            return self.empty_aggregate(src, ty);
+        }
         if !matches!(ty, b'-' | b'_' | b'#' | b',' | b'(') {
             return None;
         }
@@ -334,6 +337,23 @@ impl Decoder {
             }
             _ => None,
         }
+    }
+
+    /// A top-level `*0`, `%0`, `~0` or `>0` (an empty `LRANGE`, `HGETALL` or `SMEMBERS`), or
+    /// `None` with nothing consumed. `open` would return it through `step`, moving it twice.
+    #[inline]
+    fn empty_aggregate(&mut self, src: &mut BytesMut, ty: u8) -> Option<Frame> {
+        let limits = &self.limits;
+        if src.get(1..4) != Some(b"0\r\n") || limits.max_depth == 0 || limits.max_line_len == 0 {
+            return None;
+        }
+        self.skip(src, 4);
+        Some(match ty {
+            b'*' => Frame::Array(Vec::new()),
+            b'%' => Frame::Map(Vec::new()),
+            b'~' => Frame::Set(Vec::new()),
+            _ => Frame::Push(Vec::new()),
+        })
     }
 
     /// A whole, valid `$len\r\npayload\r\n` with a plain length at the front of `src`, or
@@ -435,6 +455,12 @@ impl Decoder {
                 }
             };
             if complete {
+                // A finished top-level aggregate is built in the return value: through `close`
+                // it was moved twice more, and each move stalled on store-to-load forwarding.
+                if self.depth == 1 && self.stack[0].kind != b'|' {
+                    self.depth = 0;
+                    return Ok(Some(self.stack[0].take_frame()));
+                }
                 if let Some(frame) = self.close()? {
                     return Ok(Some(frame));
                 }
@@ -1181,6 +1207,28 @@ impl Level {
                 }
             },
             Items::Annotated { data, .. } => data.insert(Frame::Null),
+        }
+    }
+
+    /// The finished frame, leaving this level empty for reuse; as [`Level::take_into`], for a
+    /// frame returned rather than stored.
+    #[inline(always)]
+    fn take_frame(&mut self) -> Frame {
+        match &mut self.items {
+            Items::List(items) => {
+                let items = std::mem::take(items);
+                match self.kind {
+                    b'~' => Frame::Set(items),
+                    b'>' => Frame::Push(items),
+                    _ => Frame::Array(items),
+                }
+            }
+            Items::Pairs { pairs, .. } => Frame::Map(std::mem::take(pairs)),
+            Items::Annotated { .. } => {
+                let mut out = Frame::Null;
+                self.take_into(&mut out);
+                out
+            }
         }
     }
 

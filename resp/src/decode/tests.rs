@@ -1148,6 +1148,19 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
         err(b"-a long error line, longer than thirty-two bytes\n"),
         syntax(48, Expected::LineEnd, b'\n')
     );
+    // Empty aggregates at the top level: depth and line limits still apply.
+    for input in [&b"*0\r\n"[..], b"%0\r\n", b"~0\r\n", b">0\r\n"] {
+        assert_eq!(
+            err_with(Limits::default().max_depth(0), input),
+            DecodeError::TooDeep { offset: 0, max: 0 }
+        );
+        assert_eq!(
+            err_with(Limits::default().max_line_len(0), input),
+            limit(0, LimitKind::LineLen, 1, 0)
+        );
+    }
+    assert_eq!(err(b"*0\r*"), syntax(3, Expected::LineEnd, b'*'));
+    assert_eq!(err(b"*0x\r\n"), syntax(2, Expected::Length, b'x'));
     assert_eq!(err(b"_x\r\n"), syntax(1, Expected::Null, b'x'));
     assert_eq!(err(b"#x\r\n"), syntax(1, Expected::Boolean, b'x'));
     assert_eq!(err(b",1.5x\r\n"), syntax(1, Expected::Double, b'1'));
@@ -1167,7 +1180,13 @@ fn fast_path_leaves_limits_and_errors_to_the_general_path() {
 fn second_tier_fast_path_matches_the_general_path() {
     // Each reply decoded at the top level (second-tier fast path) and inside an array
     // (general path and lane) must give the same frame and consume the same bytes.
-    let replies: [&[u8]; 10] = [
+    let replies: [&[u8]; 16] = [
+        b"*0\r\n",
+        b"%0\r\n",
+        b"~0\r\n",
+        b">0\r\n",
+        b"*3\r\n$2\r\nab\r\n$-1\r\n:7\r\n",
+        b"~2\r\n+a\r\n_\r\n",
         b"-ERR unknown command\r\n",
         b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
         b"_\r\n",
