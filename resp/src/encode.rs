@@ -441,10 +441,11 @@ impl Cursor<'_> {
     }
 }
 
-/// `dst.copy_from_slice(src)` (the lengths are equal), with arguments of up to 32 bytes (command
-/// names, keys, fields, numbers) copied as two overlapping fixed-size blocks, which compile to
-/// a few register moves. A `memcpy` call per argument was a fifth of the time of encoding
-/// `GET key`.
+/// `dst.copy_from_slice(src)` (the lengths are equal), with arguments of up to 128 bytes
+/// (command names, keys, fields, numbers, small values) copied as two overlapping fixed-size
+/// blocks, which compile to a few register moves. A `memcpy` call per argument was a fifth of
+/// the time of encoding `GET key`; for the 100-byte value of a `SET` the blocks measured 1-2 %
+/// faster than the call.
 #[inline(always)]
 fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
@@ -466,6 +467,14 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
         16..=32 => {
             dst[..16].copy_from_slice(&src[..16]);
             dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        33..=64 => {
+            dst[..32].copy_from_slice(&src[..32]);
+            dst[n - 32..].copy_from_slice(&src[n - 32..]);
+        }
+        65..=128 => {
+            dst[..64].copy_from_slice(&src[..64]);
+            dst[n - 64..].copy_from_slice(&src[n - 64..]);
         }
         _ => dst.copy_from_slice(src),
     }
@@ -623,7 +632,7 @@ mod tests {
     fn arguments_of_every_short_length_are_copied_exactly() {
         // Lengths around each block size of `copy_short`, with distinct bytes so that a copy
         // from the wrong offset shows.
-        for n in 0..=70usize {
+        for n in 0..=140usize {
             let arg: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
             let mut buf = BytesMut::from(&b"prefix"[..]);
             encode_command(&mut buf, &[&b"GET"[..], &arg[..], &arg[..n / 2]]);
