@@ -1567,12 +1567,9 @@ fn parse_double(line: &[u8]) -> Option<f64> {
         b'+' | b'-' => &line[1..],
         _ => line,
     };
-    // `str::parse` also accepts words such as "infinity"; allow only the numeric alphabet.
-    if !body.first()?.is_ascii_digit()
-        || !body
-            .iter()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    // `str::parse` also accepts words such as "infinity" and a leading `.`. Requiring a digit
+    // first leaves it only its number grammar (digits, `.`, an exponent), which is RESP's.
+    if !body.first()?.is_ascii_digit() {
         return None;
     }
     std::str::from_utf8(line).ok()?.parse().ok()
