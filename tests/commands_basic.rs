@@ -434,6 +434,10 @@ async fn ping_echo_dbsize_and_flushdb() {
         assert_eq!(c.dbsize().await.unwrap(), 2);
         c.flushdb().await.unwrap();
         assert_eq!(c.dbsize().await.unwrap(), 0);
+        c.mset(&[("a", 1), ("b", 2), ("c", 3)]).await.unwrap();
+        assert_eq!(c.dbsize().await.unwrap(), 3);
+        c.flushdb_async().await.unwrap();
+        assert_eq!(c.dbsize().await.unwrap(), 0);
     })
     .await;
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use commands_support::{b, client, each_protocol};
-use redis_manager::cmd::{ScanOptions, XAddOptions, XReadOptions, ZAddOptions, ZRangeOptions};
+use redis_manager::cmd::{
+    ScanOptions, StreamTrim, XAddOptions, XPendingOptions, XReadOptions, ZAddOptions, ZRangeOptions,
+};
 use redis_manager::{Client, Error, Protocol};
 use support::RedisServer;
 
@@ -451,6 +453,202 @@ async fn xadd_with_an_explicit_id_and_maxlen_trims() {
         }
         let len = c.xlen("big").await.unwrap();
         assert!((50..200).contains(&len), "approximate trim left {len}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn xtrim_and_xadd_trim_by_length_and_by_minimum_id() {
+    each_protocol(|c, _| async move {
+        for i in 1..=10 {
+            c.xadd_with("s", &[("i", i)], &XAddOptions::new().id(format!("{i}-0")))
+                .await
+                .unwrap();
+        }
+        assert_eq!(c.xtrim("s", &StreamTrim::MaxLen(5)).await.unwrap(), 5);
+        let ids = |entries: Vec<redis_manager::cmd::StreamEntry>| {
+            entries.into_iter().map(|e| e.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(c.xrange("s", "-", "+").await.unwrap()),
+            ["6-0", "7-0", "8-0", "9-0", "10-0"]
+        );
+        assert_eq!(
+            c.xtrim("s", &StreamTrim::MinId("8-0".into()))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(c.xtrim("s", &StreamTrim::MaxLen(5)).await.unwrap(), 0);
+        let opts = XAddOptions::new()
+            .id("11-0")
+            .trim(StreamTrim::MinId("10-0".into()));
+        c.xadd_with("s", &[("i", 11)], &opts).await.unwrap();
+        assert_eq!(
+            ids(c.xrange("s", "-", "+").await.unwrap()),
+            ["10-0", "11-0"]
+        );
+        // Approximate trims never go below the threshold.
+        for i in 0..300 {
+            c.xadd("big", &[("i", i)]).await.unwrap();
+        }
+        let removed = c
+            .xtrim("big", &StreamTrim::MaxLenApprox(100))
+            .await
+            .unwrap();
+        let left = c.xlen("big").await.unwrap();
+        assert_eq!(removed + left, 300);
+        assert!((100..300).contains(&left), "approximate trim left {left}");
+        let first = c.xrange_count("big", "-", "+", 1).await.unwrap()[0]
+            .id
+            .clone();
+        let removed = c
+            .xtrim("big", &StreamTrim::MinIdApprox(first.clone()))
+            .await
+            .unwrap();
+        assert_eq!(removed, 0, "nothing is below the first id");
+        let err = c
+            .xtrim("s", &StreamTrim::MinId("not-an-id".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ERR"), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pending_entries_are_listed_and_a_stuck_consumers_work_is_claimed() {
+    each_protocol(|c, _| async move {
+        c.xgroup_create_mkstream("s", "g", "0").await.unwrap();
+        let summary = c.xpending("s", "g").await.unwrap();
+        assert_eq!(summary.count, 0);
+        assert_eq!((summary.smallest, summary.greatest), (None, None));
+        assert!(summary.consumers.is_empty());
+        let mut ids = Vec::new();
+        for job in 1..=3 {
+            ids.push(c.xadd("s", &[("job", job)]).await.unwrap());
+        }
+        let (id1, id2, id3) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+        let read = |consumer: &'static str, n: u64| {
+            let c = c.clone();
+            async move {
+                c.xreadgroup("g", consumer, &[("s", ">")], &XReadOptions::new().count(n))
+                    .await
+                    .unwrap()
+            }
+        };
+        read("w1", 2).await;
+        read("w2", 1).await;
+
+        let summary = c.xpending("s", "g").await.unwrap();
+        assert_eq!(summary.count, 3);
+        assert_eq!(summary.smallest.as_deref(), Some(&id1[..]));
+        assert_eq!(summary.greatest.as_deref(), Some(&id3[..]));
+        assert_eq!(summary.consumers, [("w1".into(), 2), ("w2".into(), 1)]);
+
+        let all = c
+            .xpending_range("s", "g", &XPendingOptions::new(10))
+            .await
+            .unwrap();
+        let who: Vec<(&str, &str, u64)> = all
+            .iter()
+            .map(|p| (&p.id[..], &p.consumer[..], p.deliveries))
+            .collect();
+        assert_eq!(
+            who,
+            [
+                (&id1[..], "w1", 1),
+                (&id2[..], "w1", 1),
+                (&id3[..], "w2", 1)
+            ]
+        );
+        let only_w2 = XPendingOptions::new(10).consumer("w2");
+        let got = c.xpending_range("s", "g", &only_w2).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id, id3);
+        let first = c
+            .xpending_range("s", "g", &XPendingOptions::new(1))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].id, id1);
+        let after_first = XPendingOptions::new(10).range(format!("({id1}"), "+");
+        let got = c.xpending_range("s", "g", &after_first).await.unwrap();
+        assert_eq!(
+            got.iter().map(|p| &p.id[..]).collect::<Vec<_>>(),
+            [&id2[..], &id3[..]]
+        );
+
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let long_idle = XPendingOptions::new(10).min_idle(Duration::from_secs(60));
+        assert!(
+            c.xpending_range("s", "g", &long_idle)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let idle = XPendingOptions::new(10).min_idle(Duration::from_millis(20));
+        let got = c.xpending_range("s", "g", &idle).await.unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(
+            got.iter().all(|p| p.idle >= Duration::from_millis(20)),
+            "{got:?}"
+        );
+
+        // w3 takes over w1's first job; a claim that asks for more idle time takes nothing.
+        let claimed = c
+            .xclaim("s", "g", "w3", Duration::from_millis(20), &[&id1])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, id1);
+        assert_eq!(claimed[0].get("job"), Some(&b("1")));
+        let none = c
+            .xclaim("s", "g", "w3", Duration::from_secs(60), &[&id2])
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let got = c
+            .xpending_range("s", "g", &XPendingOptions::new(1))
+            .await
+            .unwrap();
+        assert_eq!((&got[0].consumer[..], got[0].deliveries), ("w3", 2));
+
+        // id2 disappears from the stream while pending: XAUTOCLAIM reports it as deleted and
+        // claims the rest.
+        assert_eq!(c.xdel("s", &[&id2]).await.unwrap(), 1);
+        let page = c
+            .xautoclaim("s", "g", "w3", Duration::ZERO, "0-0", Some(10))
+            .await
+            .unwrap();
+        assert_eq!(page.next, "0-0");
+        let claimed: Vec<&str> = page.claimed.iter().map(|e| &e.id[..]).collect();
+        assert_eq!(claimed, [&id1[..], &id3[..]]);
+        assert_eq!(page.deleted, [&id2[..]]);
+        let summary = c.xpending("s", "g").await.unwrap();
+        assert_eq!(summary.count, 2);
+        assert_eq!(summary.consumers, [("w3".into(), 2)]);
+
+        // One entry at a time: the cursor walks the pending list.
+        let page = c
+            .xautoclaim("s", "g", "w4", Duration::ZERO, "0-0", Some(1))
+            .await
+            .unwrap();
+        assert_eq!(page.claimed.len(), 1);
+        assert_eq!(page.claimed[0].id, id1);
+        assert_ne!(page.next, "0-0");
+
+        assert_eq!(c.xack("s", "g", &[&id1, &id3]).await.unwrap(), 2);
+        let summary = c.xpending("s", "g").await.unwrap();
+        assert_eq!(summary.count, 0);
+        assert!(summary.consumers.is_empty());
+        let err = c.xpending("s", "nogroup").await.unwrap_err();
+        assert_eq!(err.code(), Some("NOGROUP"));
+        let err = c
+            .xautoclaim("s", "nogroup", "w1", Duration::ZERO, "0-0", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("NOGROUP"));
     })
     .await;
 }

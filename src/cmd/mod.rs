@@ -27,7 +27,10 @@ pub use scan::{ScanOptions, ScanStream};
 pub use script::{Script, ScriptInvocation, ScriptPipeline};
 pub use server::Info;
 pub use sorted_sets::{ZAddOptions, ZRangeOptions};
-pub use streams::{StreamBatch, StreamEntry, XAddOptions, XReadOptions};
+pub use streams::{
+    AutoClaim, PendingEntry, PendingSummary, StreamBatch, StreamEntry, StreamTrim, XAddOptions,
+    XPendingOptions, XReadOptions,
+};
 pub use strings::{GetExOption, SetOptions};
 pub use transaction::{Transaction, TransactionFuture};
 

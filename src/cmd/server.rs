@@ -122,6 +122,16 @@ impl Client {
         self.call(&[&"FLUSHDB"]).await
     }
 
+    /// `FLUSHDB ASYNC`: empties the selected database at once and frees the memory in a
+    /// background thread, so a large database does not block the server.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors; `NOPERM` when an ACL forbids it.
+    pub async fn flushdb_async(&self) -> Result<(), Error> {
+        self.call(&[&"FLUSHDB", &"ASYNC"]).await
+    }
+
     /// `TIME`: the server's clock.
     ///
     /// # Errors

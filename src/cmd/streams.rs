@@ -23,6 +23,8 @@
 //! # let _ = id; Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use resp_codec::{Frame, ToArg};
 
@@ -101,6 +103,164 @@ fn into_batches(frame: Frame) -> Result<Vec<StreamBatch>, Error> {
         .collect()
 }
 
+/// The summary form of `XPENDING key group`: what a consumer group has delivered and not yet
+/// had acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingSummary {
+    /// How many entries are pending.
+    pub count: u64,
+    /// The smallest pending id; `None` when nothing is pending.
+    pub smallest: Option<String>,
+    /// The greatest pending id; `None` when nothing is pending.
+    pub greatest: Option<String>,
+    /// Each consumer that holds pending entries, with how many it holds.
+    pub consumers: Vec<(String, u64)>,
+}
+
+impl FromReply for PendingSummary {
+    /// `[count, smallest, greatest, [[consumer, count], ...]]`; the server sends each
+    /// consumer's count as a string, and nulls when nothing is pending.
+    fn from_reply(frame: Frame) -> Result<Self, Error> {
+        let (count, smallest, greatest, consumers) = FromReply::from_reply(frame)?;
+        Ok(PendingSummary {
+            count,
+            smallest,
+            greatest,
+            consumers,
+        })
+    }
+}
+
+/// One entry of the extended form of `XPENDING`: a delivered, unacknowledged entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// The entry id.
+    pub id: String,
+    /// The consumer it was last delivered to.
+    pub consumer: String,
+    /// How long ago it was last delivered.
+    pub idle: Duration,
+    /// How many times it has been delivered.
+    pub deliveries: u64,
+}
+
+impl FromReply for PendingEntry {
+    /// `[id, consumer, idle-ms, deliveries]`.
+    fn from_reply(frame: Frame) -> Result<Self, Error> {
+        let (id, consumer, idle_ms, deliveries) = FromReply::from_reply(frame)?;
+        Ok(PendingEntry {
+            id,
+            consumer,
+            idle: Duration::from_millis(idle_ms),
+            deliveries,
+        })
+    }
+}
+
+/// Which pending entries the extended `XPENDING` lists: at most `count`, with ids from
+/// `start` to `end` (default `-` to `+`), optionally only those idle for at least some time or
+/// held by one consumer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_manager::cmd::XPendingOptions;
+///
+/// // The first 100 entries that have waited a minute or more, whoever holds them.
+/// let stuck = XPendingOptions::new(100).min_idle(Duration::from_secs(60));
+/// # let _ = stuck;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XPendingOptions {
+    start: String,
+    end: String,
+    count: u64,
+    min_idle_ms: Option<u64>,
+    consumer: Option<String>,
+}
+
+impl XPendingOptions {
+    /// At most `count` entries, over every id.
+    pub fn new(count: u64) -> XPendingOptions {
+        XPendingOptions {
+            start: "-".into(),
+            end: "+".into(),
+            count,
+            min_idle_ms: None,
+            consumer: None,
+        }
+    }
+
+    /// Only ids from `start` to `end` (a `(` prefix excludes a bound).
+    pub fn range(mut self, start: impl Into<String>, end: impl Into<String>) -> XPendingOptions {
+        self.start = start.into();
+        self.end = end.into();
+        self
+    }
+
+    /// Only entries idle for at least `idle` (`IDLE`, in whole milliseconds).
+    pub fn min_idle(mut self, idle: Duration) -> XPendingOptions {
+        self.min_idle_ms = Some(duration_ms(idle));
+        self
+    }
+
+    /// Only the entries held by `consumer`.
+    pub fn consumer(mut self, consumer: impl Into<String>) -> XPendingOptions {
+        self.consumer = Some(consumer.into());
+        self
+    }
+}
+
+/// What `XAUTOCLAIM` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoClaim {
+    /// Where the next call should start; `"0-0"` once the whole pending list was scanned.
+    pub next: String,
+    /// The entries now owned by the claiming consumer.
+    pub claimed: Vec<StreamEntry>,
+    /// Ids that were pending but no longer exist in the stream; the server removed them from
+    /// the pending list.
+    pub deleted: Vec<String>,
+}
+
+impl FromReply for AutoClaim {
+    /// `[next, entries, deleted-ids]` (Redis 7); Redis 6.2 has no third element and lists a
+    /// deleted entry as a null among the entries, which is skipped.
+    fn from_reply(frame: Frame) -> Result<Self, Error> {
+        let items: Vec<Frame> = FromReply::from_reply(frame)?;
+        if !(2..=3).contains(&items.len()) {
+            return Err(Error::Conversion(ConversionError {
+                expected: "XAUTOCLAIM reply",
+                got: "aggregate of another length",
+            }));
+        }
+        let mut items = items.into_iter();
+        let next = String::from_reply(items.next().expect("length checked"))?;
+        let claimed = present_entries(items.next().expect("length checked"))?;
+        let deleted = match items.next() {
+            Some(ids) => FromReply::from_reply(ids)?,
+            None => Vec::new(),
+        };
+        Ok(AutoClaim {
+            next,
+            claimed,
+            deleted,
+        })
+    }
+}
+
+/// The entries of a claim reply, without the nulls older servers send for deleted entries.
+fn present_entries(frame: Frame) -> Result<Vec<StreamEntry>, Error> {
+    let entries: Vec<Option<StreamEntry>> = FromReply::from_reply(frame)?;
+    Ok(entries.into_iter().flatten().collect())
+}
+
+/// Whole milliseconds, saturating: an idle time beyond `u64::MAX` ms means "never".
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Options of `XADD`: the entry id (default `*`, the server picks one) and trimming.
 ///
 /// # Examples
@@ -115,7 +275,53 @@ fn into_batches(frame: Frame) -> Result<Vec<StreamBatch>, Error> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XAddOptions {
     id: Option<String>,
-    maxlen: Option<(bool, u64)>,
+    trim: Option<StreamTrim>,
+}
+
+/// How `XTRIM` (or `XADD` with [`XAddOptions::trim`]) shortens a stream.
+///
+/// The approximate forms (`~`) let the server remove only whole internal nodes, which is much
+/// cheaper; they never remove more than the exact form would.
+///
+/// # Examples
+///
+/// ```
+/// use redis_manager::cmd::StreamTrim;
+///
+/// // Keep about the last 10 000 entries.
+/// let keep_recent = StreamTrim::MaxLenApprox(10_000);
+/// // Drop entries older than a minute (ids start with their millisecond timestamp).
+/// let cutoff = format!("{}-0", 1_700_000_000_000u64 - 60_000);
+/// let keep_last_minute = StreamTrim::MinId(cutoff);
+/// # let _ = (keep_recent, keep_last_minute);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamTrim {
+    /// `MAXLEN len`: keep exactly the newest `len` entries.
+    MaxLen(u64),
+    /// `MAXLEN ~ len`: keep about the newest `len` entries, never fewer.
+    MaxLenApprox(u64),
+    /// `MINID id`: remove the entries with ids below `id`.
+    MinId(String),
+    /// `MINID ~ id`: remove about the entries below `id`, never one at or above it.
+    MinIdApprox(String),
+}
+
+impl StreamTrim {
+    /// The trimming arguments, for `XADD` and `XTRIM`.
+    fn push_args<'a>(&'a self, args: &mut Vec<&'a dyn ToArg>) {
+        let (strategy, approx, threshold): (&'a dyn ToArg, bool, &'a dyn ToArg) = match self {
+            StreamTrim::MaxLen(n) => (&"MAXLEN", false, n),
+            StreamTrim::MaxLenApprox(n) => (&"MAXLEN", true, n),
+            StreamTrim::MinId(id) => (&"MINID", false, id),
+            StreamTrim::MinIdApprox(id) => (&"MINID", true, id),
+        };
+        args.push(strategy);
+        if approx {
+            args.push(&"~");
+        }
+        args.push(threshold);
+    }
 }
 
 impl XAddOptions {
@@ -131,15 +337,20 @@ impl XAddOptions {
     }
 
     /// Trims the stream to exactly `len` entries (`MAXLEN len`).
-    pub fn maxlen(mut self, len: u64) -> XAddOptions {
-        self.maxlen = Some((false, len));
-        self
+    pub fn maxlen(self, len: u64) -> XAddOptions {
+        self.trim(StreamTrim::MaxLen(len))
     }
 
     /// Trims the stream to about `len` entries, never fewer (`MAXLEN ~ len`): the server
     /// only removes whole internal nodes, which is much cheaper.
-    pub fn maxlen_approx(mut self, len: u64) -> XAddOptions {
-        self.maxlen = Some((true, len));
+    pub fn maxlen_approx(self, len: u64) -> XAddOptions {
+        self.trim(StreamTrim::MaxLenApprox(len))
+    }
+
+    /// Trims the stream as it adds the entry (`MAXLEN` or `MINID`, exact or `~`); replaces
+    /// any trimming set before.
+    pub fn trim(mut self, trim: StreamTrim) -> XAddOptions {
+        self.trim = Some(trim);
         self
     }
 }
@@ -208,8 +419,8 @@ impl Client {
             .await
     }
 
-    /// `XADD key [MAXLEN [~] len] id|* field value ...`: appends an entry with options and
-    /// returns its id.
+    /// `XADD key [MAXLEN|MINID [~] threshold] id|* field value ...`: appends an entry with
+    /// options and returns its id.
     ///
     /// # Errors
     ///
@@ -221,12 +432,8 @@ impl Client {
         options: &XAddOptions,
     ) -> Result<String, Error> {
         let mut head: Vec<&dyn ToArg> = vec![&"XADD", &key];
-        if let Some((approx, len)) = &options.maxlen {
-            head.push(&"MAXLEN");
-            if *approx {
-                head.push(&"~");
-            }
-            head.push(len);
+        if let Some(trim) = &options.trim {
+            trim.push_args(&mut head);
         }
         match &options.id {
             Some(id) => head.push(id),
@@ -377,6 +584,132 @@ impl Client {
             .await
     }
 
+    /// `XTRIM key MAXLEN|MINID [~] threshold`: shortens the stream and returns how many
+    /// entries were removed.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors; `WRONGTYPE`; a server error for an invalid id.
+    pub async fn xtrim(&self, key: impl ToArg, trim: &StreamTrim) -> Result<i64, Error> {
+        let mut args: Vec<&dyn ToArg> = vec![&"XTRIM", &key];
+        trim.push_args(&mut args);
+        self.call(&args).await
+    }
+
+    /// `XPENDING key group`: how many entries the group has delivered and not had
+    /// acknowledged, their id range and who holds them.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors; `NOGROUP` when the group or stream does not exist.
+    pub async fn xpending(
+        &self,
+        key: impl ToArg,
+        group: impl ToArg,
+    ) -> Result<PendingSummary, Error> {
+        self.call(&[&"XPENDING", &key, &group]).await
+    }
+
+    /// `XPENDING key group [IDLE ms] start end count [consumer]`: the pending entries
+    /// themselves, oldest first, with their consumer, idle time and delivery count; the way
+    /// to find work a crashed consumer left behind (see [`Client::xautoclaim`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::xpending`].
+    pub async fn xpending_range(
+        &self,
+        key: impl ToArg,
+        group: impl ToArg,
+        options: &XPendingOptions,
+    ) -> Result<Vec<PendingEntry>, Error> {
+        let mut c = cmd("XPENDING").arg(key).arg(group);
+        if let Some(ms) = options.min_idle_ms {
+            c = c.arg("IDLE").arg(ms);
+        }
+        c = c.arg(&options.start).arg(&options.end).arg(options.count);
+        if let Some(consumer) = &options.consumer {
+            c = c.arg(consumer);
+        }
+        self.query(c).await
+    }
+
+    /// `XCLAIM key group consumer min-idle-ms id...`: takes over the given pending entries
+    /// that have been idle for at least `min_idle`, resets their idle time, counts a new
+    /// delivery, and returns them. Entries that are not pending, not idle long enough, or no
+    /// longer in the stream are left out.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors; `NOGROUP`; a server error for an invalid id or an empty `ids`.
+    pub async fn xclaim<I: ToArg>(
+        &self,
+        key: impl ToArg,
+        group: impl ToArg,
+        consumer: impl ToArg,
+        min_idle: Duration,
+        ids: &[I],
+    ) -> Result<Vec<StreamEntry>, Error> {
+        let ms = duration_ms(min_idle);
+        let reply: Frame = self
+            .call_with(&[&"XCLAIM", &key, &group, &consumer, &ms], &dyn_args(ids))
+            .await?;
+        present_entries(reply)
+    }
+
+    /// `XAUTOCLAIM key group consumer min-idle-ms start [COUNT count]`: scans the pending
+    /// list from `start` (`"0-0"` for the beginning) and claims for `consumer` up to `count`
+    /// entries idle for at least `min_idle`. Call again from [`AutoClaim::next`] until it is
+    /// `"0-0"` to sweep the whole list.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors; `NOGROUP`; a server error for an invalid start id.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// // Take over jobs that another worker received over five minutes ago and never acked.
+    /// let mut start = "0-0".to_string();
+    /// loop {
+    ///     let page = client
+    ///         .xautoclaim("jobs", "workers", "w2", Duration::from_secs(300), &start, Some(100))
+    ///         .await?;
+    ///     for entry in &page.claimed {
+    ///         // ... process, then XACK ...
+    ///         client.xack("jobs", "workers", &[&entry.id]).await?;
+    ///     }
+    ///     if page.next == "0-0" {
+    ///         break;
+    ///     }
+    ///     start = page.next;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn xautoclaim(
+        &self,
+        key: impl ToArg,
+        group: impl ToArg,
+        consumer: impl ToArg,
+        min_idle: Duration,
+        start: impl ToArg,
+        count: Option<u64>,
+    ) -> Result<AutoClaim, Error> {
+        let mut c = cmd("XAUTOCLAIM")
+            .arg(key)
+            .arg(group)
+            .arg(consumer)
+            .arg(duration_ms(min_idle))
+            .arg(start);
+        if let Some(n) = count {
+            c = c.arg("COUNT").arg(n);
+        }
+        self.query(c).await
+    }
+
     async fn stream_read<K: ToArg, I: ToArg>(
         &self,
         c: Cmd,
@@ -437,5 +770,61 @@ mod tests {
         assert_eq!(want[0].entries[0].get("f"), Some(&Bytes::from("v")));
         assert!(into_batches(Frame::NullArray).unwrap().is_empty());
         assert!(into_batches(Frame::Null).unwrap().is_empty());
+    }
+
+    #[test]
+    fn autoclaim_replies_of_redis_6_and_7_convert_alike() {
+        let claimed = entry("1-0", vec![Frame::from("f"), Frame::from("v")]);
+        // Redis 7: deleted ids in a third element.
+        let v7 = Frame::Array(vec![
+            Frame::from("0-0"),
+            Frame::Array(vec![claimed.clone()]),
+            Frame::Array(vec![Frame::from("2-0")]),
+        ]);
+        // Redis 6.2: no third element; a deleted entry is a null among the entries.
+        let v6 = Frame::Array(vec![
+            Frame::from("3-0"),
+            Frame::Array(vec![Frame::NullArray, claimed]),
+        ]);
+        let got = AutoClaim::from_reply(v7).unwrap();
+        assert_eq!(got.next, "0-0");
+        assert_eq!(got.claimed.len(), 1);
+        assert_eq!(got.claimed[0].get("f"), Some(&Bytes::from("v")));
+        assert_eq!(got.deleted, ["2-0"]);
+        let got = AutoClaim::from_reply(v6).unwrap();
+        assert_eq!(got.next, "3-0");
+        assert_eq!(got.claimed[0].id, "1-0");
+        assert!(got.deleted.is_empty());
+        let short = Frame::Array(vec![Frame::from("0-0")]);
+        assert!(matches!(
+            AutoClaim::from_reply(short),
+            Err(Error::Conversion(_))
+        ));
+    }
+
+    #[test]
+    fn pending_summary_of_an_empty_group_has_no_ids_or_consumers() {
+        let empty = Frame::Array(vec![
+            Frame::Integer(0),
+            Frame::NullBulkString,
+            Frame::NullBulkString,
+            Frame::NullArray,
+        ]);
+        assert_eq!(
+            PendingSummary::from_reply(empty).unwrap(),
+            PendingSummary::default()
+        );
+        let busy = Frame::Array(vec![
+            Frame::Integer(3),
+            Frame::from("1-0"),
+            Frame::from("3-0"),
+            Frame::Array(vec![Frame::Array(vec![
+                Frame::from("w1"),
+                Frame::from("3"),
+            ])]),
+        ]);
+        let got = PendingSummary::from_reply(busy).unwrap();
+        assert_eq!(got.consumers, [("w1".to_string(), 3)]);
+        assert_eq!(got.greatest.as_deref(), Some("3-0"));
     }
 }
