@@ -223,6 +223,69 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     assert_eq!(allowed, 3);
     manager.disconnect().await;
 
+    // ASK: with a slot half moved (IMPORTING on the target, MIGRATING on the source), a key
+    // the source does not have is written and read on the target after ASKING, one command at
+    // a time and inside a pipeline, while a key still on the source is served there.
+    let ask_slot: u16 = cluster
+        .node(owner)
+        .cli(&["CLUSTER", "KEYSLOT", "{ask}"])
+        .parse()
+        .unwrap();
+    assert_ne!(ask_slot, slot);
+    client
+        .query::<()>(cmd("SET").arg("{ask}:old").arg("o"))
+        .await
+        .unwrap();
+    let from = cluster.owner_of(ask_slot);
+    let to = *cluster.master_ports().iter().find(|p| **p != from).unwrap();
+    let info = cluster.nodes_info();
+    let id_of = |port: u16| info.iter().find(|n| n.port == port).unwrap().id.clone();
+    let s = ask_slot.to_string();
+    let count_in_slot = |cluster: &mut support::RedisCluster, port: u16| {
+        cluster.node(port).cli(&["CLUSTER", "COUNTKEYSINSLOT", &s])
+    };
+    assert_eq!(
+        cluster
+            .node(to)
+            .cli(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &id_of(from)]),
+        "OK"
+    );
+    assert_eq!(
+        cluster
+            .node(from)
+            .cli(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &id_of(to)]),
+        "OK"
+    );
+    client
+        .query::<()>(cmd("SET").arg("{ask}:new").arg("n"))
+        .await
+        .expect("SET of a key the migrating source does not have");
+    assert_eq!(
+        count_in_slot(&mut cluster, to),
+        "1",
+        "written on the target"
+    );
+    assert_eq!(count_in_slot(&mut cluster, from), "1", "only {{ask}}:old");
+    let new: String = client.query(cmd("GET").arg("{ask}:new")).await.unwrap();
+    let old: String = client.query(cmd("GET").arg("{ask}:old")).await.unwrap();
+    assert_eq!((new.as_str(), old.as_str()), ("n", "o"));
+    let mut pipe = Pipeline::new();
+    pipe.add(cmd("GET").arg("{ask}:new"))
+        .add(cmd("GET").arg("{ask}:old"))
+        .add(cmd("INCR").arg("{ask}:counter"));
+    let (new, old, counter): (String, String, i64) = pipe.query(&client).await.unwrap();
+    assert_eq!((new.as_str(), old.as_str(), counter), ("n", "o", 1));
+    assert_eq!(
+        count_in_slot(&mut cluster, to),
+        "2",
+        "the counter is new too"
+    );
+    // Completing the move: everything is on the target, the client follows the new owner.
+    tokio::task::block_in_place(|| cluster.migrate_slot(ask_slot, to, 10, || {}));
+    let (new, old, counter): (String, String, i64) = pipe.query(&client).await.unwrap();
+    assert_eq!((new.as_str(), old.as_str(), counter), ("n", "o", 2));
+    assert_eq!(count_in_slot(&mut cluster, to), "3");
+
     // Live resharding: the slot of "k:0" moves while tasks keep using keys in it; a shard
     // channel in that slot is subscribed again at the new owner.
     let mut sub = client.subscriber().await.unwrap();
