@@ -438,6 +438,71 @@ async fn commands_recover_after_a_master_is_killed() {
     assert!(cluster.master_ports().contains(&promoted));
 }
 
+/// A replica removed from the cluster loses the client's connections once the client reads
+/// the new slot map: pools of departed nodes are released, not kept (and reconnected) forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_the_cluster_keeps_no_connections_from_the_client() {
+    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let config = cluster.config().read_from_replicas(true);
+    let client = Client::connect(config).await.expect("connect");
+    for k in keys("r", 30) {
+        client.query::<()>(cmd("SET").arg(&k).arg(1)).await.unwrap();
+    }
+    // Reads go to replicas, so each replica gets a READONLY connection from the client.
+    for k in keys("r", 60) {
+        let _: Option<i64> = client.query(cmd("GET").arg(&k)).await.unwrap();
+    }
+    let info = cluster.nodes_info();
+    let leaving = info.iter().find(|n| !n.master).expect("a replica").clone();
+    let readonly_clients = |cluster: &mut RedisCluster| {
+        let list = cluster.node(leaving.port).cli(&["CLIENT", "LIST"]);
+        let n = list.lines().filter(|l| l.contains(" flags=r ")).count();
+        (n, list)
+    };
+    let (n, list) = readonly_clients(&mut cluster);
+    assert!(n >= 1, "no client connection on the replica:\n{list}");
+
+    // The replica leaves: every other node forgets it, and it forgets them.
+    for node in info.iter().filter(|n| n.port != leaving.port) {
+        assert_eq!(
+            cluster
+                .node(node.port)
+                .cli(&["CLUSTER", "FORGET", &leaving.id]),
+            "OK"
+        );
+    }
+    assert_eq!(
+        cluster
+            .node(leaving.port)
+            .cli(&["CLUSTER", "RESET", "HARD"]),
+        "OK"
+    );
+    // Keep using the client: its periodic refresh reads the new map, which no longer lists
+    // the replica, and its pool (with the connection) is released.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        for k in keys("r", 30) {
+            let _: Result<Option<i64>, Error> = client.query(cmd("GET").arg(&k)).await;
+        }
+        let (n, list) = readonly_clients(&mut cluster);
+        if n == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the departed replica still has the client's connections:\n{list}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Every key is still readable and writable without it.
+    for k in keys("r", 30) {
+        let v: i64 = client.query(cmd("INCR").arg(&k)).await.unwrap();
+        assert_eq!(v, 2);
+    }
+}
+
 #[test]
 fn cluster_config_comes_from_a_url_or_the_environment() {
     use redis_manager::ServerAddr;

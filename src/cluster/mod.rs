@@ -332,6 +332,27 @@ impl Cluster {
 
     fn install(&self, t: Topology) {
         let masters: Vec<ServerAddr> = t.shards().iter().map(|s| s.master.clone()).collect();
+        // Nodes that left the cluster keep no pool: a long-lived client would otherwise hold
+        // their connections (and reconnect to them) forever. Only the map's reference goes;
+        // a command still using such a pool finishes, and the connections close with the
+        // last reference. A seed outside the map gets a new pool if a refresh needs it.
+        let member = |addr: &ServerAddr| {
+            t.shards()
+                .iter()
+                .any(|s| &s.master == addr || s.replicas.contains(addr))
+        };
+        let departed: Vec<ServerAddr> = {
+            let mut nodes = lock(&self.nodes);
+            let mut replicas = lock(&self.replicas);
+            let mut gone: Vec<ServerAddr> = nodes.keys().filter(|a| !member(a)).cloned().collect();
+            gone.extend(replicas.keys().filter(|a| !member(a)).cloned());
+            nodes.retain(|a, _| member(a));
+            replicas.retain(|a, _| member(a));
+            gone
+        };
+        if !departed.is_empty() {
+            tracing::info!(nodes = ?departed, "cluster nodes left the slot map; their pools are released");
+        }
         *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
         self.refreshes.fetch_add(1, Ordering::AcqRel);
         *lock(&self.last_refresh) = Some(Instant::now());
