@@ -94,6 +94,43 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
         .await
         .unwrap();
 
+    // The same multi-key and every-master commands inside a pipeline behave as they do
+    // alone, in their place: the SET before the MGET is seen by it, the DEL after it is not.
+    let size: i64 = client.query(cmd("DBSIZE")).await.unwrap();
+    let mut pipe = Pipeline::new();
+    pipe.add(cmd("SET").arg("k:3").arg("new"))
+        .add(cmd("MGET").args(&ks).arg("missing"))
+        .add(cmd("EXISTS").args(&ks))
+        .add(cmd("DBSIZE"))
+        .add(cmd("MSET").arg("a").arg(1).arg("b").arg(2))
+        .add(cmd("DEL").arg("k:8").arg("k:9").arg("missing"))
+        .add(cmd("MGET").arg("k:8").arg("k:7").arg("k:9"));
+    let frames = pipe.execute(&client).await.unwrap();
+    assert_eq!(frames.len(), 7);
+    let mut want: Vec<Option<String>> = ks.iter().map(|k| Some(format!("v-{k}"))).collect();
+    want[3] = Some("new".into());
+    want.push(None);
+    let values: Vec<Option<String>> =
+        redis_manager::cmd::FromReply::from_reply(frames[1].clone()).unwrap();
+    assert_eq!(values, want);
+    assert_eq!(frames[2], Frame::Integer(10));
+    assert_eq!(frames[3], Frame::Integer(size), "summed over every master");
+    assert!(
+        frames[4].is_error() && format!("{:?}", frames[4]).contains("CROSSSLOT"),
+        "an MSET across slots cannot be split: {:?}",
+        frames[4]
+    );
+    assert_eq!(frames[5], Frame::Integer(2));
+    let values: Vec<Option<String>> =
+        redis_manager::cmd::FromReply::from_reply(frames[6].clone()).unwrap();
+    assert_eq!(values, [None, Some("v-k:7".to_string()), None]);
+    for k in ["k:3", "k:8", "k:9"] {
+        client
+            .query::<()>(cmd("SET").arg(k).arg(format!("v-{k}")))
+            .await
+            .unwrap();
+    }
+
     // Transactions need one slot: fine with a hash tag, refused across slots.
     let mut tx = Pipeline::atomic();
     tx.add(cmd("INCR").arg("{u1}:a"))

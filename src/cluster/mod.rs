@@ -39,7 +39,10 @@
 //! - A command whose keys span slots is split when that keeps its meaning (`MGET`, `DEL`,
 //!   `EXISTS`, `UNLINK`, `TOUCH`: one command per slot, results merged), and refused with
 //!   [`Error::CrossSlot`] otherwise; it never reaches a server that would answer
-//!   `CROSSSLOT`.
+//!   `CROSSSLOT`. Inside a pipeline it is split the same way, its parts taking its place so
+//!   that commands on one node still run in pipeline order, and one that cannot be split gets
+//!   the server's `CROSSSLOT` error as its own reply; commands for every master (below) are
+//!   sent to every master there too.
 //!
 //! Keyless commands go to some master, except those that act on the whole data set, which go
 //! to every master: `FLUSHALL`, `FLUSHDB`, `SCRIPT LOAD|FLUSH`, `FUNCTION LOAD|DELETE|FLUSH|
@@ -168,6 +171,27 @@ enum Combine {
     Concat,
     /// `MGET`: each slot's values put back at their keys' positions.
     Positions,
+}
+
+/// A pipeline as sent ([`Cluster::expand_pipeline`]): the commands (split ones as their
+/// parts), the slot each goes to, and how to get each original command's reply back.
+#[derive(Default)]
+struct Expanded {
+    cmds: Vec<ParsedCommand>,
+    slots: Vec<Option<u16>>,
+    plan: Vec<Sent>,
+}
+
+/// How one command of a pipeline was sent.
+enum Sent {
+    /// As it is, at this index of the sent commands.
+    Whole(usize),
+    /// As these parts, whose replies are combined.
+    Parts {
+        range: std::ops::Range<usize>,
+        combine: Combine,
+        positions: Vec<Vec<usize>>,
+    },
 }
 
 /// The bytes of one attempt, sent as they are or after `ASKING`.
@@ -766,11 +790,11 @@ impl Cluster {
         Ok(combine_replies(replies, combine, &[]))
     }
 
-    /// A multi-key command split into one command per slot; the replies combined.
-    async fn run_split(&self, cmd: &ParsedCommand, combine: Combine) -> Result<Frame, Error> {
+    /// A multi-key command (`MGET`, `DEL`, ...) as one command per slot of its keys, each with
+    /// its slot, and the positions (in key order) of each part's keys.
+    fn split_parts(&self, cmd: &ParsedCommand) -> (Vec<(u16, ParsedCommand)>, Vec<Vec<usize>>) {
         let info = self.command_info(&cmd.args).unwrap_or_default();
         let keys = info.keys(&cmd.args);
-        // Slot to the positions (in key order) of its keys.
         let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let s = slot::key_slot(k);
@@ -779,18 +803,89 @@ impl Cluster {
                 None => groups.push((s, vec![i])),
             }
         }
-        let futures: Vec<_> = groups
+        let parts = groups
             .iter()
             .map(|(s, positions)| {
+                let mut args = Vec::with_capacity(positions.len() + 1);
+                args.push(cmd.args[0].clone());
+                args.extend(positions.iter().map(|&p| keys[p].clone()));
                 let mut b = BytesMut::new();
-                encode_array_header(&mut b, positions.len() + 1);
-                encode_bulk(&mut b, &cmd.args[0]);
-                for &p in positions {
-                    encode_bulk(&mut b, keys[p]);
+                encode_array_header(&mut b, args.len());
+                for a in &args {
+                    encode_bulk(&mut b, a);
                 }
-                let raw = b.freeze();
+                let part = ParsedCommand {
+                    raw: b.freeze(),
+                    args,
+                };
+                (*s, part)
+            })
+            .collect();
+        (parts, groups.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// A pipeline's commands as they are sent, each with the slot it goes to: a command whose
+    /// keys span slots and that can be split (`MGET`, `DEL`, ...) becomes one part per slot,
+    /// and a command for every master (`FLUSHDB`, `DBSIZE`, ...) one part per master (sent to
+    /// a slot that master serves), exactly as when the command is sent alone. Each part keeps
+    /// its place in the pipeline, so commands on one node still run in order.
+    fn expand_pipeline(&self, cmds: Vec<ParsedCommand>) -> Expanded {
+        let topology = self.snapshot();
+        let mut out = Expanded::default();
+        for cmd in cmds {
+            let parts = match self.route(&cmd) {
+                Ok(Route::Split(combine)) => {
+                    let (parts, positions) = self.split_parts(&cmd);
+                    Some((parts, combine, positions))
+                }
+                Ok(Route::AllMasters(combine)) => {
+                    let parts: Vec<(u16, ParsedCommand)> = topology
+                        .serving_shards()
+                        .iter()
+                        .filter_map(|s| topology.first_slot_of(&s.master))
+                        .map(|slot| (slot, cmd.clone()))
+                        .collect();
+                    (!parts.is_empty()).then_some((parts, combine, Vec::new()))
+                }
+                _ => None,
+            };
+            match parts {
+                Some((parts, combine, positions)) => {
+                    let start = out.cmds.len();
+                    for (slot, part) in parts {
+                        out.cmds.push(part);
+                        out.slots.push(Some(slot));
+                    }
+                    out.plan.push(Sent::Parts {
+                        range: start..out.cmds.len(),
+                        combine,
+                        positions,
+                    });
+                }
+                None => {
+                    // Its first key's slot: a cross-slot command that cannot be split gets
+                    // the server's CROSSSLOT error as its own reply.
+                    let slot = self
+                        .command_info(&cmd.args)
+                        .and_then(|i| i.keys(&cmd.args).first().map(|k| slot::key_slot(k)));
+                    out.plan.push(Sent::Whole(out.cmds.len()));
+                    out.cmds.push(cmd);
+                    out.slots.push(slot);
+                }
+            }
+        }
+        out
+    }
+
+    /// A multi-key command split into one command per slot; the replies combined.
+    async fn run_split(&self, cmd: &ParsedCommand, combine: Combine) -> Result<Frame, Error> {
+        let info = self.command_info(&cmd.args).unwrap_or_default();
+        let (parts, positions) = self.split_parts(cmd);
+        let futures: Vec<_> = parts
+            .iter()
+            .map(|(slot, part)| {
                 let readonly = info.readonly && self.read_from_replicas;
-                let slot = *s;
+                let (slot, raw) = (*slot, part.raw.clone());
                 async move { self.run_in_slot(slot, readonly, &raw).await }
             })
             .collect();
@@ -798,7 +893,6 @@ impl Cluster {
             .await
             .into_iter()
             .collect::<Result<Vec<Frame>, Error>>()?;
-        let positions: Vec<Vec<usize>> = groups.into_iter().map(|(_, p)| p).collect();
         Ok(combine_replies(replies, combine, &positions))
     }
 
@@ -828,7 +922,22 @@ impl Cluster {
                 .run_batch_whole(slot, &buf, replies, is_transaction)
                 .await;
         }
-        self.run_pipeline(&cmds).await
+        let expanded = self.expand_pipeline(cmds);
+        let frames = self.run_pipeline(&expanded.cmds, &expanded.slots).await?;
+        let mut frames: Vec<Option<Frame>> = frames.into_iter().map(Some).collect();
+        let mut take = |i: usize| frames[i].take().unwrap_or(Frame::Null);
+        Ok(expanded
+            .plan
+            .into_iter()
+            .map(|sent| match sent {
+                Sent::Whole(i) => take(i),
+                Sent::Parts {
+                    range,
+                    combine,
+                    positions,
+                } => combine_replies(range.map(&mut take).collect(), combine, &positions),
+            })
+            .collect())
     }
 
     /// Sends a whole batch to the node of `slot` (any node without one). A transaction is
@@ -897,17 +1006,12 @@ impl Cluster {
     }
 
     /// A pipeline split by node; each command's reply put back at its position.
-    async fn run_pipeline(&self, cmds: &[ParsedCommand]) -> Result<Vec<Frame>, Error> {
+    async fn run_pipeline(
+        &self,
+        cmds: &[ParsedCommand],
+        slots: &[Option<u16>],
+    ) -> Result<Vec<Frame>, Error> {
         let n = cmds.len();
-        // Each command's slot: its first key's (a cross-slot command gets the server's
-        // CROSSSLOT error as its own reply).
-        let slots: Vec<Option<u16>> = cmds
-            .iter()
-            .map(|c| {
-                self.command_info(&c.args)
-                    .and_then(|i| i.keys(&c.args).first().map(|k| slot::key_slot(k)))
-            })
-            .collect();
         let default_slot = slots.iter().flatten().next().copied();
         let mut out: Vec<Option<Frame>> = vec![None; n];
         let mut pending: Vec<usize> = (0..n).collect();

@@ -66,6 +66,13 @@ impl Topology {
             .collect()
     }
 
+    /// The first slot the master at `addr` serves.
+    pub(crate) fn first_slot_of(&self, addr: &ServerAddr) -> Option<u16> {
+        let shard = self.shards.iter().position(|s| &s.master == addr)?;
+        let at = self.slots.iter().position(|&i| usize::from(i) == shard)?;
+        u16::try_from(at).ok()
+    }
+
     /// True when no slot is assigned (nothing learned yet).
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.iter().all(|&i| i == UNASSIGNED)
@@ -329,6 +336,13 @@ mod tests {
         // An empty host means "the node you asked".
         assert_eq!(t.master_for(9000), Some(&tcp(7001)));
         assert!(!t.is_empty());
+        assert_eq!(t.first_slot_of(&tcp(7000)), Some(0));
+        assert_eq!(t.first_slot_of(&tcp(7001)), Some(8192));
+        assert_eq!(
+            t.first_slot_of(&tcp(7002)),
+            None,
+            "a replica serves no slot"
+        );
     }
 
     #[test]
