@@ -262,6 +262,10 @@ pub struct Config {
     sentinels: Vec<ServerAddr>,
     /// The master name the sentinels monitor.
     sentinel_master: Option<String>,
+    /// Credentials for the sentinels themselves (their `requirepass` or an ACL user), which
+    /// are not the master's.
+    sentinel_username: Option<String>,
+    sentinel_password: Option<String>,
 }
 
 impl Default for Config {
@@ -285,6 +289,8 @@ impl Default for Config {
             read_from_replicas: false,
             sentinels: Vec::new(),
             sentinel_master: None,
+            sentinel_username: None,
+            sentinel_password: None,
         }
     }
 }
@@ -319,6 +325,11 @@ impl fmt::Debug for Config {
             .field("read_from_replicas", &self.read_from_replicas)
             .field("sentinels", &self.sentinels)
             .field("sentinel_master", &self.sentinel_master)
+            .field("sentinel_username", &self.sentinel_username)
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| Redacted),
+            )
             .finish()
     }
 }
@@ -366,6 +377,11 @@ pub mod env {
     pub const REDIS_SENTINELS: &str = "REDIS_SENTINELS";
     /// The master name the sentinels monitor; needs `REDIS_SENTINELS`.
     pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
+    /// Password of the sentinels themselves (their `requirepass`), not the master's (default
+    /// none); needs `REDIS_SENTINELS`.
+    pub const REDIS_SENTINEL_PASSWORD: &str = "REDIS_SENTINEL_PASSWORD";
+    /// ACL user name on the sentinels (default none); needs `REDIS_SENTINEL_PASSWORD`.
+    pub const REDIS_SENTINEL_USERNAME: &str = "REDIS_SENTINEL_USERNAME";
 }
 
 /// The default port of a sentinel.
@@ -525,6 +541,20 @@ impl Config {
                 });
             }
             (None, None) => {}
+        }
+        config.sentinel_password = get(env::REDIS_SENTINEL_PASSWORD);
+        config.sentinel_username = get(env::REDIS_SENTINEL_USERNAME);
+        if config.sentinel_password.is_some() && config.sentinels.is_empty() {
+            return Err(ConfigError::MissingValue {
+                variable: env::REDIS_SENTINELS,
+                required_by: env::REDIS_SENTINEL_PASSWORD,
+            });
+        }
+        if config.sentinel_username.is_some() && config.sentinel_password.is_none() {
+            return Err(ConfigError::MissingValue {
+                variable: env::REDIS_SENTINEL_PASSWORD,
+                required_by: env::REDIS_SENTINEL_USERNAME,
+            });
         }
         config.check_settings()?;
         Ok(config)
@@ -982,6 +1012,43 @@ impl Config {
         self.sentinel_master = Some(master.into());
         self.sentinels = sentinels.into_iter().collect();
         self
+    }
+
+    /// Authenticates to the sentinels with `password` (their `requirepass`), as user
+    /// `default` unless [`Config::sentinel_username`] is set. The master's own credentials
+    /// ([`Config::password`]) are never sent to the sentinels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use redis_manager::{Config, ServerAddr};
+    ///
+    /// let sentinel = ServerAddr::Tcp { host: "10.0.0.5".into(), port: 26379 };
+    /// let config = Config::default()
+    ///     .sentinel("mymaster", [sentinel])
+    ///     .sentinel_password("sentinel-secret")
+    ///     .password("master-secret");
+    /// assert_eq!(config.get_sentinel_password(), Some("sentinel-secret"));
+    /// ```
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_password = Some(password.into());
+        self
+    }
+
+    /// Authenticates to the sentinels as this ACL user (with [`Config::sentinel_password`]).
+    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
+        self.sentinel_username = Some(username.into());
+        self
+    }
+
+    /// The user name for the sentinels, if any.
+    pub fn get_sentinel_username(&self) -> Option<&str> {
+        self.sentinel_username.as_deref()
+    }
+
+    /// The password for the sentinels, if any. Do not log it.
+    pub fn get_sentinel_password(&self) -> Option<&str> {
+        self.sentinel_password.as_deref()
     }
 
     /// The cluster seed nodes; empty when this is not a cluster config.

@@ -80,7 +80,12 @@ impl Pool {
                 config.is_read_from_replicas(),
             ))
         } else if let Some(master) = config.get_sentinel_master() {
-            let sentinel = Sentinel::new(master, config.get_sentinels().to_vec(), &opts);
+            let credentials = (
+                config.get_sentinel_username().map(str::to_owned),
+                config.get_sentinel_password().map(str::to_owned),
+            );
+            let sentinel =
+                Sentinel::new(master, config.get_sentinels().to_vec(), &opts, credentials);
             let pool = NodePool::new_with_sentinel(opts, popts, sentinel.clone());
             sentinel.attach(Arc::downgrade(&pool));
             Kind::Node(pool)

@@ -40,8 +40,8 @@ const WATCH_RETRY: Duration = Duration::from_millis(500);
 pub(crate) struct Sentinel {
     master: String,
     sentinels: Vec<ServerAddr>,
-    /// Options for connections to sentinels: the client's timeouts and TLS, no credentials
-    /// (sentinels usually have none), no database, no name.
+    /// Options for connections to sentinels: the client's timeouts and TLS, the sentinels' own
+    /// credentials (usually none; never the master's), no database, no name.
     sentinel_opts: ConnectOptions,
     /// Index of the sentinel that answered last: asked first next time.
     preferred: AtomicUsize,
@@ -55,10 +55,10 @@ impl Sentinel {
         master: &str,
         sentinels: Vec<ServerAddr>,
         opts: &ConnectOptions,
+        credentials: (Option<String>, Option<String>),
     ) -> Arc<Sentinel> {
         let mut sentinel_opts = opts.clone();
-        sentinel_opts.username = None;
-        sentinel_opts.password = None;
+        (sentinel_opts.username, sentinel_opts.password) = credentials;
         sentinel_opts.db = 0;
         sentinel_opts.client_name = None;
         Arc::new(Sentinel {
@@ -86,10 +86,15 @@ impl Sentinel {
     ///
     /// # Errors
     ///
-    /// [`Error::NoMaster`] when no sentinel answered with an address.
+    /// [`Error::NoMaster`] when no sentinel answered with an address; [`Error::Auth`] when
+    /// none did and a sentinel refused the credentials (see [`Config::sentinel_password`]),
+    /// which waiting will not cure.
+    ///
+    /// [`Config::sentinel_password`]: crate::Config::sentinel_password
     pub(crate) async fn resolve(&self) -> Result<ServerAddr, Error> {
         let n = self.sentinels.len();
         let first = self.preferred.load(Ordering::Relaxed);
+        let mut refused = None;
         for k in 0..n {
             let i = (first + k) % n;
             let mut opts = self.sentinel_opts.clone();
@@ -98,6 +103,9 @@ impl Sentinel {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(sentinel = %opts.endpoint, error = %e, "sentinel unreachable");
+                    if e.is_auth_error() {
+                        refused = Some(e);
+                    }
                     continue;
                 }
             };
@@ -121,7 +129,7 @@ impl Sentinel {
                 return Ok(addr);
             }
         }
-        Err(self.no_master())
+        Err(refused.unwrap_or_else(|| self.no_master()))
     }
 
     /// Connects to the current master with `opts` (its endpoint replaced) and checks that it

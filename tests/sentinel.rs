@@ -85,6 +85,28 @@ async fn client_follows_the_master_across_a_failover() {
     assert!(!limiter.check_rate_limit("u").await.allowed);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_that_require_a_password_are_asked_with_their_own() {
+    let setup = tokio::task::block_in_place(|| SentinelSetup::start_with_password(Some("s3cret")));
+    // Without the sentinels' password, or with a wrong one, the master cannot be found, and
+    // the error says why (not a bare "no master"), whether connecting or on first use.
+    for config in [setup.config(), setup.config().sentinel_password("wrong")] {
+        let err = match Client::connect(config).await {
+            Ok(client) => client.query::<()>(cmd("PING")).await.unwrap_err(),
+            Err(err) => err,
+        };
+        assert!(err.is_auth_error(), "{err:?}");
+    }
+    let client = Client::connect(setup.config().sentinel_password("s3cret"))
+        .await
+        .expect("connect through sentinels that require a password");
+    client
+        .query::<()>(cmd("SET").arg("a").arg(1))
+        .await
+        .unwrap();
+    assert_eq!(setup.master.cli(&["GET", "a"]), "1");
+}
+
 #[test]
 fn sentinel_config_comes_from_the_environment() {
     use redis_manager::ServerAddr;
@@ -102,4 +124,40 @@ fn sentinel_config_comes_from_the_environment() {
     assert_eq!(c.get_sentinels(), [tcp(26379), tcp(26379)]);
     let only_list = |name: &str| (name == "REDIS_SENTINELS").then(|| "h:1".to_owned());
     assert!(redis_manager::Config::from_lookup(only_list).is_err());
+    assert_eq!(c.get_sentinel_password(), None);
+
+    // The sentinels' own credentials, apart from the master's.
+    let with_auth = |name: &str| match name {
+        "REDIS_SENTINEL_PASSWORD" => Some("s3cret".to_owned()),
+        "REDIS_SENTINEL_USERNAME" => Some("watcher".to_owned()),
+        "REDIS_PASSWORD" => Some("master-pw".to_owned()),
+        other => env(other),
+    };
+    let c = redis_manager::Config::from_lookup(with_auth).unwrap();
+    assert_eq!(c.get_sentinel_password(), Some("s3cret"));
+    assert_eq!(c.get_sentinel_username(), Some("watcher"));
+    assert_eq!(c.get_password(), Some("master-pw"));
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "the password is redacted"
+    );
+    let no_sentinels = |name: &str| (name == "REDIS_SENTINEL_PASSWORD").then(|| "x".to_owned());
+    assert!(matches!(
+        redis_manager::Config::from_lookup(no_sentinels),
+        Err(redis_manager::ConfigError::MissingValue {
+            variable: "REDIS_SENTINELS",
+            ..
+        })
+    ));
+    let user_only = |name: &str| match name {
+        "REDIS_SENTINEL_USERNAME" => Some("watcher".to_owned()),
+        other => env(other),
+    };
+    assert!(matches!(
+        redis_manager::Config::from_lookup(user_only),
+        Err(redis_manager::ConfigError::MissingValue {
+            variable: "REDIS_SENTINEL_PASSWORD",
+            ..
+        })
+    ));
 }

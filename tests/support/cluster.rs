@@ -296,6 +296,8 @@ struct SentinelProcess {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// Its `requirepass`, if any.
+    password: Option<String>,
 }
 
 impl Drop for SentinelProcess {
@@ -317,11 +319,18 @@ impl SentinelSetup {
     ///
     /// When a process cannot be started or the setup does not settle within 30 s.
     pub(crate) fn start() -> SentinelSetup {
+        SentinelSetup::start_with_password(None)
+    }
+
+    /// As [`SentinelSetup::start`], with sentinels that require `password` (`requirepass`,
+    /// which they also use with each other).
+    pub(crate) fn start_with_password(password: Option<&str>) -> SentinelSetup {
         let master = RedisServer::start();
         let port = master.port().to_string();
         let replica = RedisServer::with_args(&["--replicaof", "127.0.0.1", &port]);
-        let sentinels: Vec<SentinelProcess> =
-            (0..3).map(|_| start_sentinel(master.port())).collect();
+        let sentinels: Vec<SentinelProcess> = (0..3)
+            .map(|_| start_sentinel(master.port(), password))
+            .collect();
         let setup = SentinelSetup {
             master,
             replica,
@@ -330,7 +339,7 @@ impl SentinelSetup {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = setup.sentinels.iter().all(|s| {
-                let info = sentinel_cli(s.port, &["SENTINEL", "MASTER", SENTINEL_MASTER]);
+                let info = sentinel_cli(s, &["SENTINEL", "MASTER", SENTINEL_MASTER]);
                 let fields: HashMap<&str, &str> = {
                     let lines: Vec<&str> = info.lines().collect();
                     lines
@@ -368,16 +377,13 @@ impl SentinelSetup {
     /// The master's port according to the first sentinel that answers.
     pub(crate) fn current_master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|s| {
-            let out = sentinel_cli(
-                s.port,
-                &["SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER],
-            );
+            let out = sentinel_cli(s, &["SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER]);
             out.lines().nth(1)?.trim().parse().ok()
         })
     }
 }
 
-fn start_sentinel(master_port: u16) -> SentinelProcess {
+fn start_sentinel(master_port: u16, password: Option<&str>) -> SentinelProcess {
     for _ in 0..5 {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("rm-sentinel-{}-{port}", std::process::id()));
@@ -390,8 +396,9 @@ fn start_sentinel(master_port: u16) -> SentinelProcess {
                  sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
                  sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
                  sentinel failover-timeout {SENTINEL_MASTER} 5000\n\
-                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
-                dir.display()
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n{}",
+                dir.display(),
+                password.map_or(String::new(), |p| format!("requirepass {p}\n")),
             ),
         )
         .expect("write sentinel.conf");
@@ -410,8 +417,13 @@ fn start_sentinel(master_port: u16) -> SentinelProcess {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            if sentinel_ping(port) {
-                return SentinelProcess { child, port, dir };
+            if cli_at(port, password, &["PING"]).contains("PONG") {
+                return SentinelProcess {
+                    child,
+                    port,
+                    dir,
+                    password: password.map(str::to_owned),
+                };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -421,17 +433,18 @@ fn start_sentinel(master_port: u16) -> SentinelProcess {
     panic!("a sentinel did not start");
 }
 
-fn sentinel_ping(port: u16) -> bool {
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "PING"])
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+fn sentinel_cli(s: &SentinelProcess, args: &[&str]) -> String {
+    cli_at(s.port, s.password.as_deref(), args)
 }
 
-fn sentinel_cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+/// `redis-cli` against the sentinel on `port`; its output, errors included.
+fn cli_at(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("redis-cli");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(password) = password {
+        cmd.args(["--no-auth-warning", "-a", password]);
+    }
+    let out = cmd
         .args(args)
         .stdin(Stdio::null())
         .output()
