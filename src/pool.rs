@@ -156,6 +156,7 @@ impl Pool {
         match &self.kind {
             Kind::Node(n) => Ok(PooledConnection {
                 binding: Binding::Bound(n.exclusive().await?),
+                cluster: None,
             }),
             Kind::Cluster(c) => {
                 if c.is_closed() {
@@ -166,6 +167,7 @@ impl Pool {
                         cluster: c.clone(),
                         deferred_multi: false,
                     },
+                    cluster: Some(c.clone()),
                 })
             }
         }
@@ -499,6 +501,11 @@ impl NodePool {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// The address this pool connects to.
+    pub(crate) fn endpoint(&self) -> &crate::config::ServerAddr {
+        &self.opts.endpoint
+    }
+
     /// The protocol of the shared connection, if it is up.
     pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
         self.current().map(|c| c.protocol())
@@ -525,9 +532,12 @@ async fn ping(conn: &Connection) -> bool {
 /// of its first command with a key (a `MULTI` sent before that is held back and sent just
 /// before it), so `WATCH k`/`MULTI`/`SET k v`/`EXEC` and `BLPOP k 0` go where `k` lives.
 /// Every later command uses that node, whatever its keys: keys of the other slots get the
-/// server's `MOVED` or `CROSSSLOT` error, as transactions on a cluster require.
+/// server's `MOVED` or `CROSSSLOT` error, as transactions on a cluster require. A `MOVED`
+/// seen here still corrects the client's slot map, so the next guard binds to the new owner.
 pub struct PooledConnection {
     binding: Binding,
+    /// The router, in cluster mode: told about `MOVED` replies seen on this connection.
+    cluster: Option<Arc<Cluster>>,
 }
 
 enum Binding {
@@ -696,7 +706,18 @@ impl PooledConnection {
         if let Some(reply) = self.bind_for(&[cmd], true).await? {
             return Ok(reply);
         }
-        self.bound().send_frame(cmd, timeout).await
+        let reply = self.bound().send_frame(cmd, timeout).await;
+        if let Ok(frame) = &reply {
+            self.learn_from(std::slice::from_ref(frame));
+        }
+        reply
+    }
+
+    /// Tells the cluster router about `MOVED` replies among `frames`.
+    fn learn_from(&self, frames: &[Frame]) {
+        if let (Some(cluster), Binding::Bound(n)) = (&self.cluster, &self.binding) {
+            cluster.learn_moved(n.pool.endpoint(), frames);
+        }
     }
 
     /// Sends several commands in one write and returns their raw replies in order.
@@ -708,7 +729,11 @@ impl PooledConnection {
         let refs: Vec<&Cmd> = cmds.iter().collect();
         // A batch is never answered locally: it binds even when no command has a key.
         self.bind_for(&refs, false).await?;
-        self.bound().send_many(cmds).await
+        let replies = self.bound().send_many(cmds).await;
+        if let Ok(frames) = &replies {
+            self.learn_from(frames);
+        }
+        replies
     }
 
     /// Marks the connection as not reusable: it is closed when the guard drops (for example

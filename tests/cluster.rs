@@ -323,6 +323,39 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     assert_eq!((new.as_str(), old.as_str(), counter), ("n", "o", 2));
     assert_eq!(count_in_slot(&mut cluster, to), "3");
 
+    // An exclusive connection stays on its node when the slot moves away (its WATCH or MULTI
+    // belongs there) and gets the MOVED error; the next one binds to the new owner at once,
+    // without waiting for the periodic refresh of the slot map.
+    client
+        .query::<()>(cmd("SET").arg("{mv}:k").arg("x"))
+        .await
+        .unwrap();
+    let mv_slot: u16 = cluster
+        .node(owner)
+        .cli(&["CLUSTER", "KEYSLOT", "{mv}"])
+        .parse()
+        .unwrap();
+    assert!(mv_slot != slot && mv_slot != ask_slot);
+    let mut guard = client.exclusive().await.unwrap();
+    let v: String = guard.query(cmd("GET").arg("{mv}:k")).await.unwrap();
+    assert_eq!(v, "x");
+    let from = cluster.owner_of(mv_slot);
+    let to = *cluster.master_ports().iter().find(|p| **p != from).unwrap();
+    tokio::task::block_in_place(|| cluster.migrate_slot(mv_slot, to, 10, || {}));
+    let err = guard
+        .query::<String>(cmd("GET").arg("{mv}:k"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MOVED"), "{err:?}");
+    drop(guard);
+    let mut guard = client.exclusive().await.unwrap();
+    let v: String = guard
+        .query(cmd("GET").arg("{mv}:k"))
+        .await
+        .expect("a new exclusive connection binds to the slot's new owner");
+    assert_eq!(v, "x");
+    drop(guard);
+
     // Live resharding: the slot of "k:0" moves while tasks keep using keys in it; a shard
     // channel in that slot is subscribed again at the new owner.
     let mut sub = client.subscriber().await.unwrap();

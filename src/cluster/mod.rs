@@ -447,6 +447,18 @@ impl Cluster {
         });
     }
 
+    /// Corrects the slot map from `MOVED` replies that came back on an exclusive connection
+    /// to `origin`. Such a connection does not follow them (its state, a `WATCH` or an open
+    /// `MULTI`, belongs to that node), but the next one should bind to the slot's new owner
+    /// rather than wait for the periodic refresh.
+    pub(crate) fn learn_moved(&self, origin: &ServerAddr, frames: &[Frame]) {
+        for frame in frames.iter().filter(|f| f.is_error()) {
+            if let Some(Redirect::Moved { slot, to }) = Redirect::of(frame, origin) {
+                self.apply_moved(slot, &to);
+            }
+        }
+    }
+
     fn apply_moved(&self, slot: u16, to: &ServerAddr) {
         {
             let mut t = self.topology.write().unwrap_or_else(|e| e.into_inner());
