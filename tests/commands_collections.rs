@@ -512,6 +512,20 @@ async fn xtrim_and_xadd_trim_by_length_and_by_minimum_id() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some("ERR"), "{err:?}");
+        // NOMKSTREAM: no stream is created, an existing one is appended to (and trimmed).
+        let none = c
+            .xadd_if_exists("absent", &[("f", "v")], &XAddOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        assert!(!c.exists("absent").await.unwrap());
+        let opts = XAddOptions::new().id("12-0").trim(StreamTrim::MaxLen(2));
+        let id = c.xadd_if_exists("s", &[("i", 12)], &opts).await.unwrap();
+        assert_eq!(id.as_deref(), Some("12-0"));
+        assert_eq!(
+            ids(c.xrange("s", "-", "+").await.unwrap()),
+            ["11-0", "12-0"]
+        );
     })
     .await;
 }

@@ -353,6 +353,17 @@ impl XAddOptions {
         self.trim = Some(trim);
         self
     }
+
+    /// The trimming and id arguments, in `XADD`'s order.
+    fn push_args<'a>(&'a self, args: &mut Vec<&'a dyn ToArg>) {
+        if let Some(trim) = &self.trim {
+            trim.push_args(args);
+        }
+        match &self.id {
+            Some(id) => args.push(id),
+            None => args.push(&"*"),
+        }
+    }
 }
 
 /// Options of `XREAD` and `XREADGROUP`: `COUNT`, `BLOCK` and (`XREADGROUP` only) `NOACK`.
@@ -432,13 +443,25 @@ impl Client {
         options: &XAddOptions,
     ) -> Result<String, Error> {
         let mut head: Vec<&dyn ToArg> = vec![&"XADD", &key];
-        if let Some(trim) = &options.trim {
-            trim.push_args(&mut head);
-        }
-        match &options.id {
-            Some(id) => head.push(id),
-            None => head.push(&"*"),
-        }
+        options.push_args(&mut head);
+        self.call_with(&head, &dyn_pairs(fields)).await
+    }
+
+    /// `XADD key NOMKSTREAM ...`: appends an entry only when the stream exists (a consumer
+    /// group's stream that was deleted is not silently re-created, for instance). `None`
+    /// when there is no stream; otherwise the new entry's id.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::xadd_with`].
+    pub async fn xadd_if_exists<F: ToArg, V: ToArg>(
+        &self,
+        key: impl ToArg,
+        fields: &[(F, V)],
+        options: &XAddOptions,
+    ) -> Result<Option<String>, Error> {
+        let mut head: Vec<&dyn ToArg> = vec![&"XADD", &key, &"NOMKSTREAM"];
+        options.push_args(&mut head);
         self.call_with(&head, &dyn_pairs(fields)).await
     }
 
