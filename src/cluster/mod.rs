@@ -845,6 +845,8 @@ impl Cluster {
         let topology = self.snapshot();
         let mut out = Expanded::default();
         for cmd in cmds {
+            // Where a command sent whole goes: its route's slot, already computed.
+            let mut whole_slot = None;
             let parts = match self.route(&cmd) {
                 Ok(Route::Split(combine)) => {
                     let (parts, positions) = self.split_parts(&cmd);
@@ -859,7 +861,19 @@ impl Cluster {
                         .collect();
                     (!parts.is_empty()).then_some((parts, combine, Vec::new()))
                 }
-                _ => None,
+                Ok(Route::Slot { slot, .. }) => {
+                    whole_slot = Some(slot);
+                    None
+                }
+                Ok(Route::Any) => None,
+                Err(_) => {
+                    // A cross-slot command that cannot be split goes to its first key's slot
+                    // and gets the server's CROSSSLOT error as its own reply.
+                    whole_slot = self
+                        .command_info(&cmd.args)
+                        .and_then(|i| i.keys(&cmd.args).first().map(|k| slot::key_slot(k)));
+                    None
+                }
             };
             match parts {
                 Some((parts, combine, positions)) => {
@@ -875,14 +889,9 @@ impl Cluster {
                     });
                 }
                 None => {
-                    // Its first key's slot: a cross-slot command that cannot be split gets
-                    // the server's CROSSSLOT error as its own reply.
-                    let slot = self
-                        .command_info(&cmd.args)
-                        .and_then(|i| i.keys(&cmd.args).first().map(|k| slot::key_slot(k)));
                     out.plan.push(Sent::Whole(out.cmds.len()));
                     out.cmds.push(cmd);
-                    out.slots.push(slot);
+                    out.slots.push(whole_slot);
                 }
             }
         }
