@@ -1538,7 +1538,25 @@ fn is_big_number(line: &[u8]) -> bool {
         Some(b'-' | b'+') => &line[1..],
         _ => line,
     };
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+    // Eight digits per step: big numbers run to dozens of digits, and a byte-at-a-time check
+    // took a tenth of the time of a RESP3 reply mix's big numbers.
+    let mut words = digits.chunks_exact(8);
+    let words_ok = words.by_ref().all(|w| {
+        all_ascii_digits(u64::from_le_bytes([
+            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+        ]))
+    });
+    !digits.is_empty() && words_ok && words.remainder().iter().all(u8::is_ascii_digit)
+}
+
+/// True when each of the eight bytes of `word` is an ASCII digit. A byte is one exactly when
+/// its high nibble is 3 and adding 6 leaves it there (`0x30..=0x39`); once every high nibble
+/// is 3, no byte can carry into the next.
+#[inline]
+fn all_ascii_digits(word: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    word & HIGH == THREES && word.wrapping_add(0x0606_0606_0606_0606) & HIGH == THREES
 }
 
 /// A RESP3 boolean's text: `t` or `f`.
@@ -1572,7 +1590,54 @@ fn parse_double(line: &[u8]) -> Option<f64> {
     if !body.first()?.is_ascii_digit() {
         return None;
     }
+    if let Some(value) = exact_decimal(body) {
+        return Some(if line[0] == b'-' { -value } else { value });
+    }
     std::str::from_utf8(line).ok()?.parse().ok()
+}
+
+/// `digits[.digits]` whose digits, read as one integer, are below 2^53 and whose fraction has
+/// at most 22 digits, or `None` for anything else (which `str::parse` then takes). That integer
+/// and the power of ten are both exact doubles, so one division gives the correctly rounded
+/// value (Clinger's fast path); it is what `str::parse` computes, without its UTF-8 check and
+/// general grammar, which cost more than the division for the short doubles servers send.
+fn exact_decimal(body: &[u8]) -> Option<f64> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    // Nineteen digits cannot overflow a `u64`, so the loops need no check of their own.
+    if body.len() > 19 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digits = body.iter();
+    let mut next = digits.next();
+    while let Some(&b @ b'0'..=b'9') = next {
+        mantissa = mantissa * 10 + u64::from(b - b'0');
+        next = digits.next();
+    }
+    let exponent = match next {
+        None => 0,
+        Some(b'.') => {
+            let fraction = digits.as_slice();
+            for &b in fraction {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+            }
+            if fraction.is_empty() {
+                return None;
+            }
+            fraction.len()
+        }
+        Some(_) => return None,
+    };
+    if mantissa >= 1 << 53 {
+        return None;
+    }
+    Some(mantissa as f64 / *POWERS.get(exponent)?)
 }
 
 #[cfg(test)]

@@ -1318,3 +1318,108 @@ fn null_inside_an_aggregate_is_held_to_the_line_limit() {
         Some(Frame::Array(vec![Frame::NullBulkString]))
     );
 }
+
+/// The reference the fast paths must agree with: the grammar check `parse_double` makes before
+/// `str::parse`, then `str::parse` itself.
+fn double_by_std(line: &[u8]) -> Option<f64> {
+    let body = line
+        .strip_prefix(b"-")
+        .or(line.strip_prefix(b"+"))
+        .unwrap_or(line);
+    if !body.first()?.is_ascii_digit() {
+        return None;
+    }
+    std::str::from_utf8(line).ok()?.parse().ok()
+}
+
+#[test]
+fn exact_decimal_doubles_match_std_at_the_edges_of_the_fast_path() {
+    let cases: &[&[u8]] = &[
+        b"0",
+        b"-0",
+        b"+0",
+        b"-0.0",
+        b"9007199254740991",  // 2^53 - 1: the largest exact mantissa
+        b"9007199254740992",  // 2^53: left to str::parse
+        b"9007199254740993",  // rounds to even
+        b"900719925474099.1", // 16 digits, fraction
+        b"0.1",
+        b"0.3",
+        b"-35733.11161048209", // the shape servers send (shortest round trip)
+        b"480186.41421343887", // 17 digits: past the fast path
+        b"1.0000000000000000000001", // 22 fraction digits, mantissa too big
+        b"0.0000000000000000000001", // 22 fraction digits
+        b"0.00000000000000000000001", // 23: left to str::parse
+        b"1.",
+        b"1.5e3",
+        b"00012.50",
+        b"123456789012345678901234567890",
+    ];
+    for &line in cases {
+        let ours = parse_double(line).map(f64::to_bits);
+        assert_eq!(
+            ours,
+            double_by_std(line).map(f64::to_bits),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn big_numbers_need_digits_in_every_byte_of_every_word() {
+    assert!(is_big_number(
+        b"3492890328409238509324850943850943825024385"
+    ));
+    assert!(is_big_number(b"-12345678"));
+    assert!(is_big_number(b"+1234567890123456"));
+    assert!(!is_big_number(b""));
+    assert!(!is_big_number(b"-"));
+    // One bad byte at every position of a 17-byte number, with the neighbours of `0`-`9`.
+    for at in 0..17 {
+        for bad in [b'/', b':', b' ', 0x00, 0xFF, 0x3F, 0xB0, b'a'] {
+            let mut line = [b'7'; 17];
+            line[at] = bad;
+            assert!(!is_big_number(&line), "{at} {bad:#x}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn doubles_decode_as_std_parses_them(
+        sign in proptest::sample::select(vec!["", "-", "+"]),
+        int in "[0-9]{1,20}",
+        fraction in proptest::option::of("[0-9]{0,25}"),
+        exponent in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+    ) {
+        let mut line = format!("{sign}{int}");
+        if let Some(f) = fraction {
+            line.push('.');
+            line.push_str(&f);
+        }
+        if let Some(e) = exponent {
+            line.push_str(&e);
+        }
+        proptest::prop_assert_eq!(
+            parse_double(line.as_bytes()).map(f64::to_bits),
+            double_by_std(line.as_bytes()).map(f64::to_bits),
+            "{}", line
+        );
+    }
+
+    #[test]
+    fn big_numbers_are_exactly_signed_digit_strings(
+        line in proptest::collection::vec(
+            proptest::prop_oneof![
+                9 => b'0'..=b'9',
+                1 => proptest::prelude::any::<u8>(),
+            ],
+            0..40,
+        ),
+    ) {
+        let body = line.strip_prefix(b"-").or(line.strip_prefix(b"+")).unwrap_or(&line);
+        let expected = !body.is_empty() && body.iter().all(u8::is_ascii_digit);
+        proptest::prop_assert_eq!(is_big_number(&line), expected);
+    }
+}
