@@ -1423,3 +1423,43 @@ proptest::proptest! {
         proptest::prop_assert_eq!(is_big_number(&line), expected);
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn line_ends_found_by_words_agree_with_the_byte_loop(
+        line in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => b'0'..=b'9',
+                1 => proptest::sample::select(vec![b'\r', b'\n', 0x0C, 0x0E, 0x8D, 0x00]),
+            ],
+            0..48,
+        ),
+    ) {
+        proptest::prop_assert_eq!(short_line_end_by_words(&line), short_line_end(&line));
+    }
+}
+
+#[test]
+fn line_ends_found_by_words_at_every_position() {
+    for len in 0..40 {
+        for at in 0..len {
+            for (a, b) in [
+                (b'\r', b'\n'),
+                (b'\r', b'x'),
+                (b'\n', b'\r'),
+                (b'\r', b'\r'),
+            ] {
+                let mut line = vec![b'5'; len];
+                line[at] = a;
+                if at + 1 < len {
+                    line[at + 1] = b;
+                }
+                assert_eq!(
+                    short_line_end_by_words(&line),
+                    short_line_end(&line),
+                    "{len} {at} {a} {b}"
+                );
+            }
+        }
+    }
+}
