@@ -97,6 +97,15 @@ pub enum Error {
         /// The master name the sentinels monitor (`REDIS_SENTINEL_MASTER`).
         name: String,
     },
+    /// A cluster-wide `SCAN` found slots still moving between masters after
+    /// [`rechecks`](Error::ScanUnsettled::rechecks) rounds of rescanning the nodes they moved
+    /// to, so keys that moved during the scan may have been missed. The keys already returned
+    /// are valid; a new scan once the resharding is over is complete.
+    #[error("slots kept moving during a cluster SCAN ({rechecks} rechecks)")]
+    ScanUnsettled {
+        /// How many times the scan re-read the slot map and rescanned.
+        rechecks: u32,
+    },
     /// The TLS handshake or session failed (feature `tls`): for example
     /// `InvalidCertificate(UnknownIssuer)` for a certificate from an untrusted CA,
     /// `InvalidCertificate(NotValidForName..)` for one issued to another name,

@@ -601,3 +601,112 @@ fn cluster_config_comes_from_a_url_or_the_environment() {
         .db(1);
     assert!(bad.validate().is_err(), "a cluster has only db 0");
 }
+
+/// A cluster-wide SCAN returns keys whose slot moves, while the scan runs, from a master not
+/// yet scanned to one already scanned: once when the move completes, once when it is left
+/// half done (keys moved, the target still importing the slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_finds_keys_that_move_to_an_already_scanned_master() {
+    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config()).await.expect("connect");
+    let masters = cluster.master_ports();
+    assert_eq!(masters.len(), 3);
+
+    // Per master, three hash tags whose slots it owns: one for markers that show how far the
+    // scan has got, two for keys that may be moved.
+    let mut tags: std::collections::HashMap<u16, Vec<(String, u16)>> = Default::default();
+    for i in 0.. {
+        if tags.values().map(Vec::len).sum::<usize>() == 9 {
+            break;
+        }
+        let tag = format!("t{i}");
+        let slot: u16 = client
+            .query(cmd("CLUSTER").arg("KEYSLOT").arg(&tag))
+            .await
+            .unwrap();
+        let owned = tags.entry(cluster.owner_of(slot)).or_default();
+        if owned.len() < 3 {
+            owned.push((tag, slot));
+        }
+    }
+    let mut all = Vec::new();
+    for owned in tags.values() {
+        for (tag, _) in owned {
+            for i in 0..150 {
+                let key = format!("{{{tag}}}:{i}");
+                client
+                    .query::<()>(cmd("SET").arg(&key).arg(i))
+                    .await
+                    .unwrap();
+                all.push(key);
+            }
+        }
+    }
+    let marker_of = |key: &str| {
+        masters
+            .iter()
+            .copied()
+            .find(|m| key.starts_with(&format!("{{{}}}:", tags[m][0].0)))
+    };
+
+    let mut stream = client.scan(ScanOptions::new().count(20));
+    let mut seen = Vec::new();
+    let mut first_master = None;
+    let mut moved = false;
+    while let Some(key) = stream.next().await {
+        let key = String::from_utf8(key.unwrap().to_vec()).unwrap();
+        if let Some(m) = marker_of(&key) {
+            let first = *first_master.get_or_insert(m);
+            if m != first && !moved {
+                // The first master is finished, the second is being scanned, the third not
+                // started: move the third's keys to the first.
+                moved = true;
+                let last = *masters.iter().find(|p| **p != first && **p != m).unwrap();
+                let (whole, half) = (tags[&last][1].1, tags[&last][2].1);
+                tokio::task::block_in_place(|| {
+                    cluster.migrate_slot(whole, first, 50, || {});
+                    let info = cluster.nodes_info();
+                    let id_of =
+                        |port: u16| info.iter().find(|n| n.port == port).unwrap().id.clone();
+                    let s = half.to_string();
+                    let (from_id, to_id) = (id_of(last), id_of(first));
+                    cluster
+                        .node(first)
+                        .cli(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &from_id]);
+                    cluster
+                        .node(last)
+                        .cli(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &to_id]);
+                    let keys = cluster
+                        .node(last)
+                        .cli(&["CLUSTER", "GETKEYSINSLOT", &s, "1000"]);
+                    let port = first.to_string();
+                    let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+                    args.extend(keys.lines().filter(|k| !k.is_empty()));
+                    assert_eq!(cluster.node(last).cli(&args), "OK");
+                    assert_eq!(
+                        cluster.node(last).cli(&["CLUSTER", "COUNTKEYSINSLOT", &s]),
+                        "0",
+                        "every key of the half-moved slot is on the target"
+                    );
+                });
+            }
+        }
+        seen.push(key);
+    }
+    assert!(moved, "the scan never reached a second master");
+    seen.sort();
+    seen.dedup();
+    all.sort();
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| seen.binary_search(k).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} keys missed, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

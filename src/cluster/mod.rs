@@ -625,6 +625,23 @@ impl Cluster {
             .collect())
     }
 
+    /// The masters serving slots after a fresh read of the slot map (not the cached one):
+    /// a whole-cluster `SCAN` checks at its end whether slots moved while it ran.
+    pub(crate) async fn refreshed_masters(&self) -> Result<Vec<ServerAddr>, Error> {
+        self.refresh(None).await?;
+        self.masters().await
+    }
+
+    /// The slots the master at `addr` holds by its own account (served or being imported),
+    /// from its `CLUSTER NODES`.
+    pub(crate) async fn held_slots(&self, addr: &ServerAddr) -> Result<slot::SlotSet, Error> {
+        let reply = self
+            .request_on(addr, |b| encode_command(b, &[&b"CLUSTER"[..], b"NODES"]))
+            .await?;
+        let text = <String as crate::cmd::FromReply>::from_reply(reply)?;
+        slot::SlotSet::held_by_myself(&text).ok_or(Error::UnexpectedReply)
+    }
+
     /// Sends one command to the master at `addr` (no redirection: for node-wide commands).
     pub(crate) async fn request_on(
         &self,

@@ -10,6 +10,9 @@
 //! iteration ends when the server returns cursor `0`; a batch may be empty without the
 //! iteration being over, so `next` keeps asking until it has an item or the cursor is `0`.
 //!
+//! On a cluster, `SCAN` (not `HSCAN`, `SSCAN` or `ZSCAN`, whose key lives on one node) walks
+//! the masters and then checks that no slot moved behind it: see `ClusterWalk`.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -31,6 +34,9 @@ use resp_codec::{Frame, ToArg};
 
 use super::FromReply;
 use crate::client::Client;
+use crate::cluster::Cluster;
+use crate::cluster::slot::{SlotSet, key_slot};
+use crate::config::ServerAddr;
 use crate::error::{ConversionError, Error};
 
 /// Filters and batch size of a scan: `MATCH`, `COUNT` and (for `SCAN` only) `TYPE`.
@@ -89,6 +95,13 @@ type ParseBatch<T> = fn(Vec<Frame>, &mut VecDeque<T>) -> Result<(), Error>;
 /// tolerate duplicates must deduplicate). The iteration ends when the server returns cursor
 /// `0`; batches may be empty before that, and `next` keeps asking.
 ///
+/// On a cluster, `SCAN` visits every master in turn and keeps that guarantee while slots
+/// move: a master that gained slots after its scan began is scanned again for the keys of
+/// those slots, until the slot map holds still (more duplicates are possible then). If slots
+/// are still moving after five such rechecks, the stream ends with
+/// [`Error::ScanUnsettled`]. A slot that moves away from a master and back again within one
+/// scan is not noticed.
+///
 /// Use it with `while let Some(item) = stream.next().await`. It does not implement
 /// `futures::Stream`: this crate does not depend on the `futures` crate, and the trait cannot
 /// be implemented without it. A caller that needs one can wrap `next` in
@@ -104,10 +117,78 @@ pub struct ScanStream<T> {
     buffer: VecDeque<T>,
     done: bool,
     parse: ParseBatch<T>,
-    /// On a cluster, `SCAN` walks the masters in turn: their addresses (read at the first
-    /// batch) and the index of the one being scanned.
-    masters: Option<Vec<crate::config::ServerAddr>>,
-    node: usize,
+    /// On a cluster, `SCAN` walks the masters in turn (set up at the first batch).
+    walk: Option<ClusterWalk>,
+}
+
+/// How many times a cluster-wide `SCAN` re-reads the slot map and rescans before it gives up
+/// with [`Error::ScanUnsettled`].
+const MAX_RECHECKS: u32 = 5;
+
+/// A whole-cluster `SCAN`: every master in turn, then a check that no slot moved to a master
+/// after its scan began.
+///
+/// A key that moves from a master not yet scanned to one already scanned (resharding) would
+/// otherwise be missed. So each node's own account of the slots it holds (served or being
+/// imported, from its `CLUSTER NODES`) is read before its first batch; when every node is done,
+/// the slot map is read afresh and each master's holdings compared with what it held when its
+/// scan began. A master that gained slots (or that was not scanned at all, such as a promoted
+/// replica) is scanned again, keeping only keys in the slots it gained; then the check is
+/// repeated. Keys may come back twice, as `SCAN` allows.
+struct ClusterWalk {
+    /// Nodes still to scan, in order.
+    todo: VecDeque<ServerAddr>,
+    /// For each node scanned, the slots it held when its latest scan began.
+    held: Vec<(ServerAddr, SlotSet)>,
+    /// The node being scanned: the slots it held at the start, and the slots whose keys this
+    /// scan returns (`None`: all of them).
+    current: Option<(SlotSet, Option<SlotSet>)>,
+    rechecks: u32,
+}
+
+impl ClusterWalk {
+    fn held_before(&self, addr: &ServerAddr) -> Option<&SlotSet> {
+        self.held.iter().find(|(a, _)| a == addr).map(|(_, s)| s)
+    }
+
+    /// Records that the scan of `addr` is complete.
+    fn finish_node(&mut self) {
+        let (Some(addr), Some((held, _))) = (self.todo.pop_front(), self.current.take()) else {
+            return;
+        };
+        match self.held.iter_mut().find(|(a, _)| *a == addr) {
+            Some((_, h)) => *h = held,
+            None => self.held.push((addr, held)),
+        }
+    }
+}
+
+/// The masters that hold slots now that they did not hold when their scan began, in the
+/// order of the fresh slot map.
+async fn moved_to(cluster: &Cluster, walk: &ClusterWalk) -> Result<Vec<ServerAddr>, Error> {
+    let mut nodes = cluster.refreshed_masters().await?;
+    for (addr, _) in &walk.held {
+        if !nodes.contains(addr) {
+            nodes.push(addr.clone());
+        }
+    }
+    let mut gained = Vec::new();
+    for addr in nodes {
+        let now = match cluster.held_slots(&addr).await {
+            Ok(now) => now,
+            // A node gone from the cluster holds nothing; its slots are held elsewhere now.
+            Err(e) if e.is_connection_error() && walk.held_before(&addr).is_some() => continue,
+            Err(e) => return Err(e),
+        };
+        let new = match walk.held_before(&addr) {
+            Some(before) => now.difference(before),
+            None => now,
+        };
+        if !new.is_empty() {
+            gained.push(addr);
+        }
+    }
+    Ok(gained)
 }
 
 impl<T> std::fmt::Debug for ScanStream<T> {
@@ -138,8 +219,7 @@ impl<T> ScanStream<T> {
             buffer: VecDeque::new(),
             done: false,
             parse,
-            masters: None,
-            node: 0,
+            walk: None,
         }
     }
 
@@ -201,22 +281,55 @@ impl<T> ScanStream<T> {
             args.extend([&"TYPE" as &dyn ToArg, t]);
         }
         let (cursor, items): (Bytes, Vec<Frame>) = match self.client.pool.cluster() {
-            // A cluster has no global keyspace to SCAN: scan each master in turn, one
-            // stream over every key. Keys that move between masters during the iteration
-            // may be missed or repeated.
+            // A cluster has no global keyspace to SCAN: scan each master in turn (see
+            // `ClusterWalk`), one stream over every key.
             Some(cluster) if is_scan => {
-                if self.masters.is_none() {
-                    self.masters = Some(cluster.masters().await?);
+                if self.walk.is_none() {
+                    self.walk = Some(ClusterWalk {
+                        todo: cluster.masters().await?.into(),
+                        held: Vec::new(),
+                        current: None,
+                        rechecks: 0,
+                    });
                 }
-                let masters = self.masters.as_deref().unwrap_or_default();
-                let Some(addr) = masters.get(self.node) else {
-                    self.done = true;
-                    return Ok(());
+                let walk = self.walk.as_mut().expect("set above");
+                if walk.todo.is_empty() {
+                    let again = moved_to(cluster, walk).await?;
+                    if again.is_empty() {
+                        self.done = true;
+                        return Ok(());
+                    }
+                    if walk.rechecks == MAX_RECHECKS {
+                        return Err(Error::ScanUnsettled {
+                            rechecks: walk.rechecks,
+                        });
+                    }
+                    walk.rechecks += 1;
+                    walk.todo.extend(again);
+                }
+                let addr = walk.todo.front().expect("not empty").clone();
+                // Nothing is stored before the batch arrives (cancel safety): an interrupted
+                // start is read again.
+                let starting = match &walk.current {
+                    Some(_) => None,
+                    None => {
+                        let held = cluster.held_slots(&addr).await?;
+                        let only = walk.held_before(&addr).map(|b| held.difference(b));
+                        Some((held, only))
+                    }
                 };
                 let frame = cluster
-                    .request_on(addr, |b| resp_codec::encode_command(b, &args))
+                    .request_on(&addr, |b| resp_codec::encode_command(b, &args))
                     .await?;
-                FromReply::from_reply(frame)?
+                let (cursor, mut items): (Bytes, Vec<Frame>) = FromReply::from_reply(frame)?;
+                let walk = self.walk.as_mut().expect("set above");
+                if let Some(start) = starting {
+                    walk.current = Some(start);
+                }
+                if let Some((_, Some(only))) = &walk.current {
+                    items.retain(|f| f.as_bytes().is_some_and(|k| only.contains(key_slot(k))));
+                }
+                (cursor, items)
             }
             _ => self.client.call(&args).await?,
         };
@@ -224,13 +337,14 @@ impl<T> ScanStream<T> {
         let mut batch = VecDeque::with_capacity(items.len());
         (self.parse)(items, &mut batch)?;
         self.buffer = batch;
-        self.done = &cursor[..] == b"0";
-        if let Some(masters) = &self.masters {
-            if self.done && self.node + 1 < masters.len() {
-                // This master is done; the next one starts from cursor 0.
-                self.node += 1;
+        let finished = &cursor[..] == b"0";
+        match self.walk.as_mut() {
+            Some(walk) if finished => {
+                // This node is done; the next one (or the final check) starts from cursor 0.
+                walk.finish_node();
                 self.done = false;
             }
+            _ => self.done = finished,
         }
         self.cursor = cursor;
         Ok(())
