@@ -710,3 +710,76 @@ async fn scan_finds_keys_that_move_to_an_already_scanned_master() {
         &missing[..missing.len().min(5)]
     );
 }
+
+/// A cluster-wide SCAN goes on when the master it is scanning fails over: the promoted
+/// replica is scanned instead, and no key is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_survives_a_failover_of_the_master_it_is_scanning() {
+    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config()).await.expect("connect");
+    let masters = cluster.master_ports();
+    let mut tag_of: std::collections::HashMap<u16, String> = Default::default();
+    for i in 0.. {
+        if tag_of.len() == masters.len() {
+            break;
+        }
+        let tag = format!("f{i}");
+        let slot: u16 = client
+            .query(cmd("CLUSTER").arg("KEYSLOT").arg(&tag))
+            .await
+            .unwrap();
+        tag_of.entry(cluster.owner_of(slot)).or_insert(tag);
+    }
+    let mut all = Vec::new();
+    for tag in tag_of.values() {
+        for i in 0..200 {
+            let key = format!("{{{tag}}}:{i}");
+            client
+                .query::<()>(cmd("SET").arg(&key).arg(i))
+                .await
+                .unwrap();
+            all.push(key);
+        }
+    }
+    // Every replica has its master's keys before anything is killed.
+    tokio::task::block_in_place(|| {
+        cluster.wait_until(Duration::from_secs(10), "replicas in sync", |c| {
+            let info = c.nodes_info();
+            info.iter().filter(|n| !n.master).all(|r| {
+                let master = info
+                    .iter()
+                    .find(|m| Some(&m.id) == r.master_id.as_ref())
+                    .unwrap();
+                c.node_ref(r.port).cli(&["DBSIZE"]) == c.node_ref(master.port).cli(&["DBSIZE"])
+            })
+        })
+    });
+    let master_of = |key: &str| {
+        masters
+            .iter()
+            .copied()
+            .find(|m| key.starts_with(&format!("{{{}}}:", tag_of[m])))
+    };
+
+    let mut stream = client.scan(ScanOptions::new().count(20));
+    let mut seen = Vec::new();
+    let mut first_master = None;
+    let mut killed = false;
+    while let Some(key) = stream.next().await {
+        let key = String::from_utf8(key.expect("the scan goes on").to_vec()).unwrap();
+        let m = master_of(&key).expect("a key of this test");
+        let first = *first_master.get_or_insert(m);
+        if m != first && !killed {
+            killed = true;
+            tokio::task::block_in_place(|| cluster.kill_master_and_wait(m));
+        }
+        seen.push(key);
+    }
+    assert!(killed, "the scan never reached a second master");
+    seen.sort();
+    seen.dedup();
+    all.sort();
+    assert_eq!(seen, all);
+}

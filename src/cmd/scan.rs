@@ -100,7 +100,10 @@ type ParseBatch<T> = fn(Vec<Frame>, &mut VecDeque<T>) -> Result<(), Error>;
 /// those slots, until the slot map holds still (more duplicates are possible then). If slots
 /// are still moving after five such rechecks, the stream ends with
 /// [`Error::ScanUnsettled`]. A slot that moves away from a master and back again within one
-/// scan is not noticed.
+/// scan is not noticed. A master that fails over while it is (or before it is) scanned is
+/// skipped once the slot map no longer lists it, and the replica that took its place is
+/// scanned whole; a master that cannot be reached but is still listed ends the stream with
+/// the connection error.
 ///
 /// Use it with `while let Some(item) = stream.next().await`. It does not implement
 /// `futures::Stream`: this crate does not depend on the `futures` crate, and the trait cannot
@@ -310,17 +313,40 @@ impl<T> ScanStream<T> {
                 let addr = walk.todo.front().expect("not empty").clone();
                 // Nothing is stored before the batch arrives (cancel safety): an interrupted
                 // start is read again.
-                let starting = match &walk.current {
-                    Some(_) => None,
-                    None => {
-                        let held = cluster.held_slots(&addr).await?;
-                        let only = walk.held_before(&addr).map(|b| held.difference(b));
-                        Some((held, only))
-                    }
+                let fresh = walk.current.is_none();
+                let before = walk.held_before(&addr).cloned();
+                let sent = async {
+                    let starting = match fresh {
+                        false => None,
+                        true => {
+                            let held = cluster.held_slots(&addr).await?;
+                            let only = before.map(|b| held.difference(&b));
+                            Some((held, only))
+                        }
+                    };
+                    let frame = cluster
+                        .request_on(&addr, |b| resp_codec::encode_command(b, &args))
+                        .await?;
+                    Ok::<_, Error>((starting, frame))
                 };
-                let frame = cluster
-                    .request_on(&addr, |b| resp_codec::encode_command(b, &args))
-                    .await?;
+                let (starting, frame) = match sent.await {
+                    Ok(sent) => sent,
+                    Err(e) if e.is_connection_error() => {
+                        // A master that failed over is no longer one: its slots' new master
+                        // is scanned whole by the final check (it was never scanned), so the
+                        // scan goes on without it. A master still listed is an error.
+                        if cluster.refreshed_masters().await?.contains(&addr) {
+                            return Err(e);
+                        }
+                        let walk = self.walk.as_mut().expect("set above");
+                        walk.todo.pop_front();
+                        walk.current = None;
+                        self.buffer.clear();
+                        self.cursor = Bytes::from_static(b"0");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
                 let (cursor, mut items): (Bytes, Vec<Frame>) = FromReply::from_reply(frame)?;
                 let walk = self.walk.as_mut().expect("set above");
                 if let Some(start) = starting {
