@@ -783,3 +783,51 @@ async fn scan_survives_a_failover_of_the_master_it_is_scanning() {
     all.sort();
     assert_eq!(seen, all);
 }
+
+/// A user whose ACL denies `CLUSTER NODES` can still SCAN a cluster: the walk visits each
+/// master once, without the check for moved slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_works_for_a_user_denied_cluster_nodes() {
+    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    for port in cluster.nodes_info().iter().map(|n| n.port) {
+        let out = cluster.node(port).cli(&[
+            "ACL",
+            "SETUSER",
+            "scanner",
+            "on",
+            ">s3cret",
+            "~*",
+            "&*",
+            "+@all",
+            "-cluster|nodes",
+        ]);
+        assert_eq!(out, "OK");
+    }
+    let admin = Client::connect(cluster.config()).await.expect("connect");
+    for k in keys("acl", 90) {
+        admin.query::<()>(cmd("SET").arg(&k).arg(1)).await.unwrap();
+    }
+    let client = Client::connect(cluster.config().username("scanner").password("s3cret"))
+        .await
+        .expect("connect as scanner");
+    let denied = client
+        .query::<String>(cmd("CLUSTER").arg("NODES"))
+        .await
+        .unwrap_err();
+    assert!(denied.is_permission_error(), "{denied:?}");
+    let mut scanned: Vec<String> = client
+        .scan(ScanOptions::new().pattern("acl:*").count(10))
+        .try_collect()
+        .await
+        .expect("SCAN without CLUSTER NODES")
+        .into_iter()
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .collect();
+    scanned.sort();
+    scanned.dedup();
+    let mut want = keys("acl", 90);
+    want.sort();
+    assert_eq!(scanned, want);
+}

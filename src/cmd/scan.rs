@@ -103,7 +103,8 @@ type ParseBatch<T> = fn(Vec<Frame>, &mut VecDeque<T>) -> Result<(), Error>;
 /// scan is not noticed. A master that fails over while it is (or before it is) scanned is
 /// skipped once the slot map no longer lists it, and the replica that took its place is
 /// scanned whole; a master that cannot be reached but is still listed ends the stream with
-/// the connection error.
+/// the connection error. The check needs `CLUSTER NODES`: for a user whose ACL denies it, the
+/// scan visits each master once, without the check.
 ///
 /// Use it with `while let Some(item) = stream.next().await`. It does not implement
 /// `futures::Stream`: this crate does not depend on the `futures` crate, and the trait cannot
@@ -147,6 +148,9 @@ struct ClusterWalk {
     /// scan returns (`None`: all of them).
     current: Option<(SlotSet, Option<SlotSet>)>,
     rechecks: u32,
+    /// False once a node refused `CLUSTER NODES` (an ACL user without it): the walk then
+    /// visits each master once, without the final check.
+    tracking: bool,
 }
 
 impl ClusterWalk {
@@ -293,10 +297,15 @@ impl<T> ScanStream<T> {
                         held: Vec::new(),
                         current: None,
                         rechecks: 0,
+                        tracking: true,
                     });
                 }
                 let walk = self.walk.as_mut().expect("set above");
                 if walk.todo.is_empty() {
+                    if !walk.tracking {
+                        self.done = true;
+                        return Ok(());
+                    }
                     let again = moved_to(cluster, walk).await?;
                     if again.is_empty() {
                         self.done = true;
@@ -314,15 +323,23 @@ impl<T> ScanStream<T> {
                 // Nothing is stored before the batch arrives (cancel safety): an interrupted
                 // start is read again.
                 let fresh = walk.current.is_none();
+                let tracking = walk.tracking;
                 let before = walk.held_before(&addr).cloned();
                 let sent = async {
-                    let starting = match fresh {
-                        false => None,
-                        true => {
-                            let held = cluster.held_slots(&addr).await?;
-                            let only = before.map(|b| held.difference(&b));
-                            Some((held, only))
-                        }
+                    let starting = match (fresh, tracking) {
+                        (true, true) => match cluster.held_slots(&addr).await {
+                            Ok(held) => {
+                                let only = before.map(|b| held.difference(&b));
+                                Some(Some((held, only)))
+                            }
+                            Err(e) if e.server_error().is_some() => {
+                                tracing::debug!(node = %addr, error = %e, "CLUSTER NODES refused: SCAN cannot check for moved slots");
+                                Some(None)
+                            }
+                            Err(e) => return Err(e),
+                        },
+                        (true, false) => Some(None),
+                        (false, _) => None,
                     };
                     let frame = cluster
                         .request_on(&addr, |b| resp_codec::encode_command(b, &args))
@@ -349,8 +366,13 @@ impl<T> ScanStream<T> {
                 };
                 let (cursor, mut items): (Bytes, Vec<Frame>) = FromReply::from_reply(frame)?;
                 let walk = self.walk.as_mut().expect("set above");
-                if let Some(start) = starting {
-                    walk.current = Some(start);
+                match starting {
+                    Some(Some(start)) => walk.current = Some(start),
+                    Some(None) => {
+                        walk.tracking = false;
+                        walk.current = Some((SlotSet::new(), None));
+                    }
+                    None => {}
                 }
                 if let Some((_, Some(only))) = &walk.current {
                     items.retain(|f| f.as_bytes().is_some_and(|k| only.contains(key_slot(k))));
