@@ -170,6 +170,20 @@ impl ClusterWalk {
     }
 }
 
+/// What a batch of a cluster-wide `SCAN` learned about the node it was sent to.
+enum NodeStart {
+    /// The node's scan was already under way.
+    Continuing,
+    /// The first batch of the node's scan: the slots it held, and the slots whose keys this
+    /// scan of it returns (`None`: all).
+    Tracked {
+        held: SlotSet,
+        only: Option<SlotSet>,
+    },
+    /// The first batch, but the node refused `CLUSTER NODES`: no check for moved slots.
+    Untracked,
+}
+
 /// The masters that hold slots now that they did not hold when their scan began, in the
 /// order of the fresh slot map.
 async fn moved_to(cluster: &Cluster, walk: &ClusterWalk) -> Result<Vec<ServerAddr>, Error> {
@@ -330,16 +344,16 @@ impl<T> ScanStream<T> {
                         (true, true) => match cluster.held_slots(&addr).await {
                             Ok(held) => {
                                 let only = before.map(|b| held.difference(&b));
-                                Some(Some((held, only)))
+                                NodeStart::Tracked { held, only }
                             }
                             Err(e) if e.server_error().is_some() => {
                                 tracing::debug!(node = %addr, error = %e, "CLUSTER NODES refused: SCAN cannot check for moved slots");
-                                Some(None)
+                                NodeStart::Untracked
                             }
                             Err(e) => return Err(e),
                         },
-                        (true, false) => Some(None),
-                        (false, _) => None,
+                        (true, false) => NodeStart::Untracked,
+                        (false, _) => NodeStart::Continuing,
                     };
                     let frame = cluster
                         .request_on(&addr, |b| resp_codec::encode_command(b, &args))
@@ -367,12 +381,12 @@ impl<T> ScanStream<T> {
                 let (cursor, mut items): (Bytes, Vec<Frame>) = FromReply::from_reply(frame)?;
                 let walk = self.walk.as_mut().expect("set above");
                 match starting {
-                    Some(Some(start)) => walk.current = Some(start),
-                    Some(None) => {
+                    NodeStart::Tracked { held, only } => walk.current = Some((held, only)),
+                    NodeStart::Untracked => {
                         walk.tracking = false;
                         walk.current = Some((SlotSet::new(), None));
                     }
-                    None => {}
+                    NodeStart::Continuing => {}
                 }
                 if let Some((_, Some(only))) = &walk.current {
                     items.retain(|f| f.as_bytes().is_some_and(|k| only.contains(key_slot(k))));
