@@ -538,13 +538,19 @@ impl Decoder {
         level.received = 0;
         level.max_items = max_items;
         level.streamed = streamed;
-        level.items = match kind {
+        let items = match kind {
             b'%' | b'|' => Items::Pairs {
                 pairs: Vec::with_capacity(cap),
                 key: None,
             },
             _ => Items::List(Vec::with_capacity(cap)),
         };
+        let old = std::mem::replace(&mut level.items, items);
+        // A spare level's items were taken when it closed, so there is nothing to free; the
+        // out-of-line drop glue for `Items` cost more than the rest of this function.
+        if old.owns_nothing() {
+            std::mem::forget(old);
+        }
     }
 
     /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
@@ -1158,6 +1164,18 @@ fn top_count(level: &Level) -> u64 {
     match level.items {
         Items::Pairs { .. } => level.received.div_ceil(2),
         _ => level.received,
+    }
+}
+
+impl Items {
+    /// Whether these items own no allocation, so that dropping them does nothing.
+    #[inline(always)]
+    fn owns_nothing(&self) -> bool {
+        match self {
+            Items::List(v) => v.capacity() == 0,
+            Items::Pairs { pairs, key: None } => pairs.capacity() == 0,
+            _ => false,
+        }
     }
 }
 
