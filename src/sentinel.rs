@@ -155,7 +155,7 @@ impl Sentinel {
         if check_role {
             let role = conn.request(|b| encode_command(b, &["ROLE"])).await;
             let is_master = matches!(&role, Ok(Frame::Array(items))
-                if items.first().and_then(Frame::as_bytes).is_some_and(|r| &r[..] == b"master"));
+                if items.first().and_then(Frame::as_bytes).is_some_and(|r| r == b"master"));
             if !is_master {
                 conn.close();
                 tracing::info!(node = %addr, "the node sentinels named is not a master (yet)");
@@ -233,7 +233,7 @@ impl Sentinel {
             let is_message = items
                 .first()
                 .and_then(Frame::as_bytes)
-                .is_some_and(|k| &k[..] == b"message");
+                .is_some_and(|k| k == b"message");
             let payload = items.get(2).and_then(Frame::as_str);
             if let (true, Some(payload)) = (is_message, payload) {
                 // "<name> <old ip> <old port> <new ip> <new port>"

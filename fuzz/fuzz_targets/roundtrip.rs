@@ -4,7 +4,7 @@
 use arbitrary::Unstructured;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use resp_codec::{Decoder, Frame, Payload, encode_frame};
+use resp_codec::{Decoder, Frame, Payload, Verbatim, encode_frame};
 
 /// Nesting bound: deep enough for every shape, far below the decoder's default depth limit.
 const MAX_DEPTH: u32 = 6;
@@ -66,10 +66,7 @@ fn frame(u: &mut Unstructured<'_>, depth: u32) -> arbitrary::Result<Frame> {
             Frame::BigNumber(text.into())
         }
         10 => Frame::BulkError(bytes(u)?),
-        11 => Frame::VerbatimString {
-            format: u.arbitrary()?,
-            text: bytes(u)?,
-        },
+        11 => Frame::VerbatimString(Verbatim::new(u.arbitrary()?, &bytes(u)?)),
         12 => Frame::Array(list(u, depth)?),
         13 => Frame::Set(list(u, depth)?),
         14 => Frame::Push(list(u, depth)?),

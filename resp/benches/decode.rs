@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use resp_codec::{Decoder, Frame, encode_frame};
+use resp_codec::{Decoder, Frame, Verbatim, encode_frame};
 
 /// `n` copies of `reply`, back to back, as a pipelining client receives them.
 fn repeated(reply: &[u8], n: usize) -> Vec<u8> {
@@ -68,10 +68,7 @@ fn resp3_mix() -> Vec<u8> {
         Frame::Boolean(true),
         Frame::Null,
         Frame::BigNumber("3492890328409238509324850943850943825024385".into()),
-        Frame::VerbatimString {
-            format: *b"txt",
-            text: "Some string of verbatim text".into(),
-        },
+        Frame::VerbatimString(Verbatim::new(*b"txt", b"Some string of verbatim text")),
         Frame::Set(vec![Frame::from("member-0000000001"); 5]),
         Frame::Push(vec![
             Frame::from("message"),

@@ -49,7 +49,7 @@
 use bytes::{Buf, BytesMut};
 
 use crate::error::{DecodeError, Expected, LimitKind};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verbatim};
 use crate::limits::Limits;
 use crate::payload::Payload;
 
@@ -380,10 +380,10 @@ impl Decoder {
         match ty {
             b'$' => Frame::BulkString(self.take_payload(src, start, len, total)),
             b'!' => Frame::BulkError(self.take_payload(src, start, len, total)),
-            _ => Frame::VerbatimString {
-                format: [src[start], src[start + 1], src[start + 2]],
-                text: self.take_payload(src, start + 4, len - 4, total),
-            },
+            // `has_verbatim_format` has been checked, so `Verbatim`'s invariant holds.
+            _ => Frame::VerbatimString(Verbatim::from_checked(
+                self.take_payload(src, start, len, total),
+            )),
         }
     }
 

@@ -513,11 +513,10 @@ pub fn encode_frame(dst: &mut BytesMut, frame: &Frame) {
             dst.extend_from_slice(b);
             dst.extend_from_slice(b"\r\n");
         }
-        Frame::VerbatimString { format, text } => {
-            put_header(dst, b'=', text.len() + 4);
-            dst.extend_from_slice(format);
-            dst.put_u8(b':');
-            dst.extend_from_slice(text);
+        Frame::VerbatimString(v) => {
+            let raw = v.as_raw();
+            put_header(dst, b'=', raw.len());
+            dst.extend_from_slice(raw);
             dst.extend_from_slice(b"\r\n");
         }
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {

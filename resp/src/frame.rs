@@ -14,6 +14,21 @@ use crate::payload::Payload;
 /// Equality compares doubles by value, except that NaN equals NaN, so a decoded frame always
 /// equals the frame it was encoded from.
 ///
+/// # Layout
+///
+/// A frame is five words: the tag as a whole word, then at most four words of data. The
+/// `repr(u64)` tag, and a verbatim string kept as one [`Verbatim`] payload rather than a format
+/// next to the tag, are deliberate: with a one-byte tag, a field in bytes 1 to 7 (a `bool`, the
+/// format) made the compiler move *every* frame as a byte, an odd-offset 7-byte block and
+/// words, and the decoder store its tag as one byte that later word-sized loads could not be
+/// forwarded from. Frames are moved wherever they are returned, stored or mapped (`map_err` on
+/// [`Decoder::decode`](crate::Decoder::decode)'s result); with a word-sized tag each move is
+/// five word copies. Measured with both layouts built into one process and run alternately
+/// (so both see the same machine): `+OK` 7 to 17 % faster (read in 16 KiB pieces through a
+/// `map_err`: 14 to 26 %), integers 5 to 15 %, 16-byte bulk strings in 16 KiB pieces 16 to
+/// 21 %, the application pipeline mix 3 to 14 %, XREAD-shaped replies 2 to 4 %; 100-pair maps
+/// within ±4 %.
+///
 /// # Examples
 ///
 /// ```
@@ -29,6 +44,7 @@ use crate::payload::Payload;
 /// assert!(buf.is_empty());
 /// ```
 #[derive(Debug, Clone)]
+#[repr(u64)]
 pub enum Frame {
     /// `+OK\r\n`: a short status line.
     SimpleString(Payload),
@@ -55,12 +71,7 @@ pub enum Frame {
     BulkError(Payload),
     /// RESP3 `=15\r\ntxt:Some string\r\n`: a string with a three-byte format such as `txt` or
     /// `mkd`.
-    VerbatimString {
-        /// The format, for example `*b"txt"`.
-        format: [u8; 3],
-        /// The text after the `xxx:` prefix.
-        text: Payload,
-    },
+    VerbatimString(Verbatim),
     /// `*2\r\n...`: an ordered list.
     Array(Vec<Frame>),
     /// RESP3 `%2\r\n...`: key/value pairs in the order the server sent them.
@@ -81,6 +92,80 @@ pub enum Frame {
     Push(Vec<Frame>),
 }
 
+/// A RESP3 verbatim string: its three-byte format (`txt`, `mkd`), a `:` and the text, held as
+/// received in one [`Payload`] (see [`Frame`]'s layout notes for why not two fields).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp_codec::{Decoder, Frame, Verbatim};
+///
+/// let mut buf = BytesMut::from(&b"=8\r\ntxt:abcd\r\n"[..]);
+/// let Some(Frame::VerbatimString(v)) = Decoder::new().decode(&mut buf).unwrap() else {
+///     unreachable!()
+/// };
+/// assert_eq!(v.format(), *b"txt");
+/// assert_eq!(v.text(), b"abcd");
+/// assert_eq!(v, Verbatim::new(*b"txt", b"abcd"));
+/// assert_eq!(&v.into_text()[..], b"abcd");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Verbatim(Payload);
+
+impl Verbatim {
+    /// A verbatim string of `text` in `format`.
+    pub fn new(format: [u8; 3], text: &[u8]) -> Verbatim {
+        let mut raw = Vec::with_capacity(4 + text.len());
+        raw.extend_from_slice(&format);
+        raw.push(b':');
+        raw.extend_from_slice(text);
+        Verbatim(Payload::from(raw))
+    }
+
+    /// A verbatim string from its wire form `xxx:text`, or `None` when `raw` does not start
+    /// with a three-byte format and `:`.
+    pub fn from_raw(raw: Payload) -> Option<Verbatim> {
+        (raw.len() >= 4 && raw[3] == b':').then_some(Verbatim(raw))
+    }
+
+    /// A verbatim string from a wire form the decoder has already checked.
+    #[inline]
+    pub(crate) fn from_checked(raw: Payload) -> Verbatim {
+        debug_assert!(raw.len() >= 4 && raw[3] == b':');
+        Verbatim(raw)
+    }
+
+    /// The format, for example `*b"txt"`.
+    pub fn format(&self) -> [u8; 3] {
+        [self.0[0], self.0[1], self.0[2]]
+    }
+
+    /// The text after the `xxx:` prefix.
+    pub fn text(&self) -> &[u8] {
+        &self.0[4..]
+    }
+
+    /// The wire form, `xxx:text`.
+    pub fn as_raw(&self) -> &Payload {
+        &self.0
+    }
+
+    /// The text after the `xxx:` prefix, as a payload: zero-copy when shared.
+    pub fn into_text(self) -> Payload {
+        self.0.split_off_front(4)
+    }
+}
+
+impl std::fmt::Debug for Verbatim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verbatim")
+            .field("format", &self.format().escape_ascii().to_string())
+            .field("text", &self.text().escape_ascii().to_string())
+            .finish()
+    }
+}
+
 impl PartialEq for Frame {
     fn eq(&self, other: &Self) -> bool {
         use Frame::*;
@@ -94,16 +179,7 @@ impl PartialEq for Frame {
             (Null, Null) | (NullBulkString, NullBulkString) | (NullArray, NullArray) => true,
             (Double(a), Double(b)) => a == b || (a.is_nan() && b.is_nan()),
             (Boolean(a), Boolean(b)) => a == b,
-            (
-                VerbatimString {
-                    format: fa,
-                    text: ta,
-                },
-                VerbatimString {
-                    format: fb,
-                    text: tb,
-                },
-            ) => fa == fb && ta == tb,
+            (VerbatimString(a), VerbatimString(b)) => a == b,
             (Array(a), Array(b)) | (Set(a), Set(b)) | (Push(a), Push(b)) => a == b,
             (Map(a), Map(b)) => a == b,
             (
@@ -137,7 +213,7 @@ impl Frame {
             Frame::Boolean(_) => b'#',
             Frame::BigNumber(_) => b'(',
             Frame::BulkError(_) => b'!',
-            Frame::VerbatimString { .. } => b'=',
+            Frame::VerbatimString(_) => b'=',
             Frame::Map(_) => b'%',
             Frame::Set(_) => b'~',
             Frame::Attribute { .. } => b'|',
@@ -160,16 +236,24 @@ impl Frame {
         matches!(self, Frame::Push(_))
     }
 
-    /// The payload of a string-like frame: simple and bulk strings, verbatim text, errors and
-    /// big numbers.
-    pub fn as_bytes(&self) -> Option<&Payload> {
+    /// The bytes of a string-like frame: simple and bulk strings, verbatim text (without its
+    /// format), errors and big numbers.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Frame::VerbatimString(v) => Some(v.text()),
+            _ => self.as_payload().map(|p| &p[..]),
+        }
+    }
+
+    /// The [`Payload`] of a simple or bulk string, an error or a big number. A verbatim string
+    /// holds its format and text in one payload: see [`Verbatim`].
+    pub fn as_payload(&self) -> Option<&Payload> {
         match self {
             Frame::SimpleString(b)
             | Frame::SimpleError(b)
             | Frame::BulkString(b)
             | Frame::BigNumber(b)
-            | Frame::BulkError(b)
-            | Frame::VerbatimString { text: b, .. } => Some(b),
+            | Frame::BulkError(b) => Some(b),
             _ => None,
         }
     }
@@ -238,6 +322,54 @@ impl From<i64> for Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DecodeError;
+    use bytes::Bytes;
+    use std::mem::size_of;
+
+    /// The layout [`Frame`]'s notes rely on; `Option` and the decoder's `Result` must not grow
+    /// it either (they use the tag's spare values).
+    #[test]
+    fn frames_are_five_words() {
+        assert_eq!(size_of::<Frame>(), 40);
+        assert_eq!(size_of::<Option<Frame>>(), 40);
+        assert_eq!(size_of::<Result<Option<Frame>, DecodeError>>(), 40);
+        assert_eq!(size_of::<Verbatim>(), size_of::<Payload>());
+    }
+
+    #[test]
+    fn verbatim_strings_keep_format_and_text_in_one_payload() {
+        let short = Verbatim::new(*b"mkd", b"# hi");
+        assert_eq!((short.format(), short.text()), (*b"mkd", &b"# hi"[..]));
+        assert_eq!(&short.as_raw()[..], b"mkd:# hi");
+        assert_eq!(&short.clone().into_text()[..], b"# hi");
+        assert_eq!(
+            format!("{short:?}"),
+            r##"Verbatim { format: "mkd", text: "# hi" }"##
+        );
+
+        let raw = Bytes::from(format!("txt:{}", "x".repeat(100)));
+        let text_at = raw.as_ptr() as usize + 4;
+        let long = Verbatim::from_raw(Payload::from(raw)).unwrap();
+        assert_eq!(long.text().len(), 100);
+        let text = long.into_text();
+        assert!(!text.is_inline());
+        assert_eq!(text.as_ptr() as usize, text_at, "the text was copied");
+
+        assert_eq!(Verbatim::from_raw(Payload::from_static(b"txt")), None);
+        assert_eq!(Verbatim::from_raw(Payload::from_static(b"txt-abc")), None);
+        assert_eq!(
+            Verbatim::from_raw(Payload::from_static(b"txt:")).map(|v| v.text().len()),
+            Some(0)
+        );
+        assert_eq!(
+            Frame::VerbatimString(Verbatim::new(*b"txt", b"t")).as_bytes(),
+            Some(&b"t"[..])
+        );
+        assert_eq!(
+            Frame::VerbatimString(Verbatim::new(*b"txt", b"t")).as_payload(),
+            None
+        );
+    }
 
     #[test]
     fn nan_doubles_compare_equal_so_round_trips_can_be_checked() {

@@ -46,6 +46,6 @@ pub use encode::{
     encode_command, encode_frame,
 };
 pub use error::{DecodeError, Expected, LimitKind};
-pub use frame::Frame;
+pub use frame::{Frame, Verbatim};
 pub use limits::Limits;
 pub use payload::Payload;

@@ -137,6 +137,22 @@ impl Payload {
         }
     }
 
+    /// The bytes from `start` on, without a copy when shared (the slice moves, the reference
+    /// count does not).
+    ///
+    /// # Panics
+    ///
+    /// When `start` is past the end.
+    pub fn split_off_front(self, start: usize) -> Payload {
+        match self.0 {
+            Repr::Inline(inline) => Payload::copy_from_slice(&inline.as_slice()[start..]),
+            Repr::Shared(mut b) => {
+                bytes::Buf::advance(&mut b, start);
+                Payload::from(b)
+            }
+        }
+    }
+
     /// True when the bytes are stored inside the value rather than in a shared buffer.
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline(_))

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use resp_codec::{
-    DecodeError, Decoder, Frame, InlineArg, LimitKind, Limits, Payload, encode_frame,
+    DecodeError, Decoder, Frame, InlineArg, LimitKind, Limits, Payload, Verbatim, encode_frame,
 };
 
 // ---- strategies ----------------------------------------------------------------------------
@@ -61,7 +61,7 @@ fn scalar() -> impl Strategy<Value = Frame> {
         big_number().prop_map(Frame::BigNumber),
         any_bytes().prop_map(Frame::BulkError),
         (any::<[u8; 3]>(), any_bytes())
-            .prop_map(|(format, text)| Frame::VerbatimString { format, text }),
+            .prop_map(|(format, text)| Frame::VerbatimString(Verbatim::new(format, &text))),
     ]
 }
 
@@ -159,9 +159,10 @@ fn walk(frame: &Frame, depth: usize, n: &mut Needs) {
             line(digits(b.len()));
             n.bulk = n.bulk.max(b.len() as u64);
         }
-        Frame::VerbatimString { text, .. } => {
-            line(digits(text.len() + 4));
-            n.bulk = n.bulk.max(text.len() as u64 + 4);
+        Frame::VerbatimString(v) => {
+            let len = v.as_raw().len();
+            line(digits(len));
+            n.bulk = n.bulk.max(len as u64);
         }
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
             line(digits(items.len()));

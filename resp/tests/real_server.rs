@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use resp_codec::{Decoder, Frame, Payload, ToArg, encode_command};
+use resp_codec::{Decoder, Frame, Payload, ToArg, Verbatim, encode_command};
 
 // ---- a private redis-server ----------------------------------------------------------------
 
@@ -368,10 +368,7 @@ fn debug_protocol_replies_decode_in_resp3() {
     );
     assert_eq!(
         debug("verbatim"),
-        Frame::VerbatimString {
-            format: *b"txt",
-            text: "This is a verbatim\nstring".into(),
-        }
+        Frame::VerbatimString(Verbatim::new(*b"txt", b"This is a verbatim\nstring"))
     );
     assert_eq!(debug("true"), Frame::Boolean(true));
     assert_eq!(debug("false"), Frame::Boolean(false));

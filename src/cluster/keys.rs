@@ -421,15 +421,11 @@ fn field<'a>(frame: &'a Frame, name: &str) -> Option<&'a Frame> {
     match frame.without_attributes() {
         Frame::Map(pairs) => pairs
             .iter()
-            .find(|(k, _)| k.as_bytes().is_some_and(|b| b.as_ref() == name.as_bytes()))
+            .find(|(k, _)| k.as_bytes().is_some_and(|b| b == name.as_bytes()))
             .map(|(_, v)| v),
         Frame::Array(items) => items
             .chunks(2)
-            .find(|kv| {
-                kv[0]
-                    .as_bytes()
-                    .is_some_and(|b| b.as_ref() == name.as_bytes())
-            })
+            .find(|kv| kv[0].as_bytes().is_some_and(|b| b == name.as_bytes()))
             .and_then(|kv| kv.get(1)),
         _ => None,
     }
@@ -442,17 +438,17 @@ fn int_field(frame: &Frame, name: &str) -> Option<i64> {
 fn parse_key_spec(spec: &Frame) -> Option<KeySpec> {
     let bs = field(spec, "begin_search")?;
     let bs_spec = field(bs, "spec")?;
-    let begin = match field(bs, "type")?.as_bytes()?.as_ref() {
+    let begin = match field(bs, "type")?.as_bytes()? {
         b"index" => Begin::Index(usize::try_from(int_field(bs_spec, "index")?).ok()?),
         b"keyword" => Begin::Keyword {
-            keyword: field(bs_spec, "keyword")?.as_bytes()?.to_bytes(),
+            keyword: Bytes::copy_from_slice(field(bs_spec, "keyword")?.as_bytes()?),
             start_from: int_field(bs_spec, "startfrom")? as isize,
         },
         _ => return None,
     };
     let fk = field(spec, "find_keys")?;
     let fk_spec = field(fk, "spec")?;
-    let find = match field(fk, "type")?.as_bytes()?.as_ref() {
+    let find = match field(fk, "type")?.as_bytes()? {
         b"range" => Find::Range {
             last: int_field(fk_spec, "lastkey")? as isize,
             step: usize::try_from(int_field(fk_spec, "keystep")?).ok()?,

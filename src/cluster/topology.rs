@@ -1,7 +1,7 @@
 //! The slot map: which master (and which replicas) serve each of the 16384 slots, read from
 //! `CLUSTER SHARDS` (Redis 7) or `CLUSTER SLOTS` (older servers).
 
-use resp_codec::{Frame, Payload};
+use resp_codec::Frame;
 
 use super::slot::SLOT_COUNT;
 use crate::config::ServerAddr;
@@ -215,10 +215,7 @@ fn int(f: &Frame) -> Option<i64> {
 
 /// A field of a RESP3 map or of a RESP2 flat key/value array.
 fn field<'a>(frame: &'a Frame, name: &str) -> Option<&'a Frame> {
-    let is = |k: &Frame| {
-        k.as_bytes()
-            .is_some_and(|b: &Payload| b.as_ref() == name.as_bytes())
-    };
+    let is = |k: &Frame| k.as_bytes().is_some_and(|b| b == name.as_bytes());
     match frame.without_attributes() {
         Frame::Map(pairs) => pairs.iter().find(|(k, _)| is(k)).map(|(_, v)| v),
         Frame::Array(items) => items
@@ -243,7 +240,7 @@ mod tests {
     use super::*;
 
     fn bulk(s: &str) -> Frame {
-        Frame::BulkString(Payload::copy_from_slice(s.as_bytes()))
+        Frame::BulkString(resp_codec::Payload::copy_from_slice(s.as_bytes()))
     }
 
     fn tcp(port: u16) -> ServerAddr {

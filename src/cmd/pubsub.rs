@@ -239,10 +239,13 @@ fn parse(frame: Frame) -> Incoming {
         _ => return Incoming::Other,
     };
     let mut it = items.into_iter();
-    let Some(kind) = it.next().and_then(|k| k.as_bytes().cloned()) else {
+    let Some(kind) = it.next().and_then(|k| k.as_payload().cloned()) else {
         return Incoming::Other;
     };
-    let mut next = || it.next().and_then(|f| f.as_bytes().map(Payload::to_bytes));
+    let mut next = || {
+        it.next()
+            .and_then(|f| f.as_payload().map(Payload::to_bytes))
+    };
     let kind_lower = kind.to_ascii_lowercase();
     match &kind_lower[..] {
         b"message" | b"smessage" => match (next(), next()) {

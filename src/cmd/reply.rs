@@ -44,7 +44,7 @@ fn kind(frame: &Frame) -> &'static str {
         Frame::Double(_) => "double",
         Frame::Boolean(_) => "boolean",
         Frame::BigNumber(_) => "big number",
-        Frame::VerbatimString { .. } => "verbatim string",
+        Frame::VerbatimString(_) => "verbatim string",
         Frame::Array(_) => "array",
         Frame::Map(_) => "map",
         Frame::Set(_) => "set",
@@ -168,10 +168,8 @@ impl FromReply for f32 {
 /// The bytes of a string-like reply; numbers in their text form.
 fn into_payload(frame: Frame, expected: &'static str) -> Result<Payload, Error> {
     match check(frame)? {
-        Frame::BulkString(b)
-        | Frame::SimpleString(b)
-        | Frame::BigNumber(b)
-        | Frame::VerbatimString { text: b, .. } => Ok(b),
+        Frame::BulkString(b) | Frame::SimpleString(b) | Frame::BigNumber(b) => Ok(b),
+        Frame::VerbatimString(v) => Ok(v.into_text()),
         Frame::Integer(i) => Ok(Payload::from(i.to_string())),
         Frame::Double(d) => Ok(Payload::copy_from_slice(&resp_codec::ToArg::to_arg(&d))),
         Frame::Boolean(b) => Ok(Payload::from_static(if b { b"1" } else { b"0" })),

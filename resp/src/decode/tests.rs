@@ -152,17 +152,11 @@ fn every_resp3_scalar_type_decodes() {
         ),
         (
             b"=15\r\ntxt:Some string\r\n",
-            Frame::VerbatimString {
-                format: *b"txt",
-                text: "Some string".into(),
-            },
+            Frame::VerbatimString(Verbatim::new(*b"txt", b"Some string")),
         ),
         (
             b"=4\r\nmkd:\r\n",
-            Frame::VerbatimString {
-                format: *b"mkd",
-                text: Payload::new(),
-            },
+            Frame::VerbatimString(Verbatim::new(*b"mkd", b"")),
         ),
     ];
     for (input, expected) in cases {
@@ -361,10 +355,7 @@ fn non_utf8_bytes_are_preserved_in_every_string_type() {
         ),
         (
             b"=6\r\n\xfftx:\x80\x81\r\n",
-            Frame::VerbatimString {
-                format: *b"\xfftx",
-                text: Payload::from_static(b"\x80\x81"),
-            },
+            Frame::VerbatimString(Verbatim::new(*b"\xfftx", b"\x80\x81")),
         ),
     ];
     for (input, expected) in cases {
@@ -401,17 +392,17 @@ fn long_payloads_are_slices_of_the_read_buffer_and_short_ones_inline() {
     let at = |p: &Payload| p.as_ptr() as usize - base;
     let (long_bulk, short_bulk) = (next(), next());
     let (long_err, short_err) = (next(), next());
-    assert_eq!(at(long_bulk.as_bytes().unwrap()), 5);
-    assert!(!long_bulk.as_bytes().unwrap().is_inline());
-    assert!(short_bulk.as_bytes().unwrap().is_inline());
-    assert_eq!(short_bulk.as_bytes().unwrap(), short);
-    assert!(!long_err.as_bytes().unwrap().is_inline());
+    assert_eq!(at(long_bulk.as_payload().unwrap()), 5);
+    assert!(!long_bulk.as_payload().unwrap().is_inline());
+    assert!(short_bulk.as_payload().unwrap().is_inline());
+    assert_eq!(short_bulk.as_payload().unwrap(), short);
+    assert!(!long_err.as_payload().unwrap().is_inline());
     assert!(short_err.as_error().unwrap().is_inline());
     let Frame::Array(items) = next() else {
         panic!("expected an array")
     };
-    assert_eq!(at(items[0].as_bytes().unwrap()), nested_at);
-    assert!(items[1].as_bytes().unwrap().is_inline());
+    assert_eq!(at(items[0].as_payload().unwrap()), nested_at);
+    assert!(items[1].as_payload().unwrap().is_inline());
 }
 
 #[test]
@@ -1097,7 +1088,7 @@ fn status_replies_equal_their_text_at_top_level_and_nested() {
         assert_eq!(error, None);
         assert_eq!(frames, vec![simple(text), Frame::Array(vec![simple(text)])]);
         // Short status lines are held inline: no shared buffer kept alive, nothing to release.
-        assert!(frames[0].as_bytes().unwrap().is_inline(), "{text}");
+        assert!(frames[0].as_payload().unwrap().is_inline(), "{text}");
     }
 }
 
