@@ -153,7 +153,7 @@ impl Verbatim {
 
     /// The text after the `xxx:` prefix, as a payload: zero-copy when shared.
     pub fn into_text(self) -> Payload {
-        self.0.split_off_front(4)
+        self.0.into_tail(4)
     }
 }
 

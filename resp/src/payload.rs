@@ -140,10 +140,16 @@ impl Payload {
     /// The bytes from `start` on, without a copy when shared (the slice moves, the reference
     /// count does not).
     ///
+    /// ```
+    /// use resp_codec::Payload;
+    ///
+    /// assert_eq!(&Payload::from_static(b"txt:hello").into_tail(4)[..], b"hello");
+    /// ```
+    ///
     /// # Panics
     ///
     /// When `start` is past the end.
-    pub fn split_off_front(self, start: usize) -> Payload {
+    pub fn into_tail(self, start: usize) -> Payload {
         match self.0 {
             Repr::Inline(inline) => Payload::copy_from_slice(&inline.as_slice()[start..]),
             Repr::Shared(mut b) => {
