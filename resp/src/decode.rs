@@ -286,7 +286,7 @@ impl Decoder {
         let ty = *src.first()?;
         if matches!(ty, b'!' | b'=') {
             let (end, len, total) = bulk_extent(src, &self.limits)?;
-            if ty == b'=' && !has_verbatim_format(&src[end..end + len]) {
+            if ty == b'=' && !Verbatim::is_wire_form(&src[end..end + len]) {
                 return None;
             }
             return Some(self.bulk_frame(src, ty, end, len, total));
@@ -380,7 +380,7 @@ impl Decoder {
         match ty {
             b'$' => Frame::BulkString(self.take_payload(src, start, len, total)),
             b'!' => Frame::BulkError(self.take_payload(src, start, len, total)),
-            // `has_verbatim_format` has been checked, so `Verbatim`'s invariant holds.
+            // `Verbatim::is_wire_form` has been checked, so its invariant holds.
             _ => Frame::VerbatimString(Verbatim::from_checked(
                 self.take_payload(src, start, len, total),
             )),
@@ -779,7 +779,7 @@ impl Decoder {
     }
 
     /// A verbatim string's payload must start with a three-byte format and `:`
-    /// ([`has_verbatim_format`]).
+    /// ([`Verbatim::is_wire_form`]).
     fn check_verbatim(
         &self,
         src: &[u8],
@@ -787,7 +787,7 @@ impl Decoder {
         start: usize,
         len: usize,
     ) -> Result<(), DecodeError> {
-        if ty == b'=' && !has_verbatim_format(&src[start..start + len]) {
+        if ty == b'=' && !Verbatim::is_wire_form(&src[start..start + len]) {
             return Err(self.syntax(src, start + len.min(3), Expected::VerbatimFormat));
         }
         Ok(())
@@ -1621,11 +1621,6 @@ fn parse_boolean(line: &[u8]) -> Option<bool> {
         b"f" => Some(false),
         _ => None,
     }
-}
-
-/// A verbatim string's payload starts with a three-byte format and `:`.
-fn has_verbatim_format(payload: &[u8]) -> bool {
-    payload.len() >= 4 && payload[3] == b':'
 }
 
 /// Parses a RESP3 double: `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `-inf`, `nan`.

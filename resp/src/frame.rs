@@ -120,19 +120,30 @@ impl Verbatim {
         raw.extend_from_slice(&format);
         raw.push(b':');
         raw.extend_from_slice(text);
-        Verbatim(Payload::from(raw))
+        // Stored like a decoded one: inline when short.
+        match Payload::inline(&raw) {
+            Some(inline) => Verbatim(inline),
+            None => Verbatim(Payload::from(raw)),
+        }
     }
 
     /// A verbatim string from its wire form `xxx:text`, or `None` when `raw` does not start
     /// with a three-byte format and `:`.
     pub fn from_raw(raw: Payload) -> Option<Verbatim> {
-        (raw.len() >= 4 && raw[3] == b':').then_some(Verbatim(raw))
+        Verbatim::is_wire_form(&raw).then_some(Verbatim(raw))
+    }
+
+    /// Whether `raw` starts with a three-byte format and `:`, as a verbatim string's payload
+    /// must.
+    #[inline]
+    pub(crate) fn is_wire_form(raw: &[u8]) -> bool {
+        raw.len() >= 4 && raw[3] == b':'
     }
 
     /// A verbatim string from a wire form the decoder has already checked.
     #[inline]
     pub(crate) fn from_checked(raw: Payload) -> Verbatim {
-        debug_assert!(raw.len() >= 4 && raw[3] == b':');
+        debug_assert!(Verbatim::is_wire_form(&raw));
         Verbatim(raw)
     }
 
