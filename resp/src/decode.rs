@@ -149,6 +149,16 @@ enum Step {
     Incomplete,
 }
 
+/// Where [`Decoder::fill`] stopped.
+enum Fill {
+    /// The innermost open aggregate has received its last element.
+    Complete,
+    /// A nested array was opened and is now the innermost open aggregate.
+    Opened,
+    /// At anything else, for [`Decoder::step`].
+    Stopped,
+}
+
 /// A parsed length header.
 enum Len {
     Incomplete,
@@ -439,10 +449,10 @@ impl Decoder {
 
     fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         loop {
-            let complete = if self.fill(src) {
-                true
-            } else {
-                match self.step(src)? {
+            let complete = match self.fill(src) {
+                Fill::Complete => true,
+                Fill::Opened => continue,
+                Fill::Stopped => match self.step(src)? {
                     Step::Value(frame) => {
                         if self.depth == 0 {
                             return Ok(Some(frame));
@@ -452,7 +462,7 @@ impl Decoder {
                     Step::Opened => false,
                     Step::Complete => true,
                     Step::Incomplete => return Ok(None),
-                }
+                },
             };
             if complete {
                 // A finished top-level aggregate is built in the return value: through `close`
@@ -555,21 +565,22 @@ impl Decoder {
 
     /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
     /// `src` straight into the innermost open array, set, push or map, without a [`Step`] per
-    /// element, and consumes their bytes in one go. Returns true once the aggregate is complete
-    /// (for [`Decoder::close`]); false when it stopped at anything else (a nested aggregate,
-    /// partial or invalid input, a limit), which [`Decoder::step`] then handles exactly as if
-    /// this lane did not exist.
+    /// element, and consumes their bytes in one go. Returns [`Fill::Complete`] once the
+    /// aggregate is complete (for [`Decoder::close`]), and [`Fill::Opened`] when it stopped at
+    /// the header of a nested non-empty array, which it opened (the next call fills that).
+    /// [`Fill::Stopped`] means anything else (partial or invalid input, a limit, another
+    /// type), which [`Decoder::step`] then handles exactly as if this lane did not exist.
     #[inline]
-    fn fill(&mut self, src: &mut BytesMut) -> bool {
+    fn fill(&mut self, src: &mut BytesMut) -> Fill {
         if !matches!(self.pending, Pending::None) || self.depth == 0 {
-            return false;
+            return Fill::Stopped;
         }
         let limits = self.limits;
         let level = &mut self.stack[self.depth - 1];
         // Attribute maps finish into a level that waits for the annotated value: `step` does
         // that bookkeeping.
         if level.streamed || level.kind == b'|' {
-            return false;
+            return Fill::Stopped;
         }
         let mut cur = Lane {
             pos: 0,
@@ -624,15 +635,28 @@ impl Decoder {
                     level.received += 2;
                 }
             }
-            _ => return false,
+            _ => return Fill::Stopped,
         }
         let done = level.remaining == 0;
+        // A nested array (XREAD entries, EXEC results) is opened here: through `step` and
+        // `open` it cost a dispatch and a `Result` per level. The child is counted in this
+        // level when it closes, as it would be had `step` opened it.
+        let child = if !done && self.depth < limits.max_depth {
+            cur.array_header(src)
+        } else {
+            None
+        };
         cur.finish(src);
         if cur.consumed > 0 {
             self.consumed += cur.consumed;
             self.scanned = 0;
         }
-        done
+        if let Some(count) = child {
+            let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+            self.push_level(b'*', count, limits.max_aggregate_len, false, cap);
+            return Fill::Opened;
+        }
+        if done { Fill::Complete } else { Fill::Stopped }
     }
 
     /// Parses one element at the front of `src`: a scalar, or an aggregate header.
@@ -1117,6 +1141,25 @@ impl Lane {
             }
             _ => false,
         }
+    }
+
+    /// The element count of the complete `*count\r\n` header of a non-empty array at `pos`
+    /// within the limits, consumed; `None`, having consumed nothing, for anything else
+    /// (including empty and null arrays, and counts of eight digits or more), which
+    /// [`Decoder::step`] handles and reports. The caller checks the depth limit.
+    #[inline(always)]
+    fn array_header(&mut self, src: &[u8]) -> Option<u64> {
+        let s = &src[self.pos..];
+        if s.first() != Some(&b'*') {
+            return None;
+        }
+        let (count, digits) = short_digits(&s[1..])?;
+        if count == 0 || count > self.limits.max_aggregate_len || digits > self.limits.max_line_len
+        {
+            return None;
+        }
+        self.pos += digits + 3;
+        Some(count)
     }
 
     /// Consumes the `total` bytes at `pos` and puts `len` of them from `start` (relative to

@@ -957,6 +957,49 @@ fn depth_limit_is_enforced() {
     );
 }
 
+/// Arrays nested in arrays are opened by the fast lane rather than by `step`: the same limits,
+/// offsets and special cases must hold there.
+#[test]
+fn nested_array_headers_obey_every_limit() {
+    let count = Limits::default().max_aggregate_len(2);
+    assert_eq!(
+        err_with(count, b"*1\r\n*3\r\n:1\r\n:2\r\n:3\r\n"),
+        limit(4, LimitKind::AggregateLen, 3, 2)
+    );
+    let line = Limits::default().max_line_len(8);
+    assert_eq!(
+        err_with(line, b"*1\r\n*000000001\r\n:1\r\n"),
+        limit(4, LimitKind::LineLen, 9, 8)
+    );
+    assert_eq!(
+        one_with(line, b"*1\r\n*00000001\r\n:1\r\n"),
+        Frame::Array(vec![Frame::Array(vec![Frame::Integer(1)])])
+    );
+    let depth = Limits::default().max_depth(3);
+    assert_eq!(
+        err_with(depth, b"*2\r\n:0\r\n*1\r\n*1\r\n*1\r\n:1\r\n"),
+        DecodeError::TooDeep { offset: 16, max: 3 }
+    );
+    // Empty, null and long-count arrays, a map and a set among the children.
+    let mut input =
+        b"*6\r\n*0\r\n*-1\r\n*1\r\n*1\r\n:7\r\n%1\r\n:1\r\n*1\r\n:2\r\n~1\r\n*0\r\n*".to_vec();
+    input.extend_from_slice(b"000000000002\r\n+a\r\n+b\r\n");
+    assert_eq!(
+        one(&input),
+        Frame::Array(vec![
+            Frame::Array(vec![]),
+            Frame::NullArray,
+            Frame::Array(vec![Frame::Array(vec![Frame::Integer(7)])]),
+            Frame::Map(vec![(
+                Frame::Integer(1),
+                Frame::Array(vec![Frame::Integer(2)])
+            )]),
+            Frame::Set(vec![Frame::Array(vec![])]),
+            Frame::Array(vec![simple("a"), simple("b")]),
+        ])
+    );
+}
+
 #[test]
 fn depth_limit_is_clamped_to_the_ceiling() {
     let limits = Limits::default().max_depth(usize::MAX);
