@@ -547,3 +547,44 @@ async fn exclusive_connection_left_inside_multi_or_select_is_not_reused() {
     );
     assert_eq!(server.cli(&["EXISTS", "tx"]), "0");
 }
+
+/// A client kept in a `static` outlives the runtime it connected in (one `#[tokio::test]`
+/// runtime after another). When that runtime shuts down it drops the connection's task; the
+/// connection must then fail fast and be replaced, not keep accepting requests that nothing
+/// will ever send or time out.
+#[test]
+fn a_client_outlives_the_runtime_that_connected_it() {
+    let server = RedisServer::start();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let client = first.block_on(async {
+        let client = Client::connect(config(&server).max_connections(1))
+            .await
+            .unwrap();
+        client
+            .query::<()>(cmd("SET").arg("k").arg("first"))
+            .await
+            .unwrap();
+        client
+    });
+    let first_id: i64 = first
+        .block_on(client.query(cmd("CLIENT").arg("ID")))
+        .unwrap();
+    drop(first);
+    let second = runtime();
+    second.block_on(async {
+        let v: Option<String> =
+            tokio::time::timeout(Duration::from_secs(10), client.query(cmd("GET").arg("k")))
+                .await
+                .expect("a request on a connection whose runtime is gone hung")
+                .unwrap();
+        assert_eq!(v.as_deref(), Some("first"));
+        let id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+        assert_ne!(id, first_id, "the dead runtime's connection was reused");
+    });
+}

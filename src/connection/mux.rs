@@ -222,6 +222,8 @@ pub(crate) struct IoTask<S> {
     yield_first: bool,
     /// The last dispatch stopped at its batch size: complete replies may be buffered.
     backlog: bool,
+    /// `finish` has run: every caller has its answer.
+    finished: bool,
 }
 
 /// Callers woken per turn before the task lets them run (see `poll_inner`).
@@ -266,6 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             sleep_armed: false,
             yield_first: false,
             backlog: false,
+            finished: false,
         }
     }
 
@@ -475,9 +478,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         cx.waker().wake_by_ref();
         Ok(false)
     }
+}
 
+impl<S> IoTask<S> {
     /// Fails everything outstanding and closes the queue.
     fn finish(&mut self, err: Error) {
+        self.finished = true;
         self.shared.done.store(true, Ordering::Release);
         let queued = {
             let mut q = self.shared.lock();
@@ -499,6 +505,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 other => other.lost(true),
             };
             f.tx.fail(e);
+        }
+    }
+}
+
+/// The task can be dropped without having ended the connection: its runtime shut down (a
+/// client kept in a `static` and used from one `#[tokio::test]` runtime after another), or the
+/// task was aborted. Nothing would then answer the callers it owes, nor time them out, and new
+/// requests would queue forever on a connection that looks healthy; fail them all instead, so
+/// that the pool replaces the connection.
+impl<S> Drop for IoTask<S> {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::debug!("connection task dropped before the connection ended");
+            self.finish(Error::Io(Arc::new(std::io::Error::other(
+                "the connection's task was dropped (its runtime shut down)",
+            ))));
         }
     }
 }
