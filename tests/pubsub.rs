@@ -235,3 +235,33 @@ async fn a_flood_into_a_slow_consumer_is_bounded_counted_and_blocks_nobody() {
     publisher.publish("flood", "fresh").await.unwrap();
     assert_eq!(&next_message(&mut sub).await.payload[..], b"fresh");
 }
+
+/// Subscription confirmations arrive as pushes, outside any request's response timeout: a
+/// frozen server must still not hold `subscribe` forever, and the subscription asked for must
+/// be in place once the server answers again.
+#[tokio::test]
+async fn subscribe_to_a_frozen_server_times_out_then_recovers() {
+    let mut server = RedisServer::start();
+    let timeout = Duration::from_millis(300);
+    let client = Client::connect(config(&server).response_timeout(Some(timeout)))
+        .await
+        .unwrap();
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["before"]).await.unwrap();
+    server.pause();
+    let started = Instant::now();
+    let frozen = tokio::time::timeout(Duration::from_secs(5), sub.subscribe(&["during"]))
+        .await
+        .expect("subscribe to a frozen server hung");
+    assert!(
+        matches!(frozen, Err(redis_manager::Error::Timeout { after, sent: true }) if after == timeout),
+        "{frozen:?}"
+    );
+    assert!(started.elapsed() >= timeout);
+    server.resume();
+    until_reconnected(&mut sub).await;
+    assert_eq!(client.publish("before", "1").await.unwrap(), 1);
+    assert_eq!(client.publish("during", "2").await.unwrap(), 1);
+    assert_eq!(&next_message(&mut sub).await.payload[..], b"1");
+    assert_eq!(&next_message(&mut sub).await.payload[..], b"2");
+}

@@ -316,6 +316,7 @@ impl Subscriber {
         wait: bool,
     ) -> Result<(), Error> {
         let conn = self.conn.clone().ok_or(Error::Closed)?;
+        let limit = conn.response_timeout();
         // On a cluster, shard channels go to the masters serving their slots.
         let targets = match self.client.pool.cluster() {
             Some(cluster) if verb.starts_with("SSUB") || verb.starts_with("SUNSUB") => {
@@ -344,9 +345,28 @@ impl Subscriber {
             return Ok(());
         }
         let confirm = verb.to_ascii_lowercase();
+        // Confirmations come as pushes, which no response timeout covers: bound the wait here,
+        // or a frozen server would hold the caller forever.
+        let deadline = limit.map(|after| (tokio::time::Instant::now() + after, after));
         while expected > 0 {
             let rx = self.rx.as_mut().ok_or(Error::Closed)?;
-            let Some(frame) = rx.recv().await else {
+            let received = match deadline {
+                Some((at, after)) => match tokio::time::timeout_at(at, rx.recv()).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        // What the server has subscribed is now unknown: drop the connection.
+                        // The next `next()` reconnects and subscribes to everything wanted.
+                        tracing::warn!(
+                            ?after,
+                            "no subscription confirmation in time; reconnecting"
+                        );
+                        self.drop_connection();
+                        return Err(Error::Timeout { after, sent: true });
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(frame) = received else {
                 return Err(Error::ConnectionClosed {
                     sent: true,
                     cause: None,
@@ -536,11 +556,7 @@ impl Subscriber {
                     // A shard subscription the server dropped because its slot moved.
                     Incoming::Confirm("sunsubscribe") if !self.shard_links.is_empty() => {
                         tracing::info!("shard channel slot moved; resubscribing");
-                        self.shard_links.close_all();
-                        if let Some(c) = self.conn.take() {
-                            c.close();
-                        }
-                        self.rx = None;
+                        self.drop_connection();
                     }
                     Incoming::Confirm(_) | Incoming::Pong | Incoming::Other => {}
                 },
@@ -552,6 +568,16 @@ impl Subscriber {
                 }
             }
         }
+    }
+
+    /// Closes the connection (and any shard links) so that the next [`Subscriber::next`]
+    /// reconnects and subscribes again to everything wanted.
+    fn drop_connection(&mut self) {
+        self.shard_links.close_all();
+        if let Some(c) = self.conn.take() {
+            c.close();
+        }
+        self.rx = None;
     }
 
     /// Closes the subscriber's connection. Later [`Subscriber::next`] calls return `None`.
