@@ -37,6 +37,9 @@ pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10;
 /// Default response (socket) timeout and connect timeout: 5 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a subscriber's connection may stay silent before it is checked with `PING`.
+pub const DEFAULT_SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Default first reconnect delay: 50 ms.
 pub const DEFAULT_RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 /// Default cap on the reconnect delay: 5 s.
@@ -245,6 +248,8 @@ pub struct Config {
     password: Option<String>,
     max_connections: usize,
     response_timeout: Option<Duration>,
+    /// `None`: subscribers never ping.
+    subscriber_ping_interval: Option<Duration>,
     connect_timeout: Duration,
     client_name: Option<String>,
     protocol: Protocol,
@@ -278,6 +283,7 @@ impl Default for Config {
             password: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             response_timeout: Some(DEFAULT_TIMEOUT),
+            subscriber_ping_interval: Some(DEFAULT_SUBSCRIBER_PING_INTERVAL),
             connect_timeout: DEFAULT_TIMEOUT,
             client_name: None,
             protocol: Protocol::Resp3,
@@ -314,6 +320,7 @@ impl fmt::Debug for Config {
             .field("password", &self.password.as_ref().map(|_| Redacted))
             .field("max_connections", &self.max_connections)
             .field("response_timeout", &self.response_timeout)
+            .field("subscriber_ping_interval", &self.subscriber_ping_interval)
             .field("connect_timeout", &self.connect_timeout)
             .field("client_name", &self.client_name)
             .field("protocol", &self.protocol)
@@ -699,6 +706,12 @@ impl Config {
             "must be greater than zero (use None for no timeout)",
         )?;
         check(
+            self.subscriber_ping_interval != Some(Duration::ZERO),
+            "subscriber_ping_interval",
+            &self.subscriber_ping_interval,
+            "must be greater than zero (use None to never ping)",
+        )?;
+        check(
             !self.connect_timeout.is_zero(),
             "connect_timeout",
             &self.connect_timeout,
@@ -838,6 +851,24 @@ impl Config {
         self
     }
 
+    /// Checks a subscriber's connection with `PING` after it has been silent for `interval`
+    /// (default [`DEFAULT_SUBSCRIBER_PING_INTERVAL`]); without an answer within the response
+    /// timeout the subscriber reconnects and resubscribes. A subscriber only reads, so without
+    /// this a connection that died without a FIN (a dropped route, a frozen server) would go
+    /// unnoticed for as long as the kernel's keepalive takes, hours by default. `None` never
+    /// pings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = redis_manager::Config::default()
+    ///     .subscriber_ping_interval(Some(Duration::from_secs(10)));
+    /// assert_eq!(config.get_subscriber_ping_interval(), Some(Duration::from_secs(10)));
+    /// ```
+    pub fn subscriber_ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.subscriber_ping_interval = interval;
+        self
+    }
+
     /// Bounds connecting plus the handshake (`HELLO`, `AUTH`, `SELECT`, ...).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -940,6 +971,11 @@ impl Config {
     /// The response timeout per command; `None` waits forever.
     pub fn get_response_timeout(&self) -> Option<Duration> {
         self.response_timeout
+    }
+
+    /// How long a subscriber's connection may stay silent before a `PING`; `None`: never.
+    pub fn get_subscriber_ping_interval(&self) -> Option<Duration> {
+        self.subscriber_ping_interval
     }
 
     /// The bound on connecting plus the handshake.
@@ -1945,6 +1981,10 @@ mod tests {
             (
                 Config::default().response_timeout(Some(Duration::ZERO)),
                 "response_timeout",
+            ),
+            (
+                Config::default().subscriber_ping_interval(Some(Duration::ZERO)),
+                "subscriber_ping_interval",
             ),
             (
                 Config::default().connect_timeout(Duration::ZERO),

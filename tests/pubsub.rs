@@ -265,3 +265,65 @@ async fn subscribe_to_a_frozen_server_times_out_then_recovers() {
     assert_eq!(&next_message(&mut sub).await.payload[..], b"1");
     assert_eq!(&next_message(&mut sub).await.payload[..], b"2");
 }
+
+/// A subscriber only reads: without a health check a connection that stopped answering would
+/// go unnoticed for as long as the kernel's keepalive takes. An idle subscriber pings, and
+/// reconnects when the `PING` goes unanswered.
+#[tokio::test]
+async fn an_idle_subscriber_notices_a_frozen_server_and_resubscribes() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .response_timeout(Some(Duration::from_millis(300)))
+            .subscriber_ping_interval(Some(Duration::from_millis(200))),
+    )
+    .await
+    .unwrap();
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["c"]).await.unwrap();
+    server.pause();
+    // PING after 200 ms of silence, no PONG within 300 ms: the subscriber reconnects, and
+    // that attempt fails (within the 2 s connect timeout) while the server is frozen.
+    let noticed = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("the subscriber did not notice the frozen server");
+    assert!(matches!(noticed, Some(Err(_))), "{noticed:?}");
+    server.resume();
+    until_reconnected(&mut sub).await;
+    assert_eq!(client.publish("c", "after").await.unwrap(), 1);
+    assert_eq!(&next_message(&mut sub).await.payload[..], b"after");
+}
+
+/// The health check's `PING`s and `PONG`s stay inside the subscriber: an idle, healthy
+/// connection reports nothing and is kept.
+#[tokio::test]
+async fn health_pings_are_invisible_on_a_healthy_connection() {
+    let server = RedisServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let client = Client::connect(
+            config(&server)
+                .protocol(protocol)
+                .subscriber_ping_interval(Some(Duration::from_millis(50))),
+        )
+        .await
+        .unwrap();
+        let mut sub = client.subscriber().await.unwrap();
+        sub.subscribe(&["quiet"]).await.unwrap();
+        let idle = tokio::time::timeout(Duration::from_millis(700), sub.next()).await;
+        assert!(idle.is_err(), "{protocol:?}: {idle:?}");
+        let pings: i64 = server
+            .cli(&["INFO", "commandstats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            pings >= 5,
+            "{protocol:?}: only {pings} PINGs reached the server"
+        );
+        assert_eq!(client.publish("quiet", "x").await.unwrap(), 1);
+        assert_eq!(&next_message(&mut sub).await.payload[..], b"x");
+        server.cli(&["CONFIG", "RESETSTAT"]);
+    }
+}

@@ -17,6 +17,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use resp_codec::{Frame, Payload, ToArg, encode_array_header, encode_bulk};
@@ -76,6 +77,7 @@ impl Client {
             ready: VecDeque::new(),
             total_dropped: 0,
             closed: false,
+            pinged: false,
             shard_links: Default::default(),
         };
         s.connect().await?;
@@ -204,6 +206,8 @@ pub struct Subscriber {
     ready: VecDeque<PubSubEvent>,
     total_dropped: u64,
     closed: bool,
+    /// A health-check `PING` is outstanding on the current connection.
+    pinged: bool,
     /// On a cluster: the connections to the masters of subscribed shard channels.
     shard_links: crate::cluster::ShardLinks,
 }
@@ -293,6 +297,7 @@ impl Subscriber {
         let conn = self.client.pool.dedicated(sink).await?;
         self.conn = Some(conn);
         self.rx = Some(rx);
+        self.pinged = false;
         let wanted = self.wanted.clone();
         for (verb, set) in [
             ("SUBSCRIBE", &wanted.channels),
@@ -517,6 +522,7 @@ impl Subscriber {
             if self.closed || (self.client.is_closed() && self.conn.is_none()) {
                 return None;
             }
+            let silence = self.silence_limit();
             let Some(rx) = self.rx.as_mut() else {
                 // Reconnect, waiting out the breaker's backoff rather than spinning.
                 if let Some(at) = self.client.pool.retry_at() {
@@ -535,7 +541,16 @@ impl Subscriber {
                 });
             };
             let received = if self.shard_links.is_empty() {
-                rx.recv().await
+                match silence {
+                    None => rx.recv().await,
+                    Some(limit) => match tokio::time::timeout(limit, rx.recv()).await {
+                        Ok(received) => received,
+                        Err(_) => {
+                            self.on_silence();
+                            continue;
+                        }
+                    },
+                }
             } else {
                 // Cluster shard links deliver into this channel too but cannot close it:
                 // check them now and then.
@@ -549,6 +564,10 @@ impl Subscriber {
                     }
                 }
             };
+            if received.is_some() {
+                // Anything the server sends shows the connection is alive.
+                self.pinged = false;
+            }
             match received {
                 Some(frame) => match parse(frame) {
                     Incoming::Message(m) => return Some(Ok(PubSubEvent::Message(m))),
@@ -570,9 +589,43 @@ impl Subscriber {
         }
     }
 
+    /// How long to wait for the next frame before acting on the silence (see
+    /// [`Config::subscriber_ping_interval`](crate::Config::subscriber_ping_interval)): the
+    /// ping interval, or, once a `PING` is out, the response timeout.
+    fn silence_limit(&self) -> Option<Duration> {
+        let options = self.client.pool.connect_options();
+        let interval = options.ping_interval?;
+        Some(if self.pinged {
+            options.response_timeout.unwrap_or(interval)
+        } else {
+            interval
+        })
+    }
+
+    /// The connection has been silent for [`Subscriber::silence_limit`]: ping it, or, when
+    /// the `PING` went unanswered, give it up so that the next turn reconnects.
+    fn on_silence(&mut self) {
+        if self.pinged {
+            tracing::warn!("subscriber connection did not answer PING; reconnecting");
+            self.drop_connection();
+            return;
+        }
+        let sent = self.conn.as_ref().map(|conn| {
+            conn.send_unanswered(|b| {
+                encode_array_header(b, 1);
+                encode_bulk(b, b"PING");
+            })
+        });
+        match sent {
+            Some(Ok(())) => self.pinged = true,
+            _ => self.drop_connection(),
+        }
+    }
+
     /// Closes the connection (and any shard links) so that the next [`Subscriber::next`]
     /// reconnects and subscribes again to everything wanted.
     fn drop_connection(&mut self) {
+        self.pinged = false;
         self.shard_links.close_all();
         if let Some(c) = self.conn.take() {
             c.close();

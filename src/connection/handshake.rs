@@ -28,6 +28,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) resp3: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Option<Duration>,
+    /// Silence after which a subscriber pings its connection; `None`: never.
+    pub(crate) ping_interval: Option<Duration>,
     /// `None`: plain text. `Some(Err)`: TLS was asked for but cannot be set up (a bad file,
     /// a build without the `tls` feature); every connection attempt returns that error and
     /// none is made in plain text.
@@ -45,6 +47,7 @@ impl fmt::Debug for ConnectOptions {
             .field("resp3", &self.resp3)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("ping_interval", &self.ping_interval)
             .field("tls", &self.tls)
             .finish()
     }
@@ -61,6 +64,7 @@ impl ConnectOptions {
             resp3: config.get_protocol() == Protocol::Resp3,
             connect_timeout: config.get_connect_timeout(),
             response_timeout: config.get_response_timeout(),
+            ping_interval: config.get_subscriber_ping_interval(),
             // Built once per client: it reads the certificate files.
             tls: config.get_tls().map(|options| {
                 Connector::new(options, config.get_host().unwrap_or_default()).map(Arc::new)
