@@ -279,10 +279,16 @@ async fn stopped_server_times_out_and_late_replies_reach_nobody() {
     // Queue more while it is still stopped, then resume: the server now answers the old GETs
     // on the old socket; none of those answers may reach these new requests.
     server.resume();
-    for _ in 0..50 {
-        let a: String = client.query(cmd("GET").arg("a")).await.unwrap();
-        let b: String = client.query(cmd("GET").arg("b")).await.unwrap();
-        assert_eq!((a.as_str(), b.as_str()), ("A", "B"));
+    // Every value distinct from the stale replies and from each other, so that a reply
+    // shifted by any offset shows.
+    for i in 0..50i64 {
+        let key = format!("after:{i}");
+        client
+            .query::<()>(cmd("SET").arg(&key).arg(i))
+            .await
+            .unwrap();
+        let v: i64 = client.query(cmd("GET").arg(&key)).await.unwrap();
+        assert_eq!(v, i);
     }
 }
 
@@ -587,4 +593,66 @@ fn a_client_outlives_the_runtime_that_connected_it() {
         let id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
         assert_ne!(id, first_id, "the dead runtime's connection was reused");
     });
+}
+
+/// A request whose caller gave up before it was written is withdrawn, never sent: a
+/// cancelled `INCR` must not run later, when the connection gets to it.
+#[tokio::test]
+async fn a_request_cancelled_before_it_was_written_never_runs() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .max_connections(1)
+            .response_timeout(Some(Duration::from_secs(30))),
+    )
+    .await
+    .unwrap();
+    client.query::<()>(cmd("PING")).await.unwrap();
+    server.pause();
+    // 64 MiB to a frozen server: more than the socket buffers can hold (up to 4 MiB to send
+    // and, autotuned, 32 MiB to receive here), so the connection is still writing it when the
+    // INCR is queued behind it. The command is built here, so that the task only has to queue
+    // it and the connection to take it for writing, well within the wait below; an INCR
+    // queued before that would share its batch, and a batch taken for writing is sent whole.
+    let set_big = cmd("SET").arg("big").arg(vec![b'x'; 64 << 20]);
+    let big = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<()>(set_big).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        client.query::<i64>(cmd("INCR").arg("counter")),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the INCR was answered by a frozen server");
+    server.resume();
+    big.await.unwrap().unwrap();
+    let counter: Option<i64> = client.query(cmd("GET").arg("counter")).await.unwrap();
+    assert_eq!(counter, None, "the cancelled INCR was sent");
+    let strlen: i64 = client.query(cmd("STRLEN").arg("big")).await.unwrap();
+    assert_eq!(strlen, 64 << 20);
+}
+
+/// A RESP3 push that arrives between a request and its reply is routed aside, never taken as
+/// the reply.
+#[tokio::test]
+async fn a_push_before_a_reply_is_not_taken_for_it() {
+    let server = RedisServer::with_args(&["--enable-debug-command", "local"]);
+    let client = Client::connect(config(&server).protocol(Protocol::Resp3))
+        .await
+        .unwrap();
+    assert_eq!(client.protocol(), Some(NegotiatedProtocol::Resp3));
+    for _ in 0..3 {
+        // The server writes `>2 server-cpu-usage 42` and then the command's own reply.
+        let reply: String = client
+            .query(cmd("DEBUG").arg("PROTOCOL").arg("push"))
+            .await
+            .unwrap();
+        assert_eq!(reply, "Some real reply following the push reply");
+        let n: i64 = client.query(cmd("INCR").arg("n")).await.unwrap();
+        assert!(n >= 1);
+    }
+    let n: i64 = client.query(cmd("GET").arg("n")).await.unwrap();
+    assert_eq!(n, 3);
 }
