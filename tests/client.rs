@@ -656,3 +656,22 @@ async fn a_push_before_a_reply_is_not_taken_for_it() {
     let n: i64 = client.query(cmd("GET").arg("n")).await.unwrap();
     assert_eq!(n, 3);
 }
+
+/// After a restart of the server the first command succeeds: nothing was sent while it was
+/// down, so its connection was seen to close and is replaced, and the caller sees no error.
+#[tokio::test]
+async fn the_first_command_after_a_server_restart_succeeds() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(config(&server)).await.unwrap();
+    let before: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+    assert!(before > 0);
+    server.kill();
+    // Time for the connection's task to read the close.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    let n: i64 = client
+        .query(cmd("INCR").arg("after-restart"))
+        .await
+        .expect("the first command after the restart failed");
+    assert_eq!(n, 1);
+}
