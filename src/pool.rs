@@ -818,3 +818,72 @@ impl Drop for NodeConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(min_ms: u64, max_ms: u64) -> Arc<NodePool> {
+        let config = Config::default().host("127.0.0.1").port(1);
+        NodePool::new(
+            ConnectOptions::from_config(&config),
+            PoolOptions {
+                max_connections: 2,
+                acquire_timeout: Duration::from_secs(1),
+                reconnect_min: Duration::from_millis(min_ms),
+                reconnect_max: Duration::from_millis(max_ms),
+            },
+        )
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_within_its_jitter_range() {
+        let p = pool(10, 1000);
+        for failures in 1..40u32 {
+            let full = Duration::from_millis((10u64 << (failures - 1).min(20)).min(1000));
+            let delays: Vec<Duration> = (0..200).map(|_| p.backoff(failures)).collect();
+            for d in &delays {
+                assert!(
+                    *d >= full / 2 && *d <= full,
+                    "{failures}: {d:?} outside [{full:?}/2, {full:?}]"
+                );
+            }
+            // Jittered: not one fixed value (the range is at least 5 ms wide).
+            assert!(
+                delays.iter().any(|d| *d != delays[0]),
+                "{failures}: no jitter"
+            );
+        }
+    }
+
+    #[test]
+    fn pools_do_not_back_off_in_lockstep() {
+        let (a, b) = (pool(100, 100), pool(100, 100));
+        let da: Vec<Duration> = (0..20).map(|_| a.backoff(1)).collect();
+        let db: Vec<Duration> = (0..20).map(|_| b.backoff(1)).collect();
+        assert_ne!(da, db);
+    }
+
+    /// While the breaker's backoff runs, `open` fails at once with the last error instead of
+    /// connecting again; once it expires, the next call tries again.
+    #[tokio::test]
+    async fn open_fails_fast_while_the_backoff_runs() {
+        let p = pool(300, 300);
+        let Err(first) = p.open(None).await else {
+            panic!("nothing listens on port 1")
+        };
+        assert_eq!(p.breaker.lock().unwrap().failures, 1);
+        let Err(again) = p.open(None).await else {
+            panic!("connected during the backoff")
+        };
+        assert_eq!(again.to_string(), first.to_string());
+        assert_eq!(
+            p.breaker.lock().unwrap().failures,
+            1,
+            "connected during the backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(310)).await;
+        assert!(p.open(None).await.is_err());
+        assert_eq!(p.breaker.lock().unwrap().failures, 2);
+    }
+}
