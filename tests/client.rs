@@ -632,6 +632,33 @@ async fn a_request_cancelled_before_it_was_written_never_runs() {
     assert_eq!(counter, None, "the cancelled INCR was sent");
     let strlen: i64 = client.query(cmd("STRLEN").arg("big")).await.unwrap();
     assert_eq!(strlen, 64 << 20);
+
+    // Queued together with the large write, before the connection took either: the INCR is
+    // left out of the large write's batch, so it too can be withdrawn.
+    server.pause();
+    let set_big = cmd("SET").arg("big2").arg(vec![b'y'; 64 << 20]);
+    let big = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<()>(set_big).await })
+    };
+    let incr = {
+        let c = client.clone();
+        tokio::spawn(async move {
+            tokio::time::timeout(
+                Duration::from_millis(300),
+                c.query::<i64>(cmd("INCR").arg("counter2")),
+            )
+            .await
+        })
+    };
+    assert!(incr.await.unwrap().is_err(), "answered by a frozen server");
+    server.resume();
+    big.await.unwrap().unwrap();
+    let counter: Option<i64> = client.query(cmd("GET").arg("counter2")).await.unwrap();
+    assert_eq!(
+        counter, None,
+        "the cancelled INCR went out with the large write's batch"
+    );
 }
 
 /// A RESP3 push that arrives between a request and its reply is routed aside, never taken as
@@ -674,4 +701,49 @@ async fn the_first_command_after_a_server_restart_succeeds() {
         .await
         .expect("the first command after the restart failed");
     assert_eq!(n, 1);
+}
+
+/// Requests holding more than one write batch are split between batches; callers that give
+/// up meanwhile withdraw theirs from what is left. No value may be cut, mixed up or sent
+/// after its caller left, and every reply goes to its own caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_queued_together_are_batched_and_withdrawn_cleanly() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).max_connections(1))
+        .await
+        .unwrap();
+    let value = |i: usize| -> Vec<u8> {
+        let mut v = format!("{i:06}:").into_bytes();
+        v.resize(40 * 1024 + i * 37, b'a' + (i % 26) as u8);
+        v
+    };
+    let mut tasks = Vec::new();
+    for i in 0..96usize {
+        let c = client.clone();
+        let v = value(i);
+        tasks.push(tokio::spawn(async move {
+            let set = c.query::<()>(cmd("SET").arg(format!("v{i}")).arg(v.clone()));
+            // Every third caller gives up almost at once, usually while its request is queued.
+            if i % 3 == 0 {
+                return (
+                    i,
+                    tokio::time::timeout(Duration::from_micros(200), set)
+                        .await
+                        .is_ok(),
+                );
+            }
+            set.await.unwrap();
+            let got: Vec<u8> = c.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
+            assert!(got == v, "value {i} came back different");
+            (i, true)
+        }));
+    }
+    for t in tasks {
+        let (i, completed) = t.await.unwrap();
+        let stored: Option<Vec<u8>> = client.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
+        match stored {
+            Some(s) => assert!(s == value(i), "value {i} was stored cut or mixed up"),
+            None => assert!(!completed, "value {i} was acknowledged but not stored"),
+        }
+    }
 }

@@ -229,6 +229,11 @@ pub(crate) struct IoTask<S> {
 /// Callers woken per turn before the task lets them run (see `poll_inner`).
 const DISPATCH_BATCH: usize = 16;
 
+/// Bytes of queued requests taken into one write batch, unless the first request alone is
+/// larger: enough that batching loses nothing (a pipeline of a thousand small commands fits),
+/// small enough that the requests behind a large value stay withdrawable until it is out.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// Read buffer growth step: big enough that a burst of small replies is one syscall, small
 /// enough to not matter per connection.
 const READ_CHUNK: usize = 16 * 1024;
@@ -272,8 +277,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         }
     }
 
-    /// Takes every queued request into the write buffer. Returns an error when the task must
-    /// end (abort requested). Registers the waker when there is nothing to take.
+    /// Takes queued requests into the write buffer: all of them, or, when they hold more than
+    /// [`WRITE_BATCH`] bytes, the first ones up to that (at least one). Returns an error when
+    /// the task must end (abort requested). Registers the waker when there is nothing to take.
     fn take_queued(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         let mut q = self.shared.lock();
         if let Some(err) = q.abort.take() {
@@ -296,9 +302,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 i += 1;
             }
         }
-        std::mem::swap(&mut q.buf, &mut self.wbuf);
+        // A request taken into the write buffer is sent with its batch, whatever becomes of its
+        // caller. Behind a large write that the server is slow to read, that could be long
+        // after the caller gave up; so a batch stops at WRITE_BATCH bytes, and what follows
+        // stays queued, where a caller that leaves withdraws it.
+        let take = if q.buf.len() <= WRITE_BATCH {
+            q.queued.len()
+        } else {
+            let within = q.queued.iter().take_while(|r| r.end <= WRITE_BATCH).count();
+            within.max(1)
+        };
+        if take == q.queued.len() {
+            std::mem::swap(&mut q.buf, &mut self.wbuf);
+        } else {
+            let end = q.queued[take - 1].end;
+            let rest = q.buf.split_off(end);
+            self.wbuf = std::mem::replace(&mut q.buf, rest);
+            for r in q.queued.iter_mut().skip(take) {
+                r.end -= end;
+            }
+        }
         let now = Instant::now();
-        for r in q.queued.drain(..) {
+        for r in q.queued.drain(..take) {
             if r.replies == 0 {
                 continue;
             }
