@@ -747,3 +747,49 @@ async fn large_values_queued_together_are_batched_and_withdrawn_cleanly() {
         }
     }
 }
+
+/// Pushes nobody asked for (client-side caching invalidations on a shared RESP3 connection)
+/// are set aside and dropped: they never answer a request, and the connection goes on.
+#[tokio::test]
+async fn unexpected_pushes_are_discarded_and_the_connection_goes_on() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).protocol(Protocol::Resp3).max_connections(1))
+        .await
+        .unwrap();
+    let id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+    client
+        .query::<()>(cmd("CLIENT").arg("TRACKING").arg("ON"))
+        .await
+        .unwrap();
+    for i in 0..50 {
+        // Reading the key makes the server track it for this connection; the write from
+        // another client then sends this connection an `invalidate` push.
+        let _: Option<String> = client.query(cmd("GET").arg("tracked")).await.unwrap();
+        server.cli(&["SET", "tracked", &i.to_string()]);
+        let v: Option<String> = client.query(cmd("GET").arg("tracked")).await.unwrap();
+        assert_eq!(v, Some(i.to_string()));
+        let n: i64 = client.query(cmd("INCR").arg("n")).await.unwrap();
+        assert_eq!(n, i + 1);
+    }
+    // Still the same connection, still tracking: the pushes did arrive on it.
+    let now: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
+    assert_eq!(now, id);
+    let info = client
+        .send(cmd("CLIENT").arg("TRACKINGINFO"))
+        .await
+        .unwrap();
+    let Frame::Map(pairs) = &info else {
+        panic!("{info:?}")
+    };
+    let flags = pairs
+        .iter()
+        .find(|(k, _)| k.as_bytes() == Some(&b"flags"[..]))
+        .map(|(_, v)| v);
+    let Some(Frame::Set(flags) | Frame::Array(flags)) = flags else {
+        panic!("{info:?}")
+    };
+    assert!(
+        flags.iter().any(|f| f.as_bytes() == Some(&b"on"[..])),
+        "{info:?}"
+    );
+}
