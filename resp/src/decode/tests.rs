@@ -969,9 +969,28 @@ fn depth_limit_is_enforced() {
 }
 
 /// Arrays nested in arrays are opened by the fast lane rather than by `step`: the same limits,
-/// offsets and special cases must hold there.
+/// offsets and special cases must hold there as at the top level.
 #[test]
-fn nested_array_headers_obey_every_limit() {
+fn array_headers_obey_every_limit_at_the_top_and_nested() {
+    assert_eq!(
+        err_with(Limits::default().max_depth(0), b"*1\r\n:1\r\n"),
+        DecodeError::TooDeep { offset: 0, max: 0 }
+    );
+    assert_eq!(
+        err_with(
+            Limits::default().max_aggregate_len(2),
+            b"*3\r\n:1\r\n:2\r\n:3\r\n"
+        ),
+        limit(0, LimitKind::AggregateLen, 3, 2)
+    );
+    assert_eq!(
+        err_with(Limits::default().max_line_len(8), b"*000000001\r\n:1\r\n"),
+        limit(0, LimitKind::LineLen, 9, 8)
+    );
+    assert_eq!(
+        one_with(Limits::default().max_line_len(8), b"*00000001\r\n:1\r\n"),
+        Frame::Array(vec![Frame::Integer(1)])
+    );
     let count = Limits::default().max_aggregate_len(2);
     assert_eq!(
         err_with(count, b"*1\r\n*3\r\n:1\r\n:2\r\n:3\r\n"),
