@@ -481,3 +481,34 @@ fn errors_are_logged_once_with_operation_and_key_but_never_a_value_or_the_passwo
         "{text}"
     );
 }
+
+/// A manager kept in a `static` (as `redis_manager()` is) outlives the runtime it was
+/// initialized on, as it does from one `#[tokio::test]` runtime to the next: the next runtime's
+/// calls must reach Redis, neither hanging nor falling back to defaults.
+#[test]
+fn a_manager_keeps_working_from_the_next_runtime() {
+    let server = RedisServer::start();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let m = RedisManager::new(config(&server));
+    let first = runtime();
+    first.block_on(async {
+        assert!(m.initialize().await);
+        assert!(m.set("k", "v1").await);
+    });
+    drop(first);
+    let second = runtime();
+    second.block_on(async {
+        let got = tokio::time::timeout(Duration::from_secs(10), m.get("k"))
+            .await
+            .expect("a call from the next runtime hung");
+        assert_eq!(got.as_deref(), Some("v1"));
+        assert!(m.is_enabled(), "fell back to defaults");
+        assert!(m.set("k", "v2").await);
+        assert_eq!(m.get("k").await.as_deref(), Some("v2"));
+    });
+}
