@@ -36,6 +36,18 @@ use crate::pool::NodePool;
 /// Pause before the `+switch-master` watcher tries the next sentinel.
 const WATCH_RETRY: Duration = Duration::from_millis(500);
 
+/// Held by the watcher task: clears `watching` when the task ends, also when it is dropped
+/// unfinished because its runtime shut down, so that the next connect starts a new watcher.
+struct Watching(Weak<Sentinel>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.upgrade() {
+            s.watching.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// Where the master of one monitored name is.
 pub(crate) struct Sentinel {
     master: String,
@@ -171,7 +183,10 @@ impl Sentinel {
             return;
         }
         let me = Arc::downgrade(self);
+        // Made before the task, so that it is dropped with the task even if never polled.
+        let watching = Watching(me.clone());
         tokio::spawn(async move {
+            let _watching = watching;
             let mut i = 0usize;
             loop {
                 let Some(s) = me.upgrade() else { return };
@@ -248,5 +263,53 @@ impl Sentinel {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::PoolOptions;
+
+    /// The `+switch-master` watcher's task can be dropped with its runtime (a client kept in a
+    /// `static`); the next connect must then start a new one.
+    #[test]
+    fn a_watcher_dropped_with_its_runtime_can_start_again() {
+        let config = crate::Config::default().host("127.0.0.1").port(1);
+        let opts = ConnectOptions::from_config(&config);
+        let sentinel = Sentinel::new(
+            "m",
+            vec![ServerAddr::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1,
+            }],
+            &opts,
+            (None, None),
+        );
+        let pool = NodePool::new(
+            opts,
+            PoolOptions {
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(1),
+                reconnect_min: Duration::from_millis(10),
+                reconnect_max: Duration::from_millis(10),
+            },
+        );
+        sentinel.attach(Arc::downgrade(&pool));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            sentinel.start_watching();
+            // The watcher fails to reach the sentinel and waits before the next attempt.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        assert!(sentinel.watching.load(Ordering::Acquire));
+        drop(runtime);
+        assert!(
+            !sentinel.watching.load(Ordering::Acquire),
+            "the dropped watcher left its flag set"
+        );
     }
 }

@@ -88,6 +88,17 @@ const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
 const RETRY_MIN: Duration = Duration::from_millis(20);
 const RETRY_MAX: Duration = Duration::from_millis(500);
 
+/// Held by the background refresh task: clears `background_refresh` when the refresh ends,
+/// also when the task is dropped unfinished because its runtime shut down (a client kept in a
+/// `static`); a flag left set would stop every later background refresh.
+struct RefreshRunning(Arc<Cluster>);
+
+impl Drop for RefreshRunning {
+    fn drop(&mut self) {
+        self.0.background_refresh.store(false, Ordering::Release);
+    }
+}
+
 /// The router of a cluster client.
 pub(crate) struct Cluster {
     /// Every node's connect options are this, with the node's address.
@@ -440,10 +451,14 @@ impl Cluster {
         if self.background_refresh.swap(true, Ordering::AcqRel) {
             return;
         }
-        let Some(me) = self.me.upgrade() else { return };
+        let Some(me) = self.me.upgrade() else {
+            self.background_refresh.store(false, Ordering::Release);
+            return;
+        };
+        // Made before the task, so that it is dropped with the task even if never polled.
+        let running = RefreshRunning(me);
         tokio::spawn(async move {
-            let _ = me.refresh(prefer.as_ref()).await;
-            me.background_refresh.store(false, Ordering::Release);
+            let _ = running.0.refresh(prefer.as_ref()).await;
         });
     }
 
@@ -1267,6 +1282,36 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
         }
+    }
+
+    /// A background refresh whose task is dropped with its runtime (a client kept in a
+    /// `static`) must not leave the flag that stops every later one set.
+    #[test]
+    fn a_refresh_dropped_with_its_runtime_does_not_block_the_next() {
+        let config = crate::Config::default().host("127.0.0.1").port(1);
+        let cluster = Cluster::new(
+            ConnectOptions::from_config(&config),
+            PoolOptions {
+                max_connections: 1,
+                acquire_timeout: std::time::Duration::from_secs(1),
+                reconnect_min: std::time::Duration::from_millis(10),
+                reconnect_max: std::time::Duration::from_millis(10),
+            },
+            vec![tcp(1)],
+            false,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Spawned, never polled: `block_on` returns first.
+        runtime.block_on(async { cluster.refresh_in_background(None) });
+        assert!(cluster.background_refresh.load(Ordering::Acquire));
+        drop(runtime);
+        assert!(
+            !cluster.background_refresh.load(Ordering::Acquire),
+            "the dropped refresh left its flag set"
+        );
     }
 
     #[test]
