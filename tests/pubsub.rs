@@ -327,3 +327,32 @@ async fn health_pings_are_invisible_on_a_healthy_connection() {
         server.cli(&["CONFIG", "RESETSTAT"]);
     }
 }
+
+/// The health check's clock runs across `next()` calls: a consumer that polls with short
+/// timeouts (a `select!` with a tick, a `timeout` in a loop) still has its connection checked.
+#[tokio::test]
+async fn health_checks_run_although_next_is_cancelled_again_and_again() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .response_timeout(Some(Duration::from_millis(300)))
+            .subscriber_ping_interval(Some(Duration::from_millis(200))),
+    )
+    .await
+    .unwrap();
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["c"]).await.unwrap();
+    server.pause();
+    // Each call gives up after 50 ms, well before the 200 ms ping interval.
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(50), sub.next()).await {
+            assert!(matches!(event, Some(Err(_))), "{event:?}");
+        }
+    }
+    server.resume();
+    // The unanswered PING gave the connection up: the subscriber reconnects.
+    until_reconnected(&mut sub).await;
+    assert_eq!(client.publish("c", "back").await.unwrap(), 1);
+    assert_eq!(&next_message(&mut sub).await.payload[..], b"back");
+}

@@ -77,7 +77,8 @@ impl Client {
             ready: VecDeque::new(),
             total_dropped: 0,
             closed: false,
-            pinged: false,
+            heard: tokio::time::Instant::now(),
+            pinged: None,
             shard_links: Default::default(),
         };
         s.connect().await?;
@@ -206,8 +207,11 @@ pub struct Subscriber {
     ready: VecDeque<PubSubEvent>,
     total_dropped: u64,
     closed: bool,
-    /// A health-check `PING` is outstanding on the current connection.
-    pinged: bool,
+    /// When the current connection last delivered anything (or was opened). Kept across
+    /// `next()` calls, so that a caller polling with short timeouts still gets health checks.
+    heard: tokio::time::Instant,
+    /// When the outstanding health-check `PING` was sent, if one is.
+    pinged: Option<tokio::time::Instant>,
     /// On a cluster: the connections to the masters of subscribed shard channels.
     shard_links: crate::cluster::ShardLinks,
 }
@@ -297,7 +301,8 @@ impl Subscriber {
         let conn = self.client.pool.dedicated(sink).await?;
         self.conn = Some(conn);
         self.rx = Some(rx);
-        self.pinged = false;
+        self.heard = tokio::time::Instant::now();
+        self.pinged = None;
         let wanted = self.wanted.clone();
         for (verb, set) in [
             ("SUBSCRIBE", &wanted.channels),
@@ -522,7 +527,7 @@ impl Subscriber {
             if self.closed || (self.client.is_closed() && self.conn.is_none()) {
                 return None;
             }
-            let silence = self.silence_limit();
+            let silence = self.silence_deadline();
             let Some(rx) = self.rx.as_mut() else {
                 // Reconnect, waiting out the breaker's backoff rather than spinning.
                 if let Some(at) = self.client.pool.retry_at() {
@@ -543,7 +548,7 @@ impl Subscriber {
             let received = if self.shard_links.is_empty() {
                 match silence {
                     None => rx.recv().await,
-                    Some(limit) => match tokio::time::timeout(limit, rx.recv()).await {
+                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                         Ok(received) => received,
                         Err(_) => {
                             self.on_silence();
@@ -566,7 +571,8 @@ impl Subscriber {
             };
             if received.is_some() {
                 // Anything the server sends shows the connection is alive.
-                self.pinged = false;
+                self.heard = tokio::time::Instant::now();
+                self.pinged = None;
             }
             match received {
                 Some(frame) => match parse(frame) {
@@ -589,23 +595,22 @@ impl Subscriber {
         }
     }
 
-    /// How long to wait for the next frame before acting on the silence (see
-    /// [`Config::subscriber_ping_interval`](crate::Config::subscriber_ping_interval)): the
-    /// ping interval, or, once a `PING` is out, the response timeout.
-    fn silence_limit(&self) -> Option<Duration> {
+    /// When to act on the connection's silence (see
+    /// [`Config::subscriber_ping_interval`](crate::Config::subscriber_ping_interval)): the ping
+    /// interval after the last frame, or, once a `PING` is out, the response timeout after it.
+    fn silence_deadline(&self) -> Option<tokio::time::Instant> {
         let options = self.client.pool.connect_options();
-        let interval = options.ping_interval?;
-        Some(if self.pinged {
-            options.response_timeout.unwrap_or(interval)
-        } else {
-            interval
+        let interval: Duration = options.ping_interval?;
+        Some(match self.pinged {
+            Some(at) => at + options.response_timeout.unwrap_or(interval),
+            None => self.heard + interval,
         })
     }
 
-    /// The connection has been silent for [`Subscriber::silence_limit`]: ping it, or, when
-    /// the `PING` went unanswered, give it up so that the next turn reconnects.
+    /// The connection has been silent until [`Subscriber::silence_deadline`]: ping it, or,
+    /// when the `PING` went unanswered, give it up so that the next turn reconnects.
     fn on_silence(&mut self) {
-        if self.pinged {
+        if self.pinged.is_some() {
             tracing::warn!("subscriber connection did not answer PING; reconnecting");
             self.drop_connection();
             return;
@@ -617,7 +622,7 @@ impl Subscriber {
             })
         });
         match sent {
-            Some(Ok(())) => self.pinged = true,
+            Some(Ok(())) => self.pinged = Some(tokio::time::Instant::now()),
             _ => self.drop_connection(),
         }
     }
@@ -625,7 +630,7 @@ impl Subscriber {
     /// Closes the connection (and any shard links) so that the next [`Subscriber::next`]
     /// reconnects and subscribes again to everything wanted.
     fn drop_connection(&mut self) {
-        self.pinged = false;
+        self.pinged = None;
         self.shard_links.close_all();
         if let Some(c) = self.conn.take() {
             c.close();
