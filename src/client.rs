@@ -50,14 +50,8 @@ impl Client {
     /// [`Error::Config`] when `config` is invalid (see [`Config::validate`]).
     pub fn new(config: Config) -> Result<Client, Error> {
         config.validate()?;
-        let popts = PoolOptions {
-            max_connections: config.get_max_connections(),
-            acquire_timeout: config.get_pool_acquire_timeout(),
-            reconnect_min: config.get_reconnect_min_delay(),
-            reconnect_max: config.get_reconnect_max_delay(),
-        };
         Ok(Client {
-            pool: Pool::from_config(&config, popts),
+            pool: Pool::from_config(&config, PoolOptions::from_config(&config)),
         })
     }
 

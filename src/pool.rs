@@ -48,6 +48,18 @@ pub(crate) struct PoolOptions {
     pub(crate) reconnect_max: Duration,
 }
 
+impl PoolOptions {
+    /// The pool sizing and reconnect policy `config` asks for.
+    pub(crate) fn from_config(config: &Config) -> PoolOptions {
+        PoolOptions {
+            max_connections: config.get_max_connections(),
+            acquire_timeout: config.get_pool_acquire_timeout(),
+            reconnect_min: config.get_reconnect_min_delay(),
+            reconnect_max: config.get_reconnect_max_delay(),
+        }
+    }
+}
+
 /// How long an exclusive connection may sit idle before it is checked with `PING` on reuse.
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(15);
 
@@ -824,15 +836,13 @@ mod tests {
     use super::*;
 
     fn pool(min_ms: u64, max_ms: u64) -> Arc<NodePool> {
-        let config = Config::default().host("127.0.0.1").port(1);
+        let config = Config::default()
+            .host("127.0.0.1")
+            .port(1)
+            .reconnect_delays(Duration::from_millis(min_ms), Duration::from_millis(max_ms));
         NodePool::new(
             ConnectOptions::from_config(&config),
-            PoolOptions {
-                max_connections: 2,
-                acquire_timeout: Duration::from_secs(1),
-                reconnect_min: Duration::from_millis(min_ms),
-                reconnect_max: Duration::from_millis(max_ms),
-            },
+            PoolOptions::from_config(&config),
         )
     }
 

@@ -286,15 +286,7 @@ mod tests {
             &opts,
             (None, None),
         );
-        let pool = NodePool::new(
-            opts,
-            PoolOptions {
-                max_connections: 1,
-                acquire_timeout: Duration::from_secs(1),
-                reconnect_min: Duration::from_millis(10),
-                reconnect_max: Duration::from_millis(10),
-            },
-        );
+        let pool = NodePool::new(opts, PoolOptions::from_config(&config));
         sentinel.attach(Arc::downgrade(&pool));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_manager::{Client, Config, Error, Frame, NegotiatedProtocol, Protocol, cmd};
-use support::RedisServer;
+use support::{RedisServer, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(server: &RedisServer) -> Config {
@@ -561,12 +561,6 @@ async fn exclusive_connection_left_inside_multi_or_select_is_not_reused() {
 #[test]
 fn a_client_outlives_the_runtime_that_connected_it() {
     let server = RedisServer::start();
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
     let first = runtime();
     let client = first.block_on(async {
         let client = Client::connect(config(&server).max_connections(1))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use redis_manager::manager::SetOptions;
 use redis_manager::{Config, RedisManager, cmd, redis_manager};
 use serde_json::{Value, json};
-use support::{FaultProxy, Mode, RedisServer};
+use support::{FaultProxy, Mode, RedisServer, runtime};
 
 fn config_for_port(port: u16) -> Config {
     Config::default()
@@ -488,12 +488,6 @@ fn errors_are_logged_once_with_operation_and_key_but_never_a_value_or_the_passwo
 #[test]
 fn a_manager_keeps_working_from_the_next_runtime() {
     let server = RedisServer::start();
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
     let m = RedisManager::new(config(&server));
     let first = runtime();
     first.block_on(async {

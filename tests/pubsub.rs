@@ -266,14 +266,11 @@ async fn subscribe_to_a_frozen_server_times_out_then_recovers() {
     assert_eq!(&next_message(&mut sub).await.payload[..], b"2");
 }
 
-/// A subscriber only reads: without a health check a connection that stopped answering would
-/// go unnoticed for as long as the kernel's keepalive takes. An idle subscriber pings, and
-/// reconnects when the `PING` goes unanswered.
-#[tokio::test]
-async fn an_idle_subscriber_notices_a_frozen_server_and_resubscribes() {
-    let mut server = RedisServer::start();
+/// A client pinging after 200 ms of silence and waiting 300 ms for answers, its subscriber on
+/// channel `c`, and then the server frozen with SIGSTOP.
+async fn subscribed_then_frozen(server: &mut RedisServer) -> (Client, Subscriber) {
     let client = Client::connect(
-        config(&server)
+        config(server)
             .response_timeout(Some(Duration::from_millis(300)))
             .subscriber_ping_interval(Some(Duration::from_millis(200))),
     )
@@ -282,6 +279,16 @@ async fn an_idle_subscriber_notices_a_frozen_server_and_resubscribes() {
     let mut sub = client.subscriber().await.unwrap();
     sub.subscribe(&["c"]).await.unwrap();
     server.pause();
+    (client, sub)
+}
+
+/// A subscriber only reads: without a health check a connection that stopped answering would
+/// go unnoticed for as long as the kernel's keepalive takes. An idle subscriber pings, and
+/// reconnects when the `PING` goes unanswered.
+#[tokio::test]
+async fn an_idle_subscriber_notices_a_frozen_server_and_resubscribes() {
+    let mut server = RedisServer::start();
+    let (client, mut sub) = subscribed_then_frozen(&mut server).await;
     // PING after 200 ms of silence, no PONG within 300 ms: the subscriber reconnects, and
     // that attempt fails (within the 2 s connect timeout) while the server is frozen.
     let noticed = tokio::time::timeout(Duration::from_secs(5), sub.next())
@@ -333,16 +340,7 @@ async fn health_pings_are_invisible_on_a_healthy_connection() {
 #[tokio::test]
 async fn health_checks_run_although_next_is_cancelled_again_and_again() {
     let mut server = RedisServer::start();
-    let client = Client::connect(
-        config(&server)
-            .response_timeout(Some(Duration::from_millis(300)))
-            .subscriber_ping_interval(Some(Duration::from_millis(200))),
-    )
-    .await
-    .unwrap();
-    let mut sub = client.subscriber().await.unwrap();
-    sub.subscribe(&["c"]).await.unwrap();
-    server.pause();
+    let (client, mut sub) = subscribed_then_frozen(&mut server).await;
     // Each call gives up after 50 ms, well before the 200 ms ping interval.
     let until = Instant::now() + Duration::from_millis(1200);
     while Instant::now() < until {

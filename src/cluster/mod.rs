@@ -1291,12 +1291,7 @@ mod tests {
         let config = crate::Config::default().host("127.0.0.1").port(1);
         let cluster = Cluster::new(
             ConnectOptions::from_config(&config),
-            PoolOptions {
-                max_connections: 1,
-                acquire_timeout: std::time::Duration::from_secs(1),
-                reconnect_min: std::time::Duration::from_millis(10),
-                reconnect_max: std::time::Duration::from_millis(10),
-            },
+            PoolOptions::from_config(&config),
             vec![tcp(1)],
             false,
         );

@@ -24,6 +24,16 @@ pub(crate) use proxy::{FaultProxy, Mode};
 #[allow(unused_imports)]
 pub(crate) use server::RedisServer;
 
+/// A fresh single-threaded runtime, for tests that use one client or manager from several
+/// runtimes in turn, as a value kept in a `static` is used by one `#[tokio::test]` after
+/// another.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 impl RedisServer {
     /// A client configuration for this server, with short timeouts and reconnect delays so
     /// that failure tests finish quickly.
