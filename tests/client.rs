@@ -655,6 +655,57 @@ async fn a_request_cancelled_before_it_was_written_never_runs() {
     );
 }
 
+/// A response timeout bounds the caller's whole wait, including the time its request spent
+/// queued behind another write: the deadline counts from the call, not from when the request
+/// could be written. (Counted from the write, a command queued behind a large value sent to a
+/// slow server got the full timeout again once it went out.)
+#[tokio::test]
+async fn a_response_timeout_counts_the_time_spent_queued() {
+    let mut server = RedisServer::with_args(&["--enable-debug-command", "local"]);
+    let timeout = Duration::from_secs(3);
+    let client = Client::connect(
+        config(&server)
+            .max_connections(1)
+            .response_timeout(Some(timeout)),
+    )
+    .await
+    .unwrap();
+    client.query::<()>(cmd("PING")).await.unwrap();
+    server.pause();
+    // 64 MiB to a frozen server: the write stalls, and what is queued next waits behind it.
+    let set_big = cmd("SET").arg("big").arg(vec![b'x'; 64 << 20]);
+    let big = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<()>(set_big).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A command that takes the server 5 s, queued behind the stalled write.
+    let slow = {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = c.query::<()>(cmd("DEBUG").arg("SLEEP").arg(5)).await;
+            (result, started.elapsed())
+        })
+    };
+    // The large write goes out 2 s later and is answered well within its own timeout; the
+    // DEBUG SLEEP is written then, 2 s into its 3.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.resume();
+    big.await.unwrap().unwrap();
+    let (result, waited) = slow.await.unwrap();
+    assert!(
+        matches!(result, Err(Error::Timeout { sent: true, .. })),
+        "{result:?}"
+    );
+    // Counted from the write it would have waited about 5 s (2 s queued, then 3).
+    assert!(
+        waited < timeout + Duration::from_millis(900),
+        "waited {waited:?} with a {timeout:?} timeout"
+    );
+    assert!(waited >= timeout, "timed out early: {waited:?}");
+}
+
 /// A RESP3 push that arrives between a request and its reply is routed aside, never taken as
 /// the reply.
 #[tokio::test]

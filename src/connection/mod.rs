@@ -83,14 +83,28 @@ impl Connection {
             push,
         );
         tokio::spawn(task);
-        Ok(Connection {
+        Ok(Connection::from_parts(
+            shared,
+            established.protocol,
+            opts.response_timeout,
+            established.client_id,
+        ))
+    }
+
+    fn from_parts(
+        shared: Arc<Shared>,
+        protocol: NegotiatedProtocol,
+        timeout: Option<Duration>,
+        server_id: Option<i64>,
+    ) -> Connection {
+        Connection {
             inner: Arc::new(Inner {
                 shared,
-                protocol: established.protocol,
-                timeout: opts.response_timeout,
-                server_id: established.client_id,
+                protocol,
+                timeout,
+                server_id,
             }),
-        })
+        }
     }
 
     /// The protocol negotiated by the handshake.
@@ -212,4 +226,78 @@ pub(crate) fn push_channel(
         },
         rx,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use resp_codec::{Decoder, encode_command};
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// The deadline of a request queued behind a write that does not finish: only the
+    /// transport matters here, so the peer is an in-memory pipe that stops reading (nothing
+    /// answers, so nothing pretends to be a server).
+    #[tokio::test]
+    async fn a_request_queued_behind_a_stalled_write_times_out_unsent() {
+        let (ours, mut peer) = tokio::io::duplex(64 * 1024);
+        let shared = mux::new_shared();
+        tokio::spawn(mux::IoTask::new(
+            ours,
+            shared.clone(),
+            Decoder::new(),
+            BytesMut::new(),
+            None,
+        ));
+        let conn = Connection::from_parts(shared, NegotiatedProtocol::Resp2, None, None);
+
+        // A 1 MiB value with a long timeout fills the pipe and stalls.
+        let value = vec![b'v'; 1 << 20];
+        let mut expected = BytesMut::new();
+        encode_command(&mut expected, &[&b"SET"[..], b"big", &value]);
+        let big = {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                conn.request_with_timeout(
+                    |b| encode_command(b, &[&b"SET"[..], b"big", &value]),
+                    Some(Duration::from_secs(600)),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!big.is_finished());
+
+        // Queued behind it with a short timeout (as the pool's health probe is): its deadline
+        // counts from now, not from when it could be written, ten minutes from now.
+        let started = Instant::now();
+        let small = tokio::time::timeout(
+            Duration::from_secs(10),
+            conn.request_with_timeout(
+                |b| encode_command(b, &["INCR", "counter"]),
+                Some(Duration::from_millis(200)),
+            ),
+        )
+        .await
+        .expect("the queued request waited for the stalled write's deadline");
+        let waited = started.elapsed();
+        assert!(
+            matches!(small, Err(Error::Timeout { sent: false, .. })),
+            "{small:?}"
+        );
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+
+        // The connection goes on: the large write completes once the peer reads, and the
+        // timed-out request was never written.
+        let mut received = vec![0; expected.len()];
+        peer.read_exact(&mut received).await.unwrap();
+        assert_eq!(received, &expected[..]);
+        let mut more = [0u8; 64];
+        let extra = tokio::time::timeout(Duration::from_millis(200), peer.read(&mut more)).await;
+        assert!(extra.is_err(), "more was written: {extra:?}");
+        assert!(!big.is_finished(), "the large request has no reply yet");
+        assert!(!conn.is_closed());
+    }
 }

@@ -15,7 +15,9 @@
 //!   frame read completes the front entry; if its caller has gone, the frame is dropped. So a
 //!   cancelled caller's reply is read and discarded, never delivered to anyone else.
 //! - A request whose caller has gone before the I/O task takes it is removed with its bytes:
-//!   it is never sent (`Waiting::cancel` on drop, and the `is_closed` check at take time).
+//!   it is never sent (`Shared::cancel` when its future is dropped, and the `is_closed` check at
+//!   take time). So is one whose deadline passed while it was queued; its caller gets
+//!   `Timeout { sent: false }` and the connection is unaffected.
 //! - The task writes whole batches from its own buffer; a request's bytes are never split
 //!   between the queue and the socket, so nothing is left half written by a cancelled caller.
 //! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
@@ -29,8 +31,11 @@
 //!   works on one batch while the client works on another instead of the two taking turns.
 //! - A response timeout fails the whole connection: after it, the reply order can no longer be
 //!   trusted by anyone outside this task, and a silent server (SIGSTOP, blackhole) must not hold
-//!   requests hostage. The timer is one `Sleep` for the connection, re-armed lazily to the
-//!   deadline of the oldest in-flight request, so there is no timer per request.
+//!   requests hostage. A request's deadline counts from when it was queued, so time spent
+//!   behind other writes is part of the wait its timeout bounds. The timer is one `Sleep` for
+//!   the connection, re-armed lazily to the deadline of the oldest in-flight request (and,
+//!   while a write is unfinished, of the requests queued behind it), so there is no timer per
+//!   request.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -81,6 +86,9 @@ struct Queued {
     end: usize,
     replies: usize,
     timeout: Option<Duration>,
+    /// When the caller's response timeout runs out, counted from `submit`: time spent queued
+    /// behind other writes is part of the wait the caller asked to bound.
+    deadline: Option<Instant>,
     tx: ReplyTx,
 }
 
@@ -103,6 +111,9 @@ struct Queue {
     closed: Option<Error>,
     /// Set by a caller whose reply timed out, or by `close`: the task must end.
     abort: Option<Error>,
+    /// No later than the earliest deadline in `queued` (it may be stale, and then early:
+    /// `expire_queued` makes it exact), so a stalled write need not scan the queue per wake.
+    earliest: Option<Instant>,
 }
 
 /// State shared between request handles and the I/O task.
@@ -128,6 +139,7 @@ impl Shared {
         timeout: Option<Duration>,
         tx: ReplyTx,
     ) -> Result<u64, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
         let mut q = self.lock();
         if let Some(err) = &q.closed {
             return Err(err.lost(false));
@@ -141,8 +153,12 @@ impl Shared {
             end,
             replies,
             timeout,
+            deadline,
             tx,
         });
+        if let Some(d) = deadline {
+            q.earliest = Some(q.earliest.map_or(d, |e| e.min(d)));
+        }
         let waker = q.waker.take();
         drop(q);
         if let Some(w) = waker {
@@ -183,17 +199,46 @@ impl Shared {
 }
 
 /// Removes `q.queued[pos]` and its bytes from the queue.
-fn remove_queued(q: &mut Queue, pos: usize) {
+fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
     let start = if pos == 0 { 0 } else { q.queued[pos - 1].end };
     let end = q.queued[pos].end;
     let removed = end - start;
     let mut tail = q.buf.split_off(start);
     tail.advance(removed);
     q.buf.unsplit(tail);
-    q.queued.remove(pos);
+    let gone = q.queued.remove(pos).expect("pos is in range");
     for later in q.queued.iter_mut().skip(pos) {
         later.end -= removed;
     }
+    gone
+}
+
+/// Removes the queued requests that must not be written: those whose caller has gone, and
+/// those whose deadline has passed while they waited (their callers get a timeout that says
+/// nothing was sent; the connection is unaffected, as nothing of theirs is on the wire).
+/// Returns the earliest deadline among the requests left.
+fn expire_queued(q: &mut Queue, now: Instant) -> Option<Instant> {
+    let mut earliest: Option<Instant> = None;
+    let mut i = 0;
+    while i < q.queued.len() {
+        let r = &q.queued[i];
+        if r.tx.is_closed() {
+            remove_queued(q, i);
+        } else if r.deadline.is_some_and(|d| d <= now) {
+            let r = remove_queued(q, i);
+            r.tx.fail(Error::Timeout {
+                after: r.timeout.unwrap_or_default(),
+                sent: false,
+            });
+        } else {
+            if let Some(d) = r.deadline {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+            }
+            i += 1;
+        }
+    }
+    q.earliest = earliest;
+    earliest
 }
 
 /// Where push frames go.
@@ -247,6 +292,7 @@ pub(crate) fn new_shared() -> Arc<Shared> {
             waker: None,
             closed: None,
             abort: None,
+            earliest: None,
         }),
         done: AtomicBool::new(false),
     })
@@ -286,21 +332,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             return Err(err);
         }
         if !self.wbuf.is_empty() {
-            // Still writing the previous batch; the queue keeps growing and goes next.
+            // Still writing the previous batch; the queue keeps growing and goes next. A
+            // request queued meanwhile wakes the task, so that its deadline is watched.
+            q.waker = Some(cx.waker().clone());
             return Ok(());
         }
         if q.queued.is_empty() {
             q.waker = Some(cx.waker().clone());
             return Ok(());
         }
-        // Drop requests whose callers are gone before they cost anything on the wire.
-        let mut i = 0;
-        while i < q.queued.len() {
-            if q.queued[i].tx.is_closed() {
-                remove_queued(&mut q, i);
-            } else {
-                i += 1;
-            }
+        // Drop requests whose callers are gone, or whose time ran out while they waited,
+        // before they cost anything on the wire.
+        let now = Instant::now();
+        expire_queued(&mut q, now);
+        if q.queued.is_empty() {
+            q.waker = Some(cx.waker().clone());
+            return Ok(());
         }
         // A request taken into the write buffer is sent with its batch, whatever becomes of its
         // caller. Behind a large write that the server is slow to read, that could be long
@@ -322,7 +369,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 r.end -= end;
             }
         }
-        let now = Instant::now();
         for r in q.queued.drain(..take) {
             if r.replies == 0 {
                 continue;
@@ -337,7 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                     Vec::new()
                 },
                 timeout: r.timeout.unwrap_or_default(),
-                deadline: r.timeout.map(|t| now + t),
+                deadline: r.deadline,
                 tx: r.tx,
             });
         }
@@ -447,13 +493,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         Ok(true)
     }
 
-    /// Checks the oldest in-flight request's deadline; re-arms the timer lazily.
+    /// Checks the oldest in-flight request's deadline, and while a write is still going out,
+    /// those of the requests queued behind it; re-arms the timer lazily.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        let Some(deadline) = self.in_flight.front().and_then(|f| f.deadline) else {
+        let front = self.in_flight.front().and_then(|f| f.deadline);
+        let stalled = !self.wbuf.is_empty();
+        if front.is_none() && !stalled {
             self.sleep_armed = false;
             return Ok(());
-        };
-        if deadline <= Instant::now() {
+        }
+        let now = Instant::now();
+        if front.is_some_and(|d| d <= now) {
             let after = self
                 .in_flight
                 .front()
@@ -461,6 +511,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 .unwrap_or_default();
             return Err(Error::Timeout { after, sent: true });
         }
+        // Requests queued behind an unfinished write cannot be taken yet, and the oldest
+        // in-flight request's deadline does not bound their wait when its own is later (a
+        // probe with a short timeout behind a long-running request).
+        let queued = if stalled {
+            let mut q = self.shared.lock();
+            match q.earliest {
+                Some(e) if e <= now => expire_queued(&mut q, now),
+                e => e,
+            }
+        } else {
+            None
+        };
+        let Some(deadline) = front.into_iter().chain(queued).min() else {
+            self.sleep_armed = false;
+            return Ok(());
+        };
         if !self.sleep_armed || self.sleep.deadline() > deadline {
             self.sleep.as_mut().reset(deadline);
             self.sleep_armed = true;
