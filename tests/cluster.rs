@@ -380,6 +380,102 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     }
 }
 
+/// A sharded subscription whose master freezes is noticed: the subscriber pings its main
+/// connection and every shard link after a quiet interval, reconnects when a `pong` is missing,
+/// and gets its shard channel back once the master answers again. (The links used to be checked
+/// only for having closed, so a frozen master held `next()` forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_shard_master_is_noticed_by_its_subscriber() {
+    let mut cluster = RedisCluster::start(3);
+    let publisher = Client::connect(cluster.config()).await.unwrap();
+    // Tight health-check timings for the subscriber alone; the whole check fits well inside
+    // the cluster's node timeout, so the frozen master is not failed over meanwhile.
+    let client = Client::connect(
+        cluster
+            .config()
+            .subscriber_ping_interval(Some(Duration::from_millis(100)))
+            .response_timeout(Some(Duration::from_millis(300)))
+            .connect_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let channel = "frozen:ch";
+    let slot: u16 = cluster
+        .node_ref(cluster.master_ports()[0])
+        .cli(&["CLUSTER", "KEYSLOT", channel])
+        .trim()
+        .parse()
+        .unwrap();
+    let owner = cluster.owner_of(slot);
+    let mut sub = client.subscriber().await.unwrap();
+    sub.ssubscribe(&[channel]).await.unwrap();
+    assert_eq!(publisher.spublish(channel, "before").await.unwrap(), 1);
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("a message")
+            .unwrap()
+            .unwrap();
+        if matches!(event, PubSubEvent::Message(_)) {
+            break;
+        }
+    }
+
+    // On a healthy cluster the checks stay inside the subscriber: every connection answers
+    // its PING, nothing is reported. (A looser response timeout here, so that a loaded machine
+    // cannot fail it; a pong not counted would still show as a reconnect within the window.)
+    let steady = Client::connect(
+        cluster
+            .config()
+            .subscriber_ping_interval(Some(Duration::from_millis(100)))
+            .response_timeout(Some(Duration::from_secs(1))),
+    )
+    .await
+    .unwrap();
+    let mut quiet = steady.subscriber().await.unwrap();
+    quiet.ssubscribe(&[channel, "other:ch"]).await.unwrap();
+    let idle = tokio::time::timeout(Duration::from_secs(2), quiet.next()).await;
+    assert!(idle.is_err(), "{idle:?}");
+    let pings: i64 = cluster
+        .node_ref(owner)
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(pings >= 5, "only {pings} PINGs reached the shard master");
+    drop(quiet);
+
+    cluster.node(owner).pause();
+    let noticed = tokio::time::timeout(Duration::from_secs(3), sub.next()).await;
+    cluster.node(owner).resume();
+    let noticed = noticed.expect("the subscriber did not notice its frozen shard master");
+    assert!(
+        matches!(noticed, Some(Err(_)) | Some(Ok(PubSubEvent::Reconnected))),
+        "{noticed:?}"
+    );
+
+    // Back: the shard channel is subscribed again and delivers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    'received: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "shard channel not re-established"
+        );
+        let _ = publisher.spublish(channel, "after").await;
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+        {
+            if let Ok(PubSubEvent::Message(m)) = event {
+                if m.payload_str().unwrap() == "after" {
+                    break 'received;
+                }
+            }
+        }
+    }
+}
+
 /// Moves `slot` to another master in small batches while four tasks keep writing and reading
 /// keys in it (through single commands and pipelines); no command may fail or see another
 /// key's value.

@@ -301,6 +301,39 @@ async fn an_idle_subscriber_notices_a_frozen_server_and_resubscribes() {
     assert_eq!(&next_message(&mut sub).await.payload[..], b"after");
 }
 
+/// The answer to a health-check `PING` can arrive while a `subscribe` waits for its
+/// confirmation; it still counts, and the connection is kept. (It used to be dropped there, and
+/// the check then took the connection for dead.)
+#[tokio::test]
+async fn a_pong_read_by_a_subscribe_still_counts() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .response_timeout(Some(Duration::from_secs(1)))
+            .subscriber_ping_interval(Some(Duration::from_millis(100))),
+    )
+    .await
+    .unwrap();
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["c"]).await.unwrap();
+    // Frozen, so that the PING sent after 100 ms of silence stays unanswered until the
+    // SUBSCRIBE below is waiting.
+    server.pause();
+    let waited = tokio::time::timeout(Duration::from_millis(250), sub.next()).await;
+    assert!(waited.is_err(), "{waited:?}");
+    let resume = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.resume();
+    };
+    let (subscribed, ()) = tokio::join!(sub.subscribe(&["d"]), resume);
+    subscribed.unwrap();
+    // The PONG came before the confirmation: no reconnect follows.
+    let idle = tokio::time::timeout(Duration::from_millis(1800), sub.next()).await;
+    assert!(idle.is_err(), "{idle:?}");
+    assert_eq!(client.publish("d", "x").await.unwrap(), 1);
+    assert_eq!(&next_message(&mut sub).await.payload[..], b"x");
+}
+
 /// The health check's `PING`s and `PONG`s stay inside the subscriber: an idle, healthy
 /// connection reports nothing and is kept.
 #[tokio::test]

@@ -45,6 +45,19 @@ impl ShardLinks {
         self.links.iter().any(|(_, c)| c.is_closed())
     }
 
+    /// Sends `PING` on every link, for the subscriber's health check: each answers with a
+    /// `pong` into the subscriber's channel. Returns how many were sent.
+    ///
+    /// # Errors
+    ///
+    /// A link that is closed.
+    pub(crate) fn ping_all(&self) -> Result<usize, Error> {
+        for (_, conn) in &self.links {
+            conn.send_unanswered(|b| resp_codec::encode_command(b, &["PING"]))?;
+        }
+        Ok(self.links.len())
+    }
+
     /// Closes every link.
     pub(crate) fn close_all(&mut self) {
         for (_, c) in self.links.drain(..) {

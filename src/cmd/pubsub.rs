@@ -79,6 +79,7 @@ impl Client {
             closed: false,
             heard: tokio::time::Instant::now(),
             pinged: None,
+            pongs_owed: 0,
             shard_links: Default::default(),
         };
         s.connect().await?;
@@ -212,6 +213,9 @@ pub struct Subscriber {
     heard: tokio::time::Instant,
     /// When the outstanding health-check `PING` was sent, if one is.
     pinged: Option<tokio::time::Instant>,
+    /// With cluster shard links: the `pong`s still due for the outstanding `PING`s, one per
+    /// connection (see [`Subscriber::heard_from`]).
+    pongs_owed: usize,
     /// On a cluster: the connections to the masters of subscribed shard channels.
     shard_links: crate::cluster::ShardLinks,
 }
@@ -303,6 +307,7 @@ impl Subscriber {
         self.rx = Some(rx);
         self.heard = tokio::time::Instant::now();
         self.pinged = None;
+        self.pongs_owed = 0;
         let wanted = self.wanted.clone();
         for (verb, set) in [
             ("SUBSCRIBE", &wanted.channels),
@@ -382,7 +387,11 @@ impl Subscriber {
                     cause: None,
                 });
             };
-            match parse(frame) {
+            let incoming = parse(frame);
+            // A health check's answer can arrive here, while a (un)subscribe waits: counted,
+            // or the check would take the connection for dead.
+            self.heard_from(matches!(incoming, Incoming::Pong));
+            match incoming {
                 Incoming::Confirm(word) if word == confirm => expected -= 1,
                 Incoming::Message(m) => self.ready.push_back(PubSubEvent::Message(m)),
                 Incoming::Error(e) => return Err(Error::Server(e)),
@@ -545,52 +554,61 @@ impl Subscriber {
                     }
                 });
             };
-            let received = if self.shard_links.is_empty() {
-                match silence {
-                    None => rx.recv().await,
-                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                        Ok(received) => received,
-                        Err(_) => {
+            // Cluster shard links deliver into this channel too but cannot close it: check
+            // them now and then.
+            let links_check = (!self.shard_links.is_empty())
+                .then(|| tokio::time::Instant::now() + Duration::from_secs(1));
+            let wake = silence.into_iter().chain(links_check).min();
+            let received = match wake {
+                None => rx.recv().await,
+                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                    Ok(received) => received,
+                    Err(_) if self.shard_links.any_closed() => None,
+                    Err(_) => {
+                        if silence.is_some_and(|s| s <= tokio::time::Instant::now()) {
                             self.on_silence();
-                            continue;
                         }
-                    },
-                }
-            } else {
-                // Cluster shard links deliver into this channel too but cannot close it:
-                // check them now and then.
-                tokio::select! {
-                    f = rx.recv() => f,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
-                        if !self.shard_links.any_closed() {
-                            continue;
-                        }
-                        None
+                        continue;
                     }
-                }
-            };
-            if received.is_some() {
-                // Anything the server sends shows the connection is alive.
-                self.heard = tokio::time::Instant::now();
-                self.pinged = None;
-            }
-            match received {
-                Some(frame) => match parse(frame) {
-                    Incoming::Message(m) => return Some(Ok(PubSubEvent::Message(m))),
-                    Incoming::Error(e) => return Some(Err(Error::Server(e))),
-                    // A shard subscription the server dropped because its slot moved.
-                    Incoming::Confirm("sunsubscribe") if !self.shard_links.is_empty() => {
-                        tracing::info!("shard channel slot moved; resubscribing");
-                        self.drop_connection();
-                    }
-                    Incoming::Confirm(_) | Incoming::Pong | Incoming::Other => {}
                 },
+            };
+            let incoming = received.map(parse);
+            if let Some(incoming) = &incoming {
+                self.heard_from(matches!(incoming, Incoming::Pong));
+            }
+            match incoming {
+                Some(Incoming::Message(m)) => return Some(Ok(PubSubEvent::Message(m))),
+                Some(Incoming::Error(e)) => return Some(Err(Error::Server(e))),
+                // A shard subscription the server dropped because its slot moved.
+                Some(Incoming::Confirm("sunsubscribe")) if !self.shard_links.is_empty() => {
+                    tracing::info!("shard channel slot moved; resubscribing");
+                    self.drop_connection();
+                }
+                Some(Incoming::Confirm(_) | Incoming::Pong | Incoming::Other) => {}
                 None => {
                     tracing::warn!("subscriber connection lost; resubscribing");
                     self.shard_links.close_all();
                     self.conn = None;
                     self.rx = None;
                 }
+            }
+        }
+    }
+
+    /// Notes a frame from the server for the health check. On one connection anything the
+    /// server sends shows it is alive. With cluster shard links, frames from all connections
+    /// share one channel and one live link would vouch for a dead one, so only a `pong` from
+    /// each connection, after a `PING` to each, counts: such a subscriber pings every interval,
+    /// however busy it is.
+    fn heard_from(&mut self, pong: bool) {
+        if self.shard_links.is_empty() {
+            self.heard = tokio::time::Instant::now();
+            self.pinged = None;
+        } else if pong && self.pinged.is_some() {
+            self.pongs_owed = self.pongs_owed.saturating_sub(1);
+            if self.pongs_owed == 0 {
+                self.heard = tokio::time::Instant::now();
+                self.pinged = None;
             }
         }
     }
@@ -621,8 +639,12 @@ impl Subscriber {
                 encode_bulk(b, b"PING");
             })
         });
-        match sent {
-            Some(Ok(())) => self.pinged = Some(tokio::time::Instant::now()),
+        let links = self.shard_links.ping_all();
+        match (sent, links) {
+            (Some(Ok(())), Ok(links)) => {
+                self.pinged = Some(tokio::time::Instant::now());
+                self.pongs_owed = 1 + links;
+            }
             _ => self.drop_connection(),
         }
     }
