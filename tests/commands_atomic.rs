@@ -178,6 +178,24 @@ async fn a_script_pipeline_reloads_after_script_flush_without_rerunning_other_co
         assert_eq!(calls(&c, "script|load").await, 1);
         assert_eq!(calls(&c, "incr").await, 2, "plain commands ran once each");
         assert_eq!(c.get("n").await.unwrap(), Some(b("20")));
+
+        // Two invocations of the script answered NOSCRIPT: one load, and one EVALSHA each
+        // after it (none sent again knowing it would fail).
+        pipe.add_script(script.key("n").arg(1));
+        c.query::<()>(cmd("SCRIPT").arg("FLUSH")).await.unwrap();
+        reset_stats(&c).await;
+        let frames = pipe.execute(&c).await.unwrap();
+        assert_eq!(
+            frames,
+            vec![
+                Frame::Integer(5),
+                Frame::Integer(30),
+                Frame::Integer(6),
+                Frame::Integer(31)
+            ]
+        );
+        assert_eq!(calls(&c, "script|load").await, 1);
+        assert_eq!(calls(&c, "evalsha").await, 4);
     })
     .await;
 }

@@ -226,6 +226,13 @@ impl<'s> ScriptInvocation<'s> {
         let args: Vec<&dyn ToArg> = self.args.iter().map(|a| a as &dyn ToArg).collect();
         self.script.run(client, &keys, &args).await
     }
+
+    /// One `EVALSHA sha` of this invocation, no retry.
+    async fn evalsha(&self, client: &Client, sha: &str) -> Result<Frame, Error> {
+        let keys: Vec<&dyn ToArg> = self.keys.iter().map(|k| k as &dyn ToArg).collect();
+        let args: Vec<&dyn ToArg> = self.args.iter().map(|a| a as &dyn ToArg).collect();
+        self.script.evalsha(client, sha, &keys, &args).await
+    }
 }
 
 /// A pipeline that can hold script invocations and recovers from `NOSCRIPT`.
@@ -342,6 +349,9 @@ impl<'s> ScriptPipeline<'s> {
         if self.atomic {
             return Ok(frames);
         }
+        // Each script answered NOSCRIPT is loaded once, and each such invocation re-run once
+        // with EVALSHA: a second NOSCRIPT (the cache flushed again meanwhile) is its answer.
+        let mut reloaded: Vec<String> = Vec::new();
         for (entry, frame) in self.entries.iter().zip(frames.iter_mut()) {
             let Entry::Script(inv) = entry else { continue };
             let is_noscript = frame
@@ -350,7 +360,18 @@ impl<'s> ScriptPipeline<'s> {
             if !is_noscript {
                 continue;
             }
-            *frame = match inv.run(client).await {
+            let retried = async {
+                let sha = match inv.script.sha() {
+                    Some(sha) if reloaded.contains(&sha) => sha,
+                    _ => {
+                        let sha = inv.script.load(client).await?;
+                        reloaded.push(sha.clone());
+                        sha
+                    }
+                };
+                inv.evalsha(client, &sha).await
+            };
+            *frame = match retried.await {
                 Ok(f) => f,
                 Err(Error::Server(e)) => Frame::SimpleError(e.as_bytes().clone().into()),
                 Err(e) => return Err(e),
