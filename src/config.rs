@@ -858,6 +858,10 @@ impl Config {
     /// unnoticed for as long as the kernel's keepalive takes, hours by default. `None` never
     /// pings.
     ///
+    /// On a cluster, a subscriber to shard channels has a connection to each of their masters
+    /// besides its own; it pings all of them every `interval`, busy or not, and reconnects
+    /// everything when one does not answer.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let config = redis_manager::Config::default()
