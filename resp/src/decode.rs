@@ -407,6 +407,11 @@ impl Decoder {
         len: usize,
         total: usize,
     ) -> Payload {
+        if let Some(window) = Payload::inline_window(&src[start..], len) {
+            let p = Payload::inline_block(window, len);
+            self.skip(src, total);
+            return p;
+        }
         if let Some(p) = Payload::inline_from(&src[start..], len) {
             self.skip(src, total);
             return p;
@@ -1101,6 +1106,11 @@ impl Lane {
                 let Some((end, len, total)) = bulk_extent(s, &self.limits) else {
                     return false;
                 };
+                if let Some(window) = Payload::inline_window(&s[end..], len) {
+                    self.pos += total;
+                    put(out, Frame::BulkString(Payload::inline_block(window, len)));
+                    return true;
+                }
                 match Payload::inline_from(&s[end..], len) {
                     Some(p) => {
                         self.pos += total;
@@ -1124,6 +1134,14 @@ impl Lane {
                 };
                 if cr - 1 > self.limits.max_line_len {
                     return false;
+                }
+                if let Some(window) = Payload::inline_window(&s[1..], cr - 1) {
+                    self.pos += cr + 2;
+                    put(
+                        out,
+                        Frame::SimpleString(Payload::inline_block(window, cr - 1)),
+                    );
+                    return true;
                 }
                 match Payload::inline_from(&s[1..], cr - 1) {
                     Some(p) => {

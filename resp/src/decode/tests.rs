@@ -365,6 +365,63 @@ fn non_utf8_bytes_are_preserved_in_every_string_type() {
     }
 }
 
+/// Every string length around the inline capacity, as a status line and as a bulk string, at
+/// the top level and inside an array, with the next reply after it (so a whole 24-byte block
+/// can be read past a short payload) and as the last bytes of the buffer (so it cannot): the
+/// payload is the same either way, inline exactly up to the capacity.
+#[test]
+fn short_strings_decode_the_same_whether_or_not_a_whole_block_follows() {
+    for len in 0..=Payload::INLINE_CAPACITY + 8 {
+        let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        for ty in [b'+', b'$'] {
+            let mut item = Vec::new();
+            if ty == b'$' {
+                item.extend_from_slice(format!("${len}\r\n").as_bytes());
+            } else {
+                item.push(b'+');
+            }
+            item.extend_from_slice(&body);
+            item.extend_from_slice(b"\r\n");
+            let expected = match ty {
+                b'+' => Frame::SimpleString(Payload::copy_from_slice(&body)),
+                _ => Frame::BulkString(Payload::copy_from_slice(&body)),
+            };
+            let mut array = b"*1\r\n".to_vec();
+            array.extend_from_slice(&item);
+            for (input, nested) in [(&item, false), (&array, true)] {
+                for trailing in [&b""[..], &b":1234567890123456789\r\n+OK\r\n"[..]] {
+                    let mut buf = BytesMut::from(&input[..]);
+                    buf.extend_from_slice(trailing);
+                    let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+                    let got = if nested {
+                        let Frame::Array(mut items) = frame else {
+                            panic!("not an array")
+                        };
+                        assert_eq!(items.len(), 1);
+                        items.remove(0)
+                    } else {
+                        frame
+                    };
+                    let what = format!(
+                        "{} len {len} nested {nested} trailing {}",
+                        ty as char,
+                        trailing.len()
+                    );
+                    assert_eq!(got, expected, "{what}");
+                    let payload = got.as_payload().unwrap();
+                    assert_eq!(
+                        payload.is_inline(),
+                        len <= Payload::INLINE_CAPACITY,
+                        "{what}"
+                    );
+                    assert_eq!(&payload[..], &body[..], "{what}");
+                    assert_eq!(buf.len(), trailing.len(), "{what}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn long_payloads_are_slices_of_the_read_buffer_and_short_ones_inline() {
     let long = vec![b'x'; Payload::INLINE_CAPACITY + 1];
