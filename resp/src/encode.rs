@@ -309,7 +309,13 @@ pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
     // for headers to be stored as whole 8-byte words built in a register (see
     // `Cursor::header`); what is left over is cut off at the end. Zeroing the region first
     // costs less than per-piece checks, and needs no `unsafe`.
-    dst.resize(start + len, 0);
+    if len <= SMALL_COMMAND {
+        // A fixed size for the common small commands, so that the zeroing is a few inline
+        // stores rather than a `memset` call (GET: an eighth of its time).
+        dst.extend_from_slice(&[0; SMALL_COMMAND]);
+    } else {
+        dst.resize(start + len, 0);
+    }
     let mut out = Cursor {
         buf: &mut dst[start..],
         pos: 0,
@@ -335,6 +341,10 @@ pub fn encode_command<A: ToArg>(dst: &mut BytesMut, args: &[A]) {
         dst.truncate(start + written);
     }
 }
+
+/// Commands whose size bound is at most this many bytes (a `GET`, an `INCR`, a `SET` of short
+/// values) are given a region of exactly this size to fill.
+const SMALL_COMMAND: usize = 128;
 
 /// At least the bytes [`encode_command`] writes for `args`, plus room for its 8-byte header
 /// stores; cheaper to compute than the exact size ([`command_len`]), since header lengths need
@@ -617,6 +627,47 @@ mod tests {
         assert_eq!(&buf[..], b"prefix");
     }
 
+    /// Short when its size is taken, then `long` bytes: more than any slack in the bound.
+    struct Liar {
+        asked: std::sync::atomic::AtomicUsize,
+        long: usize,
+    }
+
+    impl ToArg for Liar {
+        fn to_arg(&self) -> ArgBytes<'_> {
+            let first = self
+                .asked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                == 0;
+            static LONG: [u8; 5000] = [b'y'; 5000];
+            ArgBytes::Borrowed(&LONG[..if first { 1 } else { self.long }])
+        }
+    }
+
+    #[test]
+    fn an_argument_that_grows_past_the_bound_is_written_whole() {
+        // One small command (its region has the fixed small size) and one large, each with an
+        // argument that outgrows the region after its size was taken: the fallback rewrites
+        // the command with what the argument said last.
+        for (other, long) in [(8, 300), (200, 5000)] {
+            let liar = Liar {
+                asked: std::sync::atomic::AtomicUsize::new(0),
+                long,
+            };
+            let other = vec![b'o'; other];
+            let mut buf = BytesMut::from(&b"prefix"[..]);
+            encode_command(&mut buf, &[&"SET" as &dyn ToArg, &liar, &other]);
+            assert!(liar.asked.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+            let mut rest = buf.split_off(6);
+            let frame = crate::Decoder::new().decode(&mut rest).unwrap().unwrap();
+            assert!(rest.is_empty());
+            let items = frame.as_slice().unwrap();
+            assert_eq!(items[1].as_bytes(), Some(&vec![b'y'; long][..]));
+            assert_eq!(items[2].as_bytes(), Some(&other[..]));
+            assert_eq!(&buf[..], b"prefix");
+        }
+    }
+
     #[test]
     fn command_length_is_exact() {
         let args: [&dyn ToArg; 4] = [&"SET", &"k", &vec![b'x'; 1000], &-12i32];
@@ -650,5 +701,9 @@ mod tests {
         let value = [b'v'; 100];
         encode_command(&mut buf, &[&b"SET"[..], &[b'k'; 16], &value[..]]);
         assert!(buf.capacity() <= command_bound(&[&b"SET"[..], &[b'k'; 16], &value[..]]));
+        let mut buf = BytesMut::new();
+        encode_command(&mut buf, &[&b"GET"[..], &[b'k'; 16]]);
+        assert_eq!(&buf[..], b"*2\r\n$3\r\nGET\r\n$16\r\nkkkkkkkkkkkkkkkk\r\n");
+        assert!(buf.capacity() <= SMALL_COMMAND);
     }
 }
