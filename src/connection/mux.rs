@@ -26,7 +26,7 @@
 //!   `ConnectionClosed { sent: false }` and every in-flight one with `sent: true` (or the error
 //!   that killed the connection), and the queue is closed to new requests. Nothing waits forever.
 //! - Scheduling: woken from idle, the task yields once so that every ready caller queues
-//!   before it writes; and it wakes at most `DISPATCH_BATCH` callers per turn before letting
+//!   before it writes; and it wakes at most `dispatch_batch` callers per turn before letting
 //!   them run, so their next requests go out while it hands out the rest. The server then
 //!   works on one batch while the client works on another instead of the two taking turns.
 //! - A response timeout fails the whole connection: after it, the reply order can no longer be
@@ -271,8 +271,20 @@ pub(crate) struct IoTask<S> {
     finished: bool,
 }
 
-/// Callers woken per turn before the task lets them run (see `poll_inner`).
-const DISPATCH_BATCH: usize = 16;
+/// Callers woken per turn before the task lets them run (see `poll_inner`): an eighth of the
+/// requests in flight, so that about eight waves of requests overlap between client and
+/// server, within bounds that keep a turn worth its yield.
+///
+/// Why it scales: each turn's callers queue their next requests as one write, and the server
+/// answers them as one batch. Too large a turn for the concurrency and client and server take
+/// turns; too small and each wave pays a syscall on both sides for a few commands. Measured
+/// pinned against one server (ops/s, 3 runs): with a fixed 16, 64 callers made 600–636k and 32
+/// made 278–293k; with this rule 849–909k and 501–525k; 128 and 256 callers, 16 and fewer,
+/// and explicit pipelines unchanged. Fixed sizes favoured 6 at 32 callers, 8 at 64, 12 at 128
+/// and 16 or more at 256.
+fn dispatch_batch(in_flight: usize) -> usize {
+    (in_flight / 8).clamp(4, 32)
+}
 
 /// Bytes of queued requests taken into one write batch, unless the first request alone is
 /// larger: enough that batching loses nothing (a pipeline of a thousand small commands fits),
@@ -436,11 +448,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         }
     }
 
-    /// Decodes buffered replies until [`DISPATCH_BATCH`] callers have been woken (a pipeline's
+    /// Decodes buffered replies until [`dispatch_batch`] callers have been woken (a pipeline's
     /// frames wake one). True when more may be waiting in the read buffer.
     fn dispatch(&mut self) -> Result<bool, Error> {
         let mut woken = 0;
-        while woken < DISPATCH_BATCH {
+        let batch = dispatch_batch(self.in_flight.len());
+        while woken < batch {
             match self.decoder.decode(&mut self.rbuf)? {
                 Some(frame) => woken += usize::from(self.route(frame)?),
                 None => return Ok(false),
@@ -656,5 +669,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
                 Poll::Ready(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dispatch_batch;
+
+    #[test]
+    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_within_bounds() {
+        // Few callers: a turn still hands out several replies, so a yield is worth it.
+        assert_eq!(dispatch_batch(0), 4);
+        assert_eq!(dispatch_batch(16), 4);
+        assert_eq!(dispatch_batch(64), 8);
+        assert_eq!(dispatch_batch(128), 16);
+        // Thousands of callers: a turn stays short enough for the first ones to write again.
+        assert_eq!(dispatch_batch(10_000), 32);
+        assert!((0..2_000).all(|n| (4..=32).contains(&dispatch_batch(n))));
     }
 }
