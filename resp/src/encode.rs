@@ -567,6 +567,7 @@ fn line(dst: &mut BytesMut, ty: u8, body: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn integers_format_like_display() {
@@ -610,11 +611,11 @@ mod tests {
     }
 
     /// Returns one byte more each time it is asked, like a badly written `ToArg`.
-    struct Growing(std::sync::atomic::AtomicUsize);
+    struct Growing(AtomicUsize);
 
     impl ToArg for Growing {
         fn to_arg(&self) -> ArgBytes<'_> {
-            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = self.0.fetch_add(1, Ordering::Relaxed);
             ArgBytes::Borrowed(&b"xxxxxxxxxx"[..(n + 1).min(10)])
         }
     }
@@ -622,7 +623,7 @@ mod tests {
     #[test]
     fn an_argument_that_changes_between_calls_does_not_panic() {
         let mut buf = BytesMut::from(&b"prefix"[..]);
-        let arg = Growing(std::sync::atomic::AtomicUsize::new(0));
+        let arg = Growing(AtomicUsize::new(0));
         encode_command(&mut buf, &[&arg as &dyn ToArg, &"k"]);
         // The command is well formed (with whatever the argument said last).
         let frame = crate::Decoder::new()
@@ -635,16 +636,13 @@ mod tests {
 
     /// Short when its size is taken, then `long` bytes: more than any slack in the bound.
     struct Liar {
-        asked: std::sync::atomic::AtomicUsize,
+        asked: AtomicUsize,
         long: usize,
     }
 
     impl ToArg for Liar {
         fn to_arg(&self) -> ArgBytes<'_> {
-            let first = self
-                .asked
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                == 0;
+            let first = self.asked.fetch_add(1, Ordering::Relaxed) == 0;
             static LONG: [u8; 5000] = [b'y'; 5000];
             ArgBytes::Borrowed(&LONG[..if first { 1 } else { self.long }])
         }
@@ -657,13 +655,13 @@ mod tests {
         // the fallback rewrites the command with what the argument said last.
         for (other, long) in [(8, 300), (100, 300), (200, 5000)] {
             let liar = Liar {
-                asked: std::sync::atomic::AtomicUsize::new(0),
+                asked: AtomicUsize::new(0),
                 long,
             };
             let other = vec![b'o'; other];
             let mut buf = BytesMut::from(&b"prefix"[..]);
             encode_command(&mut buf, &[&"SET" as &dyn ToArg, &liar, &other]);
-            assert!(liar.asked.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+            assert!(liar.asked.load(Ordering::Relaxed) >= 3);
             let mut rest = buf.split_off(6);
             let frame = crate::Decoder::new().decode(&mut rest).unwrap().unwrap();
             assert!(rest.is_empty());
