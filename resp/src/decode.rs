@@ -25,9 +25,11 @@
 //!   and verbatim strings before the general path is entered.
 //! - `fill` (the "lane") moves the complete `$`, `:`, `+` and `_` elements at the front of the
 //!   buffer straight into the innermost open array or map, writing over placeholders and
-//!   removing their bytes from the buffer once, instead of one `step` per element. Its checks
-//!   mirror `step`'s; the property tests feed every input whole and in every split, which
-//!   sends the same bytes through both paths.
+//!   removing their bytes from the buffer once, instead of one `step` per element. It opens the
+//!   nested arrays it meets and closes each finished one into its parent's slot, so a reply
+//!   of nested arrays of such scalars is one pass. Its checks mirror `step`'s; the property
+//!   tests feed every input whole and in every split, which sends the same bytes through both
+//!   paths.
 //!
 //! Invariants that must change together:
 //!
@@ -153,8 +155,6 @@ enum Step {
 enum Fill {
     /// The innermost open aggregate has received its last element.
     Complete,
-    /// A nested array was opened and is now the innermost open aggregate.
-    Opened,
     /// At anything else, for [`Decoder::step`].
     Stopped,
 }
@@ -456,7 +456,6 @@ impl Decoder {
         loop {
             let complete = match self.fill(src) {
                 Fill::Complete => true,
-                Fill::Opened => continue,
                 Fill::Stopped => match self.step(src)? {
                     Step::Value(frame) => {
                         if self.depth == 0 {
@@ -553,12 +552,27 @@ impl Decoder {
         level.received = 0;
         level.max_items = max_items;
         level.streamed = streamed;
-        let items = match kind {
-            b'%' | b'|' => Items::Pairs {
+        // A spare level of the right shape is refilled in place: its vector was taken when it
+        // closed, so assigning over it frees nothing, and the level is not copied out and back.
+        let paired = matches!(kind, b'%' | b'|');
+        match &mut level.items {
+            Items::List(v) if !paired && v.capacity() == 0 => {
+                *v = Vec::with_capacity(cap);
+                return;
+            }
+            Items::Pairs { pairs, key: None } if paired && pairs.capacity() == 0 => {
+                *pairs = Vec::with_capacity(cap);
+                return;
+            }
+            _ => {}
+        }
+        let items = if paired {
+            Items::Pairs {
                 pairs: Vec::with_capacity(cap),
                 key: None,
-            },
-            _ => Items::List(Vec::with_capacity(cap)),
+            }
+        } else {
+            Items::List(Vec::with_capacity(cap))
         };
         let old = std::mem::replace(&mut level.items, items);
         // A spare level's items were taken when it closed, so there is nothing to free; the
@@ -570,98 +584,88 @@ impl Decoder {
 
     /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
     /// `src` straight into the innermost open array, set, push or map, without a [`Step`] per
-    /// element, and consumes their bytes in one go. Returns [`Fill::Complete`] once the
-    /// aggregate is complete (for [`Decoder::close`]), and [`Fill::Opened`] when it stopped at
-    /// the header of a nested non-empty array, which it opened (the next call fills that).
-    /// [`Fill::Stopped`] means anything else (partial or invalid input, a limit, another
-    /// type), which [`Decoder::step`] then handles exactly as if this lane did not exist.
+    /// element, and consumes their bytes in one go. It also walks nested arrays (XREAD entries,
+    /// EXEC results) in the same pass: it opens one when it meets its header, fills it, and
+    /// closes it into its parent's slot when it is complete, so a whole reply of nested arrays
+    /// of scalars costs one call. Returns [`Fill::Complete`] once the innermost open aggregate
+    /// is complete and is one that [`Decoder::close`] must finish (the top level, or a child of
+    /// an attribute or a streamed aggregate). [`Fill::Stopped`] means anything else (partial or
+    /// invalid input, a limit, another type), which [`Decoder::step`] then handles exactly as if
+    /// this lane did not exist.
     #[inline]
     fn fill(&mut self, src: &mut BytesMut) -> Fill {
         if !matches!(self.pending, Pending::None) || self.depth == 0 {
             return Fill::Stopped;
         }
         let limits = self.limits;
-        let level = &mut self.stack[self.depth - 1];
-        // Attribute maps finish into a level that waits for the annotated value: `step` does
-        // that bookkeeping.
-        if level.streamed || level.kind == b'|' {
-            return Fill::Stopped;
-        }
         let mut cur = Lane {
             pos: 0,
             consumed: 0,
             limits,
         };
-        match &mut level.items {
-            Items::List(items) => {
-                // Elements are written over placeholders rather than pushed: `Vec::push` is
-                // not inlined into this large function, and handing it a frame built on the
-                // stack stalled every element on a store-to-load forwarding failure. The
-                // first `received` items are filled; placeholders past them stay for the
-                // next call or for `slot` (see `Level::items`).
-                let mut n = level.received as usize;
-                while level.remaining > 0 {
-                    if n == items.len() {
-                        let batch = level.remaining.min(FILL_BATCH) as usize;
-                        items.resize_with(n + batch, || Frame::Null);
+        // Bytes parsed stay in the buffer until the lane stops (`cur.finish`): moving levels
+        // in and out of the stack needs none of them removed, and removing them once per
+        // reply rather than once per level was a tenth of an XREAD reply's instructions.
+        let outcome = loop {
+            let depth = self.depth;
+            let level = &mut self.stack[depth - 1];
+            // Attribute maps finish into a level that waits for the annotated value: `step`
+            // does that bookkeeping.
+            if level.streamed || level.kind == b'|' {
+                break Fill::Stopped;
+            }
+            if !level.fill_from(&mut cur, src) {
+                break Fill::Stopped;
+            }
+            if level.remaining == 0 {
+                // Complete. A child of an array or map this lane fills goes straight into its
+                // parent's slot, and the lane carries on with the parent; anything else is for
+                // `close` (which also builds a top-level frame in the return value).
+                if depth >= 2 {
+                    let (below, rest) = self.stack.split_at_mut(depth - 1);
+                    let parent = &mut below[depth - 2];
+                    if !parent.streamed && parent.kind != b'|' {
+                        let child = &mut rest[0];
+                        // An array's next slot is a placeholder the lane added (it stopped at
+                        // this child's header); anything else goes through `slot`.
+                        match (&mut parent.items, &mut child.items) {
+                            (Items::List(siblings), Items::List(items))
+                                if (parent.received as usize) < siblings.len() =>
+                            {
+                                let slot = &mut siblings[parent.received as usize];
+                                parent.received += 1;
+                                parent.remaining -= 1;
+                                put(slot, empty_list(child.kind));
+                                if let Frame::Array(v) | Frame::Set(v) | Frame::Push(v) = slot {
+                                    std::mem::swap(v, items);
+                                }
+                            }
+                            _ => child.take_into(parent.slot()),
+                        }
+                        self.depth = depth - 1;
+                        continue;
                     }
-                    if !cur.scalar_with(src, &mut items[n]) {
-                        break;
-                    }
-                    n += 1;
-                    level.remaining -= 1;
-                    level.received += 1;
+                }
+                break Fill::Complete;
+            }
+            // A nested array is opened here: through `step` and `open` it cost a dispatch and
+            // a `Result` per level. The child is counted in this level when it closes, as it
+            // would be had `step` opened it.
+            if depth < limits.max_depth {
+                if let Some(count) = cur.array_header(src) {
+                    let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+                    self.push_level(b'*', count, limits.max_aggregate_len, false, cap);
+                    continue;
                 }
             }
-            Items::Pairs { pairs, key } if key.is_none() => {
-                // Placeholders as for arrays: a pair assembled on the stack and pushed stalled
-                // the same way.
-                // No key is waiting, so `received` is even.
-                let mut n = (level.received / 2) as usize;
-                while level.remaining >= 2 {
-                    if n == pairs.len() {
-                        let batch = (level.remaining / 2).min(FILL_BATCH) as usize;
-                        pairs.resize_with(n + batch, || (Frame::Null, Frame::Null));
-                    }
-                    let pair = &mut pairs[n];
-                    if !cur.scalar_with(src, &mut pair.0) {
-                        break;
-                    }
-                    if !cur.scalar_with(src, &mut pair.1) {
-                        // The value is for `step`; the key waits in the level, as it would had
-                        // `step` read it.
-                        *key = Some(std::mem::replace(&mut pair.0, Frame::Null));
-                        level.remaining -= 1;
-                        level.received += 1;
-                        break;
-                    }
-                    n += 1;
-                    level.remaining -= 2;
-                    level.received += 2;
-                }
-            }
-            _ => return Fill::Stopped,
-        }
-        let done = level.remaining == 0;
-        // A nested array (XREAD entries, EXEC results) is opened here: through `step` and
-        // `open` it cost a dispatch and a `Result` per level. The child is counted in this
-        // level when it closes, as it would be had `step` opened it.
-        let child = if !done && self.depth < limits.max_depth {
-            cur.array_header(src)
-        } else {
-            None
+            break Fill::Stopped;
         };
         cur.finish(src);
         if cur.consumed > 0 {
             self.consumed += cur.consumed;
             self.scanned = 0;
         }
-        if let Some(count) = child {
-            let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
-            self.push_level(b'*', count, limits.max_aggregate_len, false, cap);
-            return Fill::Opened;
-        }
-        if done { Fill::Complete } else { Fill::Stopped }
+        outcome
     }
 
     /// Parses one element at the front of `src`: a scalar, or an aggregate header.
@@ -1171,7 +1175,12 @@ impl Lane {
         if s.first() != Some(&b'*') {
             return None;
         }
-        let (count, digits) = short_digits(&s[1..])?;
+        // One digit (a stream's two fields, an entry's field list) is the usual count of a
+        // nested array, and is checked without the word-wide digit scan.
+        let (count, digits) = match s.get(1..4) {
+            Some(&[d @ b'1'..=b'9', b'\r', b'\n']) => (u64::from(d - b'0'), 1),
+            _ => short_digits(&s[1..])?,
+        };
         if count == 0 || count > self.limits.max_aggregate_len || digits > self.limits.max_line_len
         {
             return None;
@@ -1241,6 +1250,65 @@ impl Items {
 }
 
 impl Level {
+    /// Moves the complete common scalars at the lane's position into this level, as
+    /// [`Decoder::fill`] describes. False when the level takes no lane (a map whose key is
+    /// waiting for its value, an attribute's annotated value).
+    #[inline(always)]
+    fn fill_from(&mut self, cur: &mut Lane, src: &mut BytesMut) -> bool {
+        match &mut self.items {
+            Items::List(items) => {
+                // Elements are written over placeholders rather than pushed: `Vec::push` is
+                // not inlined into this large function, and handing it a frame built on the
+                // stack stalled every element on a store-to-load forwarding failure. The
+                // first `received` items are filled; placeholders past them stay for the
+                // next call or for `slot` (see `Level::items`).
+                let mut n = self.received as usize;
+                while self.remaining > 0 {
+                    if n == items.len() {
+                        let batch = self.remaining.min(FILL_BATCH) as usize;
+                        items.resize_with(n + batch, || Frame::Null);
+                    }
+                    if !cur.scalar_with(src, &mut items[n]) {
+                        break;
+                    }
+                    n += 1;
+                    self.remaining -= 1;
+                    self.received += 1;
+                }
+                true
+            }
+            Items::Pairs { pairs, key } if key.is_none() => {
+                // Placeholders as for arrays: a pair assembled on the stack and pushed stalled
+                // the same way.
+                // No key is waiting, so `received` is even.
+                let mut n = (self.received / 2) as usize;
+                while self.remaining >= 2 {
+                    if n == pairs.len() {
+                        let batch = (self.remaining / 2).min(FILL_BATCH) as usize;
+                        pairs.resize_with(n + batch, || (Frame::Null, Frame::Null));
+                    }
+                    let pair = &mut pairs[n];
+                    if !cur.scalar_with(src, &mut pair.0) {
+                        break;
+                    }
+                    if !cur.scalar_with(src, &mut pair.1) {
+                        // The value is for `step`; the key waits in the level, as it would had
+                        // `step` read it.
+                        *key = Some(std::mem::replace(&mut pair.0, Frame::Null));
+                        self.remaining -= 1;
+                        self.received += 1;
+                        break;
+                    }
+                    n += 1;
+                    self.remaining -= 2;
+                    self.received += 2;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// An unused stack slot.
     fn spare() -> Level {
         Level {
@@ -1338,19 +1406,22 @@ impl Level {
             }
             Items::List(v) => {
                 debug_assert_eq!(v.len() as u64, self.received, "placeholders left");
-                put(
-                    out,
-                    match self.kind {
-                        b'~' => Frame::Set(Vec::new()),
-                        b'>' => Frame::Push(Vec::new()),
-                        _ => Frame::Array(Vec::new()),
-                    },
-                );
+                put(out, empty_list(self.kind));
                 if let Frame::Array(slot) | Frame::Set(slot) | Frame::Push(slot) = out {
                     std::mem::swap(slot, v);
                 }
             }
         }
+    }
+}
+
+/// An empty array, set or push, for an aggregate of type `kind` whose items are swapped in.
+#[inline(always)]
+fn empty_list(kind: u8) -> Frame {
+    match kind {
+        b'~' => Frame::Set(Vec::new()),
+        b'>' => Frame::Push(Vec::new()),
+        _ => Frame::Array(Vec::new()),
     }
 }
 

@@ -567,6 +567,55 @@ fn scalars_after_nested_aggregates_land_in_order_at_every_split() {
     }
 }
 
+/// The lane closes a finished child array straight into its parent when it fills that parent
+/// itself; every other parent (a streamed aggregate, which counts its children against the
+/// limit, an attribute map, a map waiting for a value) takes the child through the general
+/// path. Both must give the same frames at every split, and several levels finished by one
+/// element must all close.
+#[test]
+fn finished_children_land_in_every_kind_of_parent_at_every_split() {
+    let input = b"*3\r\n*1\r\n*1\r\n*1\r\n:1\r\n~2\r\n:2\r\n:3\r\n>1\r\n*1\r\n+p\r\n\
+*?\r\n*2\r\n:4\r\n:5\r\n*1\r\n*1\r\n:6\r\n.\r\n\
+|1\r\n+a\r\n*1\r\n:7\r\n*2\r\n*1\r\n:8\r\n:9\r\n\
+%2\r\n*1\r\n:10\r\n*1\r\n*1\r\n:11\r\n+k\r\n*?\r\n*1\r\n:12\r\n.\r\n";
+    let array = Frame::Array;
+    let int = Frame::Integer;
+    let expected = vec![
+        array(vec![
+            array(vec![array(vec![array(vec![int(1)])])]),
+            Frame::Set(vec![int(2), int(3)]),
+            Frame::Push(vec![array(vec![simple("p")])]),
+        ]),
+        array(vec![
+            array(vec![int(4), int(5)]),
+            array(vec![array(vec![int(6)])]),
+        ]),
+        Frame::Attribute {
+            attributes: vec![(simple("a"), array(vec![int(7)]))],
+            data: Box::new(array(vec![array(vec![int(8)]), int(9)])),
+        },
+        Frame::Map(vec![
+            (array(vec![int(10)]), array(vec![array(vec![int(11)])])),
+            (simple("k"), array(vec![array(vec![int(12)])])),
+        ]),
+    ];
+    let n = input.len();
+    for i in 0..=n {
+        for j in i..=n {
+            let chunks = [&input[..i], &input[i..j], &input[j..]];
+            let (frames, error) = decode_chunks(Limits::default(), chunks);
+            assert_eq!(error, None, "split at {i}, {j}");
+            assert_eq!(frames, expected, "split at {i}, {j}");
+        }
+    }
+    // A streamed parent still counts the children the lane finished for it.
+    let limits = Limits::default().max_aggregate_len(2);
+    let (frames, error) =
+        decode_chunks(limits, [&b"*?\r\n*1\r\n:1\r\n*1\r\n:2\r\n*1\r\n:3\r\n"[..]]);
+    assert_eq!(frames, vec![]);
+    assert_eq!(error, Some(limit(28, LimitKind::AggregateLen, 3, 2)));
+}
+
 #[test]
 fn bulk_string_split_at_every_byte_decodes() {
     let input = b"$10\r\n0123\r\n6789\r\n";
