@@ -582,6 +582,69 @@ impl Decoder {
         }
     }
 
+    /// Opens a length-prefixed array of `count` elements, whose header the lane has read, in
+    /// the next stack slot: [`Decoder::open_aggregate`] for the nested arrays of common
+    /// replies, without its checks of the type.
+    #[inline(always)]
+    fn open_array(&mut self, count: u64) {
+        let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+        let max = self.limits.max_aggregate_len;
+        match self.stack.get_mut(self.depth) {
+            Some(Level {
+                kind,
+                remaining,
+                received,
+                max_items,
+                streamed,
+                items: Items::List(v),
+            }) if v.capacity() == 0 => {
+                *v = Vec::with_capacity(cap);
+                *kind = b'*';
+                *remaining = count;
+                *received = 0;
+                *max_items = max;
+                *streamed = false;
+                self.depth += 1;
+            }
+            _ => self.push_level(b'*', count, max, false, cap),
+        }
+    }
+
+    /// Opens a length-prefixed aggregate of type `kind` (`*`, `~`, `>` or `%`) and `count`
+    /// elements or pairs, whose header the lane has read, in the next stack slot. The spare
+    /// level there is usually one of the same shape, emptied when it closed: it is refilled in
+    /// place rather than through `push_level`'s call.
+    #[inline(always)]
+    fn open_aggregate(&mut self, kind: u8, count: u64) {
+        let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+        let max = self.limits.max_aggregate_len;
+        let per = if kind == b'%' { 2 } else { 1 };
+        if let Some(level) = self.stack.get_mut(self.depth) {
+            let refilled = match &mut level.items {
+                Items::List(v) if per == 1 && v.capacity() == 0 => {
+                    *v = Vec::with_capacity(cap);
+                    true
+                }
+                Items::Pairs { pairs, key: None } if per == 2 && pairs.capacity() == 0 => {
+                    *pairs = Vec::with_capacity(cap);
+                    true
+                }
+                _ => false,
+            };
+            if refilled {
+                // Counts are at most 15 digits, so doubling cannot overflow.
+                level.kind = kind;
+                level.remaining = count * per;
+                level.received = 0;
+                level.max_items = max.saturating_mul(per);
+                level.streamed = false;
+                self.depth += 1;
+                return;
+            }
+        }
+        self.push_level(kind, count * per, max.saturating_mul(per), false, cap);
+    }
+
     /// The fast lane for aggregates: moves the complete, valid, common scalars at the front of
     /// `src` straight into the innermost open array, set, push or map, without a [`Step`] per
     /// element, and consumes their bytes in one go. It also walks nested arrays (XREAD entries,
@@ -594,7 +657,7 @@ impl Decoder {
     /// this lane did not exist.
     #[inline]
     fn fill(&mut self, src: &mut BytesMut) -> Fill {
-        if !matches!(self.pending, Pending::None) || self.depth == 0 {
+        if !matches!(self.pending, Pending::None) {
             return Fill::Stopped;
         }
         let limits = self.limits;
@@ -603,6 +666,17 @@ impl Decoder {
             consumed: 0,
             limits,
         };
+        // A top-level array (MGET, LRANGE, HGETALL in RESP2, XREAD) is opened the same way as a
+        // nested one, rather than through `step` and `open`.
+        if self.depth == 0 {
+            if limits.max_depth == 0 {
+                return Fill::Stopped;
+            }
+            let Some((kind, count)) = cur.aggregate_header(src) else {
+                return Fill::Stopped;
+            };
+            self.open_aggregate(kind, count);
+        }
         // Bytes parsed stay in the buffer until the lane stops (`cur.finish`): moving levels
         // in and out of the stack needs none of them removed, and removing them once per
         // reply rather than once per level was a tenth of an XREAD reply's instructions.
@@ -653,8 +727,7 @@ impl Decoder {
             // would be had `step` opened it.
             if depth < limits.max_depth {
                 if let Some(count) = cur.array_header(src) {
-                    let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
-                    self.push_level(b'*', count, limits.max_aggregate_len, false, cap);
+                    self.open_array(count);
                     continue;
                 }
             }
@@ -1165,16 +1238,35 @@ impl Lane {
         }
     }
 
-    /// The element count of the complete `*count\r\n` header of a non-empty array at `pos`
-    /// within the limits, consumed; `None`, having consumed nothing, for anything else
-    /// (including empty and null arrays, and counts of eight digits or more), which
-    /// [`Decoder::step`] handles and reports. The caller checks the depth limit.
+    /// The type byte and element count (pairs for a map) of the complete header of a
+    /// non-empty length-prefixed array, set, push or map at `pos` within the limits, consumed;
+    /// `None`, having consumed nothing, for anything else (including empty, null and streamed
+    /// aggregates, attributes, and counts of sixteen digits or more), which [`Decoder::step`]
+    /// handles and reports. The caller checks the depth limit.
+    #[inline(always)]
+    fn aggregate_header(&mut self, src: &[u8]) -> Option<(u8, u64)> {
+        let s = &src[self.pos..];
+        let kind = *s.first()?;
+        if !matches!(kind, b'*' | b'%' | b'~' | b'>') {
+            return None;
+        }
+        Some((kind, self.count(s)?))
+    }
+
+    /// [`Lane::aggregate_header`] for arrays only: the nested aggregates of common replies are
+    /// arrays, and opening them is cheaper when their type is known.
     #[inline(always)]
     fn array_header(&mut self, src: &[u8]) -> Option<u64> {
         let s = &src[self.pos..];
         if s.first() != Some(&b'*') {
             return None;
         }
+        self.count(s)
+    }
+
+    /// The count of the aggregate header `s` starts with, consumed, for the two functions above.
+    #[inline(always)]
+    fn count(&mut self, s: &[u8]) -> Option<u64> {
         // One digit (a stream's two fields, an entry's field list) is the usual count of a
         // nested array, and is checked without the word-wide digit scan.
         let (count, digits) = match s.get(1..4) {

@@ -1116,6 +1116,33 @@ fn array_headers_obey_every_limit_at_the_top_and_nested() {
         err_with(depth, b"*2\r\n:0\r\n*1\r\n*1\r\n*1\r\n:1\r\n"),
         DecodeError::TooDeep { offset: 16, max: 3 }
     );
+    // Top-level maps, sets and pushes are opened by the same fast path as arrays, and obey the
+    // same limits: a map's count is of pairs.
+    for (input, value) in [
+        (&b"%3\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n"[..], 3),
+        (b"~3\r\n:1\r\n:2\r\n:3\r\n", 3),
+        (b">3\r\n:1\r\n:2\r\n:3\r\n", 3),
+    ] {
+        assert_eq!(
+            err_with(count, input),
+            limit(0, LimitKind::AggregateLen, value, 2)
+        );
+        assert_eq!(
+            err_with(Limits::default().max_depth(0), input),
+            DecodeError::TooDeep { offset: 0, max: 0 }
+        );
+    }
+    assert_eq!(
+        one_with(count, b"%2\r\n:1\r\n:2\r\n:3\r\n:4\r\n"),
+        Frame::Map(vec![
+            (Frame::Integer(1), Frame::Integer(2)),
+            (Frame::Integer(3), Frame::Integer(4))
+        ])
+    );
+    assert_eq!(
+        err_with(Limits::default().max_depth(1), b"%1\r\n*1\r\n:1\r\n:2\r\n"),
+        DecodeError::TooDeep { offset: 4, max: 1 }
+    );
     // Empty, null and long-count arrays, a map and a set among the children.
     let mut input =
         b"*6\r\n*0\r\n*-1\r\n*1\r\n*1\r\n:7\r\n%1\r\n:1\r\n*1\r\n:2\r\n~1\r\n*0\r\n*".to_vec();
