@@ -552,19 +552,9 @@ impl Decoder {
         level.received = 0;
         level.max_items = max_items;
         level.streamed = streamed;
-        // A spare level of the right shape is refilled in place: its vector was taken when it
-        // closed, so assigning over it frees nothing, and the level is not copied out and back.
         let paired = matches!(kind, b'%' | b'|');
-        match &mut level.items {
-            Items::List(v) if !paired && v.capacity() == 0 => {
-                *v = Vec::with_capacity(cap);
-                return;
-            }
-            Items::Pairs { pairs, key: None } if paired && pairs.capacity() == 0 => {
-                *pairs = Vec::with_capacity(cap);
-                return;
-            }
-            _ => {}
+        if level.items.refill(paired, cap) {
+            return;
         }
         let items = if paired {
             Items::Pairs {
@@ -582,56 +572,18 @@ impl Decoder {
         }
     }
 
-    /// Opens a length-prefixed array of `count` elements, whose header the lane has read, in
-    /// the next stack slot: [`Decoder::open_aggregate`] for the nested arrays of common
-    /// replies, without its checks of the type.
-    #[inline(always)]
-    fn open_array(&mut self, count: u64) {
-        let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
-        let max = self.limits.max_aggregate_len;
-        match self.stack.get_mut(self.depth) {
-            Some(Level {
-                kind,
-                remaining,
-                received,
-                max_items,
-                streamed,
-                items: Items::List(v),
-            }) if v.capacity() == 0 => {
-                *v = Vec::with_capacity(cap);
-                *kind = b'*';
-                *remaining = count;
-                *received = 0;
-                *max_items = max;
-                *streamed = false;
-                self.depth += 1;
-            }
-            _ => self.push_level(b'*', count, max, false, cap),
-        }
-    }
-
     /// Opens a length-prefixed aggregate of type `kind` (`*`, `~`, `>` or `%`) and `count`
     /// elements or pairs, whose header the lane has read, in the next stack slot. The spare
     /// level there is usually one of the same shape, emptied when it closed: it is refilled in
-    /// place rather than through `push_level`'s call.
+    /// place rather than through `push_level`'s call. Called with a constant `kind` for the
+    /// nested arrays the lane opens, so the checks of the type fold away there.
     #[inline(always)]
     fn open_aggregate(&mut self, kind: u8, count: u64) {
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
         let max = self.limits.max_aggregate_len;
         let per = if kind == b'%' { 2 } else { 1 };
         if let Some(level) = self.stack.get_mut(self.depth) {
-            let refilled = match &mut level.items {
-                Items::List(v) if per == 1 && v.capacity() == 0 => {
-                    *v = Vec::with_capacity(cap);
-                    true
-                }
-                Items::Pairs { pairs, key: None } if per == 2 && pairs.capacity() == 0 => {
-                    *pairs = Vec::with_capacity(cap);
-                    true
-                }
-                _ => false,
-            };
-            if refilled {
+            if level.items.refill(per == 2, cap) {
                 // Counts are at most 15 digits, so doubling cannot overflow.
                 level.kind = kind;
                 level.remaining = count * per;
@@ -709,10 +661,7 @@ impl Decoder {
                                 let slot = &mut siblings[parent.received as usize];
                                 parent.received += 1;
                                 parent.remaining -= 1;
-                                put(slot, empty_list(child.kind));
-                                if let Frame::Array(v) | Frame::Set(v) | Frame::Push(v) = slot {
-                                    std::mem::swap(v, items);
-                                }
+                                put_list(slot, child.kind, items);
                             }
                             _ => child.take_into(parent.slot()),
                         }
@@ -727,7 +676,7 @@ impl Decoder {
             // would be had `step` opened it.
             if depth < limits.max_depth {
                 if let Some(count) = cur.array_header(src) {
-                    self.open_array(count);
+                    self.open_aggregate(b'*', count);
                     continue;
                 }
             }
@@ -1330,6 +1279,21 @@ fn top_count(level: &Level) -> u64 {
 }
 
 impl Items {
+    /// Refills a spare level's items of the right shape in place with room for `cap`: its
+    /// vector was taken when it closed, so assigning over it frees nothing, and the level is not
+    /// copied out and back. False (nothing changed) when the shape differs or something is held.
+    #[inline(always)]
+    fn refill(&mut self, paired: bool, cap: usize) -> bool {
+        match self {
+            Items::List(v) if !paired && v.capacity() == 0 => *v = Vec::with_capacity(cap),
+            Items::Pairs { pairs, key: None } if paired && pairs.capacity() == 0 => {
+                *pairs = Vec::with_capacity(cap)
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// Whether these items own no allocation, so that dropping them does nothing.
     #[inline(always)]
     fn owns_nothing(&self) -> bool {
@@ -1498,22 +1462,26 @@ impl Level {
             }
             Items::List(v) => {
                 debug_assert_eq!(v.len() as u64, self.received, "placeholders left");
-                put(out, empty_list(self.kind));
-                if let Frame::Array(slot) | Frame::Set(slot) | Frame::Push(slot) = out {
-                    std::mem::swap(slot, v);
-                }
+                put_list(out, self.kind, v);
             }
         }
     }
 }
 
-/// An empty array, set or push, for an aggregate of type `kind` whose items are swapped in.
+/// Writes an array, set or push (by `kind`) holding `items` over the placeholder `out`, leaving
+/// `items` empty. Stored empty and its vector swapped in afterwards: see [`Level::take_into`].
 #[inline(always)]
-fn empty_list(kind: u8) -> Frame {
-    match kind {
-        b'~' => Frame::Set(Vec::new()),
-        b'>' => Frame::Push(Vec::new()),
-        _ => Frame::Array(Vec::new()),
+fn put_list(out: &mut Frame, kind: u8, items: &mut Vec<Frame>) {
+    put(
+        out,
+        match kind {
+            b'~' => Frame::Set(Vec::new()),
+            b'>' => Frame::Push(Vec::new()),
+            _ => Frame::Array(Vec::new()),
+        },
+    );
+    if let Frame::Array(slot) | Frame::Set(slot) | Frame::Push(slot) = out {
+        std::mem::swap(slot, items);
     }
 }
 

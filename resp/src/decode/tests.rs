@@ -511,14 +511,18 @@ fn every_split_point_of_a_stream_gives_the_same_frames() {
 
 #[test]
 fn every_pair_of_split_points_gives_the_same_frames() {
-    let whole = mixed_frames();
-    let n = MIXED_STREAM.len();
+    assert_every_pair_of_splits_gives(MIXED_STREAM, &mixed_frames());
+}
+
+/// Feeds `input` in three pieces cut at every pair of points and checks each gives `expected`.
+fn assert_every_pair_of_splits_gives(input: &[u8], expected: &[Frame]) {
+    let n = input.len();
     for i in 0..=n {
         for j in i..=n {
-            let chunks = [&MIXED_STREAM[..i], &MIXED_STREAM[i..j], &MIXED_STREAM[j..]];
+            let chunks = [&input[..i], &input[i..j], &input[j..]];
             let (frames, error) = decode_chunks(Limits::default(), chunks);
             assert_eq!(error, None, "split at {i}, {j}");
-            assert_eq!(frames, whole, "split at {i}, {j}");
+            assert_eq!(frames, expected, "split at {i}, {j}");
         }
     }
 }
@@ -556,15 +560,7 @@ fn scalars_after_nested_aggregates_land_in_order_at_every_split() {
             ),
         ]),
     ];
-    let n = input.len();
-    for i in 0..=n {
-        for j in i..=n {
-            let chunks = [&input[..i], &input[i..j], &input[j..]];
-            let (frames, error) = decode_chunks(Limits::default(), chunks);
-            assert_eq!(error, None, "split at {i}, {j}");
-            assert_eq!(frames, expected, "split at {i}, {j}");
-        }
-    }
+    assert_every_pair_of_splits_gives(input, &expected);
 }
 
 /// The lane closes a finished child array straight into its parent when it fills that parent
@@ -599,15 +595,7 @@ fn finished_children_land_in_every_kind_of_parent_at_every_split() {
             (simple("k"), array(vec![array(vec![int(12)])])),
         ]),
     ];
-    let n = input.len();
-    for i in 0..=n {
-        for j in i..=n {
-            let chunks = [&input[..i], &input[i..j], &input[j..]];
-            let (frames, error) = decode_chunks(Limits::default(), chunks);
-            assert_eq!(error, None, "split at {i}, {j}");
-            assert_eq!(frames, expected, "split at {i}, {j}");
-        }
-    }
+    assert_every_pair_of_splits_gives(input, &expected);
     // A streamed parent still counts the children the lane finished for it.
     let limits = Limits::default().max_aggregate_len(2);
     let (frames, error) =
