@@ -1554,6 +1554,14 @@ fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
 /// streamed strings, partial input and limits exceeded, which the general path handles.
 #[inline(always)]
 fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
+    if let Some((len, end)) = short_len(s) {
+        // At most 999 bytes after a header of at most 6: no overflow to check.
+        if len as u64 > limits.max_bulk_len || end - 3 > limits.max_line_len {
+            return None;
+        }
+        let total = end + len + 2;
+        return (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total));
+    }
     let (len, end) = match parse_len(s) {
         Ok(Len::Known { len, end }) => (len, end),
         _ => return None,
@@ -1563,10 +1571,38 @@ fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
     }
     let len = usize::try_from(len).ok()?;
     let total = end.checked_add(len)?.checked_add(2)?;
-    if s.len() < total || s[total - 2] != b'\r' || s[total - 1] != b'\n' {
+    (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total))
+}
+
+/// The length and header end of a `$` header of one to three digits (`$8\r\n`, `$128\r\n`) at the
+/// front of `s`, or `None` for anything else, which [`parse_len`] then parses (and reports).
+/// Most bulk strings in replies are that short, and the loop in `parse_len` spent a third of
+/// an array element's instructions on them.
+#[inline(always)]
+fn short_len(s: &[u8]) -> Option<(usize, usize)> {
+    let &[_, a, b, c, ..] = s else {
+        return None;
+    };
+    let high = a.wrapping_sub(b'0');
+    if high > 9 {
         return None;
     }
-    Some((end, len, total))
+    if b == b'\r' {
+        return (c == b'\n').then_some((usize::from(high), 4));
+    }
+    let mid = b.wrapping_sub(b'0');
+    if mid > 9 {
+        return None;
+    }
+    let two = usize::from(high * 10 + mid);
+    if c == b'\r' {
+        return (s.get(4) == Some(&b'\n')).then_some((two, 5));
+    }
+    let low = c.wrapping_sub(b'0');
+    if low > 9 || s.get(4..6) != Some(b"\r\n") {
+        return None;
+    }
+    Some((two * 10 + usize::from(low), 6))
 }
 
 enum IntLine {

@@ -771,6 +771,59 @@ fn lengths_reject_signs_spaces_empty_and_overflow() {
 }
 
 #[test]
+fn bulk_lengths_of_every_digit_count_decode_at_the_top_and_in_arrays() {
+    // One to three digits take a shortcut past the general length parser; the lengths around
+    // its edges must decode the same as longer ones, whole and split anywhere.
+    for len in (0..=130).chain([998, 999, 1000, 1001, 1024, 65536]) {
+        let payload: Vec<u8> = (0..len).map(|i| b"0123456789\r\n"[i % 12]).collect();
+        let mut reply = format!("${len}\r\n").into_bytes();
+        reply.extend_from_slice(&payload);
+        reply.extend_from_slice(b"\r\n");
+        assert_eq!(one(&reply), bulk(&payload), "len {len}");
+        let mut array = b"*3\r\n".to_vec();
+        array.extend_from_slice(&reply);
+        array.extend_from_slice(b":7\r\n");
+        array.extend_from_slice(&reply);
+        let expected = Frame::Array(vec![bulk(&payload), Frame::Integer(7), bulk(&payload)]);
+        assert_eq!(one(&array), expected, "len {len}");
+        if len % 17 == 0 || len > 130 {
+            let (frames, error) = decode_chunks(Limits::default(), array.chunks(3));
+            assert_eq!((frames, error), (vec![expected], None), "len {len}");
+        }
+    }
+    // A leading zero is a digit like any other, as in the general parser.
+    assert_eq!(one(b"$05\r\nabcde\r\n"), bulk(b"abcde"));
+    assert_eq!(one(b"$0005\r\nabcde\r\n"), bulk(b"abcde"));
+}
+
+#[test]
+fn short_bulk_headers_that_go_wrong_are_errors_at_the_top_and_in_arrays() {
+    let cases: &[(&[u8], u64, Expected, u8)] = &[
+        (b"$1\rX", 3, Expected::LineEnd, b'X'),
+        (b"$12\rX", 4, Expected::LineEnd, b'X'),
+        (b"$123\rX", 5, Expected::LineEnd, b'X'),
+        (b"$1x2\r\n", 2, Expected::Length, b'x'),
+        (b"$12x\r\n", 3, Expected::Length, b'x'),
+        (b"$123x\r\n", 4, Expected::Length, b'x'),
+        (b"$1\n", 2, Expected::Length, b'\n'),
+        (b"$12\n", 3, Expected::Length, b'\n'),
+        (b"$2\r\nab\rX", 7, Expected::PayloadEnd, b'X'),
+        (b"$12\r\nabcdefghijkl\nX", 17, Expected::PayloadEnd, b'\n'),
+    ];
+    for &(input, at, expected, found) in cases {
+        let shown = String::from_utf8_lossy(input);
+        assert_eq!(err(input), syntax(at, expected, found), "{shown:?}");
+        let mut nested = b"*2\r\n:1\r\n".to_vec();
+        nested.extend_from_slice(input);
+        assert_eq!(
+            err(&nested),
+            syntax(at + 8, expected, found),
+            "in an array: {shown:?}"
+        );
+    }
+}
+
+#[test]
 fn integers_reject_signs_spaces_empty_and_overflow() {
     let cases: &[(&[u8], DecodeError)] = &[
         (b":+1\r\n", syntax(1, Expected::Integer, b'+')),
