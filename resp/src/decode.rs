@@ -273,13 +273,13 @@ impl Decoder {
                 }
                 _ => None,
             },
-            b'$' if src.get(1) == Some(&b'-') => match parse_len(src) {
-                Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
-                    self.skip(src, end);
-                    Some(Frame::NullBulkString)
+            b'$' if src.get(1) == Some(&b'-') => {
+                if !is_null_bulk(src, &self.limits) {
+                    return None;
                 }
-                _ => None,
-            },
+                self.skip(src, 5);
+                Some(Frame::NullBulkString)
+            }
             b'$' => self.complete_bulk(src).map(Frame::BulkString),
             _ => None,
         }
@@ -1120,14 +1120,12 @@ impl Lane {
         match ty {
             b'$' => {
                 if s.get(1) == Some(&b'-') {
-                    return match parse_len(s) {
-                        Ok(Len::Null { end }) if end - 3 <= self.limits.max_line_len => {
-                            self.pos += end;
-                            put(out, Frame::NullBulkString);
-                            true
-                        }
-                        _ => false,
-                    };
+                    if !is_null_bulk(s, &self.limits) {
+                        return false;
+                    }
+                    self.pos += 5;
+                    put(out, Frame::NullBulkString);
+                    return true;
                 }
                 let Some((end, len, total)) = bulk_extent(s, &self.limits) else {
                     return false;
@@ -1577,6 +1575,13 @@ fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
     let len = usize::try_from(len).ok()?;
     let total = end.checked_add(len)?.checked_add(2)?;
     (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total))
+}
+
+/// Whether `s` starts with a complete RESP2 null bulk string `$-1\r\n` within the line limit.
+/// Anything else starting `$-` (partial, malformed) is for [`parse_len`], which reports it.
+#[inline(always)]
+fn is_null_bulk(s: &[u8], limits: &Limits) -> bool {
+    s.get(1..5) == Some(b"-1\r\n") && limits.max_line_len >= 2
 }
 
 /// The length and header end of a `$` header of one to three digits (`$8\r\n`, `$128\r\n`) at the
