@@ -302,7 +302,13 @@ impl Decoder {
             return Some(self.bulk_frame(src, ty, end, len, total));
         }
         if matches!(ty, b'*' | b'%' | b'~' | b'>') {
-            return self.empty_aggregate(src, ty);
+            if let Some(frame) = self.empty_aggregate(src, ty) {
+                return Some(frame);
+            }
+            if ty == b'%' {
+                return None;
+            }
+            return self.top_level_list(src, ty);
         }
         if !matches!(ty, b'-' | b'_' | b'#' | b',' | b'(') {
             return None;
@@ -364,6 +370,79 @@ impl Decoder {
             b'~' => Frame::Set(Vec::new()),
             _ => Frame::Push(Vec::new()),
         })
+    }
+
+    /// A complete top-level array, set or push (by `kind`) of scalars the lane takes (an
+    /// `MGET`, `LRANGE`, `SMEMBERS`, a RESP2 `HGETALL`, a pub/sub message), built in one pass
+    /// without a stack level; `None` otherwise. When an element is something else (a nested
+    /// aggregate, partial input, an error to report), the elements read so far are handed to
+    /// the general path as its open top-level aggregate, which carries on from there; `None`
+    /// with nothing consumed when there are none. Through the general path's level such a
+    /// reply took a tenth more instructions (callgrind, a `*1` of one bulk string: 665 against
+    /// 598 per reply, of which `malloc` and `free` are about 150).
+    #[inline]
+    fn top_level_list(&mut self, src: &mut BytesMut, kind: u8) -> Option<Frame> {
+        let limits = self.limits;
+        if limits.max_depth == 0 {
+            return None;
+        }
+        let mut cur = Lane {
+            pos: 0,
+            consumed: 0,
+            limits,
+        };
+        let count = cur.count(src)?;
+        // A first element the lane does not take (XREAD's streams, EXEC's nested replies) is
+        // left to the general path before anything is allocated.
+        if !matches!(src.get(cur.pos), Some(b'$' | b':' | b'+' | b'_')) {
+            return None;
+        }
+        let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
+        let mut items = Vec::with_capacity(cap);
+        let mut n = 0;
+        while (n as u64) < count {
+            if n == items.len() {
+                let batch = (count - n as u64).min(FILL_BATCH) as usize;
+                items.resize_with(n + batch, || Frame::Null);
+            }
+            if !cur.scalar_with(src, &mut items[n]) {
+                break;
+            }
+            n += 1;
+        }
+        let received = n as u64;
+        if received == 0 {
+            // Nothing consumed (the header is only counted in `cur.pos`): the general path
+            // starts the reply afresh.
+            return None;
+        }
+        cur.finish(src);
+        self.consumed += cur.consumed;
+        self.scanned = 0;
+        if received == count {
+            let mut out = Frame::Null;
+            put_list(&mut out, kind, &mut items);
+            return Some(out);
+        }
+        self.adopt_list(kind, items, received, count - received);
+        None
+    }
+
+    /// Makes `items`, of which the first `received` are read, the open top-level aggregate of
+    /// type `kind`, waiting for `remaining` more; see [`Decoder::top_level_list`].
+    #[cold]
+    fn adopt_list(&mut self, kind: u8, items: Vec<Frame>, received: u64, remaining: u64) {
+        if self.stack.is_empty() {
+            self.stack.push(Level::spare());
+        }
+        let level = &mut self.stack[0];
+        level.kind = kind;
+        level.remaining = remaining;
+        level.received = received;
+        level.max_items = self.limits.max_aggregate_len;
+        level.streamed = false;
+        level.items = Items::List(items);
+        self.depth = 1;
     }
 
     /// A whole, valid `$len\r\npayload\r\n` with a plain length at the front of `src`, or

@@ -604,6 +604,85 @@ fn finished_children_land_in_every_kind_of_parent_at_every_split() {
     assert_eq!(error, Some(limit(28, LimitKind::AggregateLen, 3, 2)));
 }
 
+/// A top-level array, set or push of scalars is built without a stack level; when an element
+/// is something the lane does not take, the elements before it are handed to the general path,
+/// which must finish the same frame (or report the same error at the same offset) wherever that
+/// element stands and however the input is split.
+#[test]
+fn top_level_lists_hand_over_at_any_element() {
+    let scalars: [(&[u8], Frame); 3] = [
+        (b"$3\r\nabc\r\n", bulk(b"abc")),
+        (b":-7\r\n", Frame::Integer(-7)),
+        (
+            b"$30\r\n0123456789abcdefghijklmnopqrst\r\n",
+            bulk(b"0123456789abcdefghijklmnopqrst"),
+        ),
+    ];
+    let foreign: [(&[u8], Frame); 5] = [
+        (b"*1\r\n:5\r\n", Frame::Array(vec![Frame::Integer(5)])),
+        (
+            b"-ERR x\r\n",
+            Frame::SimpleError(Payload::copy_from_slice(b"ERR x")),
+        ),
+        (b",1.5\r\n", Frame::Double(1.5)),
+        (
+            b"%1\r\n+a\r\n:1\r\n",
+            Frame::Map(vec![(simple("a"), Frame::Integer(1))]),
+        ),
+        (
+            b"|1\r\n+k\r\n+v\r\n:9\r\n",
+            Frame::Attribute {
+                attributes: vec![(simple("k"), simple("v"))],
+                data: Box::new(Frame::Integer(9)),
+            },
+        ),
+    ];
+    for (kind, build) in [
+        (b'*', Frame::Array as fn(Vec<Frame>) -> Frame),
+        (b'~', Frame::Set),
+        (b'>', Frame::Push),
+    ] {
+        for (odd, odd_frame) in &foreign {
+            for at in 0..=scalars.len() {
+                let mut input = vec![kind];
+                input.extend_from_slice(format!("{}\r\n", scalars.len() + 1).as_bytes());
+                let mut items = Vec::new();
+                for (i, (bytes, frame)) in scalars.iter().enumerate() {
+                    if i == at {
+                        input.extend_from_slice(odd);
+                        items.push(odd_frame.clone());
+                    }
+                    input.extend_from_slice(bytes);
+                    items.push(frame.clone());
+                }
+                if at == scalars.len() {
+                    input.extend_from_slice(odd);
+                    items.push(odd_frame.clone());
+                }
+                // A scalar after it shows the decoder is idle again afterwards.
+                input.extend_from_slice(b"+OK\r\n");
+                let expected = [build(items), simple("OK")];
+                let shown = String::from_utf8_lossy(&input).into_owned();
+                let (frames, error) = decode_chunks(Limits::default(), [&input[..]]);
+                assert_eq!((&frames[..], error), (&expected[..], None), "{shown:?}");
+                for i in 0..=input.len() {
+                    let chunks = [&input[..i], &input[i..]];
+                    let (frames, error) = decode_chunks(Limits::default(), chunks);
+                    assert_eq!(
+                        (&frames[..], error),
+                        (&expected[..], None),
+                        "{shown:?} at {i}"
+                    );
+                }
+            }
+        }
+        // An invalid element after some valid ones is reported at its own offset.
+        let mut input = vec![kind];
+        input.extend_from_slice(b"3\r\n:1\r\n$2\r\nab\r\n?\r\n");
+        assert_eq!(err(&input), syntax(16, Expected::TypeByte, b'?'));
+    }
+}
+
 #[test]
 fn bulk_string_split_at_every_byte_decodes() {
     let input = b"$10\r\n0123\r\n6789\r\n";
