@@ -1734,8 +1734,16 @@ fn short_digits(src: &[u8]) -> Option<(u64, usize)> {
     Some((value, 8 + m))
 }
 
-/// Powers of ten up to 10^7, for joining two runs of digits.
-const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+/// Powers of ten up to 10^19, for joining runs of digits.
+const POW10: [u64; 20] = {
+    let mut powers = [1; 20];
+    let mut i = 1;
+    while i < 20 {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
 
 /// Eight bytes with the ASCII digit offset removed (digits become 0..=9), and how many of the
 /// first of them are digits (8 when all are).
@@ -1963,48 +1971,124 @@ fn parse_double(line: &[u8]) -> Option<f64> {
     std::str::from_utf8(line).ok()?.parse().ok()
 }
 
-/// `digits[.digits]` whose digits, read as one integer, are below 2^53 and whose fraction has
-/// at most 22 digits, or `None` for anything else (which `str::parse` then takes). That integer
-/// and the power of ten are both exact doubles, so one division gives the correctly rounded
-/// value (Clinger's fast path); it is what `str::parse` computes, without its UTF-8 check and
-/// general grammar, which cost more than the division for the short doubles servers send.
+/// `digits[.digits]` with at most 19 digits, at most 22 of them after the point, or `None` for
+/// anything else (which `str::parse` then takes). Read as one integer, the digits are the
+/// mantissa of `mantissa / 10^k`. Below 2^53 the mantissa and the power of ten are both exact
+/// doubles, so one division gives the correctly rounded value (Clinger's fast path); larger
+/// mantissas, as in the 17 significant digits Redis 7.0 writes (`%.17g`), go to
+/// [`nearest_quotient`]. Either way it is what `str::parse` computes, without its UTF-8 check
+/// and general grammar, which cost several times more for the doubles servers send.
 fn exact_decimal(body: &[u8]) -> Option<f64> {
     const POWERS: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ];
-    // Nineteen digits cannot overflow a `u64`, so the loops need no check of their own.
-    if body.len() > 19 {
+    // Nineteen digits cannot overflow a `u64`: the count is checked before the parts are joined.
+    if body.len() > 20 {
         return None;
     }
-    let mut mantissa: u64 = 0;
-    let mut digits = body.iter();
-    let mut next = digits.next();
-    while let Some(&b @ b'0'..=b'9') = next {
-        mantissa = mantissa * 10 + u64::from(b - b'0');
-        next = digits.next();
-    }
-    let exponent = match next {
-        None => 0,
+    let (whole, whole_digits) = leading_digits(body, 0);
+    let (mantissa, exponent) = match body.get(whole_digits) {
+        None if whole_digits <= 19 => (whole, 0),
         Some(b'.') => {
-            let fraction = digits.as_slice();
-            for &b in fraction {
-                if !b.is_ascii_digit() {
-                    return None;
-                }
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-            }
-            if fraction.is_empty() {
+            let (part, digits) = leading_digits(body, whole_digits + 1);
+            if digits == 0 || whole_digits + 1 + digits != body.len() || whole_digits + digits > 19
+            {
                 return None;
             }
-            fraction.len()
+            (whole * POW10[digits] + part, digits)
         }
-        Some(_) => return None,
+        _ => return None,
     };
-    if mantissa >= 1 << 53 {
+    if mantissa < 1 << 53 {
+        return Some(mantissa as f64 / *POWERS.get(exponent)?);
+    }
+    if exponent == 0 {
+        // A `u64` converts to the nearest double, ties to even, as `str::parse` rounds.
+        return Some(mantissa as f64);
+    }
+    nearest_quotient(mantissa, exponent, POWERS[exponent])
+}
+
+/// The value and number of the ASCII digits that start at `s[start]` (up to 20; the value
+/// wraps past 19 digits, which the caller rejects), eight at a time. A tail shorter than a word
+/// is read as the last word of `s` shifted down, when `s` has one: a byte loop there, ending on
+/// a branch that depends on the number's length, cost more than the rest of the parse.
+#[inline(always)]
+fn leading_digits(s: &[u8], start: usize) -> (u64, usize) {
+    let mut value: u64 = 0;
+    let mut count = 0;
+    let mut rest = s.get(start..).unwrap_or_default();
+    while !rest.is_empty() {
+        let word = match (rest.first_chunk::<8>(), s.last_chunk::<8>()) {
+            (Some(chunk), _) => u64::from_le_bytes(*chunk),
+            // `rest` is the last 1 to 7 bytes of `s`: move them to the bottom, zeros above.
+            (None, Some(last)) => u64::from_le_bytes(*last) >> (8 * (8 - rest.len())),
+            (None, None) => {
+                for &b in rest {
+                    if !b.is_ascii_digit() {
+                        break;
+                    }
+                    value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                    count += 1;
+                }
+                return (value, count);
+            }
+        };
+        let (x, n) = digit_run(word);
+        if n > 0 {
+            value = value
+                .wrapping_mul(POW10[n])
+                .wrapping_add(digits_value(x, n));
+            count += n;
+        }
+        if n < 8 {
+            break;
+        }
+        rest = &rest[8..];
+    }
+    (value, count)
+}
+
+/// The double nearest `m / 10^k` (ties to even) for `m` of at least 2^53 and `k` from 1 to 19,
+/// when the quotient is below 2^53; `None` when that is not so or the answer is not settled by
+/// two checks (`str::parse` then decides).
+///
+/// The quotient of the two doubles nearest `m` and `10^k` (`power`) is within about an ulp of
+/// the true value. A candidate `M * 2^e` is the nearest double when it is less than half an
+/// ulp (`2^e / 2`) away: `|m / 10^k - M * 2^e| < 2^(e-1)`, that is
+/// `2 * |m * 2^-e - M * 10^k| < 10^k`, in integers that fit 128 bits (`-e` is at most 64, and
+/// `M * 10^k` is below 2^117). Otherwise the neighbour towards
+/// the true value is tried. At the bottom of a binade the gap below is half as wide, so a
+/// candidate there above the true value is left to `str::parse`.
+fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
+    const HIDDEN: u64 = 1 << 52;
+    let divisor = u128::from(10u64.checked_pow(u32::try_from(k).ok()?)?);
+    let bits = (m as f64 / power).to_bits();
+    let biased = bits >> 52;
+    // The value is `M * 2^(biased - 1075)`; only exponents from -64 to 0 are handled here.
+    let shift = 1075u64.checked_sub(biased)?;
+    if shift > 64 {
         return None;
     }
-    Some(mantissa as f64 / *POWERS.get(exponent)?)
+    let scaled = u128::from(m) << shift;
+    let mut candidate = (bits & (HIDDEN - 1)) | HIDDEN;
+    for _ in 0..2 {
+        let product = u128::from(candidate) * divisor;
+        let above = product > scaled;
+        let twice_gap = scaled.abs_diff(product).saturating_mul(2);
+        if above && candidate == HIDDEN && twice_gap != 0 {
+            return None;
+        }
+        if twice_gap < divisor || (twice_gap == divisor && candidate % 2 == 0) {
+            return Some(f64::from_bits((biased << 52) | (candidate & (HIDDEN - 1))));
+        }
+        candidate = if above { candidate - 1 } else { candidate + 1 };
+        if !(HIDDEN..2 * HIDDEN).contains(&candidate) {
+            return None;
+        }
+    }
+    None
 }
 
 #[cfg(test)]

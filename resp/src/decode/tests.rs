@@ -1683,6 +1683,73 @@ fn exact_decimal_doubles_match_std_at_the_edges_of_the_fast_path() {
     }
 }
 
+/// Doubles of 17 to 19 significant digits (Redis 7.0 writes `%.17g`) take `nearest_quotient`
+/// when the mantissa passes 2^53; it must agree with `str::parse` bit for bit, ties and binade
+/// edges included.
+#[test]
+fn long_mantissa_doubles_match_std() {
+    let mut cases: Vec<String> = [
+        "4503599627370496.5",  // a tie between 2^52 and 2^52 + 1: to even
+        "4503599627370497.5",  // a tie: to even, upwards
+        "2251799813685248.25", // ties at 2^51, where the ulp is a half
+        "2251799813685248.75",
+        "4503599627370495.75", // a tie just below 2^52, where the gap below halves
+        "4503599627370495.5",
+        "4503599627370495.9", // just below 2^52: rounds up to it
+        "4503599627370495.74",
+        "4503599627370495.76",
+        "9007199254740991.9", // rounds up to 2^53: past the quotient's range
+        "0.10000000000000001",
+        "0.30000000000000004",
+        "3.1400000000000001",
+        "1844674407370955161.5", // nineteen digits
+        "9.999999999999999999",
+        "0.0000000000000000001",
+        "18446744073709551615", // twenty digits without a point: left to str::parse
+        "1.8446744073709551615",
+    ]
+    .map(String::from)
+    .to_vec();
+    // Random doubles written with 17 significant digits, and random digit strings of 17 to 19
+    // digits with the point anywhere.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    for _ in 0..100_000 {
+        let magnitude = 10f64.powi((next() % 24) as i32 - 8);
+        let x = (next() >> 11) as f64 / (1u64 << 53) as f64 * magnitude;
+        let int_digits = format!("{x:.0}").len();
+        let places = 17usize.saturating_sub(int_digits).max(1);
+        cases.push(format!("{x:.places$}"));
+        let total = 17 + (next() % 3) as usize;
+        let digits: String = (0..total)
+            .map(|_| char::from(b'0' + (next() % 10) as u8))
+            .collect();
+        let point = 1 + (next() as usize % (total - 1));
+        cases.push(format!("{}.{}", &digits[..point], &digits[point..]));
+    }
+    for case in &cases {
+        for line in [case.clone(), format!("-{case}")] {
+            assert_eq!(
+                parse_double(line.as_bytes()).map(f64::to_bits),
+                double_by_std(line.as_bytes()).map(f64::to_bits),
+                "{line}"
+            );
+        }
+    }
+    // And the fast paths, not `str::parse`, answered nearly all of them.
+    let fast = cases
+        .iter()
+        .filter(|c| exact_decimal(c.as_bytes()).is_some())
+        .count();
+    assert!(fast * 100 > cases.len() * 95, "{fast} of {}", cases.len());
+}
+
 #[test]
 fn big_numbers_need_digits_in_every_byte_of_every_word() {
     assert!(is_big_number(
