@@ -1971,9 +1971,9 @@ fn parse_double(line: &[u8]) -> Option<f64> {
     std::str::from_utf8(line).ok()?.parse().ok()
 }
 
-/// `digits[.digits]` with at most 19 digits, at most 22 of them after the point, or `None` for
-/// anything else (which `str::parse` then takes). Read as one integer, the digits are the
-/// mantissa of `mantissa / 10^k`. Below 2^53 the mantissa and the power of ten are both exact
+/// `digits[.digits]` with at most 19 digits, or `None` for anything else (which `str::parse`
+/// then takes). Read as one integer, the digits are the `mantissa` of `mantissa / 10^k`, `k`
+/// being the number of digits after the point. Below 2^53 the mantissa and the power of ten are both exact
 /// doubles, so one division gives the correctly rounded value (Clinger's fast path); larger
 /// mantissas, as in the 17 significant digits Redis 7.0 writes (`%.17g`), go to
 /// [`nearest_quotient`]. Either way it is what `str::parse` computes, without its UTF-8 check
@@ -2058,9 +2058,9 @@ fn leading_digits(s: &[u8], start: usize) -> (u64, usize) {
 /// the true value. A candidate `M * 2^e` is the nearest double when it is less than half an
 /// ulp (`2^e / 2`) away: `|m / 10^k - M * 2^e| < 2^(e-1)`, that is
 /// `2 * |m * 2^-e - M * 10^k| < 10^k`, in integers that fit 128 bits (`-e` is at most 64, and
-/// `M * 10^k` is below 2^117). Otherwise the neighbour towards
-/// the true value is tried. At the bottom of a binade the gap below is half as wide, so a
-/// candidate there above the true value is left to `str::parse`.
+/// `M * 10^k` is below 2^117). Otherwise the neighbour towards the true value is tried. At the
+/// bottom of a binade the gap below is half as wide, so a candidate there above the true value
+/// is left to `str::parse`.
 fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
     const HIDDEN: u64 = 1 << 52;
     let divisor = u128::from(10u64.checked_pow(u32::try_from(k).ok()?)?);
