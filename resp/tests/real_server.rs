@@ -293,6 +293,53 @@ fn resp3_replies_of_everyday_commands_decode() {
     assert_eq!(c.call(&["EXISTS", "s"]), int(1));
 }
 
+/// Scores that are not short decimals come back with up to 17 significant digits (Redis 7.0
+/// writes `%.17g`; later versions the shortest form): whichever the server sends, the decoded
+/// double must be the one that was stored, bit for bit.
+#[test]
+fn resp3_scores_decode_to_the_double_that_was_stored() {
+    let server = RedisServer::start();
+    let mut c = server.connect();
+    c.hello3();
+    let scores = [
+        0.1,
+        0.3,
+        1.0 / 3.0,
+        std::f64::consts::PI,
+        -2.0 / 3.0,
+        123_456.789_012_345_67,
+        4_503_599_627_370_495.5,
+        1e-7,
+        1e23,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+    ];
+    for (i, score) in scores.iter().enumerate() {
+        let (member, text) = (format!("m{i}"), format!("{score:e}"));
+        c.call(&["ZADD", "scores", text.as_str(), member.as_str()]);
+        match c.call(&["ZSCORE", "scores", member.as_str()]) {
+            Frame::Double(got) => assert_eq!(got.to_bits(), score.to_bits(), "{score:e}"),
+            other => panic!("ZSCORE of {score:e}: {other:?}"),
+        }
+    }
+    let Frame::Array(pairs) = c.call(&["ZRANGE", "scores", "0", "-1", "WITHSCORES"]) else {
+        panic!("ZRANGE WITHSCORES is an array in RESP3")
+    };
+    assert_eq!(pairs.len(), scores.len());
+    for pair in pairs {
+        let Frame::Array(pair) = pair else {
+            panic!("each member and score is a pair: {pair:?}")
+        };
+        let Frame::Double(got) = pair[1] else {
+            panic!("a score is a double: {:?}", pair[1])
+        };
+        assert!(
+            scores.iter().any(|s| s.to_bits() == got.to_bits()),
+            "{got:e} was not stored"
+        );
+    }
+}
+
 #[test]
 fn debug_protocol_replies_decode_in_resp2() {
     let server = RedisServer::start();
