@@ -683,6 +683,72 @@ fn top_level_lists_hand_over_at_any_element() {
     }
 }
 
+/// Top-level maps go through the general path and its lane (a second-tier map path like the
+/// lists' measured slower); a foreign element as a key or as a value, wherever it stands and
+/// however the input is split, must give the same frame, and a key read before a value the
+/// lane does not take must wait for it.
+#[test]
+fn top_level_maps_hand_over_at_any_key_or_value() {
+    let scalars: [(&[u8], Frame); 4] = [
+        (b"+k1\r\n", simple("k1")),
+        (b":2\r\n", Frame::Integer(2)),
+        (
+            b"$25\r\nabcdefghijklmnopqrstuvwxy\r\n",
+            bulk(b"abcdefghijklmnopqrstuvwxy"),
+        ),
+        (b"_\r\n", Frame::Null),
+    ];
+    let foreign: [(&[u8], Frame); 3] = [
+        (b"*1\r\n:5\r\n", Frame::Array(vec![Frame::Integer(5)])),
+        (b"#t\r\n", Frame::Boolean(true)),
+        (
+            b"%1\r\n+a\r\n*0\r\n",
+            Frame::Map(vec![(simple("a"), Frame::Array(vec![]))]),
+        ),
+    ];
+    for (odd, odd_frame) in &foreign {
+        for at in 0..=scalars.len() {
+            // Five elements in all: the foreign one at `at`, the scalars around it, and one more
+            // scalar to make up the last pair.
+            let mut elements: Vec<(&[u8], Frame)> = scalars.to_vec();
+            elements.insert(at, (odd, odd_frame.clone()));
+            elements.push((b":9\r\n", Frame::Integer(9)));
+            let mut input = b"%3\r\n".to_vec();
+            for (bytes, _) in &elements {
+                input.extend_from_slice(bytes);
+            }
+            input.extend_from_slice(b"+OK\r\n");
+            let pairs = elements
+                .chunks(2)
+                .map(|p| (p[0].1.clone(), p[1].1.clone()))
+                .collect();
+            let expected = [Frame::Map(pairs), simple("OK")];
+            let shown = String::from_utf8_lossy(&input).into_owned();
+            for i in 0..=input.len() {
+                let chunks = [&input[..i], &input[i..]];
+                let (frames, error) = decode_chunks(Limits::default(), chunks);
+                assert_eq!(
+                    (&frames[..], error),
+                    (&expected[..], None),
+                    "{shown:?} at {i}"
+                );
+            }
+        }
+    }
+    // A map of scalars only, and an invalid value after a valid key.
+    assert_eq!(
+        one(b"%2\r\n+a\r\n:1\r\n$1\r\nb\r\n_\r\n"),
+        Frame::Map(vec![
+            (simple("a"), Frame::Integer(1)),
+            (bulk(b"b"), Frame::Null)
+        ])
+    );
+    assert_eq!(
+        err(b"%2\r\n+a\r\n:1\r\n+b\r\n?\r\n"),
+        syntax(16, Expected::TypeByte, b'?')
+    );
+}
+
 #[test]
 fn bulk_string_split_at_every_byte_decodes() {
     let input = b"$10\r\n0123\r\n6789\r\n";
