@@ -500,18 +500,23 @@ fn mixed_frames() -> Vec<Frame> {
 
 #[test]
 fn every_split_point_of_a_stream_gives_the_same_frames() {
-    let whole = mixed_frames();
-    for at in 0..=MIXED_STREAM.len() {
-        let (a, b) = MIXED_STREAM.split_at(at);
-        let (frames, error) = decode_chunks(Limits::default(), [a, b]);
-        assert_eq!(error, None, "split at {at}");
-        assert_eq!(frames, whole, "split at {at}");
-    }
+    assert_every_split_point_gives(MIXED_STREAM, &mixed_frames());
 }
 
 #[test]
 fn every_pair_of_split_points_gives_the_same_frames() {
     assert_every_pair_of_splits_gives(MIXED_STREAM, &mixed_frames());
+}
+
+/// Feeds `input` in two pieces cut at every point (the first or the second empty included) and
+/// checks each gives `expected`.
+fn assert_every_split_point_gives(input: &[u8], expected: &[Frame]) {
+    let shown = String::from_utf8_lossy(input);
+    for i in 0..=input.len() {
+        let (frames, error) = decode_chunks(Limits::default(), [&input[..i], &input[i..]]);
+        assert_eq!(error, None, "{shown:?} split at {i}");
+        assert_eq!(frames, expected, "{shown:?} split at {i}");
+    }
 }
 
 /// Feeds `input` in three pieces cut at every pair of points and checks each gives `expected`.
@@ -661,19 +666,7 @@ fn top_level_lists_hand_over_at_any_element() {
                 }
                 // A scalar after it shows the decoder is idle again afterwards.
                 input.extend_from_slice(b"+OK\r\n");
-                let expected = [build(items), simple("OK")];
-                let shown = String::from_utf8_lossy(&input).into_owned();
-                let (frames, error) = decode_chunks(Limits::default(), [&input[..]]);
-                assert_eq!((&frames[..], error), (&expected[..], None), "{shown:?}");
-                for i in 0..=input.len() {
-                    let chunks = [&input[..i], &input[i..]];
-                    let (frames, error) = decode_chunks(Limits::default(), chunks);
-                    assert_eq!(
-                        (&frames[..], error),
-                        (&expected[..], None),
-                        "{shown:?} at {i}"
-                    );
-                }
+                assert_every_split_point_gives(&input, &[build(items), simple("OK")]);
             }
         }
         // An invalid element after some valid ones is reported at its own offset.
@@ -722,17 +715,7 @@ fn top_level_maps_hand_over_at_any_key_or_value() {
                 .chunks(2)
                 .map(|p| (p[0].1.clone(), p[1].1.clone()))
                 .collect();
-            let expected = [Frame::Map(pairs), simple("OK")];
-            let shown = String::from_utf8_lossy(&input).into_owned();
-            for i in 0..=input.len() {
-                let chunks = [&input[..i], &input[i..]];
-                let (frames, error) = decode_chunks(Limits::default(), chunks);
-                assert_eq!(
-                    (&frames[..], error),
-                    (&expected[..], None),
-                    "{shown:?} at {i}"
-                );
-            }
+            assert_every_split_point_gives(&input, &[Frame::Map(pairs), simple("OK")]);
         }
     }
     // A map of scalars only, and an invalid value after a valid key.
