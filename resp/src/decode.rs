@@ -386,11 +386,7 @@ impl Decoder {
         if limits.max_depth == 0 {
             return None;
         }
-        let mut cur = Lane {
-            pos: 0,
-            consumed: 0,
-            limits,
-        };
+        let mut cur = Lane::new(limits);
         let count = cur.count(src)?;
         // A first element the lane does not take (XREAD's streams, EXEC's nested replies) is
         // left to the general path before anything is allocated.
@@ -416,9 +412,7 @@ impl Decoder {
             // starts the reply afresh.
             return None;
         }
-        cur.finish(src);
-        self.consumed += cur.consumed;
-        self.scanned = 0;
+        self.settle(&mut cur, src);
         if received == count {
             let mut out = Frame::Null;
             put_list(&mut out, kind, &mut items);
@@ -692,11 +686,7 @@ impl Decoder {
             return Fill::Stopped;
         }
         let limits = self.limits;
-        let mut cur = Lane {
-            pos: 0,
-            consumed: 0,
-            limits,
-        };
+        let mut cur = Lane::new(limits);
         // A top-level array (MGET, LRANGE, HGETALL in RESP2, XREAD) is opened the same way as a
         // nested one, rather than through `step` and `open`.
         if self.depth == 0 {
@@ -761,12 +751,18 @@ impl Decoder {
             }
             break Fill::Stopped;
         };
+        self.settle(&mut cur, src);
+        outcome
+    }
+
+    /// Removes the bytes the lane `cur` parsed from `src` and counts them as consumed.
+    #[inline(always)]
+    fn settle(&mut self, cur: &mut Lane, src: &mut BytesMut) {
         cur.finish(src);
         if cur.consumed > 0 {
             self.consumed += cur.consumed;
             self.scanned = 0;
         }
-        outcome
     }
 
     /// Parses one element at the front of `src`: a scalar, or an aggregate header.
@@ -1184,6 +1180,16 @@ struct Lane {
 }
 
 impl Lane {
+    /// A lane at the front of the buffer.
+    #[inline(always)]
+    fn new(limits: Limits) -> Lane {
+        Lane {
+            pos: 0,
+            consumed: 0,
+            limits,
+        }
+    }
+
     /// Puts the complete and valid `$` (including `$-1`), `:`, `+` or `_` frame at `pos` into
     /// `out` and returns true; returns false, having consumed nothing, for anything else: those
     /// are left to [`Decoder::step`], which also reports every error. The checks mirror the
@@ -1399,7 +1405,9 @@ impl Level {
                 // not inlined into this large function, and handing it a frame built on the
                 // stack stalled every element on a store-to-load forwarding failure. The
                 // first `received` items are filled; placeholders past them stay for the
-                // next call or for `slot` (see `Level::items`).
+                // next call or for `slot` (see `Level::items`). `Decoder::top_level_list`
+                // keeps a copy of this loop over locals: one shared function, inlined into
+                // both, cost 0.7 to 2.8 % more instructions (callgrind).
                 let mut n = self.received as usize;
                 while self.remaining > 0 {
                     if n == items.len() {
@@ -2063,7 +2071,7 @@ fn leading_digits(s: &[u8], start: usize) -> (u64, usize) {
 /// is left to `str::parse`.
 fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
     const HIDDEN: u64 = 1 << 52;
-    let divisor = u128::from(10u64.checked_pow(u32::try_from(k).ok()?)?);
+    let divisor = u128::from(*POW10.get(k)?);
     let bits = (m as f64 / power).to_bits();
     let biased = bits >> 52;
     // The value is `M * 2^(biased - 1075)`; only exponents from -64 to 0 are handled here.
