@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use resp_codec::{Frame, ToArg, encode_array_header, encode_bulk};
+use resp_codec::{Frame, ToArg};
 
-use crate::cmd::{Cmd, FromReply};
+use crate::command::Cmd;
 use crate::config::Config;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
 use crate::pool::{Pool, PoolOptions, PooledConnection};
+use crate::reply::FromReply;
 
 /// A Redis client: a pool of connections to one server.
 ///
@@ -80,8 +81,7 @@ impl Client {
     /// Dropping the future never affects other callers: an unsent command is withdrawn, and
     /// the reply of a sent one is read and discarded.
     pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
-        let frame = self.pool.request(|b| cmd.write_to(b)).await?;
-        T::from_reply(frame)
+        T::from_reply(self.pool.request(&cmd).await?)
     }
 
     /// Sends `cmd` and returns its raw reply frame; an error reply is an `Err`.
@@ -90,18 +90,12 @@ impl Client {
     ///
     /// As for [`Client::query`].
     pub async fn send(&self, cmd: Cmd) -> Result<Frame, Error> {
-        let frame = self.pool.request(|b| cmd.write_to(b)).await?;
-        crate::cmd::check_reply(frame)
+        crate::reply::check(self.pool.request(&cmd).await?)
     }
 
-    /// Encodes a command from borrowed arguments straight into the write queue, with no
-    /// intermediate buffer: the fast path of the typed commands.
+    /// Runs a typed command given as its words, the name first.
     pub(crate) async fn call<T: FromReply>(&self, args: &[&dyn ToArg]) -> Result<T, Error> {
-        let frame = self
-            .pool
-            .request(|b| resp_codec::encode_command(b, args))
-            .await?;
-        T::from_reply(frame)
+        self.query(Cmd::from_args(args)).await
     }
 
     /// Like [`Client::call`] with a command name followed by a variable list of arguments.
@@ -110,16 +104,11 @@ impl Client {
         head: &[&dyn ToArg],
         tail: &[&dyn ToArg],
     ) -> Result<T, Error> {
-        let frame = self
-            .pool
-            .request(|b| {
-                encode_array_header(b, head.len() + tail.len());
-                for a in head.iter().chain(tail) {
-                    encode_bulk(b, &a.to_arg());
-                }
-            })
-            .await?;
-        T::from_reply(frame)
+        let mut cmd = Cmd::from_args(head);
+        for a in tail {
+            cmd.push_arg(a);
+        }
+        self.query(cmd).await
     }
 
     /// Takes a connection for exclusive use (blocking commands, transactions), waiting at most
@@ -144,7 +133,7 @@ impl Client {
     /// The connect or handshake error.
     pub async fn ping(&self) -> Result<(), Error> {
         let reply: Frame = self.call(&[&"PING"]).await?;
-        crate::cmd::check_reply(reply).map(|_| ())
+        crate::reply::check(reply).map(|_| ())
     }
 
     /// The protocol the shared connection negotiated, once it is connected.

@@ -32,11 +32,13 @@
 pub mod client;
 mod cluster;
 pub mod cmd;
+mod command;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod manager;
 pub mod pool;
+mod reply;
 mod sentinel;
 
 /// The README's code blocks, compiled as doctests so that they stay true.

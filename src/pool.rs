@@ -33,10 +33,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::cluster::Cluster;
-use crate::cmd::{Cmd, FromReply};
+use crate::command::Cmd;
 use crate::config::Config;
 use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
 use crate::error::Error;
+use crate::reply::{FromReply, check as check_reply};
 use crate::sentinel::Sentinel;
 
 /// Pool sizing and reconnect policy.
@@ -142,23 +143,19 @@ impl Pool {
 
     /// Sends one command and returns its reply (error replies are `Ok` frames). In cluster
     /// mode the command is routed by its keys, following redirections.
-    pub(crate) async fn request(&self, encode: impl Fn(&mut BytesMut)) -> Result<Frame, Error> {
+    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
         match &self.kind {
-            Kind::Node(n) => n.request(encode).await,
-            Kind::Cluster(c) => c.request(&encode).await,
+            Kind::Node(n) => n.request(cmd).await,
+            Kind::Cluster(c) => c.request(cmd).await,
         }
     }
 
-    /// Sends a batch and returns its `replies` frames in order. In cluster mode the batch is
-    /// split by node (a `MULTI` ... `EXEC` batch must stay in one slot).
-    pub(crate) async fn request_many(
-        &self,
-        encode: impl Fn(&mut BytesMut),
-        replies: usize,
-    ) -> Result<Vec<Frame>, Error> {
+    /// Sends a batch and returns one reply frame per command, in order. In cluster mode the
+    /// batch is split by node (a `MULTI` ... `EXEC` batch must stay in one slot).
+    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
         match &self.kind {
-            Kind::Node(n) => n.request_many(encode, replies).await,
-            Kind::Cluster(c) => c.request_many(&encode, replies).await,
+            Kind::Node(n) => n.request_many(cmds).await,
+            Kind::Cluster(c) => c.request_many(cmds).await,
         }
     }
 
@@ -352,7 +349,7 @@ impl NodePool {
             let reply = conn
                 .request(|b| resp_codec::encode_command(b, &["READONLY"]))
                 .await;
-            if let Err(e) = reply.and_then(crate::cmd::check_reply) {
+            if let Err(e) = reply.and_then(check_reply) {
                 conn.close();
                 return Err(e);
             }
@@ -387,7 +384,8 @@ impl NodePool {
 
     /// Sends one command on the shared connection, retrying once when it was certainly not
     /// written.
-    pub(crate) async fn request(&self, encode: impl Fn(&mut BytesMut)) -> Result<Frame, Error> {
+    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
+        let encode = |b: &mut BytesMut| cmd.write_to(b);
         let conn = self.shared().await?;
         match conn.request(&encode).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
@@ -425,11 +423,9 @@ impl NodePool {
     }
 
     /// Sends a batch on the shared connection; like [`Pool::request`] for retries.
-    pub(crate) async fn request_many(
-        &self,
-        encode: impl Fn(&mut BytesMut),
-        replies: usize,
-    ) -> Result<Vec<Frame>, Error> {
+    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+        let encode = |b: &mut BytesMut| cmds.iter().for_each(|c| c.write_to(b));
+        let replies = cmds.len();
         let conn = self.shared().await?;
         let timeout = conn.response_timeout();
         match conn.request_many(&encode, replies, timeout).await {
@@ -584,19 +580,25 @@ struct SessionState {
 
 impl SessionState {
     fn observe(&mut self, cmd: &Cmd) {
-        let name = cmd.name().to_ascii_uppercase();
-        match name.as_str() {
-            "MULTI" => self.in_multi = true,
-            "WATCH" => self.watching = true,
-            "UNWATCH" => self.watching = false,
-            "EXEC" | "DISCARD" => {
+        // Upper-cased on the stack: every name that matters fits in 16 bytes.
+        let name = cmd.name_bytes();
+        let mut upper = [0u8; 16];
+        let Some(upper) = upper.get_mut(..name.len()) else {
+            return;
+        };
+        upper.copy_from_slice(name);
+        upper.make_ascii_uppercase();
+        match &*upper {
+            b"MULTI" => self.in_multi = true,
+            b"WATCH" => self.watching = true,
+            b"UNWATCH" => self.watching = false,
+            b"EXEC" | b"DISCARD" => {
                 self.in_multi = false;
                 self.watching = false;
             }
-            "SELECT" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "MONITOR" | "HELLO" | "AUTH"
-            | "CLIENT" | "READONLY" | "READWRITE" | "SWAPDB" | "RESET" | "SYNC" | "PSYNC" => {
-                self.tainted = true
-            }
+            b"SELECT" | b"SUBSCRIBE" | b"PSUBSCRIBE" | b"SSUBSCRIBE" | b"MONITOR" | b"HELLO"
+            | b"AUTH" | b"CLIENT" | b"READONLY" | b"READWRITE" | b"SWAPDB" | b"RESET" | b"SYNC"
+            | b"PSYNC" => self.tainted = true,
             _ => {}
         }
     }
@@ -641,21 +643,17 @@ impl PooledConnection {
         let slot = cmds.iter().find_map(|c| cluster.slot_of(c));
         if slot.is_none() && local {
             if let [one] = cmds {
-                let name = one.name().to_ascii_uppercase();
-                match name.as_str() {
-                    "MULTI" if !*deferred_multi => {
-                        *deferred_multi = true;
-                        return Ok(Some(Frame::SimpleString("OK".into())));
-                    }
-                    "EXEC" if *deferred_multi => {
-                        *deferred_multi = false;
-                        return Ok(Some(Frame::Array(Vec::new())));
-                    }
-                    "DISCARD" if *deferred_multi => {
-                        *deferred_multi = false;
-                        return Ok(Some(Frame::SimpleString("OK".into())));
-                    }
-                    _ => {}
+                if one.is("MULTI") && !*deferred_multi {
+                    *deferred_multi = true;
+                    return Ok(Some(Frame::SimpleString("OK".into())));
+                }
+                if one.is("EXEC") && *deferred_multi {
+                    *deferred_multi = false;
+                    return Ok(Some(Frame::Array(Vec::new())));
+                }
+                if one.is("DISCARD") && *deferred_multi {
+                    *deferred_multi = false;
+                    return Ok(Some(Frame::SimpleString("OK".into())));
                 }
             }
         }
@@ -666,7 +664,7 @@ impl PooledConnection {
             let reply = bound
                 .send_frame(&Cmd::new("MULTI"), bound.conn().response_timeout())
                 .await?;
-            crate::cmd::check_reply(reply)?;
+            check_reply(reply)?;
         }
         self.binding = Binding::Bound(bound);
         Ok(None)
@@ -737,10 +735,9 @@ impl PooledConnection {
     /// # Errors
     ///
     /// Connection errors only; error replies are returned as frames.
-    pub(crate) async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
-        let refs: Vec<&Cmd> = cmds.iter().collect();
+    pub(crate) async fn send_many(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
         // A batch is never answered locally: it binds even when no command has a key.
-        self.bind_for(&refs, false).await?;
+        self.bind_for(cmds, false).await?;
         let replies = self.bound().send_many(cmds).await;
         if let Ok(frames) = &replies {
             self.learn_from(frames);
@@ -788,7 +785,7 @@ impl NodeConnection {
         result
     }
 
-    async fn send_many(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+    async fn send_many(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
         self.busy = true;
         for c in cmds {
             self.state.observe(c);

@@ -927,3 +927,77 @@ async fn scan_works_for_a_user_denied_cluster_nodes() {
     want.sort();
     assert_eq!(scanned, want);
 }
+
+/// The `rejected_calls` a node counted for `command` (Redis 7 counts a command answered with
+/// `MOVED` or `ASK` there): zero on every master means every command went straight to the
+/// node that serves its keys.
+fn rejected_calls(cluster: &RedisCluster, command: &str) -> u64 {
+    cluster
+        .master_ports()
+        .into_iter()
+        .map(|port| {
+            let stats = cluster.node_ref(port).cli(&["INFO", "commandstats"]);
+            let prefix = format!("cmdstat_{command}:");
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .and_then(|fields| {
+                    fields
+                        .split(',')
+                        .find_map(|f| f.strip_prefix("rejected_calls="))
+                        .and_then(|n| n.trim().parse().ok())
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_commands_with_keys_in_unusual_positions_go_straight_to_their_slot() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config()).await.expect("connect");
+    // The first words after the command name hash elsewhere than the keys: a router that
+    // took them for keys would be redirected, and the server would count it.
+    for k in keys("unusual", 24) {
+        let script = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";
+        let v: String = client
+            .query(cmd("EVAL").arg(script).arg(1).arg(&k).arg("from-lua"))
+            .await
+            .unwrap();
+        assert_eq!(v, "from-lua");
+        let enc: String = client
+            .query(cmd("OBJECT").arg("ENCODING").arg(&k))
+            .await
+            .unwrap();
+        assert_eq!(enc, "embstr");
+        let stream = format!("{{{k}}}:s");
+        client
+            .query::<String>(cmd("XADD").arg(&stream).arg("*").arg("f").arg("v"))
+            .await
+            .unwrap();
+        let read: Frame = client
+            .query(
+                cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(5)
+                    .arg("STREAMS")
+                    .arg(&stream)
+                    .arg("0"),
+            )
+            .await
+            .unwrap();
+        assert!(!read.is_null() && !read.is_error(), "{read:?}");
+        // A raw command whose builder marked its key needs no key specification at all.
+        let v: Option<String> = client.query(cmd("GET").key(&k)).await.unwrap();
+        assert_eq!(v.as_deref(), Some("from-lua"));
+    }
+    for command in ["eval", "object|encoding", "xread", "xadd", "get"] {
+        assert_eq!(
+            rejected_calls(&cluster, command),
+            0,
+            "{command} was redirected"
+        );
+    }
+}

@@ -55,9 +55,9 @@ pub(crate) struct CommandInfo {
 }
 
 impl CommandInfo {
-    /// The keys of this command in `args` (the name is `args[0]`), in order. Specs that do
-    /// not match the arguments (a missing keyword, a bad count) contribute nothing.
-    pub(crate) fn keys<'a>(&self, args: &'a [Bytes]) -> Vec<&'a Bytes> {
+    /// The indices of this command's keys in `args` (the name is `args[0]`), in order. Specs
+    /// that do not match the arguments (a missing keyword, a bad count) contribute nothing.
+    pub(crate) fn key_indices<A: AsRef<[u8]>>(&self, args: &[A]) -> Vec<usize> {
         let argc = args.len();
         let mut keys = Vec::new();
         for spec in &self.specs {
@@ -69,12 +69,12 @@ impl CommandInfo {
                 } => {
                     let found = if *start_from > 0 {
                         (*start_from as usize..argc)
-                            .find(|&i| args[i].eq_ignore_ascii_case(keyword))
+                            .find(|&i| args[i].as_ref().eq_ignore_ascii_case(keyword))
                     } else {
                         let from = argc as isize + start_from;
                         (1..=from.max(0) as usize)
                             .rev()
-                            .find(|&i| i < argc && args[i].eq_ignore_ascii_case(keyword))
+                            .find(|&i| i < argc && args[i].as_ref().eq_ignore_ascii_case(keyword))
                     };
                     match found {
                         Some(i) => i + 1,
@@ -100,7 +100,7 @@ impl CommandInfo {
                 } => {
                     let Some(n) = args
                         .get(start + numkeys_at)
-                        .and_then(|a| std::str::from_utf8(a).ok())
+                        .and_then(|a| std::str::from_utf8(a.as_ref()).ok())
                         .and_then(|a| a.parse::<usize>().ok())
                     else {
                         continue;
@@ -111,7 +111,7 @@ impl CommandInfo {
             };
             let mut i = first;
             while (i as isize) <= last && i < argc {
-                keys.push(&args[i]);
+                keys.push(i);
                 i += step.max(1);
             }
         }
@@ -338,12 +338,12 @@ impl CommandTable {
 
     /// The entry for the command in `args`: its `name|subcommand` entry when there is one,
     /// else its own.
-    pub(crate) fn lookup(&self, args: &[Bytes]) -> Option<&CommandInfo> {
-        let name = args.first()?.to_ascii_lowercase();
+    pub(crate) fn lookup<A: AsRef<[u8]>>(&self, args: &[A]) -> Option<&CommandInfo> {
+        let name = args.first()?.as_ref().to_ascii_lowercase();
         if let Some(sub) = args.get(1) {
             let mut full = name.clone();
             full.push(b'|');
-            full.extend(sub.to_ascii_lowercase());
+            full.extend(sub.as_ref().to_ascii_lowercase());
             if let Some(info) = self.map.get(&full) {
                 return Some(info);
             }
@@ -480,9 +480,9 @@ mod tests {
         table
             .lookup(&a)
             .map(|i| {
-                i.keys(&a)
+                i.key_indices(&a)
                     .into_iter()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .map(|k| String::from_utf8_lossy(&a[k]).into_owned())
                     .collect()
             })
             .unwrap_or_default()

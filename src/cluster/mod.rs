@@ -2,11 +2,12 @@
 //!
 //! # Design
 //!
-//! Commands arrive as the RESP bytes their `encode` closure writes (the same closures the
-//! single-server pool takes). The router encodes them into a scratch buffer, parses them back
-//! ([`command`]), finds their keys ([`keys`]: the server's `COMMAND` key specifications,
-//! fetched once, with a built-in table until then), hashes the keys to slots ([`slot`]) and
-//! sends the bytes, unchanged, to the node serving that slot ([`topology`]).
+//! Commands arrive as [`Cmd`] values, which record where each argument lies and, when their
+//! builder knew them, which arguments are keys. The router takes those keys, or finds them
+//! by applying the server's `COMMAND` key specifications ([`keys`]: fetched once, with a
+//! built-in table until then) to the recorded arguments; it hashes the keys to slots
+//! ([`slot`]) and sends the command, unchanged, to the node serving that slot
+//! ([`topology`]). Nothing is parsed back from encoded bytes.
 //!
 //! State:
 //!
@@ -49,12 +50,12 @@
 //! RESTORE` (so `EVALSHA` finds its script on whichever node serves its keys), `DBSIZE`
 //! (summed) and `KEYS` (concatenated).
 
-pub(crate) mod command;
 pub(crate) mod keys;
 mod shard_pubsub;
 pub(crate) mod slot;
 pub(crate) mod topology;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -63,14 +64,14 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use resp_codec::{Frame, encode_array_header, encode_bulk, encode_command};
+use bytes::Bytes;
+use resp_codec::{Frame, encode_command};
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use self::command::{ParsedCommand, parse_commands};
 use self::keys::{CommandInfo, CommandTable};
 use self::topology::{Topology, parse_target};
-use crate::cmd::Cmd;
+use crate::command::Cmd;
 use crate::config::ServerAddr;
 use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
 use crate::error::Error;
@@ -186,9 +187,8 @@ enum Combine {
 
 /// A pipeline as sent ([`Cluster::expand_pipeline`]): the commands (split ones as their
 /// parts), the slot each goes to, and how to get each original command's reply back.
-#[derive(Default)]
-struct Expanded {
-    cmds: Vec<ParsedCommand>,
+struct Expanded<'a> {
+    cmds: Vec<Cow<'a, Cmd>>,
     slots: Vec<Option<u16>>,
     plan: Vec<Sent>,
 }
@@ -486,7 +486,8 @@ impl Cluster {
 
     // ----- routing -----
 
-    fn command_info(&self, args: &[Bytes]) -> Option<CommandInfo> {
+    fn command_info(&self, cmd: &Cmd) -> Option<CommandInfo> {
+        let head: SmallVec<[&[u8]; 2]> = cmd.arg_list().take(2).collect();
         let server = self
             .commands
             .read()
@@ -494,23 +495,39 @@ impl Cluster {
             .clone();
         server
             .as_ref()
-            .and_then(|t| t.lookup(args).cloned())
-            .or_else(|| self.builtin.lookup(args).cloned())
+            .and_then(|t| t.lookup(&head).cloned())
+            .or_else(|| self.builtin.lookup(&head).cloned())
+    }
+
+    /// The indices of `cmd`'s keys: the ones its builder marked, else the server's key
+    /// specifications (`info`) applied to its recorded arguments.
+    fn key_indices(cmd: &Cmd, info: Option<&CommandInfo>) -> Vec<usize> {
+        if let Some(marked) = cmd.marked_keys() {
+            return marked.collect();
+        }
+        let Some(info) = info else {
+            return Vec::new();
+        };
+        let args: SmallVec<[&[u8]; 8]> = cmd.arg_list().collect();
+        info.key_indices(&args)
+    }
+
+    /// The slot of the argument of `cmd` at `index`.
+    fn slot_at(cmd: &Cmd, index: usize) -> u16 {
+        slot::key_slot(cmd.arg_bytes(index).unwrap_or_default())
     }
 
     /// The slot of `cmd`'s first key, if it has a key.
     pub(crate) fn slot_of(&self, cmd: &Cmd) -> Option<u16> {
-        let mut b = BytesMut::new();
-        cmd.write_to(&mut b);
-        let parsed = parse_commands(&b.freeze()).ok()?;
-        let c = parsed.first()?;
-        let info = self.command_info(&c.args)?;
-        info.keys(&c.args).first().map(|k| slot::key_slot(k))
+        let info = self.command_info(cmd);
+        Self::key_indices(cmd, info.as_ref())
+            .first()
+            .map(|&k| Self::slot_at(cmd, k))
     }
 
-    fn route(&self, cmd: &ParsedCommand) -> Result<Route, Error> {
-        let name = cmd.name_upper();
-        let sub = cmd.args.get(1).map(|s| s.to_ascii_uppercase());
+    fn route(&self, cmd: &Cmd) -> Result<Route, Error> {
+        let name = cmd.name_bytes().to_ascii_uppercase();
+        let sub = cmd.arg_bytes(1).map(|s| s.to_ascii_uppercase());
         let everywhere = match (&name[..], sub.as_deref()) {
             (b"FLUSHALL" | b"FLUSHDB", _)
             | (b"SCRIPT", Some(b"LOAD" | b"FLUSH"))
@@ -524,18 +541,16 @@ impl Cluster {
         if let Some(combine) = everywhere {
             return Ok(Route::AllMasters(combine));
         }
-        let Some(info) = self.command_info(&cmd.args) else {
+        let info = self.command_info(cmd);
+        let keys = Self::key_indices(cmd, info.as_ref());
+        let Some(&first) = keys.first() else {
             return Ok(Route::Any);
         };
-        let keys = info.keys(&cmd.args);
-        let Some(first) = keys.first() else {
-            return Ok(Route::Any);
-        };
-        let slot = slot::key_slot(first);
-        if keys.iter().all(|k| slot::key_slot(k) == slot) {
+        let slot = Self::slot_at(cmd, first);
+        if keys.iter().all(|&k| Self::slot_at(cmd, k) == slot) {
             return Ok(Route::Slot {
                 slot,
-                readonly: info.readonly,
+                readonly: info.is_some_and(|i| i.readonly),
             });
         }
         match &name[..] {
@@ -549,19 +564,17 @@ impl Cluster {
 
     /// The slot of a batch's keyed commands when they all share one, `Ok(None)` when none
     /// has a key.
-    fn single_slot(&self, cmds: &[ParsedCommand]) -> Result<Option<u16>, Error> {
+    fn single_slot(&self, cmds: &[&Cmd]) -> Result<Option<u16>, Error> {
         let mut found: Option<u16> = None;
         for c in cmds {
-            let Some(info) = self.command_info(&c.args) else {
-                continue;
-            };
-            for k in info.keys(&c.args) {
-                let s = slot::key_slot(k);
+            let info = self.command_info(c);
+            for k in Self::key_indices(c, info.as_ref()) {
+                let s = Self::slot_at(c, k);
                 match found {
                     None => found = Some(s),
                     Some(f) if f != s => {
                         return Err(Error::CrossSlot {
-                            command: String::from_utf8_lossy(&c.name_upper()).into_owned(),
+                            command: c.name().to_ascii_uppercase(),
                         });
                     }
                     Some(_) => {}
@@ -651,51 +664,38 @@ impl Cluster {
     /// from its `CLUSTER NODES`.
     pub(crate) async fn held_slots(&self, addr: &ServerAddr) -> Result<slot::SlotSet, Error> {
         let reply = self
-            .request_on(addr, |b| encode_command(b, &[&b"CLUSTER"[..], b"NODES"]))
+            .request_on(addr, &Cmd::new("CLUSTER").arg("NODES"))
             .await?;
         let text = <String as crate::cmd::FromReply>::from_reply(reply)?;
         slot::SlotSet::held_by_myself(&text).ok_or(Error::UnexpectedReply)
     }
 
     /// Sends one command to the master at `addr` (no redirection: for node-wide commands).
-    pub(crate) async fn request_on(
-        &self,
-        addr: &ServerAddr,
-        encode: impl Fn(&mut BytesMut),
-    ) -> Result<Frame, Error> {
-        self.node(addr).request(encode).await
+    pub(crate) async fn request_on(&self, addr: &ServerAddr, cmd: &Cmd) -> Result<Frame, Error> {
+        self.node(addr).request(cmd).await
     }
 
     // ----- sending -----
 
     /// One command: routed, redirected, and for split commands merged.
-    pub(crate) async fn request(&self, encode: &impl Fn(&mut BytesMut)) -> Result<Frame, Error> {
+    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let mut b = BytesMut::new();
-        encode(&mut b);
-        let buf = b.freeze();
-        let mut cmds =
-            parse_commands(&buf).map_err(|_| Error::InvalidArgument("malformed command"))?;
-        if cmds.len() != 1 {
-            return Err(Error::InvalidArgument("expected exactly one command"));
-        }
-        let cmd = cmds.pop().expect("one command");
         self.ensure_topology().await?;
-        match self.route(&cmd)? {
+        match self.route(cmd)? {
             Route::Slot { slot, readonly } => {
-                self.run_in_slot(slot, readonly && self.read_from_replicas, &cmd.raw)
+                self.run_in_slot(slot, readonly && self.read_from_replicas, cmd)
                     .await
             }
-            Route::Any => self.run_anywhere(&cmd.raw).await,
-            Route::AllMasters(combine) => self.run_on_all_masters(&cmd.raw, combine).await,
-            Route::Split(combine) => self.run_split(&cmd, combine).await,
+            Route::Any => self.run_anywhere(cmd).await,
+            Route::AllMasters(combine) => self.run_on_all_masters(cmd, combine).await,
+            Route::Split(combine) => self.run_split(cmd, combine).await,
         }
     }
 
-    /// Sends `raw` to the node serving `slot`, following redirections.
-    async fn run_in_slot(&self, slot: u16, replica_ok: bool, raw: &Bytes) -> Result<Frame, Error> {
+    /// Sends `cmd` to the node serving `slot`, following redirections.
+    async fn run_in_slot(&self, slot: u16, replica_ok: bool, cmd: &Cmd) -> Result<Frame, Error> {
         let deadline = Instant::now() + self.retry_window();
         let mut redirects = 0;
         let mut waits = 0;
@@ -722,7 +722,7 @@ impl Cluster {
                     }
                 }
             };
-            let result = send(&pool, raw, attempt).await;
+            let result = send(&pool, cmd, attempt).await;
             match result {
                 Ok(frame) => match Redirect::of(&frame, &addr) {
                     None => return Ok(frame),
@@ -800,12 +800,12 @@ impl Cluster {
     }
 
     /// Sends a keyless command to some master, trying others when one cannot be reached.
-    async fn run_anywhere(&self, raw: &Bytes) -> Result<Frame, Error> {
+    async fn run_anywhere(&self, cmd: &Cmd) -> Result<Frame, Error> {
         let deadline = Instant::now() + self.retry_window();
         let mut waits = 0;
         loop {
             let addr = self.any_master().ok_or(Error::Closed)?;
-            match send(&self.node(&addr), raw, Attempt::Plain).await {
+            match send(&self.node(&addr), cmd, Attempt::Plain).await {
                 Err(e) if is_retryable(&e) => {
                     if !self.wait(&mut waits, deadline).await {
                         return Err(e);
@@ -817,14 +817,13 @@ impl Cluster {
         }
     }
 
-    async fn run_on_all_masters(&self, raw: &Bytes, combine: Combine) -> Result<Frame, Error> {
+    async fn run_on_all_masters(&self, cmd: &Cmd, combine: Combine) -> Result<Frame, Error> {
         let masters = self.masters().await?;
         let futures: Vec<_> = masters
             .iter()
             .map(|a| {
                 let pool = self.node(a);
-                let raw = raw.clone();
-                async move { send(&pool, &raw, Attempt::Plain).await }
+                async move { send(&pool, cmd, Attempt::Plain).await }
             })
             .collect();
         let replies = join_all(futures)
@@ -836,12 +835,12 @@ impl Cluster {
 
     /// A multi-key command (`MGET`, `DEL`, ...) as one command per slot of its keys, each with
     /// its slot, and the positions (in key order) of each part's keys.
-    fn split_parts(&self, cmd: &ParsedCommand) -> (Vec<(u16, ParsedCommand)>, Vec<Vec<usize>>) {
-        let info = self.command_info(&cmd.args).unwrap_or_default();
-        let keys = info.keys(&cmd.args);
+    fn split_parts(&self, cmd: &Cmd) -> (Vec<(u16, Cmd)>, Vec<Vec<usize>>) {
+        let info = self.command_info(cmd);
+        let keys = Self::key_indices(cmd, info.as_ref());
         let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            let s = slot::key_slot(k);
+        for (i, &k) in keys.iter().enumerate() {
+            let s = Self::slot_at(cmd, k);
             match groups.iter_mut().find(|(g, _)| *g == s) {
                 Some((_, v)) => v.push(i),
                 None => groups.push((s, vec![i])),
@@ -850,18 +849,11 @@ impl Cluster {
         let parts = groups
             .iter()
             .map(|(s, positions)| {
-                let mut args = Vec::with_capacity(positions.len() + 1);
-                args.push(cmd.args[0].clone());
-                args.extend(positions.iter().map(|&p| keys[p].clone()));
-                let mut b = BytesMut::new();
-                encode_array_header(&mut b, args.len());
-                for a in &args {
-                    encode_bulk(&mut b, a);
-                }
-                let part = ParsedCommand {
-                    raw: b.freeze(),
-                    args,
-                };
+                let part = Cmd::from_args(&[&cmd.name_bytes()]).keys(
+                    positions
+                        .iter()
+                        .map(|&p| cmd.arg_bytes(keys[p]).unwrap_or_default()),
+                );
                 (*s, part)
             })
             .collect();
@@ -873,23 +865,29 @@ impl Cluster {
     /// and a command for every master (`FLUSHDB`, `DBSIZE`, ...) one part per master (sent to
     /// a slot that master serves), exactly as when the command is sent alone. Each part keeps
     /// its place in the pipeline, so commands on one node still run in order.
-    fn expand_pipeline(&self, cmds: Vec<ParsedCommand>) -> Expanded {
+    fn expand_pipeline<'a>(&self, cmds: &[&'a Cmd]) -> Expanded<'a> {
         let topology = self.snapshot();
-        let mut out = Expanded::default();
-        for cmd in cmds {
+        let mut out = Expanded {
+            cmds: Vec::with_capacity(cmds.len()),
+            slots: Vec::with_capacity(cmds.len()),
+            plan: Vec::with_capacity(cmds.len()),
+        };
+        for &cmd in cmds {
             // Where a command sent whole goes: its route's slot, already computed.
             let mut whole_slot = None;
-            let parts = match self.route(&cmd) {
+            let parts = match self.route(cmd) {
                 Ok(Route::Split(combine)) => {
-                    let (parts, positions) = self.split_parts(&cmd);
+                    let (parts, positions) = self.split_parts(cmd);
+                    let parts: Vec<(u16, Cow<'a, Cmd>)> =
+                        parts.into_iter().map(|(s, c)| (s, Cow::Owned(c))).collect();
                     Some((parts, combine, positions))
                 }
                 Ok(Route::AllMasters(combine)) => {
-                    let parts: Vec<(u16, ParsedCommand)> = topology
+                    let parts: Vec<(u16, Cow<'a, Cmd>)> = topology
                         .serving_shards()
                         .iter()
                         .filter_map(|s| topology.first_slot_of(&s.master))
-                        .map(|slot| (slot, cmd.clone()))
+                        .map(|slot| (slot, Cow::Borrowed(cmd)))
                         .collect();
                     (!parts.is_empty()).then_some((parts, combine, Vec::new()))
                 }
@@ -901,9 +899,7 @@ impl Cluster {
                 Err(_) => {
                     // A cross-slot command that cannot be split goes to its first key's slot
                     // and gets the server's CROSSSLOT error as its own reply.
-                    whole_slot = self
-                        .command_info(&cmd.args)
-                        .and_then(|i| i.keys(&cmd.args).first().map(|k| slot::key_slot(k)));
+                    whole_slot = self.slot_of(cmd);
                     None
                 }
             };
@@ -922,7 +918,7 @@ impl Cluster {
                 }
                 None => {
                     out.plan.push(Sent::Whole(out.cmds.len()));
-                    out.cmds.push(cmd);
+                    out.cmds.push(Cow::Borrowed(cmd));
                     out.slots.push(whole_slot);
                 }
             }
@@ -931,15 +927,14 @@ impl Cluster {
     }
 
     /// A multi-key command split into one command per slot; the replies combined.
-    async fn run_split(&self, cmd: &ParsedCommand, combine: Combine) -> Result<Frame, Error> {
-        let info = self.command_info(&cmd.args).unwrap_or_default();
+    async fn run_split(&self, cmd: &Cmd, combine: Combine) -> Result<Frame, Error> {
+        let readonly = self.command_info(cmd).is_some_and(|i| i.readonly);
         let (parts, positions) = self.split_parts(cmd);
         let futures: Vec<_> = parts
             .iter()
             .map(|(slot, part)| {
-                let readonly = info.readonly && self.read_from_replicas;
-                let (slot, raw) = (*slot, part.raw.clone());
-                async move { self.run_in_slot(slot, readonly, &raw).await }
+                let readonly = readonly && self.read_from_replicas;
+                async move { self.run_in_slot(*slot, readonly, part).await }
             })
             .collect();
         let replies = join_all(futures)
@@ -951,29 +946,18 @@ impl Cluster {
 
     /// A batch: a `MULTI` ... `EXEC` block goes whole to one slot's node; anything else is
     /// split by node and put back in order.
-    pub(crate) async fn request_many(
-        &self,
-        encode: &impl Fn(&mut BytesMut),
-        replies: usize,
-    ) -> Result<Vec<Frame>, Error> {
+    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let mut b = BytesMut::new();
-        encode(&mut b);
-        let buf = b.freeze();
-        let cmds = parse_commands(&buf).map_err(|_| Error::InvalidArgument("malformed command"))?;
         self.ensure_topology().await?;
         let is_transaction = cmds.len() >= 2
-            && cmds.first().is_some_and(|c| c.is(b"MULTI"))
-            && cmds.last().is_some_and(|c| c.is(b"EXEC"));
-        if is_transaction || cmds.len() != replies {
-            // A transaction, or a batch whose replies do not pair up with its commands: it
-            // must go whole to one node.
-            let slot = self.single_slot(&cmds)?;
-            return self
-                .run_batch_whole(slot, &buf, replies, is_transaction)
-                .await;
+            && cmds.first().is_some_and(|c| c.is("MULTI"))
+            && cmds.last().is_some_and(|c| c.is("EXEC"));
+        if is_transaction {
+            // A transaction must go whole to one node.
+            let slot = self.single_slot(cmds)?;
+            return self.run_batch_whole(slot, cmds, is_transaction).await;
         }
         let expanded = self.expand_pipeline(cmds);
         let frames = self.run_pipeline(&expanded.cmds, &expanded.slots).await?;
@@ -998,8 +982,7 @@ impl Cluster {
     async fn run_batch_whole(
         &self,
         slot: Option<u16>,
-        buf: &Bytes,
-        replies: usize,
+        cmds: &[&Cmd],
         transaction: bool,
     ) -> Result<Vec<Frame>, Error> {
         let deadline = Instant::now() + self.retry_window();
@@ -1011,7 +994,7 @@ impl Cluster {
                 None => self.any_master().ok_or(Error::Closed)?,
             };
             let pool = self.node(&addr);
-            let frames = match send_many(&pool, buf, replies).await {
+            let frames = match send_many(&pool, cmds.iter().copied()).await {
                 Ok(f) => f,
                 Err(e) if is_retryable(&e) => {
                     if !self.wait(&mut waits, deadline).await {
@@ -1061,7 +1044,7 @@ impl Cluster {
     /// A pipeline split by node; each command's reply put back at its position.
     async fn run_pipeline(
         &self,
-        cmds: &[ParsedCommand],
+        cmds: &[Cow<'_, Cmd>],
         slots: &[Option<u16>],
     ) -> Result<Vec<Frame>, Error> {
         let n = cmds.len();
@@ -1090,13 +1073,7 @@ impl Cluster {
                 .iter()
                 .map(|(addr, idx)| {
                     let pool = self.node(addr);
-                    let mut b = BytesMut::new();
-                    for &i in idx {
-                        b.extend_from_slice(&cmds[i].raw);
-                    }
-                    let raw = b.freeze();
-                    let count = idx.len();
-                    async move { send_many(&pool, &raw, count).await }
+                    async move { send_many(&pool, idx.iter().map(|&i| &*cmds[i])).await }
                 })
                 .collect();
             let results = join_all(futures).await;
@@ -1142,12 +1119,11 @@ impl Cluster {
             let futures: Vec<_> = one_by_one
                 .iter()
                 .map(|&i| {
-                    let raw = cmds[i].raw.clone();
-                    let slot = slots[i];
+                    let (cmd, slot) = (&*cmds[i], slots[i]);
                     async move {
                         match slot {
-                            Some(s) => self.run_in_slot(s, false, &raw).await,
-                            None => self.run_anywhere(&raw).await,
+                            Some(s) => self.run_in_slot(s, false, cmd).await,
+                            None => self.run_anywhere(cmd).await,
                         }
                     }
                 })
@@ -1173,21 +1149,21 @@ fn is_retryable(e: &Error) -> bool {
     }
 }
 
-/// Sends `raw` (after `ASKING` for an ASK redirection) on `pool`'s shared connection.
+/// Sends `cmd` (after `ASKING` for an ASK redirection) on `pool`'s shared connection.
 ///
 /// Connect errors come back as they are: `Io` and unsent errors mean nothing was written.
 /// An `Io` error from the request itself cannot happen: the connection reports failures of
 /// written requests as `ConnectionClosed { sent: true }`.
-async fn send(pool: &NodePool, raw: &Bytes, attempt: Attempt) -> Result<Frame, Error> {
+async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt) -> Result<Frame, Error> {
     let conn = pool.shared().await?;
     match attempt {
-        Attempt::Plain => conn.request(|b| b.extend_from_slice(raw)).await,
+        Attempt::Plain => conn.request(|b| cmd.write_to(b)).await,
         Attempt::Asking => {
             let mut frames = conn
                 .request_many(
                     |b| {
                         encode_command(b, &["ASKING"]);
-                        b.extend_from_slice(raw);
+                        cmd.write_to(b);
                     },
                     2,
                     conn.response_timeout(),
@@ -1198,10 +1174,14 @@ async fn send(pool: &NodePool, raw: &Bytes, attempt: Attempt) -> Result<Frame, E
     }
 }
 
-async fn send_many(pool: &NodePool, raw: &Bytes, replies: usize) -> Result<Vec<Frame>, Error> {
+async fn send_many<'c>(
+    pool: &NodePool,
+    cmds: impl Iterator<Item = &'c Cmd> + Clone,
+) -> Result<Vec<Frame>, Error> {
     let conn = pool.shared().await?;
+    let replies = cmds.clone().count();
     conn.request_many(
-        |b| b.extend_from_slice(raw),
+        |b| cmds.clone().for_each(|c| c.write_to(b)),
         replies,
         conn.response_timeout(),
     )
@@ -1384,11 +1364,7 @@ mod tests {
             vec![tcp(7000)],
             false,
         );
-        let parse = |words: &[&str]| {
-            let mut b = BytesMut::new();
-            encode_command(&mut b, words);
-            parse_commands(&b.freeze()).unwrap().remove(0)
-        };
+        let parse = |words: &[&str]| crate::command::cmd(words[0]).args(&words[1..]);
         assert_eq!(
             c.route(&parse(&["GET", "foo"])).unwrap(),
             Route::Slot {
@@ -1427,9 +1403,9 @@ mod tests {
         );
         assert!(matches!(
             c.single_slot(&[
-                parse(&["MULTI"]),
-                parse(&["SET", "a", "1"]),
-                parse(&["SET", "b", "1"])
+                &parse(&["MULTI"]),
+                &parse(&["SET", "a", "1"]),
+                &parse(&["SET", "b", "1"])
             ]),
             Err(Error::CrossSlot { .. })
         ));

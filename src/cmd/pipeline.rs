@@ -1,8 +1,7 @@
 //! [`Pipeline`]: many commands in one write, replies back in order; optionally atomic
 //! (`MULTI` ... `EXEC`).
 
-use bytes::BytesMut;
-use resp_codec::{Frame, ToArg, encode_command};
+use resp_codec::{Frame, ToArg};
 
 use super::{Cmd, FromReply, SetOptions, ZAddOptions, check_reply};
 use crate::client::Client;
@@ -10,7 +9,8 @@ use crate::error::{ConversionError, Error, ServerError};
 
 /// Commands queued to be sent together in one write.
 ///
-/// Commands are encoded as they are added, into one buffer. [`Pipeline::query`] converts all
+/// Each command is kept as the [`Cmd`] value it was built as, so that a cluster client can
+/// route each by its keys. [`Pipeline::query`] converts all
 /// replies at once (failing on the first error reply); [`Pipeline::execute`] returns every
 /// reply as a frame, so one failing command does not hide the others' results.
 ///
@@ -34,8 +34,7 @@ use crate::error::{ConversionError, Error, ServerError};
 /// ```
 #[derive(Clone, Default)]
 pub struct Pipeline {
-    buf: BytesMut,
-    count: usize,
+    cmds: Vec<Cmd>,
     atomic: bool,
 }
 
@@ -44,7 +43,7 @@ impl std::fmt::Debug for Pipeline {
     /// (`AUTH`) or user data.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("commands", &self.count)
+            .field("commands", &self.cmds.len())
             .field("atomic", &self.atomic)
             .finish()
     }
@@ -66,32 +65,28 @@ impl Pipeline {
 
     /// Queues `cmd`.
     pub fn add(&mut self, cmd: Cmd) -> &mut Pipeline {
-        cmd.write_to(&mut self.buf);
-        self.count += 1;
+        self.cmds.push(cmd);
         self
     }
 
-    /// Queues a command given as a list of arguments, encoded straight into the pipeline.
+    /// Queues a command given as a list of arguments, the name first.
     pub fn add_args(&mut self, args: &[&dyn ToArg]) -> &mut Pipeline {
-        encode_command(&mut self.buf, args);
-        self.count += 1;
-        self
+        self.add(Cmd::from_args(args))
     }
 
     /// Number of queued commands.
     pub fn len(&self) -> usize {
-        self.count
+        self.cmds.len()
     }
 
     /// True when no command is queued.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.cmds.is_empty()
     }
 
-    /// Removes every queued command, keeping the buffer for reuse.
+    /// Removes every queued command.
     pub fn clear(&mut self) {
-        self.buf.clear();
-        self.count = 0;
+        self.cmds.clear();
     }
 
     /// Sends the commands and returns one reply frame per command, error replies included.
@@ -108,30 +103,19 @@ impl Pipeline {
     ///
     /// The batch is written whole or not at all; dropping the future discards the replies.
     pub async fn execute(&self, client: &Client) -> Result<Vec<Frame>, Error> {
-        if self.count == 0 {
+        if self.cmds.is_empty() {
             return Ok(Vec::new());
         }
-        let extra = if self.atomic { 2 } else { 0 };
-        let frames = client
-            .pool
-            .request_many(
-                |b| {
-                    if self.atomic {
-                        encode_command(b, &["MULTI"]);
-                    }
-                    b.extend_from_slice(&self.buf);
-                    if self.atomic {
-                        encode_command(b, &["EXEC"]);
-                    }
-                },
-                self.count + extra,
-            )
-            .await?;
-        if self.atomic {
-            unwrap_exec(frames)
-        } else {
-            Ok(frames)
+        if !self.atomic {
+            let batch: Vec<&Cmd> = self.cmds.iter().collect();
+            return client.pool.request_many(&batch).await;
         }
+        let (multi, exec) = (Cmd::new("MULTI"), Cmd::new("EXEC"));
+        let mut batch = Vec::with_capacity(self.cmds.len() + 2);
+        batch.push(&multi);
+        batch.extend(self.cmds.iter());
+        batch.push(&exec);
+        unwrap_exec(client.pool.request_many(&batch).await?)
     }
 
     /// Sends the commands and converts all replies at once into `T`: a tuple with one element
@@ -314,34 +298,9 @@ impl Pipeline {
         self.add_args(&args)
     }
 
-    /// The queued commands as separate [`Cmd`]s, for transactions that send them on their own
-    /// connection.
-    pub(crate) fn to_cmds(&self) -> Vec<Cmd> {
-        // The buffer holds only what `encode_command`/`Cmd::write_to` wrote: arrays of bulk
-        // strings with valid lengths, so this walk cannot go out of step.
-        fn number(buf: &[u8], pos: &mut usize) -> usize {
-            let mut n = 0;
-            *pos += 1; // the type byte
-            while buf[*pos] != b'\r' {
-                n = n * 10 + usize::from(buf[*pos] - b'0');
-                *pos += 1;
-            }
-            *pos += 2;
-            n
-        }
-        let buf = &self.buf[..];
-        let mut cmds = Vec::with_capacity(self.count);
-        let mut pos = 0;
-        while pos < buf.len() {
-            let argc = number(buf, &mut pos);
-            let body_start = pos;
-            for _ in 0..argc {
-                let len = number(buf, &mut pos);
-                pos += len + 2;
-            }
-            cmds.push(Cmd::from_parts(BytesMut::from(&buf[body_start..pos]), argc));
-        }
-        cmds
+    /// The queued commands, for transactions that send them on their own connection.
+    pub(crate) fn cmds(&self) -> &[Cmd] {
+        &self.cmds
     }
 }
 

@@ -356,7 +356,7 @@ impl<T> ScanStream<T> {
                         (false, _) => NodeStart::Continuing,
                     };
                     let frame = cluster
-                        .request_on(&addr, |b| resp_codec::encode_command(b, &args))
+                        .request_on(&addr, &super::Cmd::from_args(&args))
                         .await?;
                     Ok::<_, Error>((starting, frame))
                 };

@@ -29,10 +29,10 @@ use bytes::Bytes;
 use resp_codec::{Frame, ToArg};
 
 use super::keys::{dyn_args, dyn_pairs};
-use super::reply::into_pairs;
 use super::{Cmd, FromReply, check_reply, cmd};
 use crate::client::Client;
 use crate::error::{ConversionError, Error};
+use crate::reply::into_pairs;
 
 /// One stream entry: its id and its field/value pairs in insertion order.
 #[derive(Debug, Clone, PartialEq, Eq)]

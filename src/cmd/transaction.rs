@@ -97,10 +97,11 @@ impl Transaction {
     /// `EXECABORT` when the server rejected a command while queuing (nothing ran);
     /// connection errors (the outcome is then unknown).
     pub async fn exec(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+        let (multi, exec) = (cmd("MULTI"), cmd("EXEC"));
         let mut batch = Vec::with_capacity(cmds.len() + 2);
-        batch.push(cmd("MULTI"));
-        batch.extend(cmds.iter().cloned());
-        batch.push(cmd("EXEC"));
+        batch.push(&multi);
+        batch.extend(cmds.iter());
+        batch.push(&exec);
         let frames = self.conn.send_many(&batch).await?;
         self.watching = false;
         // `frames`: MULTI's +OK, one +QUEUED (or error) per command, then EXEC's reply.
@@ -115,7 +116,7 @@ impl Transaction {
     ///
     /// As for [`Transaction::exec`].
     pub async fn exec_pipeline(&mut self, pipeline: &crate::Pipeline) -> Result<Vec<Frame>, Error> {
-        self.exec(&pipeline.to_cmds()).await
+        self.exec(pipeline.cmds()).await
     }
 
     /// The underlying connection, for anything the methods above do not cover.

@@ -1,0 +1,286 @@
+//! [`Cmd`]: a command as a value that travels down the layers.
+//!
+//! # Design
+//!
+//! A command is encoded once, as it is built, into one buffer of bulk strings (the array
+//! header is written when it is sent, because only then is the count final). Alongside that
+//! buffer it records where each argument's payload lies and, when the builder knows them,
+//! which arguments are keys. Everything below the command layer reads those records:
+//!
+//! - the cluster router takes the keys it was told, or applies the server's key
+//!   specifications to the recorded arguments of a raw `cmd("…")`;
+//! - the pool notices `SELECT`, `MULTI`, `WATCH`, … on an exclusive connection by comparing
+//!   the recorded name, with no allocation;
+//! - logs show the name and the number of arguments, never their values.
+//!
+//! Nothing parses the encoded bytes back. Invariant: `spans[i]` is the payload of argument
+//! `i` inside `body`, `spans.len()` is the argument count (the name included), and every
+//! index in `keys` is below it. `body`, `spans` and `keys` change together, only in
+//! [`Cmd::push_arg`] and [`Cmd::push_key`].
+//!
+//! The recorded spans live inline for up to four arguments (and keys for up to two), so a
+//! typical command costs one allocation, its buffer.
+
+use bytes::BytesMut;
+use resp_codec::{ToArg, encode_array_header, encode_bulk};
+use smallvec::SmallVec;
+
+/// Starts a command by name, for anything the typed methods do not cover.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+/// use redis_manager::cmd;
+///
+/// let n: i64 = client.query(cmd("INCRBY").key("counter").arg(5)).await?;
+/// let info: String = client.query(cmd("CLIENT").arg("INFO")).await?;
+/// # let _ = (n, info); Ok(()) }
+/// ```
+pub fn cmd(name: &str) -> Cmd {
+    Cmd::new(name)
+}
+
+/// Where one argument's payload lies in the command's buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// A command and its arguments, already in wire form, with the position of each argument and
+/// (when marked with [`Cmd::key`]) of each key.
+///
+/// Arguments are encoded as they are added, so a `Cmd` holds one buffer and no per-argument
+/// allocations; sending it copies that buffer into the connection's write queue.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cmd {
+    body: BytesMut,
+    spans: SmallVec<[Span; 4]>,
+    /// Indices of the arguments marked as keys; `None` until one is marked, and then the
+    /// cluster uses the server's key specifications instead.
+    keys: Option<SmallVec<[u32; 2]>>,
+}
+
+impl Cmd {
+    /// A command named `name` with no arguments yet.
+    pub fn new(name: &str) -> Cmd {
+        let mut c = Cmd {
+            body: BytesMut::with_capacity(64),
+            spans: SmallVec::new(),
+            keys: None,
+        };
+        c.push_arg(name);
+        c
+    }
+
+    /// A command from a list of words, the name first; no key is marked.
+    pub(crate) fn from_args(args: &[&dyn ToArg]) -> Cmd {
+        let mut c = Cmd {
+            body: BytesMut::with_capacity(64),
+            spans: SmallVec::new(),
+            keys: None,
+        };
+        for a in args {
+            c.push_arg(a);
+        }
+        c
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl ToArg) -> Cmd {
+        self.push_arg(arg);
+        self
+    }
+
+    /// Adds every argument yielded by `args`.
+    pub fn args<I>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        for a in args {
+            self.push_arg(a);
+        }
+        self
+    }
+
+    /// Adds one argument that is a key.
+    ///
+    /// Marking keys tells a cluster client where to send the command without consulting the
+    /// server's key specifications. Once one key is marked, the marked ones are taken as all
+    /// the command's keys, so mark every key or none.
+    pub fn key(mut self, key: impl ToArg) -> Cmd {
+        self.push_key(key);
+        self
+    }
+
+    /// Adds every key yielded by `keys` (see [`Cmd::key`]).
+    pub fn keys<I>(mut self, keys: I) -> Cmd
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        // An empty list still says "these are all the keys": none.
+        self.keys.get_or_insert_with(SmallVec::new);
+        for k in keys {
+            self.push_key(k);
+        }
+        self
+    }
+
+    /// Adds one argument in place.
+    pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
+        let arg = arg.to_arg();
+        encode_bulk(&mut self.body, &arg);
+        // The payload is the last `len` bytes before the closing CRLF just written.
+        let end = self.body.len() - 2;
+        self.spans.push(Span {
+            start: end - arg.len(),
+            end,
+        });
+        self
+    }
+
+    /// Adds one key in place (see [`Cmd::key`]).
+    pub fn push_key(&mut self, key: impl ToArg) -> &mut Cmd {
+        let index = u32::try_from(self.spans.len()).unwrap_or(u32::MAX);
+        self.push_arg(key);
+        self.keys.get_or_insert_with(SmallVec::new).push(index);
+        self
+    }
+
+    /// Number of words, the command name included.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Always false: a command has at least its name.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The command name as given, for logs (`?` if it is not UTF-8).
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(self.name_bytes()).unwrap_or("?")
+    }
+
+    /// The command name's bytes as given.
+    pub(crate) fn name_bytes(&self) -> &[u8] {
+        self.arg_bytes(0).unwrap_or_default()
+    }
+
+    /// True when the command is named `name`, in any case.
+    pub(crate) fn is(&self, name: &str) -> bool {
+        self.name_bytes().eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// The bytes of argument `i` (0 is the command name).
+    pub fn arg_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.spans.get(i).map(|s| &self.body[s.start..s.end])
+    }
+
+    /// Every argument's bytes, the name first.
+    pub(crate) fn arg_list(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.spans.iter().map(|s| &self.body[s.start..s.end])
+    }
+
+    /// The indices of the arguments marked as keys, when any was marked.
+    pub(crate) fn marked_keys(&self) -> Option<impl Iterator<Item = usize> + '_> {
+        self.keys
+            .as_ref()
+            .map(|k| k.iter().map(|&i| i as usize).filter(|&i| i < self.len()))
+    }
+
+    /// Appends the whole command in RESP form to `dst`.
+    pub fn write_to(&self, dst: &mut BytesMut) {
+        dst.reserve(self.body.len() + 16);
+        encode_array_header(dst, self.spans.len());
+        dst.extend_from_slice(&self.body);
+    }
+}
+
+impl std::fmt::Debug for Cmd {
+    /// Shows the command name and the number of arguments, never their values: arguments can
+    /// be passwords (`AUTH`, `HELLO ... AUTH`, `MIGRATE ... AUTH`) or user data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cmd")
+            .field("name", &self.name())
+            .field("args", &(self.len().saturating_sub(1)))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_encodes_as_an_array_of_bulk_strings() {
+        let c = cmd("SET").arg("k").arg(42).arg(1.5);
+        let mut out = BytesMut::new();
+        c.write_to(&mut out);
+        assert_eq!(
+            &out[..],
+            b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n42\r\n$3\r\n1.5\r\n"
+        );
+        assert_eq!(c.arg_bytes(2), Some(&b"42"[..]));
+        assert_eq!(c.arg_bytes(4), None);
+        assert_eq!(c.name(), "SET");
+    }
+
+    #[test]
+    fn recorded_arguments_are_the_encoded_payloads() {
+        // Payloads with CRLF, empty ones and long ones: the spans must match what a decoder
+        // reads back from the wire form, for every argument.
+        let long = "x".repeat(300);
+        let c = cmd("EVAL")
+            .arg("return 1\r\n")
+            .arg("")
+            .arg(long.as_str())
+            .args(["a", "b", "c", "d", "e"]);
+        let mut wire = BytesMut::new();
+        c.write_to(&mut wire);
+        let frame = resp_codec::Decoder::new()
+            .decode(&mut wire)
+            .unwrap()
+            .unwrap();
+        let resp_codec::Frame::Array(words) = frame else {
+            panic!("an array")
+        };
+        assert_eq!(words.len(), c.len());
+        for (i, (word, recorded)) in words.iter().zip(c.arg_list()).enumerate() {
+            assert_eq!(word.as_bytes(), Some(recorded), "argument {i}");
+        }
+    }
+
+    #[test]
+    fn marked_keys_are_their_argument_indices() {
+        let c = cmd("MSET").key("a").arg(1).key("b").arg(2);
+        assert_eq!(c.marked_keys().unwrap().collect::<Vec<_>>(), vec![1, 3]);
+        assert!(cmd("GET").arg("a").marked_keys().is_none());
+        let none: [&str; 0] = [];
+        assert_eq!(cmd("PING").keys(none).marked_keys().unwrap().count(), 0);
+        let many = cmd("DEL").keys(["a", "b", "c", "d"]);
+        assert_eq!(
+            many.marked_keys().unwrap().collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn name_matches_in_any_case_without_allocating() {
+        let c = cmd("mUlTi");
+        assert!(c.is("MULTI") && !c.is("MULT") && !c.is("MULTIX"));
+    }
+
+    #[test]
+    fn debug_never_shows_arguments() {
+        let c = cmd("AUTH").arg("user").arg("hunter2");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("AUTH"),
+            "{shown}"
+        );
+    }
+}
