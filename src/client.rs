@@ -8,7 +8,7 @@ use crate::command::Cmd;
 use crate::config::Config;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
-use crate::pool::{Pool, PoolOptions, PooledConnection};
+use crate::pool::{Pool, PooledConnection};
 use crate::reply::FromReply;
 
 /// A Redis client: a pool of connections to one server.
@@ -52,7 +52,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, Error> {
         config.validate()?;
         Ok(Client {
-            pool: Pool::from_config(&config, PoolOptions::from_config(&config)),
+            pool: Pool::from_config(&config),
         })
     }
 

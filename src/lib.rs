@@ -37,6 +37,7 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod manager;
+mod node;
 pub mod pool;
 mod reply;
 mod sentinel;

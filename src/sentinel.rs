@@ -4,7 +4,9 @@
 //! # Design
 //!
 //! A Sentinel-managed client is an ordinary single-server pool (`NodePool`) whose connect
-//! step asks this module where the master is. Nothing caches the address between connects,
+//! step asks this module where the master is, through `MasterSource`; the `+switch-master`
+//! watcher tells the pool through [`SwitchListener`]. Neither side holds the other's type:
+//! the pool façade wires them together. Nothing caches the address between connects,
 //! so every reconnect resolves the master afresh:
 //!
 //! 1. Ask the sentinels in turn (starting with the last one that answered)
@@ -31,7 +33,15 @@ use resp_codec::{Frame, encode_command};
 use crate::config::ServerAddr;
 use crate::connection::{ConnectOptions, Connection, PushSink, push_channel};
 use crate::error::Error;
-use crate::pool::NodePool;
+use crate::node::{BoxFuture, MasterSource};
+
+/// What the `+switch-master` watcher needs of the pool it serves.
+pub(crate) trait SwitchListener: Send + Sync {
+    /// The master moved: drop every connection to the old one.
+    fn master_switched(&self);
+    /// The pool was closed: stop watching.
+    fn is_closed(&self) -> bool;
+}
 
 /// Pause before the `+switch-master` watcher tries the next sentinel.
 const WATCH_RETRY: Duration = Duration::from_millis(500);
@@ -58,7 +68,7 @@ pub(crate) struct Sentinel {
     /// Index of the sentinel that answered last: asked first next time.
     preferred: AtomicUsize,
     /// The pool to reset on `+switch-master`.
-    pool: Mutex<Option<Weak<NodePool>>>,
+    pool: Mutex<Option<Weak<dyn SwitchListener>>>,
     watching: AtomicBool,
 }
 
@@ -84,7 +94,7 @@ impl Sentinel {
     }
 
     /// Registers the pool whose connections a `+switch-master` event drops.
-    pub(crate) fn attach(&self, pool: Weak<NodePool>) {
+    pub(crate) fn attach(&self, pool: Weak<dyn SwitchListener>) {
         *self.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(pool);
     }
 
@@ -202,7 +212,7 @@ impl Sentinel {
         });
     }
 
-    fn pool(&self) -> Option<Arc<NodePool>> {
+    fn pool(&self) -> Option<Arc<dyn SwitchListener>> {
         self.pool
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -258,7 +268,7 @@ impl Sentinel {
                         "sentinel switched the master; reconnecting"
                     );
                     if let Some(pool) = self.pool() {
-                        pool.forget_master();
+                        pool.master_switched();
                     }
                 }
             }
@@ -266,10 +276,28 @@ impl Sentinel {
     }
 }
 
+impl MasterSource for Arc<Sentinel> {
+    fn connect_master<'a>(
+        &'a self,
+        opts: &'a ConnectOptions,
+        push: Option<PushSink>,
+    ) -> BoxFuture<'a, Result<Connection, Error>> {
+        Box::pin(Sentinel::connect_master(self, opts, push))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::PoolOptions;
+
+    struct Listener;
+
+    impl SwitchListener for Listener {
+        fn master_switched(&self) {}
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
 
     /// The `+switch-master` watcher's task can be dropped with its runtime (a client kept in a
     /// `static`); the next connect must then start a new one.
@@ -286,7 +314,7 @@ mod tests {
             &opts,
             (None, None),
         );
-        let pool = NodePool::new(opts, PoolOptions::from_config(&config));
+        let pool: Arc<dyn SwitchListener> = Arc::new(Listener);
         sentinel.attach(Arc::downgrade(&pool));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -75,7 +75,7 @@ use crate::command::Cmd;
 use crate::config::ServerAddr;
 use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
 use crate::error::Error;
-use crate::pool::{NodePool, PoolOptions};
+use crate::node::{NodePool, PoolOptions};
 
 pub(crate) use shard_pubsub::ShardLinks;
 
@@ -406,7 +406,7 @@ impl Cluster {
             let reply = conn
                 .request(|b| encode_command(b, &["CLUSTER", "SLOTS"]))
                 .await?;
-            let reply = crate::cmd::check_reply(reply)?;
+            let reply = crate::reply::check(reply)?;
             Topology::from_slots(&reply, addr)
         } else {
             Topology::from_shards(&reply, addr, tls)
@@ -666,7 +666,7 @@ impl Cluster {
         let reply = self
             .request_on(addr, &Cmd::new("CLUSTER").arg("NODES"))
             .await?;
-        let text = <String as crate::cmd::FromReply>::from_reply(reply)?;
+        let text = <String as crate::reply::FromReply>::from_reply(reply)?;
         slot::SlotSet::held_by_myself(&text).ok_or(Error::UnexpectedReply)
     }
 
@@ -1166,7 +1166,6 @@ async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt) -> Result<Frame, Err
                         cmd.write_to(b);
                     },
                     2,
-                    conn.response_timeout(),
                 )
                 .await?;
             Ok(frames.pop().unwrap_or(Frame::Null))
@@ -1180,12 +1179,8 @@ async fn send_many<'c>(
 ) -> Result<Vec<Frame>, Error> {
     let conn = pool.shared().await?;
     let replies = cmds.clone().count();
-    conn.request_many(
-        |b| cmds.clone().for_each(|c| c.write_to(b)),
-        replies,
-        conn.response_timeout(),
-    )
-    .await
+    conn.request_many(|b| cmds.clone().for_each(|c| c.write_to(b)), replies)
+        .await
 }
 
 /// Combines the replies of a command sent to several nodes or slots. The first error reply

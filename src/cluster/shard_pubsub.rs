@@ -1,4 +1,4 @@
-//! Shard channels on a cluster: a [`Subscriber`](crate::cmd::Subscriber)'s `SSUBSCRIBE`s go to
+//! Shard channels on a cluster: a subscriber's `SSUBSCRIBE`s go to
 //! the master serving each channel's slot, over extra connections that deliver into the
 //! subscriber's one message channel.
 //!

@@ -31,6 +31,7 @@ use resp_codec::ToArg;
 use super::keys::dyn_args;
 use super::{Cmd, cmd};
 use crate::client::Client;
+use crate::connection::Wait;
 use crate::error::Error;
 
 impl Client {
@@ -183,18 +184,18 @@ impl Client {
     }
 
     /// How long to wait for the reply of a command that blocks on the server for up to
-    /// `block_secs` (`0`: forever): the block plus the response timeout, `None` for no limit.
-    pub(crate) fn blocking_wait(&self, block_secs: f64) -> Result<Option<Duration>, Error> {
+    /// `block_secs` (`0`: forever): the block plus the connection's response timeout, or no
+    /// limit.
+    pub(crate) fn blocking_wait(&self, block_secs: f64) -> Result<Wait, Error> {
         if !block_secs.is_finite() || block_secs < 0.0 {
             return Err(Error::InvalidArgument(
                 "block timeout must be a finite number of seconds, at least 0",
             ));
         }
         if block_secs == 0.0 {
-            return Ok(None);
+            return Ok(Wait::Exactly(None));
         }
-        let response = self.pool.connect_options().response_timeout;
-        Ok(response.map(|r| Duration::from_secs_f64(block_secs) + r))
+        Ok(Wait::Plus(Duration::from_secs_f64(block_secs)))
     }
 
     /// Runs a blocking command on an exclusive connection, which is discarded if the
@@ -202,9 +203,9 @@ impl Client {
     pub(crate) async fn run_blocking<T: super::FromReply>(
         &self,
         command: Cmd,
-        wait: Option<Duration>,
+        wait: Wait,
     ) -> Result<T, Error> {
         let mut conn = self.exclusive().await?;
-        conn.query_with_timeout(command, wait).await
+        T::from_reply(conn.send_frame(&command, wait).await?)
     }
 }

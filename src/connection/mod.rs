@@ -135,21 +135,23 @@ impl Connection {
     /// Dropping the future before the request is written removes it (it is never sent);
     /// dropping it later discards the reply when it arrives. No other caller is affected.
     pub(crate) async fn request(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<Frame, Error> {
-        self.request_with_timeout(encode, self.inner.timeout).await
+        self.request_with(encode, Wait::Default).await
     }
 
-    /// Like [`Connection::request`] with an explicit response timeout (`None`: wait forever),
-    /// for blocking commands whose server-side timeout exceeds the default.
-    pub(crate) async fn request_with_timeout(
+    /// Like [`Connection::request`], waiting as `wait` says: for blocking commands, whose
+    /// server-side timeout adds to the default, or a caller's own limit.
+    pub(crate) async fn request_with(
         &self,
         encode: impl FnOnce(&mut BytesMut),
-        timeout: Option<Duration>,
+        wait: Wait,
     ) -> Result<Frame, Error> {
         let (tx, rx) = oneshot::channel();
+        let timeout = wait.resolve(self.inner.timeout);
         self.wait(encode, 1, timeout, ReplyTx::One(tx), rx).await
     }
 
-    /// Sends several commands in one write and waits for `replies` frames.
+    /// Sends several commands in one write and waits for `replies` frames, within the
+    /// connection's response timeout.
     ///
     /// # Cancel safety
     ///
@@ -158,13 +160,12 @@ impl Connection {
         &self,
         encode: impl FnOnce(&mut BytesMut),
         replies: usize,
-        timeout: Option<Duration>,
     ) -> Result<Vec<Frame>, Error> {
         if replies == 0 {
             return Ok(Vec::new());
         }
         let (tx, rx) = oneshot::channel();
-        self.wait(encode, replies, timeout, ReplyTx::Many(tx), rx)
+        self.wait(encode, replies, self.inner.timeout, ReplyTx::Many(tx), rx)
             .await
     }
 
@@ -205,9 +206,35 @@ impl Connection {
             .map(|_| ())
     }
 
-    /// The response timeout requests on this connection get by default.
+    /// The response timeout requests on this connection get by default: for a subscriber,
+    /// which reads its confirmations as pushes rather than through a request.
     pub(crate) fn response_timeout(&self) -> Option<Duration> {
         self.inner.timeout
+    }
+}
+
+/// How long a request waits for its reply. The connection owns the default (the configured
+/// response timeout); a caller says only how its command differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Wait {
+    /// The connection's response timeout.
+    #[default]
+    Default,
+    /// The response timeout plus this long: a command that blocks on the server up to it.
+    Plus(Duration),
+    /// Exactly this long, or forever (`None`): a caller's own choice, or a command that
+    /// blocks on the server until it is answered.
+    Exactly(Option<Duration>),
+}
+
+impl Wait {
+    /// The timeout to apply, given the connection's default.
+    fn resolve(self, default: Option<Duration>) -> Option<Duration> {
+        match self {
+            Wait::Default => default,
+            Wait::Plus(extra) => default.map(|d| d.saturating_add(extra)),
+            Wait::Exactly(t) => t,
+        }
     }
 }
 
@@ -260,9 +287,9 @@ mod tests {
         let big = {
             let conn = conn.clone();
             tokio::spawn(async move {
-                conn.request_with_timeout(
+                conn.request_with(
                     |b| encode_command(b, &[&b"SET"[..], b"big", &value]),
-                    Some(Duration::from_secs(600)),
+                    Wait::Exactly(Some(Duration::from_secs(600))),
                 )
                 .await
             })
@@ -275,9 +302,9 @@ mod tests {
         let started = Instant::now();
         let small = tokio::time::timeout(
             Duration::from_secs(10),
-            conn.request_with_timeout(
+            conn.request_with(
                 |b| encode_command(b, &["INCR", "counter"]),
-                Some(Duration::from_millis(200)),
+                Wait::Exactly(Some(Duration::from_millis(200))),
             ),
         )
         .await
