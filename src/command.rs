@@ -105,6 +105,15 @@ impl Cmd {
         self
     }
 
+    /// Adds each pair as two consecutive arguments (`field value ...`).
+    pub fn pairs<A: ToArg, B: ToArg>(mut self, pairs: &[(A, B)]) -> Cmd {
+        for (a, b) in pairs {
+            self.push_arg(a);
+            self.push_arg(b);
+        }
+        self
+    }
+
     /// Adds one argument that is a key.
     ///
     /// Marking keys tells a cluster client where to send the command without consulting the

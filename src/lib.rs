@@ -47,11 +47,22 @@ mod sentinel;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The command-group traits, so that typed commands can be called as methods:
+/// `use redis_manager::prelude::*`.
+pub mod prelude {
+    pub use crate::cmd::{
+        Executor, HashCommands, KeyCommands, ListCommands, PubSubCommands, ServerCommands,
+        SetCommands, SortedSetCommands, StreamCommands, StringCommands,
+    };
+}
+
 pub use client::Client;
 pub use cmd::{
-    Cmd, ExpireOption, FromReply, GetExOption, Info, Pipeline, ScanOptions, ScanStream, Script,
-    ScriptInvocation, ScriptPipeline, SetOptions, StreamBatch, StreamEntry, Transaction,
-    TransactionFuture, XAddOptions, XReadOptions, ZAddOptions, ZRangeOptions, cmd,
+    Cmd, Executor, ExpireOption, FromReply, GetExOption, HashCommands, Info, KeyCommands,
+    ListCommands, Pipeline, Prepare, PubSubCommands, Reply, ScanOptions, ScanStream, Script,
+    ScriptInvocation, ScriptPipeline, ServerCommands, SetCommands, SetOptions, SortedSetCommands,
+    StreamBatch, StreamCommands, StreamEntry, StringCommands, Transaction, TransactionFuture,
+    TypedCmd, XAddOptions, XReadOptions, ZAddOptions, ZRangeOptions, cmd,
 };
 pub use config::{Config, ConfigError, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;

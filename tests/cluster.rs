@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use redis_manager::cmd::{PubSubEvent, ScanOptions};
 use redis_manager::manager::{DistributedLock, RateLimiter};
+use redis_manager::prelude::*;
 use redis_manager::{Client, Error, Frame, Pipeline, RedisManager, cmd};
 use support::RedisCluster;
 

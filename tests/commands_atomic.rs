@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use commands_support::{b, each_protocol};
 use redis_manager::cmd::{Script, ScriptPipeline};
+use redis_manager::prelude::*;
 use redis_manager::{Client, Error, Frame, Pipeline, cmd};
 
 /// How many times `command` (as named in `INFO commandstats`, e.g. `script|load`) ran.

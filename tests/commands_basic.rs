@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use commands_support::{b, each_protocol};
 use redis_manager::Error;
 use redis_manager::cmd::{ExpireOption, GetExOption, SetOptions};
+use redis_manager::prelude::*;
 
 fn unix_secs() -> u64 {
     SystemTime::now()

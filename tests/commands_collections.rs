@@ -12,6 +12,7 @@ use commands_support::{b, client, each_protocol};
 use redis_manager::cmd::{
     ScanOptions, StreamTrim, XAddOptions, XPendingOptions, XReadOptions, ZAddOptions, ZRangeOptions,
 };
+use redis_manager::prelude::*;
 use redis_manager::{Client, Error, Protocol};
 use support::RedisServer;
 

@@ -5,6 +5,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
+use redis_manager::prelude::*;
 use redis_manager::{Client, Config, Error, Frame, Pipeline, Protocol, SetOptions, ZAddOptions};
 use support::RedisServer;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis_manager::cmd::{Message, MessageKind, PubSubEvent, Subscriber};
+use redis_manager::prelude::*;
 use redis_manager::{Client, Config, Pipeline, Protocol, cmd};
 use support::RedisServer;
 

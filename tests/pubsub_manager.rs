@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis_manager::manager::PubSubManager;
+use redis_manager::prelude::*;
 use redis_manager::{Client, Config, Error, RedisManager};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

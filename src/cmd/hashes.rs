@@ -3,6 +3,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! client.hset_multiple("user:1", &[("name", "Ada"), ("lang", "en")]).await?;
 //! client.hincrby("user:1", "logins", 1).await?;
@@ -16,24 +17,20 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use resp_codec::ToArg;
 
-use super::keys::{dyn_args, dyn_pairs};
 use super::scan::{ScanOptions, ScanStream, parse_pairs};
+use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
-use crate::error::Error;
+use crate::command::cmd;
 
-impl Client {
+/// Typed commands on hashes, declared once: they run on any [`Executor`].
+pub trait HashCommands: Executor {
     /// `HSET key field value`: 1 when the field is new, 0 when it was updated.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn hset(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-        value: impl ToArg,
-    ) -> Result<i64, Error> {
-        self.call(&[&"HSET", &key, &field, &value]).await
+    fn hset(self, key: impl ToArg, field: impl ToArg, value: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("HSET").key(key).arg(field).arg(value)))
     }
 
     /// `HSET key field value ...`: sets every pair; returns how many fields were new.
@@ -41,12 +38,12 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `pairs`.
-    pub async fn hset_multiple<F: ToArg, V: ToArg>(
-        &self,
+    fn hset_multiple<F: ToArg, V: ToArg>(
+        self,
         key: impl ToArg,
         pairs: &[(F, V)],
-    ) -> Result<i64, Error> {
-        self.call_with(&[&"HSET", &key], &dyn_pairs(pairs)).await
+    ) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("HSET").key(key).pairs(pairs)))
     }
 
     /// `HGET key field`: the value, `None` when the field or the key does not exist.
@@ -54,8 +51,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn hget(&self, key: impl ToArg, field: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.call(&[&"HGET", &key, &field]).await
+    fn hget(self, key: impl ToArg, field: impl ToArg) -> Self::Run<Option<Bytes>> {
+        self.run(TypedCmd::new(cmd("HGET").key(key).arg(field)))
     }
 
     /// `HMGET key field...`: one entry per field, `None` for a missing one.
@@ -63,12 +60,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `fields`.
-    pub async fn hmget<F: ToArg>(
-        &self,
-        key: impl ToArg,
-        fields: &[F],
-    ) -> Result<Vec<Option<Bytes>>, Error> {
-        self.call_with(&[&"HMGET", &key], &dyn_args(fields)).await
+    fn hmget<F: ToArg>(self, key: impl ToArg, fields: &[F]) -> Self::Run<Vec<Option<Bytes>>> {
+        self.run(TypedCmd::new(cmd("HMGET").key(key).args(fields)))
     }
 
     /// `HGETALL key`: every field and value (empty for a missing key). The same under RESP2
@@ -77,9 +70,9 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a conversion error for a field name that is not UTF-8
-    /// (use [`Client::hscan`] for binary field names).
-    pub async fn hgetall(&self, key: impl ToArg) -> Result<HashMap<String, Bytes>, Error> {
-        self.call(&[&"HGETALL", &key]).await
+    /// (use [`Client::hscan`](crate::Client::hscan) for binary field names).
+    fn hgetall(self, key: impl ToArg) -> Self::Run<HashMap<String, Bytes>> {
+        self.run(TypedCmd::new(cmd("HGETALL").key(key)))
     }
 
     /// `HDEL key field...`: how many of the fields existed and were removed.
@@ -87,8 +80,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `fields`.
-    pub async fn hdel<F: ToArg>(&self, key: impl ToArg, fields: &[F]) -> Result<i64, Error> {
-        self.call_with(&[&"HDEL", &key], &dyn_args(fields)).await
+    fn hdel<F: ToArg>(self, key: impl ToArg, fields: &[F]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("HDEL").key(key).args(fields)))
     }
 
     /// `HEXISTS key field`.
@@ -96,8 +89,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn hexists(&self, key: impl ToArg, field: impl ToArg) -> Result<bool, Error> {
-        self.call(&[&"HEXISTS", &key, &field]).await
+    fn hexists(self, key: impl ToArg, field: impl ToArg) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("HEXISTS").key(key).arg(field)))
     }
 
     /// `HINCRBY key field by`: the field's value after adding `by` (a missing field counts
@@ -106,8 +99,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; `ERR hash value is not an integer`.
-    pub async fn hincrby(&self, key: impl ToArg, field: impl ToArg, by: i64) -> Result<i64, Error> {
-        self.call(&[&"HINCRBY", &key, &field, &by]).await
+    fn hincrby(self, key: impl ToArg, field: impl ToArg, by: i64) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("HINCRBY").key(key).arg(field).arg(by)))
     }
 
     /// `HLEN key`: the number of fields (0 for a missing key).
@@ -115,8 +108,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn hlen(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"HLEN", &key]).await
+    fn hlen(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("HLEN").key(key)))
     }
 
     /// `HKEYS key`: the field names.
@@ -124,19 +117,23 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a conversion error for a field name that is not UTF-8.
-    pub async fn hkeys(&self, key: impl ToArg) -> Result<Vec<String>, Error> {
-        self.call(&[&"HKEYS", &key]).await
+    fn hkeys(self, key: impl ToArg) -> Self::Run<Vec<String>> {
+        self.run(TypedCmd::new(cmd("HKEYS").key(key)))
     }
 
-    /// `HVALS key`: the values, in the same order as [`Client::hkeys`] would list the fields.
+    /// `HVALS key`: the values, in the same order as [`Self::hkeys`] would list the fields.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn hvals(&self, key: impl ToArg) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"HVALS", &key]).await
+    fn hvals(self, key: impl ToArg) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("HVALS").key(key)))
     }
+}
 
+impl<E: Executor> HashCommands for E {}
+
+impl Client {
     /// `HSCAN key`: the fields and values of a hash, incrementally, as a [`ScanStream`] of
     /// `(field, value)` pairs. No request is made until the first `next`.
     pub fn hscan(&self, key: impl ToArg, options: ScanOptions) -> ScanStream<(Bytes, Bytes)> {

@@ -1,10 +1,11 @@
 //! Typed commands: keys (`DEL`, `EXISTS`, expiry, `TYPE`, `RENAME`, `KEYS`).
 //!
-//! Iterating keys incrementally (`SCAN`) is in [`Client::scan`].
+//! Iterating keys incrementally (`SCAN`) is in [`Self::scan`].
 //!
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! use redis_manager::cmd::ExpireOption;
 //!
@@ -18,24 +19,10 @@
 //! ```
 
 use bytes::Bytes;
-use resp_codec::ToArg;
+use resp_codec::{Frame, ToArg};
 
-use crate::client::Client;
-use crate::error::Error;
-
-/// Borrows each item as a command argument, for the variadic tails of
-/// [`Client::call_with`].
-pub(crate) fn dyn_args<K: ToArg>(items: &[K]) -> Vec<&dyn ToArg> {
-    items.iter().map(|k| k as &dyn ToArg).collect()
-}
-
-/// Borrows each pair as two consecutive command arguments.
-pub(crate) fn dyn_pairs<A: ToArg, B: ToArg>(pairs: &[(A, B)]) -> Vec<&dyn ToArg> {
-    pairs
-        .iter()
-        .flat_map(|(a, b)| [a as &dyn ToArg, b as &dyn ToArg])
-        .collect()
-}
+use super::typed::{Executor, TypedCmd};
+use crate::command::cmd;
 
 /// When `EXPIRE` (and its variants) may change a key's expiry (Redis 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,30 +50,31 @@ impl ExpireOption {
     }
 }
 
-impl Client {
+/// Typed commands on keys, declared once: they run on any [`Executor`].
+pub trait KeyCommands: Executor {
     /// `DEL key...`: how many of the keys existed and were deleted. An empty `keys` gives 0
     /// without a round trip.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn del<K: ToArg>(&self, keys: &[K]) -> Result<i64, Error> {
+    fn del<K: ToArg>(self, keys: &[K]) -> Self::Run<i64> {
         if keys.is_empty() {
-            return Ok(0);
+            return self.run(TypedCmd::local(Frame::Integer(0)));
         }
-        self.call_with(&[&"DEL"], &dyn_args(keys)).await
+        self.run(TypedCmd::new(cmd("DEL").keys(keys)))
     }
 
-    /// `UNLINK key...`: like [`Client::del`], but the memory is reclaimed in the background.
+    /// `UNLINK key...`: like [`Self::del`], but the memory is reclaimed in the background.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn unlink<K: ToArg>(&self, keys: &[K]) -> Result<i64, Error> {
+    fn unlink<K: ToArg>(self, keys: &[K]) -> Self::Run<i64> {
         if keys.is_empty() {
-            return Ok(0);
+            return self.run(TypedCmd::local(Frame::Integer(0)));
         }
-        self.call_with(&[&"UNLINK"], &dyn_args(keys)).await
+        self.run(TypedCmd::new(cmd("UNLINK").keys(keys)))
     }
 
     /// `EXISTS key`: whether the key exists.
@@ -94,8 +82,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn exists(&self, key: impl ToArg) -> Result<bool, Error> {
-        self.call(&[&"EXISTS", &key]).await
+    fn exists(self, key: impl ToArg) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("EXISTS").key(key)))
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice). An empty
@@ -104,11 +92,11 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn exists_many<K: ToArg>(&self, keys: &[K]) -> Result<i64, Error> {
+    fn exists_many<K: ToArg>(self, keys: &[K]) -> Self::Run<i64> {
         if keys.is_empty() {
-            return Ok(0);
+            return self.run(TypedCmd::local(Frame::Integer(0)));
         }
-        self.call_with(&[&"EXISTS"], &dyn_args(keys)).await
+        self.run(TypedCmd::new(cmd("EXISTS").keys(keys)))
     }
 
     /// `EXPIRE key secs`: true when the expiry was set (false: no such key).
@@ -116,8 +104,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn expire(&self, key: impl ToArg, secs: i64) -> Result<bool, Error> {
-        self.call(&[&"EXPIRE", &key, &secs]).await
+    fn expire(self, key: impl ToArg, secs: i64) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("EXPIRE").key(key).arg(secs)))
     }
 
     /// `EXPIRE key secs NX|XX|GT|LT`: true when the expiry was set, false when the key does
@@ -126,36 +114,30 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn expire_with(
-        &self,
-        key: impl ToArg,
-        secs: i64,
-        option: ExpireOption,
-    ) -> Result<bool, Error> {
-        self.call(&[&"EXPIRE", &key, &secs, &option.as_str()]).await
+    fn expire_with(self, key: impl ToArg, secs: i64, option: ExpireOption) -> Self::Run<bool> {
+        self.run(TypedCmd::new(
+            cmd("EXPIRE").key(key).arg(secs).arg(option.as_str()),
+        ))
     }
 
-    /// `PEXPIRE key ms`: like [`Client::expire`] in milliseconds.
+    /// `PEXPIRE key ms`: like [`Self::expire`] in milliseconds.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn pexpire(&self, key: impl ToArg, ms: i64) -> Result<bool, Error> {
-        self.call(&[&"PEXPIRE", &key, &ms]).await
+    fn pexpire(self, key: impl ToArg, ms: i64) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("PEXPIRE").key(key).arg(ms)))
     }
 
-    /// `PEXPIRE key ms NX|XX|GT|LT`: like [`Client::expire_with`] in milliseconds.
+    /// `PEXPIRE key ms NX|XX|GT|LT`: like [`Self::expire_with`] in milliseconds.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn pexpire_with(
-        &self,
-        key: impl ToArg,
-        ms: i64,
-        option: ExpireOption,
-    ) -> Result<bool, Error> {
-        self.call(&[&"PEXPIRE", &key, &ms, &option.as_str()]).await
+    fn pexpire_with(self, key: impl ToArg, ms: i64, option: ExpireOption) -> Self::Run<bool> {
+        self.run(TypedCmd::new(
+            cmd("PEXPIRE").key(key).arg(ms).arg(option.as_str()),
+        ))
     }
 
     /// `EXPIREAT key unix_secs`: expires the key at a Unix time (a time in the past deletes
@@ -164,8 +146,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn expireat(&self, key: impl ToArg, unix_secs: i64) -> Result<bool, Error> {
-        self.call(&[&"EXPIREAT", &key, &unix_secs]).await
+    fn expireat(self, key: impl ToArg, unix_secs: i64) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("EXPIREAT").key(key).arg(unix_secs)))
     }
 
     /// `EXPIREAT key unix_secs NX|XX|GT|LT`.
@@ -173,14 +155,15 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn expireat_with(
-        &self,
+    fn expireat_with(
+        self,
         key: impl ToArg,
         unix_secs: i64,
         option: ExpireOption,
-    ) -> Result<bool, Error> {
-        self.call(&[&"EXPIREAT", &key, &unix_secs, &option.as_str()])
-            .await
+    ) -> Self::Run<bool> {
+        self.run(TypedCmd::new(
+            cmd("EXPIREAT").key(key).arg(unix_secs).arg(option.as_str()),
+        ))
     }
 
     /// `TTL key`: seconds left to live; `-1` for a key without expiry, `-2` for a missing key.
@@ -188,17 +171,17 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn ttl(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"TTL", &key]).await
+    fn ttl(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("TTL").key(key)))
     }
 
-    /// `PTTL key`: like [`Client::ttl`] in milliseconds (same `-1` and `-2`).
+    /// `PTTL key`: like [`Self::ttl`] in milliseconds (same `-1` and `-2`).
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn pttl(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"PTTL", &key]).await
+    fn pttl(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("PTTL").key(key)))
     }
 
     /// `PERSIST key`: removes the expiry; true when there was one.
@@ -206,8 +189,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn persist(&self, key: impl ToArg) -> Result<bool, Error> {
-        self.call(&[&"PERSIST", &key]).await
+    fn persist(self, key: impl ToArg) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("PERSIST").key(key)))
     }
 
     /// `TYPE key`: `"string"`, `"list"`, `"set"`, `"zset"`, `"hash"`, `"stream"`, or `"none"`
@@ -216,8 +199,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn key_type(&self, key: impl ToArg) -> Result<String, Error> {
-        self.call(&[&"TYPE", &key]).await
+    fn key_type(self, key: impl ToArg) -> Self::Run<String> {
+        self.run(TypedCmd::new(cmd("TYPE").key(key)))
     }
 
     /// `RENAME key newkey`, replacing `newkey` if it exists.
@@ -225,20 +208,22 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `ERR no such key` when `key` does not exist.
-    pub async fn rename(&self, key: impl ToArg, newkey: impl ToArg) -> Result<(), Error> {
-        self.call(&[&"RENAME", &key, &newkey]).await
+    fn rename(self, key: impl ToArg, newkey: impl ToArg) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("RENAME").key(key).key(newkey)))
     }
 
     /// `KEYS pattern`: every key matching the glob `pattern`, as bytes (keys written by other
     /// programs need not be UTF-8).
     ///
-    /// This blocks the server while it walks the whole keyspace; prefer [`Client::scan`] on
+    /// This blocks the server while it walks the whole keyspace; prefer [`Client::scan`](crate::Client::scan) on
     /// large databases.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn keys(&self, pattern: impl ToArg) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"KEYS", &pattern]).await
+    fn keys(self, pattern: impl ToArg) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("KEYS").arg(pattern)))
     }
 }
+
+impl<E: Executor> KeyCommands for E {}

@@ -13,6 +13,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! client.rpush("jobs", &["a", "b"]).await?;
 //! // Wait up to 5 s for a job on either queue.
@@ -28,30 +29,29 @@ use std::time::Duration;
 use bytes::Bytes;
 use resp_codec::ToArg;
 
-use super::keys::dyn_args;
-use super::{Cmd, cmd};
-use crate::client::Client;
+use super::cmd;
+use super::typed::{Executor, TypedCmd};
 use crate::connection::Wait;
-use crate::error::Error;
 
-impl Client {
+/// Typed commands on lists, declared once: they run on any [`Executor`].
+pub trait ListCommands: Executor {
     /// `LPUSH key value...`: pushes at the head (the last value ends up first); returns the
     /// new length.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `values`.
-    pub async fn lpush<V: ToArg>(&self, key: impl ToArg, values: &[V]) -> Result<i64, Error> {
-        self.call_with(&[&"LPUSH", &key], &dyn_args(values)).await
+    fn lpush<V: ToArg>(self, key: impl ToArg, values: &[V]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("LPUSH").key(key).args(values)))
     }
 
     /// `RPUSH key value...`: pushes at the tail; returns the new length.
     ///
     /// # Errors
     ///
-    /// As for [`Client::lpush`].
-    pub async fn rpush<V: ToArg>(&self, key: impl ToArg, values: &[V]) -> Result<i64, Error> {
-        self.call_with(&[&"RPUSH", &key], &dyn_args(values)).await
+    /// As for [`Self::lpush`].
+    fn rpush<V: ToArg>(self, key: impl ToArg, values: &[V]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("RPUSH").key(key).args(values)))
     }
 
     /// `LPOP key`: removes and returns the first element, `None` for an empty list.
@@ -59,8 +59,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn lpop(&self, key: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.call(&[&"LPOP", &key]).await
+    fn lpop(self, key: impl ToArg) -> Self::Run<Option<Bytes>> {
+        self.run(TypedCmd::new(cmd("LPOP").key(key)))
     }
 
     /// `LPOP key count`: removes and returns up to `count` elements from the head (empty for
@@ -69,8 +69,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn lpop_count(&self, key: impl ToArg, count: u64) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"LPOP", &key, &count]).await
+    fn lpop_count(self, key: impl ToArg, count: u64) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("LPOP").key(key).arg(count)))
     }
 
     /// `RPOP key`: removes and returns the last element.
@@ -78,8 +78,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn rpop(&self, key: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.call(&[&"RPOP", &key]).await
+    fn rpop(self, key: impl ToArg) -> Self::Run<Option<Bytes>> {
+        self.run(TypedCmd::new(cmd("RPOP").key(key)))
     }
 
     /// `RPOP key count`: removes and returns up to `count` elements from the tail, last
@@ -88,8 +88,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn rpop_count(&self, key: impl ToArg, count: u64) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"RPOP", &key, &count]).await
+    fn rpop_count(self, key: impl ToArg, count: u64) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("RPOP").key(key).arg(count)))
     }
 
     /// `LRANGE key start stop`: the elements from `start` to `stop` inclusive; negative
@@ -98,13 +98,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn lrange(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"LRANGE", &key, &start, &stop]).await
+    fn lrange(self, key: impl ToArg, start: i64, stop: i64) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("LRANGE").key(key).arg(start).arg(stop)))
     }
 
     /// `LLEN key`: the length (0 for a missing key).
@@ -112,8 +107,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn llen(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"LLEN", &key]).await
+    fn llen(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("LLEN").key(key)))
     }
 
     /// `LTRIM key start stop`: keeps only the elements from `start` to `stop` inclusive.
@@ -121,8 +116,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn ltrim(&self, key: impl ToArg, start: i64, stop: i64) -> Result<(), Error> {
-        self.call(&[&"LTRIM", &key, &start, &stop]).await
+    fn ltrim(self, key: impl ToArg, start: i64, stop: i64) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("LTRIM").key(key).arg(start).arg(stop)))
     }
 
     /// `BLPOP key... timeout`: pops the first element of the first non-empty list, waiting up
@@ -134,78 +129,59 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a negative or non-finite timeout or no keys;
-    /// [`Error::PoolTimeout`] when no exclusive connection is free; connection errors;
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a negative or non-finite timeout or no keys;
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout) when no exclusive connection is free; connection errors;
     /// `WRONGTYPE`; a conversion error for a list name that is not UTF-8.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future closes its connection (the pop may still take an element pushed
     /// in that instant, which is then lost); no later caller is affected.
-    pub async fn blpop<K: ToArg>(
-        &self,
-        keys: &[K],
-        timeout_secs: f64,
-    ) -> Result<Option<(String, Bytes)>, Error> {
-        self.blocking_pop("BLPOP", keys, timeout_secs).await
+    fn blpop<K: ToArg>(self, keys: &[K], timeout_secs: f64) -> Self::Run<Option<(String, Bytes)>> {
+        self.run(blocking_pop("BLPOP", keys, timeout_secs))
     }
 
-    /// `BRPOP key... timeout`: like [`Client::blpop`], popping from the tail.
+    /// `BRPOP key... timeout`: like [`Self::blpop`], popping from the tail.
     ///
     /// # Errors
     ///
-    /// As for [`Client::blpop`].
+    /// As for [`Self::blpop`].
     ///
     /// # Cancel safety
     ///
-    /// As for [`Client::blpop`].
-    pub async fn brpop<K: ToArg>(
-        &self,
-        keys: &[K],
-        timeout_secs: f64,
-    ) -> Result<Option<(String, Bytes)>, Error> {
-        self.blocking_pop("BRPOP", keys, timeout_secs).await
+    /// As for [`Self::blpop`].
+    fn brpop<K: ToArg>(self, keys: &[K], timeout_secs: f64) -> Self::Run<Option<(String, Bytes)>> {
+        self.run(blocking_pop("BRPOP", keys, timeout_secs))
     }
+}
 
-    async fn blocking_pop<K: ToArg>(
-        &self,
-        name: &str,
-        keys: &[K],
-        timeout_secs: f64,
-    ) -> Result<Option<(String, Bytes)>, Error> {
-        if keys.is_empty() {
-            return Err(Error::InvalidArgument(
-                "a blocking pop needs at least one key",
-            ));
-        }
-        let wait = self.blocking_wait(timeout_secs)?;
-        let command = cmd(name).args(keys).arg(timeout_secs);
-        self.run_blocking(command, wait).await
-    }
+impl<E: Executor> ListCommands for E {}
 
-    /// How long to wait for the reply of a command that blocks on the server for up to
-    /// `block_secs` (`0`: forever): the block plus the connection's response timeout, or no
-    /// limit.
-    pub(crate) fn blocking_wait(&self, block_secs: f64) -> Result<Wait, Error> {
-        if !block_secs.is_finite() || block_secs < 0.0 {
-            return Err(Error::InvalidArgument(
-                "block timeout must be a finite number of seconds, at least 0",
-            ));
-        }
-        if block_secs == 0.0 {
-            return Ok(Wait::Exactly(None));
-        }
-        Ok(Wait::Plus(Duration::from_secs_f64(block_secs)))
+/// `BLPOP`/`BRPOP`: a blocking command, refused before sending without keys or with a bad
+/// timeout.
+fn blocking_pop<K: ToArg>(
+    name: &str,
+    keys: &[K],
+    timeout_secs: f64,
+) -> TypedCmd<Option<(String, Bytes)>> {
+    if keys.is_empty() {
+        return TypedCmd::invalid("a blocking pop needs at least one key");
     }
+    match blocking_wait(timeout_secs) {
+        Ok(wait) => TypedCmd::new(cmd(name).keys(keys).arg(timeout_secs)).blocking(wait),
+        Err(reason) => TypedCmd::invalid(reason),
+    }
+}
 
-    /// Runs a blocking command on an exclusive connection, which is discarded if the
-    /// future is dropped before the reply.
-    pub(crate) async fn run_blocking<T: super::FromReply>(
-        &self,
-        command: Cmd,
-        wait: Wait,
-    ) -> Result<T, Error> {
-        let mut conn = self.exclusive().await?;
-        T::from_reply(conn.send_frame(&command, wait).await?)
+/// How long to wait for the reply of a command that blocks on the server for up to
+/// `block_secs` (`0`: forever): the block plus the connection's response timeout, or no
+/// limit.
+pub(crate) fn blocking_wait(block_secs: f64) -> Result<Wait, &'static str> {
+    if !block_secs.is_finite() || block_secs < 0.0 {
+        return Err("block timeout must be a finite number of seconds, at least 0");
     }
+    if block_secs == 0.0 {
+        return Ok(Wait::Exactly(None));
+    }
+    Ok(Wait::Plus(Duration::from_secs_f64(block_secs)))
 }

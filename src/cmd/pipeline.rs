@@ -3,7 +3,8 @@
 
 use resp_codec::{Frame, ToArg};
 
-use super::{Cmd, FromReply, SetOptions, ZAddOptions, check_reply};
+use super::typed::Body;
+use super::{Cmd, FromReply, check_reply};
 use crate::client::Client;
 use crate::error::{ConversionError, Error, ServerError};
 
@@ -34,7 +35,8 @@ use crate::error::{ConversionError, Error, ServerError};
 /// ```
 #[derive(Clone, Default)]
 pub struct Pipeline {
-    cmds: Vec<Cmd>,
+    /// In order: commands to send, and typed commands answered (or refused) locally.
+    entries: Vec<Body>,
     atomic: bool,
 }
 
@@ -43,7 +45,7 @@ impl std::fmt::Debug for Pipeline {
     /// (`AUTH`) or user data.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("commands", &self.cmds.len())
+            .field("commands", &self.entries.len())
             .field("atomic", &self.atomic)
             .finish()
     }
@@ -65,7 +67,12 @@ impl Pipeline {
 
     /// Queues `cmd`.
     pub fn add(&mut self, cmd: Cmd) -> &mut Pipeline {
-        self.cmds.push(cmd);
+        self.push(Body::Send(cmd))
+    }
+
+    /// Queues what a typed command sends (or its local answer).
+    pub(crate) fn push(&mut self, body: Body) -> &mut Pipeline {
+        self.entries.push(body);
         self
     }
 
@@ -76,17 +83,36 @@ impl Pipeline {
 
     /// Number of queued commands.
     pub fn len(&self) -> usize {
-        self.cmds.len()
+        self.entries.len()
     }
 
     /// True when no command is queued.
     pub fn is_empty(&self) -> bool {
-        self.cmds.is_empty()
+        self.entries.is_empty()
     }
 
     /// Removes every queued command.
     pub fn clear(&mut self) {
-        self.cmds.clear();
+        self.entries.clear();
+    }
+
+    /// The commands to send, in order, and the local answers with the positions they take
+    /// among the replies.
+    ///
+    /// # Errors
+    ///
+    /// The first typed command refused before sending.
+    pub(crate) fn split(&self) -> Result<Split<'_>, Error> {
+        let mut sent = Vec::with_capacity(self.entries.len());
+        let mut local = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            match e {
+                Body::Send(c) => sent.push(c),
+                Body::Local(f) => local.push((i, f.clone())),
+                Body::Invalid(err) => return Err(err.clone()),
+            }
+        }
+        Ok((sent, local))
     }
 
     /// Sends the commands and returns one reply frame per command, error replies included.
@@ -103,19 +129,20 @@ impl Pipeline {
     ///
     /// The batch is written whole or not at all; dropping the future discards the replies.
     pub async fn execute(&self, client: &Client) -> Result<Vec<Frame>, Error> {
-        if self.cmds.is_empty() {
-            return Ok(Vec::new());
-        }
-        if !self.atomic {
-            let batch: Vec<&Cmd> = self.cmds.iter().collect();
-            return client.pool.request_many(&batch).await;
-        }
-        let (multi, exec) = (Cmd::new("MULTI"), Cmd::new("EXEC"));
-        let mut batch = Vec::with_capacity(self.cmds.len() + 2);
-        batch.push(&multi);
-        batch.extend(self.cmds.iter());
-        batch.push(&exec);
-        unwrap_exec(client.pool.request_many(&batch).await?)
+        let (cmds, local) = self.split()?;
+        let replies = if cmds.is_empty() {
+            Vec::new()
+        } else if !self.atomic {
+            client.pool.request_many(&cmds).await?
+        } else {
+            let (multi, exec) = (Cmd::new("MULTI"), Cmd::new("EXEC"));
+            let mut batch = Vec::with_capacity(cmds.len() + 2);
+            batch.push(&multi);
+            batch.extend(cmds);
+            batch.push(&exec);
+            unwrap_exec(client.pool.request_many(&batch).await?)?
+        };
+        Ok(merge_local(replies, local))
     }
 
     /// Sends the commands and converts all replies at once into `T`: a tuple with one element
@@ -135,173 +162,15 @@ impl Pipeline {
     }
 }
 
-/// Typed commands, queued. They mirror the `Client` methods of the same names; the replies
-/// come back from [`Pipeline::query`] (convert them with the tuple or `Vec` you ask for) or
-/// [`Pipeline::execute`].
-///
-/// # Examples
-///
-/// ```no_run
-/// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
-/// use redis_manager::{Pipeline, SetOptions};
-///
-/// let mut pipe = Pipeline::atomic();
-/// pipe.set_with("session:1", "data", SetOptions::new().ex(60))
-///     .hset("user:1", "last_seen", 1_700_000_000)
-///     .incr("logins")
-///     .get("session:1");
-/// let (stored, _, logins, data): (bool, i64, i64, Option<String>) = pipe.query(&client).await?;
-/// # let _ = (stored, logins, data); Ok(()) }
-/// ```
-impl Pipeline {
-    /// Queues `GET key` (reply: `Option<Bytes>`/`Option<String>`).
-    pub fn get(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"GET", &key])
-    }
+/// A pipeline's commands to send, and its local answers with their reply positions.
+pub(crate) type Split<'a> = (Vec<&'a Cmd>, Vec<(usize, Frame)>);
 
-    /// Queues `SET key value` (reply: `()`).
-    pub fn set(&mut self, key: impl ToArg, value: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"SET", &key, &value])
+/// Puts the locally answered replies back at their positions among the server's.
+pub(crate) fn merge_local(mut replies: Vec<Frame>, local: Vec<(usize, Frame)>) -> Vec<Frame> {
+    for (at, frame) in local {
+        replies.insert(at.min(replies.len()), frame);
     }
-
-    /// Queues `SET key value` with options (reply: `bool`, false when NX/XX prevented it).
-    pub fn set_with(
-        &mut self,
-        key: impl ToArg,
-        value: impl ToArg,
-        options: SetOptions,
-    ) -> &mut Pipeline {
-        let mut args: Vec<&dyn ToArg> = vec![&"SET", &key, &value];
-        options.push_args(&mut args);
-        self.add_args(&args)
-    }
-
-    /// Queues `MGET keys...` (reply: `Vec<Option<Bytes>>`).
-    pub fn mget<K: ToArg>(&mut self, keys: &[K]) -> &mut Pipeline {
-        self.variadic(&[&"MGET"], keys)
-    }
-
-    /// Queues `DEL keys...` (reply: `i64`, how many existed).
-    pub fn del<K: ToArg>(&mut self, keys: &[K]) -> &mut Pipeline {
-        self.variadic(&[&"DEL"], keys)
-    }
-
-    /// Queues `EXISTS key` (reply: `bool`).
-    pub fn exists(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"EXISTS", &key])
-    }
-
-    /// Queues `EXPIRE key secs` (reply: `bool`).
-    pub fn expire(&mut self, key: impl ToArg, secs: i64) -> &mut Pipeline {
-        self.add_args(&[&"EXPIRE", &key, &secs])
-    }
-
-    /// Queues `TTL key` (reply: `i64`).
-    pub fn ttl(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"TTL", &key])
-    }
-
-    /// Queues `INCR key` (reply: `i64`).
-    pub fn incr(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"INCR", &key])
-    }
-
-    /// Queues `INCRBY key by` (reply: `i64`).
-    pub fn incrby(&mut self, key: impl ToArg, by: i64) -> &mut Pipeline {
-        self.add_args(&[&"INCRBY", &key, &by])
-    }
-
-    /// Queues `DECR key` (reply: `i64`).
-    pub fn decr(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"DECR", &key])
-    }
-
-    /// Queues `HSET key field value` (reply: `i64`, fields added).
-    pub fn hset(&mut self, key: impl ToArg, field: impl ToArg, value: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"HSET", &key, &field, &value])
-    }
-
-    /// Queues `HGET key field` (reply: `Option<Bytes>`).
-    pub fn hget(&mut self, key: impl ToArg, field: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"HGET", &key, &field])
-    }
-
-    /// Queues `HGETALL key` (reply: a map; RESP2 and RESP3 convert alike).
-    pub fn hgetall(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"HGETALL", &key])
-    }
-
-    /// Queues `HDEL key fields...` (reply: `i64`).
-    pub fn hdel<F: ToArg>(&mut self, key: impl ToArg, fields: &[F]) -> &mut Pipeline {
-        self.variadic(&[&"HDEL", &key], fields)
-    }
-
-    /// Queues `LPUSH key values...` (reply: `i64`, the new length).
-    pub fn lpush<V: ToArg>(&mut self, key: impl ToArg, values: &[V]) -> &mut Pipeline {
-        self.variadic(&[&"LPUSH", &key], values)
-    }
-
-    /// Queues `RPUSH key values...` (reply: `i64`, the new length).
-    pub fn rpush<V: ToArg>(&mut self, key: impl ToArg, values: &[V]) -> &mut Pipeline {
-        self.variadic(&[&"RPUSH", &key], values)
-    }
-
-    /// Queues `LRANGE key start stop` (reply: `Vec<Bytes>`).
-    pub fn lrange(&mut self, key: impl ToArg, start: i64, stop: i64) -> &mut Pipeline {
-        self.add_args(&[&"LRANGE", &key, &start, &stop])
-    }
-
-    /// Queues `SADD key members...` (reply: `i64`, members added).
-    pub fn sadd<M: ToArg>(&mut self, key: impl ToArg, members: &[M]) -> &mut Pipeline {
-        self.variadic(&[&"SADD", &key], members)
-    }
-
-    /// Queues `SMEMBERS key` (reply: `HashSet<Bytes>` or `Vec<Bytes>`).
-    pub fn smembers(&mut self, key: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"SMEMBERS", &key])
-    }
-
-    /// Queues `ZADD key [options] score member ...` (reply: `i64`).
-    pub fn zadd_with<M: ToArg>(
-        &mut self,
-        key: impl ToArg,
-        members: &[(f64, M)],
-        options: ZAddOptions,
-    ) -> &mut Pipeline {
-        let mut args: Vec<&dyn ToArg> = vec![&"ZADD", &key];
-        options.push_args(&mut args);
-        for (score, member) in members {
-            args.extend([score as &dyn ToArg, member]);
-        }
-        self.add_args(&args)
-    }
-
-    /// Queues `ZADD key score member ...` (reply: `i64`, members added).
-    pub fn zadd<M: ToArg>(&mut self, key: impl ToArg, members: &[(f64, M)]) -> &mut Pipeline {
-        self.zadd_with(key, members, ZAddOptions::default())
-    }
-
-    /// Queues `ZSCORE key member` (reply: `Option<f64>`).
-    pub fn zscore(&mut self, key: impl ToArg, member: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"ZSCORE", &key, &member])
-    }
-
-    /// Queues `PUBLISH channel payload` (reply: `i64`, receivers).
-    pub fn publish(&mut self, channel: impl ToArg, payload: impl ToArg) -> &mut Pipeline {
-        self.add_args(&[&"PUBLISH", &channel, &payload])
-    }
-
-    fn variadic<A: ToArg>(&mut self, head: &[&dyn ToArg], tail: &[A]) -> &mut Pipeline {
-        let mut args: Vec<&dyn ToArg> = Vec::with_capacity(head.len() + tail.len());
-        args.extend_from_slice(head);
-        args.extend(tail.iter().map(|a| a as &dyn ToArg));
-        self.add_args(&args)
-    }
-
-    /// The queued commands, for transactions that send them on their own connection.
-    pub(crate) fn cmds(&self) -> &[Cmd] {
-        &self.cmds
-    }
+    replies
 }
 
 /// The results of a `MULTI` ... `EXEC` batch: `frames` holds `+OK`, one `+QUEUED` (or error)

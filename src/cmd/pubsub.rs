@@ -23,32 +23,42 @@ use bytes::Bytes;
 use resp_codec::{Frame, Payload, ToArg, encode_array_header, encode_bulk};
 use tokio::sync::mpsc;
 
+use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
+use crate::command::cmd;
 use crate::connection::{Connection, push_channel};
 use crate::error::{ConversionError, Error, ServerError};
 
 /// Messages a subscriber buffers before it starts dropping (see [`Subscriber`]).
 pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 4096;
 
+/// Publishing, declared once: it runs on any [`Executor`]. Subscribing needs a connection
+/// of its own: see [`Client::subscriber`].
+pub trait PubSubCommands: Executor {
+    /// `PUBLISH channel payload`: how many subscribers received it.
+    ///
+    /// # Errors
+    ///
+    /// Connection and server errors.
+    fn publish(self, channel: impl ToArg, payload: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("PUBLISH").arg(channel).arg(payload)))
+    }
+
+    /// `SPUBLISH channel payload` (Redis 7): publishes on a shard channel, which a cluster
+    /// routes by the channel's slot; returns the receiver count.
+    ///
+    /// # Errors
+    ///
+    /// Connection and server errors.
+    fn spublish(self, channel: impl ToArg, payload: impl ToArg) -> Self::Run<i64> {
+        // The shard channel hashes to a slot like a key.
+        self.run(TypedCmd::new(cmd("SPUBLISH").key(channel).arg(payload)))
+    }
+}
+
+impl<E: Executor> PubSubCommands for E {}
+
 impl Client {
-    /// Publishes `payload` on `channel`; returns how many subscribers received it.
-    ///
-    /// # Errors
-    ///
-    /// Connection and server errors.
-    pub async fn publish(&self, channel: impl ToArg, payload: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"PUBLISH", &channel, &payload]).await
-    }
-
-    /// Publishes on a shard channel (`SPUBLISH`, Redis 7); returns the receiver count.
-    ///
-    /// # Errors
-    ///
-    /// Connection and server errors.
-    pub async fn spublish(&self, channel: impl ToArg, payload: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"SPUBLISH", &channel, &payload]).await
-    }
-
     /// A subscriber on a dedicated connection, buffering up to
     /// [`DEFAULT_SUBSCRIBER_CAPACITY`] messages.
     ///
@@ -179,6 +189,7 @@ struct Wanted {
 /// # Examples
 ///
 /// ```no_run
+/// # use redis_manager::prelude::*;
 /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 /// use redis_manager::cmd::PubSubEvent;
 ///

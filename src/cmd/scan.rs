@@ -16,6 +16,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! use redis_manager::cmd::ScanOptions;
 //!

@@ -1,5 +1,5 @@
 //! Typed commands: server and connection (`ECHO`, `INFO`, `DBSIZE`, `FLUSHDB`, `TIME`,
-//! `CLIENT ID/SETNAME/GETNAME`). `PING` is [`Client::ping`].
+//! `CLIENT ID/SETNAME/GETNAME`). `PING` is `Client::ping`.
 //!
 //! `CLIENT SETNAME` and `CLIENT ID` run on the shared multiplexed connection: the name is that
 //! connection's and is lost when it reconnects. To name every connection, set the name in
@@ -8,6 +8,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! let info = client.info(&["server", "memory"]).await?;
 //! let version = info.get("server", "redis_version").unwrap_or("?");
@@ -22,8 +23,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use resp_codec::ToArg;
 
-use super::keys::dyn_args;
-use crate::client::Client;
+use super::FromReply;
+use super::typed::{Executor, TypedCmd};
+use crate::command::cmd;
 use crate::error::{ConversionError, Error};
 
 /// The reply of `INFO`, parsed into sections of `field:value` lines.
@@ -83,14 +85,15 @@ impl Info {
     }
 }
 
-impl Client {
+/// Typed server commands, declared once: they run on any [`Executor`].
+pub trait ServerCommands: Executor {
     /// `ECHO message`: the message back.
     ///
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn echo(&self, message: impl ToArg) -> Result<Bytes, Error> {
-        self.call(&[&"ECHO", &message]).await
+    fn echo(self, message: impl ToArg) -> Self::Run<Bytes> {
+        self.run(TypedCmd::new(cmd("ECHO").arg(message)))
     }
 
     /// `INFO [section...]`: server information, parsed. An empty `sections` asks for the
@@ -99,9 +102,10 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn info(&self, sections: &[&str]) -> Result<Info, Error> {
-        let text: String = self.call_with(&[&"INFO"], &dyn_args(sections)).await?;
-        Ok(Info::parse(&text))
+    fn info(self, sections: &[&str]) -> Self::Run<Info> {
+        self.run(TypedCmd::with(cmd("INFO").args(sections), |frame| {
+            Ok(Info::parse(&String::from_reply(frame)?))
+        }))
     }
 
     /// `DBSIZE`: the number of keys in the selected database.
@@ -109,8 +113,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn dbsize(&self) -> Result<i64, Error> {
-        self.call(&[&"DBSIZE"]).await
+    fn dbsize(self) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("DBSIZE")))
     }
 
     /// `FLUSHDB`: deletes every key of the selected database (synchronously).
@@ -118,8 +122,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `NOPERM` when an ACL forbids it.
-    pub async fn flushdb(&self) -> Result<(), Error> {
-        self.call(&[&"FLUSHDB"]).await
+    fn flushdb(self) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("FLUSHDB")))
     }
 
     /// `FLUSHDB ASYNC`: empties the selected database at once and frees the memory in a
@@ -128,8 +132,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `NOPERM` when an ACL forbids it.
-    pub async fn flushdb_async(&self) -> Result<(), Error> {
-        self.call(&[&"FLUSHDB", &"ASYNC"]).await
+    fn flushdb_async(self) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("FLUSHDB").arg("ASYNC")))
     }
 
     /// `TIME`: the server's clock.
@@ -137,14 +141,16 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; a conversion error for a reply that is not two numbers.
-    pub async fn time(&self) -> Result<SystemTime, Error> {
-        let (secs, micros): (u64, u64) = self.call(&[&"TIME"]).await?;
-        SystemTime::UNIX_EPOCH
-            .checked_add(Duration::from_secs(secs) + Duration::from_micros(micros))
-            .ok_or(Error::Conversion(ConversionError {
-                expected: "time",
-                got: "out-of-range time",
-            }))
+    fn time(self) -> Self::Run<SystemTime> {
+        self.run(TypedCmd::with(cmd("TIME"), |frame| {
+            let (secs, micros) = <(u64, u64)>::from_reply(frame)?;
+            SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs) + Duration::from_micros(micros))
+                .ok_or(Error::Conversion(ConversionError {
+                    expected: "time",
+                    got: "out-of-range time",
+                }))
+        }))
     }
 
     /// `CLIENT ID`: the server-side id of the shared connection.
@@ -152,8 +158,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn client_id(&self) -> Result<i64, Error> {
-        self.call(&[&"CLIENT", &"ID"]).await
+    fn client_id(self) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("CLIENT").arg("ID")))
     }
 
     /// `CLIENT SETNAME name` on the shared connection (see the module documentation: the
@@ -162,8 +168,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; a server error for a name with spaces or newlines.
-    pub async fn client_setname(&self, name: impl ToArg) -> Result<(), Error> {
-        self.call(&[&"CLIENT", &"SETNAME", &name]).await
+    fn client_setname(self, name: impl ToArg) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("CLIENT").arg("SETNAME").arg(name)))
     }
 
     /// `CLIENT GETNAME`: the shared connection's name, `None` when it has none.
@@ -171,10 +177,12 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn client_getname(&self) -> Result<Option<String>, Error> {
-        self.call(&[&"CLIENT", &"GETNAME"]).await
+    fn client_getname(self) -> Self::Run<Option<String>> {
+        self.run(TypedCmd::new(cmd("CLIENT").arg("GETNAME")))
     }
 }
+
+impl<E: Executor> ServerCommands for E {}
 
 #[cfg(test)]
 mod tests {

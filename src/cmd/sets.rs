@@ -3,6 +3,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! assert_eq!(client.sadd("tags", &["rust", "redis", "rust"]).await?, 2);
 //! assert!(client.sismember("tags", "redis").await?);
@@ -16,28 +17,29 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use resp_codec::ToArg;
 
-use super::keys::dyn_args;
 use super::scan::{ScanOptions, ScanStream, parse_each};
+use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
-use crate::error::Error;
+use crate::command::cmd;
 
-impl Client {
+/// Typed commands on sets, declared once: they run on any [`Executor`].
+pub trait SetCommands: Executor {
     /// `SADD key member...`: how many members were new.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `members`.
-    pub async fn sadd<M: ToArg>(&self, key: impl ToArg, members: &[M]) -> Result<i64, Error> {
-        self.call_with(&[&"SADD", &key], &dyn_args(members)).await
+    fn sadd<M: ToArg>(self, key: impl ToArg, members: &[M]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("SADD").key(key).args(members)))
     }
 
     /// `SREM key member...`: how many members were present and removed.
     ///
     /// # Errors
     ///
-    /// As for [`Client::sadd`].
-    pub async fn srem<M: ToArg>(&self, key: impl ToArg, members: &[M]) -> Result<i64, Error> {
-        self.call_with(&[&"SREM", &key], &dyn_args(members)).await
+    /// As for [`Self::sadd`].
+    fn srem<M: ToArg>(self, key: impl ToArg, members: &[M]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("SREM").key(key).args(members)))
     }
 
     /// `SMEMBERS key`: every member (empty for a missing key). The same under RESP2 (an
@@ -46,8 +48,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn smembers(&self, key: impl ToArg) -> Result<HashSet<Bytes>, Error> {
-        self.call(&[&"SMEMBERS", &key]).await
+    fn smembers(self, key: impl ToArg) -> Self::Run<HashSet<Bytes>> {
+        self.run(TypedCmd::new(cmd("SMEMBERS").key(key)))
     }
 
     /// `SISMEMBER key member`.
@@ -55,8 +57,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn sismember(&self, key: impl ToArg, member: impl ToArg) -> Result<bool, Error> {
-        self.call(&[&"SISMEMBER", &key, &member]).await
+    fn sismember(self, key: impl ToArg, member: impl ToArg) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("SISMEMBER").key(key).arg(member)))
     }
 
     /// `SCARD key`: the number of members (0 for a missing key).
@@ -64,10 +66,14 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn scard(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"SCARD", &key]).await
+    fn scard(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("SCARD").key(key)))
     }
+}
 
+impl<E: Executor> SetCommands for E {}
+
+impl Client {
     /// `SSCAN key`: the members of a set, incrementally, as a [`ScanStream`]. No request is
     /// made until the first `next`.
     pub fn sscan(&self, key: impl ToArg, options: ScanOptions) -> ScanStream<Bytes> {

@@ -8,6 +8,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! use redis_manager::cmd::ZRangeOptions;
 //!
@@ -26,10 +27,11 @@
 use bytes::Bytes;
 use resp_codec::{Frame, ToArg};
 
-use super::keys::dyn_args;
 use super::scan::{ScanOptions, ScanStream, parse_pairs};
+use super::typed::{Executor, TypedCmd};
 use super::{FromReply, check_reply};
 use crate::client::Client;
+use crate::command::cmd;
 use crate::error::Error;
 
 /// Options of `ZADD`: `NX`/`XX`, `GT`/`LT`, `CH`.
@@ -170,18 +172,15 @@ fn into_scored(frame: Frame) -> Result<Vec<(Bytes, f64)>, Error> {
     Ok(out.into())
 }
 
-impl Client {
+/// Typed commands on sorted sets, declared once: they run on any [`Executor`].
+pub trait SortedSetCommands: Executor {
     /// `ZADD key score member ...`: how many members were added.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `members` or a NaN score.
-    pub async fn zadd<M: ToArg>(
-        &self,
-        key: impl ToArg,
-        members: &[(f64, M)],
-    ) -> Result<i64, Error> {
-        self.zadd_with(key, members, ZAddOptions::new()).await
+    fn zadd<M: ToArg>(self, key: impl ToArg, members: &[(f64, M)]) -> Self::Run<i64> {
+        self.zadd_with(key, members, ZAddOptions::new())
     }
 
     /// `ZADD key [NX|XX] [GT|LT] [CH] score member ...`: how many members were added (with
@@ -189,19 +188,19 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As for [`Client::zadd`]; a server error for incompatible options (`NX` with `GT`).
-    pub async fn zadd_with<M: ToArg>(
-        &self,
+    /// As for [`Self::zadd`]; a server error for incompatible options (`NX` with `GT`).
+    fn zadd_with<M: ToArg>(
+        self,
         key: impl ToArg,
         members: &[(f64, M)],
         options: ZAddOptions,
-    ) -> Result<i64, Error> {
+    ) -> Self::Run<i64> {
         let mut tail: Vec<&dyn ToArg> = Vec::with_capacity(3 + members.len() * 2);
         options.push_args(&mut tail);
         for (score, member) in members {
             tail.extend([score as &dyn ToArg, member]);
         }
-        self.call_with(&[&"ZADD", &key], &tail).await
+        self.run(TypedCmd::new(cmd("ZADD").key(key).args(tail)))
     }
 
     /// `ZREM key member...`: how many members were present and removed.
@@ -209,8 +208,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `members`.
-    pub async fn zrem<M: ToArg>(&self, key: impl ToArg, members: &[M]) -> Result<i64, Error> {
-        self.call_with(&[&"ZREM", &key], &dyn_args(members)).await
+    fn zrem<M: ToArg>(self, key: impl ToArg, members: &[M]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("ZREM").key(key).args(members)))
     }
 
     /// `ZCARD key`: the number of members.
@@ -218,8 +217,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn zcard(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"ZCARD", &key]).await
+    fn zcard(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("ZCARD").key(key)))
     }
 
     /// `ZSCORE key member`: the member's score, `None` when it is not in the set.
@@ -227,8 +226,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn zscore(&self, key: impl ToArg, member: impl ToArg) -> Result<Option<f64>, Error> {
-        self.call(&[&"ZSCORE", &key, &member]).await
+    fn zscore(self, key: impl ToArg, member: impl ToArg) -> Self::Run<Option<f64>> {
+        self.run(TypedCmd::new(cmd("ZSCORE").key(key).arg(member)))
     }
 
     /// `ZINCRBY key by member`: the member's score after adding `by` (a new member starts
@@ -237,13 +236,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error when the result would be NaN.
-    pub async fn zincrby(
-        &self,
-        key: impl ToArg,
-        by: f64,
-        member: impl ToArg,
-    ) -> Result<f64, Error> {
-        self.call(&[&"ZINCRBY", &key, &by, &member]).await
+    fn zincrby(self, key: impl ToArg, by: f64, member: impl ToArg) -> Self::Run<f64> {
+        self.run(TypedCmd::new(cmd("ZINCRBY").key(key).arg(by).arg(member)))
     }
 
     /// `ZRANGE key start stop`: members by rank, lowest score first; negative ranks count
@@ -252,13 +246,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn zrange(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"ZRANGE", &key, &start, &stop]).await
+    fn zrange(self, key: impl ToArg, start: i64, stop: i64) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(cmd("ZRANGE").key(key).arg(start).arg(stop)))
     }
 
     /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: members only.
@@ -267,39 +256,40 @@ impl Client {
     ///
     /// Connection errors; `WRONGTYPE`; a server error for bounds that do not fit the range
     /// kind, or `LIMIT` without `BYSCORE`/`BYLEX`.
-    pub async fn zrange_with(
-        &self,
+    fn zrange_with(
+        self,
         key: impl ToArg,
         start: impl ToArg,
         stop: impl ToArg,
         options: &ZRangeOptions,
-    ) -> Result<Vec<Bytes>, Error> {
+    ) -> Self::Run<Vec<Bytes>> {
         let mut tail = Vec::with_capacity(5);
         options.push_args(&mut tail);
-        self.call_with(&[&"ZRANGE", &key, &start, &stop], &tail)
-            .await
+        self.run(TypedCmd::new(
+            cmd("ZRANGE").key(key).arg(start).arg(stop).args(tail),
+        ))
     }
 
-    /// Like [`Client::zrange_with`], with `WITHSCORES`: `(member, score)` pairs, the same
+    /// Like [`Self::zrange_with`], with `WITHSCORES`: `(member, score)` pairs, the same
     /// under RESP2 and RESP3.
     ///
     /// # Errors
     ///
-    /// As for [`Client::zrange_with`]; `WITHSCORES` is refused together with `BYLEX`.
-    pub async fn zrange_withscores(
-        &self,
+    /// As for [`Self::zrange_with`]; `WITHSCORES` is refused together with `BYLEX`.
+    fn zrange_withscores(
+        self,
         key: impl ToArg,
         start: impl ToArg,
         stop: impl ToArg,
         options: &ZRangeOptions,
-    ) -> Result<Vec<(Bytes, f64)>, Error> {
+    ) -> Self::Run<Vec<(Bytes, f64)>> {
         let mut tail = Vec::with_capacity(6);
         options.push_args(&mut tail);
         tail.push(&"WITHSCORES");
-        let reply: Frame = self
-            .call_with(&[&"ZRANGE", &key, &start, &stop], &tail)
-            .await?;
-        into_scored(reply)
+        self.run(TypedCmd::with(
+            cmd("ZRANGE").key(key).arg(start).arg(stop).args(tail),
+            into_scored,
+        ))
     }
 
     /// `ZRANGEBYSCORE key min max`: members with a score in the range, lowest first.
@@ -307,43 +297,41 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for a bound that is not a score.
-    pub async fn zrangebyscore(
-        &self,
+    fn zrangebyscore(
+        self,
         key: impl ToArg,
         min: impl ToArg,
         max: impl ToArg,
-    ) -> Result<Vec<Bytes>, Error> {
-        self.call(&[&"ZRANGEBYSCORE", &key, &min, &max]).await
+    ) -> Self::Run<Vec<Bytes>> {
+        self.run(TypedCmd::new(
+            cmd("ZRANGEBYSCORE").key(key).arg(min).arg(max),
+        ))
     }
 
     /// `ZREMRANGEBYSCORE key min max`: how many members were removed.
     ///
     /// # Errors
     ///
-    /// As for [`Client::zrangebyscore`].
-    pub async fn zremrangebyscore(
-        &self,
-        key: impl ToArg,
-        min: impl ToArg,
-        max: impl ToArg,
-    ) -> Result<i64, Error> {
-        self.call(&[&"ZREMRANGEBYSCORE", &key, &min, &max]).await
+    /// As for [`Self::zrangebyscore`].
+    fn zremrangebyscore(self, key: impl ToArg, min: impl ToArg, max: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(
+            cmd("ZREMRANGEBYSCORE").key(key).arg(min).arg(max),
+        ))
     }
 
     /// `ZCOUNT key min max`: how many members have a score in the range.
     ///
     /// # Errors
     ///
-    /// As for [`Client::zrangebyscore`].
-    pub async fn zcount(
-        &self,
-        key: impl ToArg,
-        min: impl ToArg,
-        max: impl ToArg,
-    ) -> Result<i64, Error> {
-        self.call(&[&"ZCOUNT", &key, &min, &max]).await
+    /// As for [`Self::zrangebyscore`].
+    fn zcount(self, key: impl ToArg, min: impl ToArg, max: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("ZCOUNT").key(key).arg(min).arg(max)))
     }
+}
 
+impl<E: Executor> SortedSetCommands for E {}
+
+impl Client {
     /// `ZSCAN key`: the members and scores of a sorted set, incrementally, as a
     /// [`ScanStream`] of `(member, score)`. No request is made until the first `next`.
     pub fn zscan(&self, key: impl ToArg, options: ScanOptions) -> ScanStream<(Bytes, f64)> {

@@ -9,6 +9,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! use redis_manager::cmd::XReadOptions;
 //!
@@ -28,9 +29,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use resp_codec::{Frame, ToArg};
 
-use super::keys::{dyn_args, dyn_pairs};
+use super::lists::blocking_wait;
+use super::typed::{Executor, TypedCmd};
 use super::{Cmd, FromReply, check_reply, cmd};
-use crate::client::Client;
 use crate::error::{ConversionError, Error};
 use crate::reply::into_pairs;
 
@@ -414,20 +415,16 @@ impl XReadOptions {
     }
 }
 
-impl Client {
+/// Typed commands on streams, declared once: they run on any [`Executor`].
+pub trait StreamCommands: Executor {
     /// `XADD key * field value ...`: appends an entry with a server-generated id and returns
     /// the id.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `fields`.
-    pub async fn xadd<F: ToArg, V: ToArg>(
-        &self,
-        key: impl ToArg,
-        fields: &[(F, V)],
-    ) -> Result<String, Error> {
-        self.call_with(&[&"XADD", &key, &"*"], &dyn_pairs(fields))
-            .await
+    fn xadd<F: ToArg, V: ToArg>(self, key: impl ToArg, fields: &[(F, V)]) -> Self::Run<String> {
+        self.run(TypedCmd::new(cmd("XADD").key(key).arg("*").pairs(fields)))
     }
 
     /// `XADD key [MAXLEN|MINID [~] threshold] id|* field value ...`: appends an entry with
@@ -435,16 +432,16 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As for [`Client::xadd`]; a server error for an id not greater than the last one.
-    pub async fn xadd_with<F: ToArg, V: ToArg>(
-        &self,
+    /// As for [`Self::xadd`]; a server error for an id not greater than the last one.
+    fn xadd_with<F: ToArg, V: ToArg>(
+        self,
         key: impl ToArg,
         fields: &[(F, V)],
         options: &XAddOptions,
-    ) -> Result<String, Error> {
-        let mut head: Vec<&dyn ToArg> = vec![&"XADD", &key];
-        options.push_args(&mut head);
-        self.call_with(&head, &dyn_pairs(fields)).await
+    ) -> Self::Run<String> {
+        let mut opts: Vec<&dyn ToArg> = Vec::new();
+        options.push_args(&mut opts);
+        self.run(TypedCmd::new(cmd("XADD").key(key).args(opts).pairs(fields)))
     }
 
     /// `XADD key NOMKSTREAM ...`: appends an entry only when the stream exists (a consumer
@@ -453,16 +450,22 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As for [`Client::xadd_with`].
-    pub async fn xadd_if_exists<F: ToArg, V: ToArg>(
-        &self,
+    /// As for [`Self::xadd_with`].
+    fn xadd_if_exists<F: ToArg, V: ToArg>(
+        self,
         key: impl ToArg,
         fields: &[(F, V)],
         options: &XAddOptions,
-    ) -> Result<Option<String>, Error> {
-        let mut head: Vec<&dyn ToArg> = vec![&"XADD", &key, &"NOMKSTREAM"];
-        options.push_args(&mut head);
-        self.call_with(&head, &dyn_pairs(fields)).await
+    ) -> Self::Run<Option<String>> {
+        let mut opts: Vec<&dyn ToArg> = Vec::new();
+        options.push_args(&mut opts);
+        self.run(TypedCmd::new(
+            cmd("XADD")
+                .key(key)
+                .arg("NOMKSTREAM")
+                .args(opts)
+                .pairs(fields),
+        ))
     }
 
     /// `XRANGE key start end`: the entries with ids in the range, oldest first. `"-"` and
@@ -471,29 +474,35 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an invalid id.
-    pub async fn xrange(
-        &self,
+    fn xrange(
+        self,
         key: impl ToArg,
         start: impl ToArg,
         end: impl ToArg,
-    ) -> Result<Vec<StreamEntry>, Error> {
-        self.call(&[&"XRANGE", &key, &start, &end]).await
+    ) -> Self::Run<Vec<StreamEntry>> {
+        self.run(TypedCmd::new(cmd("XRANGE").key(key).arg(start).arg(end)))
     }
 
     /// `XRANGE key start end COUNT count`: at most `count` entries.
     ///
     /// # Errors
     ///
-    /// As for [`Client::xrange`].
-    pub async fn xrange_count(
-        &self,
+    /// As for [`Self::xrange`].
+    fn xrange_count(
+        self,
         key: impl ToArg,
         start: impl ToArg,
         end: impl ToArg,
         count: u64,
-    ) -> Result<Vec<StreamEntry>, Error> {
-        self.call(&[&"XRANGE", &key, &start, &end, &"COUNT", &count])
-            .await
+    ) -> Self::Run<Vec<StreamEntry>> {
+        self.run(TypedCmd::new(
+            cmd("XRANGE")
+                .key(key)
+                .arg(start)
+                .arg(end)
+                .arg("COUNT")
+                .arg(count),
+        ))
     }
 
     /// `XLEN key`: the number of entries.
@@ -501,8 +510,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn xlen(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"XLEN", &key]).await
+    fn xlen(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("XLEN").key(key)))
     }
 
     /// `XDEL key id...`: how many of the entries existed and were deleted.
@@ -510,8 +519,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an invalid id or an empty `ids`.
-    pub async fn xdel<I: ToArg>(&self, key: impl ToArg, ids: &[I]) -> Result<i64, Error> {
-        self.call_with(&[&"XDEL", &key], &dyn_args(ids)).await
+    fn xdel<I: ToArg>(self, key: impl ToArg, ids: &[I]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("XDEL").key(key).args(ids)))
     }
 
     /// `XREAD [COUNT n] [BLOCK ms] STREAMS key... id...`: entries after the given id of each
@@ -520,20 +529,20 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for no streams; connection errors; `WRONGTYPE`; with
-    /// `BLOCK`, [`Error::PoolTimeout`] when no exclusive connection is free.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for no streams; connection errors; `WRONGTYPE`; with
+    /// `BLOCK`, [`Error::PoolTimeout`](crate::Error::PoolTimeout) when no exclusive connection is free.
     ///
     /// # Cancel safety
     ///
     /// Without `BLOCK`, as for any shared-connection command. With `BLOCK`, dropping the
     /// future closes its exclusive connection.
-    pub async fn xread<K: ToArg, I: ToArg>(
-        &self,
+    fn xread<K: ToArg, I: ToArg>(
+        self,
         streams: &[(K, I)],
         options: &XReadOptions,
-    ) -> Result<Vec<StreamBatch>, Error> {
+    ) -> Self::Run<Vec<StreamBatch>> {
         let c = options.apply(cmd("XREAD"), false);
-        self.stream_read(c, streams, options).await
+        self.run(stream_read(c, streams, options))
     }
 
     /// `XGROUP CREATE key group id`: creates a consumer group that starts after `id` (`"$"`:
@@ -542,30 +551,33 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `BUSYGROUP` when the group exists; a server error when the stream
-    /// does not exist (see [`Client::xgroup_create_mkstream`]).
-    pub async fn xgroup_create(
-        &self,
-        key: impl ToArg,
-        group: impl ToArg,
-        id: impl ToArg,
-    ) -> Result<(), Error> {
-        self.call(&[&"XGROUP", &"CREATE", &key, &group, &id]).await
+    /// does not exist (see [`Self::xgroup_create_mkstream`]).
+    fn xgroup_create(self, key: impl ToArg, group: impl ToArg, id: impl ToArg) -> Self::Run<()> {
+        self.run(TypedCmd::new(
+            cmd("XGROUP").arg("CREATE").key(key).arg(group).arg(id),
+        ))
     }
 
-    /// `XGROUP CREATE key group id MKSTREAM`: like [`Client::xgroup_create`], creating an
+    /// `XGROUP CREATE key group id MKSTREAM`: like [`Self::xgroup_create`], creating an
     /// empty stream if there is none.
     ///
     /// # Errors
     ///
     /// Connection errors; `BUSYGROUP` when the group exists.
-    pub async fn xgroup_create_mkstream(
-        &self,
+    fn xgroup_create_mkstream(
+        self,
         key: impl ToArg,
         group: impl ToArg,
         id: impl ToArg,
-    ) -> Result<(), Error> {
-        self.call(&[&"XGROUP", &"CREATE", &key, &group, &id, &"MKSTREAM"])
-            .await
+    ) -> Self::Run<()> {
+        self.run(TypedCmd::new(
+            cmd("XGROUP")
+                .arg("CREATE")
+                .key(key)
+                .arg(group)
+                .arg(id)
+                .arg("MKSTREAM"),
+        ))
     }
 
     /// `XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...`:
@@ -574,22 +586,22 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As for [`Client::xread`]; `NOGROUP` when the group or stream does not exist.
+    /// As for [`Self::xread`]; `NOGROUP` when the group or stream does not exist.
     ///
     /// # Cancel safety
     ///
-    /// As for [`Client::xread`]. A dropped blocking read may still have delivered entries to
+    /// As for [`Self::xread`]. A dropped blocking read may still have delivered entries to
     /// `consumer`: they stay pending and can be read again with id `"0"`.
-    pub async fn xreadgroup<K: ToArg, I: ToArg>(
-        &self,
+    fn xreadgroup<K: ToArg, I: ToArg>(
+        self,
         group: impl ToArg,
         consumer: impl ToArg,
         streams: &[(K, I)],
         options: &XReadOptions,
-    ) -> Result<Vec<StreamBatch>, Error> {
+    ) -> Self::Run<Vec<StreamBatch>> {
         let c = cmd("XREADGROUP").arg("GROUP").arg(group).arg(consumer);
         let c = options.apply(c, true);
-        self.stream_read(c, streams, options).await
+        self.run(stream_read(c, streams, options))
     }
 
     /// `XACK key group id...`: how many pending entries were acknowledged.
@@ -597,14 +609,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an empty `ids`.
-    pub async fn xack<I: ToArg>(
-        &self,
-        key: impl ToArg,
-        group: impl ToArg,
-        ids: &[I],
-    ) -> Result<i64, Error> {
-        self.call_with(&[&"XACK", &key, &group], &dyn_args(ids))
-            .await
+    fn xack<I: ToArg>(self, key: impl ToArg, group: impl ToArg, ids: &[I]) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("XACK").key(key).arg(group).args(ids)))
     }
 
     /// `XTRIM key MAXLEN|MINID [~] threshold`: shortens the stream and returns how many
@@ -613,10 +619,10 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a server error for an invalid id.
-    pub async fn xtrim(&self, key: impl ToArg, trim: &StreamTrim) -> Result<i64, Error> {
-        let mut args: Vec<&dyn ToArg> = vec![&"XTRIM", &key];
+    fn xtrim(self, key: impl ToArg, trim: &StreamTrim) -> Self::Run<i64> {
+        let mut args: Vec<&dyn ToArg> = Vec::new();
         trim.push_args(&mut args);
-        self.call(&args).await
+        self.run(TypedCmd::new(cmd("XTRIM").key(key).args(args)))
     }
 
     /// `XPENDING key group`: how many entries the group has delivered and not had
@@ -625,28 +631,24 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `NOGROUP` when the group or stream does not exist.
-    pub async fn xpending(
-        &self,
-        key: impl ToArg,
-        group: impl ToArg,
-    ) -> Result<PendingSummary, Error> {
-        self.call(&[&"XPENDING", &key, &group]).await
+    fn xpending(self, key: impl ToArg, group: impl ToArg) -> Self::Run<PendingSummary> {
+        self.run(TypedCmd::new(cmd("XPENDING").key(key).arg(group)))
     }
 
     /// `XPENDING key group [IDLE ms] start end count [consumer]`: the pending entries
     /// themselves, oldest first, with their consumer, idle time and delivery count; the way
-    /// to find work a crashed consumer left behind (see [`Client::xautoclaim`]).
+    /// to find work a crashed consumer left behind (see [`Self::xautoclaim`]).
     ///
     /// # Errors
     ///
-    /// As for [`Client::xpending`].
-    pub async fn xpending_range(
-        &self,
+    /// As for [`Self::xpending`].
+    fn xpending_range(
+        self,
         key: impl ToArg,
         group: impl ToArg,
         options: &XPendingOptions,
-    ) -> Result<Vec<PendingEntry>, Error> {
-        let mut c = cmd("XPENDING").arg(key).arg(group);
+    ) -> Self::Run<Vec<PendingEntry>> {
+        let mut c = cmd("XPENDING").key(key).arg(group);
         if let Some(ms) = options.min_idle_ms {
             c = c.arg("IDLE").arg(ms);
         }
@@ -654,7 +656,7 @@ impl Client {
         if let Some(consumer) = &options.consumer {
             c = c.arg(consumer);
         }
-        self.query(c).await
+        self.run(TypedCmd::new(c))
     }
 
     /// `XCLAIM key group consumer min-idle-ms id...`: takes over the given pending entries
@@ -665,19 +667,21 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `NOGROUP`; a server error for an invalid id or an empty `ids`.
-    pub async fn xclaim<I: ToArg>(
-        &self,
+    fn xclaim<I: ToArg>(
+        self,
         key: impl ToArg,
         group: impl ToArg,
         consumer: impl ToArg,
         min_idle: Duration,
         ids: &[I],
-    ) -> Result<Vec<StreamEntry>, Error> {
-        let ms = duration_ms(min_idle);
-        let reply: Frame = self
-            .call_with(&[&"XCLAIM", &key, &group, &consumer, &ms], &dyn_args(ids))
-            .await?;
-        present_entries(reply)
+    ) -> Self::Run<Vec<StreamEntry>> {
+        let c = cmd("XCLAIM")
+            .key(key)
+            .arg(group)
+            .arg(consumer)
+            .arg(duration_ms(min_idle))
+            .args(ids);
+        self.run(TypedCmd::with(c, present_entries))
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-ms start [COUNT count]`: scans the pending
@@ -692,6 +696,7 @@ impl Client {
     /// # Examples
     ///
     /// ```no_run
+    /// # use redis_manager::prelude::*;
     /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
     /// use std::time::Duration;
     ///
@@ -712,17 +717,17 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn xautoclaim(
-        &self,
+    fn xautoclaim(
+        self,
         key: impl ToArg,
         group: impl ToArg,
         consumer: impl ToArg,
         min_idle: Duration,
         start: impl ToArg,
         count: Option<u64>,
-    ) -> Result<AutoClaim, Error> {
+    ) -> Self::Run<AutoClaim> {
         let mut c = cmd("XAUTOCLAIM")
-            .arg(key)
+            .key(key)
             .arg(group)
             .arg(consumer)
             .arg(duration_ms(min_idle))
@@ -730,32 +735,33 @@ impl Client {
         if let Some(n) = count {
             c = c.arg("COUNT").arg(n);
         }
-        self.query(c).await
+        self.run(TypedCmd::new(c))
     }
+}
 
-    async fn stream_read<K: ToArg, I: ToArg>(
-        &self,
-        c: Cmd,
-        streams: &[(K, I)],
-        options: &XReadOptions,
-    ) -> Result<Vec<StreamBatch>, Error> {
-        if streams.is_empty() {
-            return Err(Error::InvalidArgument(
-                "a stream read needs at least one stream",
-            ));
-        }
-        let c = c
-            .arg("STREAMS")
-            .args(streams.iter().map(|(k, _)| k))
-            .args(streams.iter().map(|(_, id)| id));
-        let reply: Frame = match options.block_ms {
-            Some(ms) => {
-                let wait = self.blocking_wait(ms as f64 / 1000.0)?;
-                self.run_blocking(c, wait).await?
-            }
-            None => self.query(c).await?,
-        };
-        into_batches(reply)
+impl<E: Executor> StreamCommands for E {}
+
+/// `XREAD`/`XREADGROUP` from their head (`c`): the streams' keys then their ids; a blocking
+/// command with `BLOCK`; refused before sending without streams.
+fn stream_read<K: ToArg, I: ToArg>(
+    c: Cmd,
+    streams: &[(K, I)],
+    options: &XReadOptions,
+) -> TypedCmd<Vec<StreamBatch>> {
+    if streams.is_empty() {
+        return TypedCmd::invalid("a stream read needs at least one stream");
+    }
+    let c = c
+        .arg("STREAMS")
+        .keys(streams.iter().map(|(k, _)| k))
+        .args(streams.iter().map(|(_, id)| id));
+    let read = TypedCmd::with(c, into_batches);
+    match options.block_ms {
+        Some(ms) => match blocking_wait(ms as f64 / 1000.0) {
+            Ok(wait) => read.blocking(wait),
+            Err(reason) => TypedCmd::invalid(reason),
+        },
+        None => read,
     }
 }
 

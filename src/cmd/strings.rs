@@ -3,6 +3,7 @@
 //! # Examples
 //!
 //! ```no_run
+//! # use redis_manager::prelude::*;
 //! # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
 //! use redis_manager::cmd::SetOptions;
 //!
@@ -16,11 +17,10 @@
 //! ```
 
 use bytes::Bytes;
-use resp_codec::ToArg;
+use resp_codec::{Frame, ToArg};
 
-use super::keys::{dyn_args, dyn_pairs};
-use crate::client::Client;
-use crate::error::Error;
+use super::typed::{Executor, TypedCmd};
+use crate::command::cmd;
 
 /// Options of `SET`: an expiry (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`) and a condition (`NX`,
 /// `XX`). Setting one expiry replaces any other, likewise for the condition.
@@ -126,19 +126,16 @@ pub enum GetExOption {
     Persist,
 }
 
-impl Client {
+/// Typed commands on strings, declared once: they run on any [`Executor`] (a client, a
+/// pooled connection, a transaction, or a pipeline that queues them).
+pub trait StringCommands: Executor {
     /// `GET key`: the value, or `None` when the key does not exist.
     ///
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE` when the key holds another type.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel-safe, like every typed command on the shared connection: dropping the future
-    /// withdraws the command or discards its reply (see [`Client::query`]).
-    pub async fn get(&self, key: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.call(&[&"GET", &key]).await
+    fn get(self, key: impl ToArg) -> Self::Run<Option<Bytes>> {
+        self.run(TypedCmd::new(cmd("GET").key(key)))
     }
 
     /// `SET key value`, replacing any value and time to live.
@@ -146,8 +143,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn set(&self, key: impl ToArg, value: impl ToArg) -> Result<(), Error> {
-        self.call(&[&"SET", &key, &value]).await
+    fn set(self, key: impl ToArg, value: impl ToArg) -> Self::Run<()> {
+        self.run(TypedCmd::new(cmd("SET").key(key).arg(value)))
     }
 
     /// `SET key value` with options; false when `NX` or `XX` prevented the write.
@@ -155,15 +152,10 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; a syntax error for contradictory options.
-    pub async fn set_with(
-        &self,
-        key: impl ToArg,
-        value: impl ToArg,
-        options: SetOptions,
-    ) -> Result<bool, Error> {
+    fn set_with(self, key: impl ToArg, value: impl ToArg, options: SetOptions) -> Self::Run<bool> {
         let mut tail = Vec::with_capacity(3);
         options.push_args(&mut tail);
-        self.call_with(&[&"SET", &key, &value], &tail).await
+        self.run(TypedCmd::new(cmd("SET").key(key).arg(value).args(tail)))
     }
 
     /// `SET key value ... GET`: sets and returns the previous value (`None` if there was none).
@@ -172,16 +164,16 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE` when the key holds another type.
-    pub async fn set_get(
-        &self,
+    fn set_get(
+        self,
         key: impl ToArg,
         value: impl ToArg,
         options: SetOptions,
-    ) -> Result<Option<Bytes>, Error> {
+    ) -> Self::Run<Option<Bytes>> {
         let mut tail = Vec::with_capacity(4);
         options.push_args(&mut tail);
         tail.push(&"GET");
-        self.call_with(&[&"SET", &key, &value], &tail).await
+        self.run(TypedCmd::new(cmd("SET").key(key).arg(value).args(tail)))
     }
 
     /// `MGET key...`: one entry per key, `None` for a missing key (or one of another type).
@@ -190,11 +182,11 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn mget<K: ToArg>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>, Error> {
+    fn mget<K: ToArg>(self, keys: &[K]) -> Self::Run<Vec<Option<Bytes>>> {
         if keys.is_empty() {
-            return Ok(Vec::new());
+            return self.run(TypedCmd::local(Frame::Array(Vec::new())));
         }
-        self.call_with(&[&"MGET"], &dyn_args(keys)).await
+        self.run(TypedCmd::new(cmd("MGET").keys(keys)))
     }
 
     /// `MSET key value ...`: sets every pair at once. An empty `pairs` does nothing.
@@ -202,11 +194,15 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn mset<K: ToArg, V: ToArg>(&self, pairs: &[(K, V)]) -> Result<(), Error> {
+    fn mset<K: ToArg, V: ToArg>(self, pairs: &[(K, V)]) -> Self::Run<()> {
         if pairs.is_empty() {
-            return Ok(());
+            return self.run(TypedCmd::local(Frame::SimpleString("OK".into())));
         }
-        self.call_with(&[&"MSET"], &dyn_pairs(pairs)).await
+        let mut c = cmd("MSET");
+        for (k, v) in pairs {
+            c.push_key(k).push_arg(v);
+        }
+        self.run(TypedCmd::new(c))
     }
 
     /// `SETNX key value`: true when the key did not exist and was set.
@@ -214,8 +210,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors.
-    pub async fn setnx(&self, key: impl ToArg, value: impl ToArg) -> Result<bool, Error> {
-        self.call(&[&"SETNX", &key, &value]).await
+    fn setnx(self, key: impl ToArg, value: impl ToArg) -> Self::Run<bool> {
+        self.run(TypedCmd::new(cmd("SETNX").key(key).arg(value)))
     }
 
     /// `GETDEL key`: the value, deleting the key.
@@ -223,8 +219,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn getdel(&self, key: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.call(&[&"GETDEL", &key]).await
+    fn getdel(self, key: impl ToArg) -> Self::Run<Option<Bytes>> {
+        self.run(TypedCmd::new(cmd("GETDEL").key(key)))
     }
 
     /// `GETEX key ...`: the value, changing the key's expiry as `option` says.
@@ -232,18 +228,16 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn getex(
-        &self,
-        key: impl ToArg,
-        option: GetExOption,
-    ) -> Result<Option<Bytes>, Error> {
-        match &option {
-            GetExOption::Ex(n) => self.call(&[&"GETEX", &key, &"EX", n]).await,
-            GetExOption::Px(n) => self.call(&[&"GETEX", &key, &"PX", n]).await,
-            GetExOption::ExAt(n) => self.call(&[&"GETEX", &key, &"EXAT", n]).await,
-            GetExOption::PxAt(n) => self.call(&[&"GETEX", &key, &"PXAT", n]).await,
-            GetExOption::Persist => self.call(&[&"GETEX", &key, &"PERSIST"]).await,
-        }
+    fn getex(self, key: impl ToArg, option: GetExOption) -> Self::Run<Option<Bytes>> {
+        let c = cmd("GETEX").key(key);
+        let c = match option {
+            GetExOption::Ex(n) => c.arg("EX").arg(n),
+            GetExOption::Px(n) => c.arg("PX").arg(n),
+            GetExOption::ExAt(n) => c.arg("EXAT").arg(n),
+            GetExOption::PxAt(n) => c.arg("PXAT").arg(n),
+            GetExOption::Persist => c.arg("PERSIST"),
+        };
+        self.run(TypedCmd::new(c))
     }
 
     /// `APPEND key value`: the length of the string after appending.
@@ -251,8 +245,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn append(&self, key: impl ToArg, value: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"APPEND", &key, &value]).await
+    fn append(self, key: impl ToArg, value: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("APPEND").key(key).arg(value)))
     }
 
     /// `STRLEN key`: the length of the value in bytes (0 for a missing key).
@@ -260,8 +254,8 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`.
-    pub async fn strlen(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"STRLEN", &key]).await
+    fn strlen(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("STRLEN").key(key)))
     }
 
     /// `INCR key`: the value after adding one (a missing key counts as 0).
@@ -269,17 +263,17 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `ERR value is not an integer or out of range`.
-    pub async fn incr(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"INCR", &key]).await
+    fn incr(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("INCR").key(key)))
     }
 
     /// `INCRBY key by`: the value after adding `by`.
     ///
     /// # Errors
     ///
-    /// As for [`Client::incr`].
-    pub async fn incrby(&self, key: impl ToArg, by: i64) -> Result<i64, Error> {
-        self.call(&[&"INCRBY", &key, &by]).await
+    /// As for [`Self::incr`].
+    fn incrby(self, key: impl ToArg, by: i64) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("INCRBY").key(key).arg(by)))
     }
 
     /// `INCRBYFLOAT key by`: the value after adding `by`.
@@ -287,28 +281,30 @@ impl Client {
     /// # Errors
     ///
     /// Connection errors; `ERR value is not a valid float`.
-    pub async fn incrbyfloat(&self, key: impl ToArg, by: f64) -> Result<f64, Error> {
-        self.call(&[&"INCRBYFLOAT", &key, &by]).await
+    fn incrbyfloat(self, key: impl ToArg, by: f64) -> Self::Run<f64> {
+        self.run(TypedCmd::new(cmd("INCRBYFLOAT").key(key).arg(by)))
     }
 
     /// `DECR key`: the value after subtracting one.
     ///
     /// # Errors
     ///
-    /// As for [`Client::incr`].
-    pub async fn decr(&self, key: impl ToArg) -> Result<i64, Error> {
-        self.call(&[&"DECR", &key]).await
+    /// As for [`Self::incr`].
+    fn decr(self, key: impl ToArg) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("DECR").key(key)))
     }
 
     /// `DECRBY key by`: the value after subtracting `by`.
     ///
     /// # Errors
     ///
-    /// As for [`Client::incr`].
-    pub async fn decrby(&self, key: impl ToArg, by: i64) -> Result<i64, Error> {
-        self.call(&[&"DECRBY", &key, &by]).await
+    /// As for [`Self::incr`].
+    fn decrby(self, key: impl ToArg, by: i64) -> Self::Run<i64> {
+        self.run(TypedCmd::new(cmd("DECRBY").key(key).arg(by)))
     }
 }
+
+impl<E: Executor> StringCommands for E {}
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
 use resp_codec::{Frame, ToArg};
 
 use super::pipeline::unwrap_exec;
@@ -79,15 +78,6 @@ impl Transaction {
         self.conn.query(cmd).await
     }
 
-    /// `GET key` on the transaction's connection.
-    ///
-    /// # Errors
-    ///
-    /// Connection errors; `WRONGTYPE`.
-    pub async fn get(&mut self, key: impl ToArg) -> Result<Option<Bytes>, Error> {
-        self.conn.query(cmd("GET").arg(key)).await
-    }
-
     /// Runs `cmds` as `MULTI` ... `EXEC` in one write and returns their replies (error
     /// replies included, as frames). The watch ends with it, whatever the outcome.
     ///
@@ -97,10 +87,15 @@ impl Transaction {
     /// `EXECABORT` when the server rejected a command while queuing (nothing ran);
     /// connection errors (the outcome is then unknown).
     pub async fn exec(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
+        let refs: Vec<&Cmd> = cmds.iter().collect();
+        self.exec_refs(&refs).await
+    }
+
+    async fn exec_refs(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
         let (multi, exec) = (cmd("MULTI"), cmd("EXEC"));
         let mut batch = Vec::with_capacity(cmds.len() + 2);
         batch.push(&multi);
-        batch.extend(cmds.iter());
+        batch.extend(cmds.iter().copied());
         batch.push(&exec);
         let frames = self.conn.send_many(&batch).await?;
         self.watching = false;
@@ -116,7 +111,9 @@ impl Transaction {
     ///
     /// As for [`Transaction::exec`].
     pub async fn exec_pipeline(&mut self, pipeline: &crate::Pipeline) -> Result<Vec<Frame>, Error> {
-        self.exec(pipeline.cmds()).await
+        let (cmds, local) = pipeline.split()?;
+        let replies = self.exec_refs(&cmds).await?;
+        Ok(super::pipeline::merge_local(replies, local))
     }
 
     /// The underlying connection, for anything the methods above do not cover.

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use super::RedisManager;
 use super::rate_limit::Backend;
 use crate::client::Client;
-use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubEvent, Subscriber};
+use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubCommands, PubSubEvent, Subscriber};
 use crate::error::Error;
 
 /// What a [`PubSubManager::subscribe`] handler returns: `()`, or a `Result` whose error is
@@ -111,7 +111,7 @@ impl PubSubManager {
     ///
     /// Like the manager's operations, never fails: 0 also when Redis is disabled or
     /// unavailable, or when `message` cannot be encoded, and the error is logged (with the
-    /// channel, never the message). Use [`Client::publish`] to get the error instead.
+    /// channel, never the message). Use [`PubSubCommands::publish`](crate::PubSubCommands::publish) to get the error instead.
     ///
     /// # Cancel safety
     ///

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use redis_manager::prelude::*;
 use redis_manager::{Client, Config, NegotiatedProtocol, Protocol};
 
 use crate::support::RedisServer;
