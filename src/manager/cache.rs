@@ -157,7 +157,7 @@ impl RedisManager {
                     .arg(&json[..])
                     .arg("PX")
                     .arg(duration_millis(ttl));
-                let _stored: bool = self.run("get_or_set_json", key, c, false).await;
+                let _stored: bool = self.run_cmd("get_or_set_json", key, c, false).await;
                 *result = Some(json.into());
             }
             Err(e) => {

@@ -4,19 +4,18 @@
 //!
 //! # Design
 //!
-//! - One policy for failures, in one place (`RedisManager::fallback`): every operation turns
-//!   an error into its default (the seed's table: `None`, `false`, `0`, `-2`), logs it once with
-//!   the operation and the key (never a value, never the password), and updates the health
-//!   flag. Nothing else in the crate swallows errors.
-//! - Health is an [`AtomicBool`], so [`RedisManager::is_enabled`] costs no I/O. A connection
-//!   error clears it; while it is clear, operations return their defaults at once without
-//!   touching the network, and one background task probes the server with `PING`, backing off
-//!   between attempts (and never before the pool's circuit breaker allows a new connect). The
-//!   first successful probe sets the flag again.
+//! - One policy for failures, in one place: `fallback.rs` (its module note says how). Every
+//!   operation here, and every pattern (sessions, the cache, the rate limiter, the lock,
+//!   pub/sub), turns an error into its default there (the seed's table: `None`, `false`, `0`,
+//!   `-2`), logs it once with the operation and the key (never a value, never the password),
+//!   and updates the health flag. Nothing else in the crate swallows errors.
+//! - Health costs no I/O: [`RedisManager::is_enabled`] reads a flag. While Redis is known to
+//!   be down, operations return their defaults at once, and one background task probes the
+//!   server until it answers (also in `fallback.rs`).
 //! - The client, the health flag and the recovery task change together: the recovery task only
 //!   marks healthy the client that is still current (checked under the client lock), and
 //!   [`RedisManager::disconnect`] clears all three.
-//!
+
 //! # Differences from the Python original
 //!
 //! The Python manager disables itself for good when `initialize()` fails: a Redis that comes up
@@ -27,6 +26,7 @@
 //! Redis (`ENABLE_REDIS` not `true`), never does any I/O.
 
 mod cache;
+mod fallback;
 mod lock;
 mod pubsub;
 mod rate_limit;
@@ -34,7 +34,7 @@ mod session;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 use crate::client::Client;
 use crate::cmd::{Cmd, FromReply, cmd};
 use crate::config::Config;
-use crate::error::Error;
+use fallback::Chain;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
 pub use pubsub::{HandlerResult, PubSubManager, Subscription};
@@ -135,42 +135,6 @@ impl SetOptions {
 /// A duration in whole milliseconds, at least 1 (Redis refuses a zero expiry).
 pub(crate) fn duration_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-/// Why an operation failed, as seen by [`RedisManager::fallback`]: a Redis error, or a JSON
-/// value that could not be encoded or decoded.
-#[derive(Debug)]
-pub(crate) enum OpError {
-    Redis(Error),
-    Json(serde_json::Error),
-}
-
-impl From<Error> for OpError {
-    fn from(e: Error) -> Self {
-        OpError::Redis(e)
-    }
-}
-
-impl From<serde_json::Error> for OpError {
-    fn from(e: serde_json::Error) -> Self {
-        OpError::Json(e)
-    }
-}
-
-/// An error and its causes, `: `-separated, for logs. Our errors never carry values or
-/// passwords; the causes add what the top level leaves out (`connection refused`).
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
 }
 
 /// The process-wide manager, created on first use from [`Config::from_env`].
@@ -415,7 +379,7 @@ impl RedisManager {
 
     /// The value of `key`; `None` when it is missing, not valid UTF-8, or on error.
     pub async fn get(&self, key: &str) -> Option<String> {
-        self.run("get", key, cmd("GET").arg(key), None).await
+        self.run_cmd("get", key, cmd("GET").arg(key), None).await
     }
 
     /// Sets `key` to `value` (a string, integer or float); true when it was set.
@@ -438,14 +402,14 @@ impl RedisManager {
     /// ```
     pub async fn set_with(&self, key: &str, value: impl ToArg, options: SetOptions) -> bool {
         let c = options.apply(cmd("SET").arg(key).arg(value));
-        self.run("set", key, c, false).await
+        self.run_cmd("set", key, c, false).await
     }
 
     /// Deletes `keys`; returns how many existed. No I/O for an empty list.
     pub async fn delete<K: AsRef<str> + Sync>(&self, keys: &[K]) -> i64 {
         let Some(first) = keys.first() else { return 0 };
         let c = cmd("DEL").args(keys.iter().map(|k| k.as_ref()));
-        self.run("delete", first.as_ref(), c, 0).await
+        self.run_cmd("delete", first.as_ref(), c, 0).await
     }
 
     /// Deletes one key; returns 1 if it existed, else 0.
@@ -454,30 +418,30 @@ impl RedisManager {
     }
 
     pub(crate) async fn delete_as(&self, key: &str, shown: &str) -> i64 {
-        self.run("delete", shown, cmd("DEL").arg(key), 0).await
+        self.run_cmd("delete", shown, cmd("DEL").arg(key), 0).await
     }
 
     /// True when `key` exists.
     pub async fn exists(&self, key: &str) -> bool {
-        let n: i64 = self.run("exists", key, cmd("EXISTS").arg(key), 0).await;
+        let n: i64 = self.run_cmd("exists", key, cmd("EXISTS").arg(key), 0).await;
         n > 0
     }
 
     /// Makes `key` expire in `seconds`; false when it does not exist or on error.
     pub async fn expire(&self, key: &str, seconds: i64) -> bool {
-        self.run("expire", key, cmd("EXPIRE").arg(key).arg(seconds), false)
+        self.run_cmd("expire", key, cmd("EXPIRE").arg(key).arg(seconds), false)
             .await
     }
 
     pub(crate) async fn pexpire_as(&self, key: &str, shown: &str, ttl: Duration) -> bool {
         let c = cmd("PEXPIRE").arg(key).arg(duration_millis(ttl));
-        self.run("expire", shown, c, false).await
+        self.run_cmd("expire", shown, c, false).await
     }
 
     /// Seconds until `key` expires: `-1` when it has no expiry, `-2` when it does not exist
     /// (and on error).
     pub async fn ttl(&self, key: &str) -> i64 {
-        self.run("ttl", key, cmd("TTL").arg(key), -2).await
+        self.run_cmd("ttl", key, cmd("TTL").arg(key), -2).await
     }
 
     /// Adds `amount` to the integer at `key` (a missing key counts as 0); the new value, or
@@ -487,14 +451,14 @@ impl RedisManager {
     /// is returned rather than risking a double increment.
     pub async fn incr(&self, key: &str, amount: i64) -> Option<i64> {
         let c = cmd("INCRBY").arg(key).arg(amount);
-        self.run("incr", key, c, None).await
+        self.run_cmd("incr", key, c, None).await
     }
 
     /// Sets one field of the hash `name`; returns the number of fields added (0 when the
     /// field existed and was updated, or on error).
     pub async fn hset(&self, name: &str, field: &str, value: impl ToArg) -> i64 {
         let c = cmd("HSET").arg(name).arg(field).arg(value);
-        self.run("hset", name, c, 0).await
+        self.run_cmd("hset", name, c, 0).await
     }
 
     /// Sets several fields of the hash `name` (the seed's `hset(name, mapping=...)`): from an
@@ -525,12 +489,12 @@ impl RedisManager {
         if pairs == 0 {
             return 0;
         }
-        self.run("hset", name, c, 0).await
+        self.run_cmd("hset", name, c, 0).await
     }
 
     /// The value of `field` in the hash `name`; `None` when missing, not UTF-8, or on error.
     pub async fn hget(&self, name: &str, field: &str) -> Option<String> {
-        self.run("hget", name, cmd("HGET").arg(name).arg(field), None)
+        self.run_cmd("hget", name, cmd("HGET").arg(name).arg(field), None)
             .await
     }
 
@@ -568,7 +532,7 @@ impl RedisManager {
             Err(e) => return self.fallback("set_json", shown, Err(e), false),
         };
         let c = options.apply(cmd("SET").arg(key).arg(json));
-        self.run("set_json", shown, c, false).await
+        self.run_cmd("set_json", shown, c, false).await
     }
 
     /// The JSON value at `key`, decoded into `T`; `None` when missing, when it does not decode
@@ -595,111 +559,20 @@ impl RedisManager {
         key: &str,
         shown: &str,
     ) -> Option<T> {
-        let raw: Option<Bytes> = self.run("get_json", shown, cmd("GET").arg(key), None).await;
+        let raw: Option<Bytes> = self
+            .run_cmd("get_json", shown, cmd("GET").arg(key), None)
+            .await;
         let raw = raw?;
         let decoded = serde_json::from_slice(&raw).map(Some);
         self.fallback("get_json", shown, decoded, None)
     }
 
     /// Sends `c` when Redis is usable and converts the reply, or returns `default`.
-    async fn run<T: FromReply>(&self, op: &'static str, shown: &str, c: Cmd, default: T) -> T {
-        let Some(client) = self.get_client() else {
-            return default;
-        };
-        let result = client.query::<T>(c).await;
-        self.fallback(op, shown, result, default)
-    }
-
-    /// The one place where errors become defaults: logs `result`'s error once (operation and
-    /// key only: never a value or a password), updates the health state, and returns
-    /// `default`; passes a success through.
-    ///
-    /// Connection-level failures (I/O, timeouts, lost connections, authentication, an
-    /// exhausted pool) mark the manager unhealthy and start the background recovery; server
-    /// error replies (`WRONGTYPE`), conversions (non-UTF-8 data) and JSON errors do not.
-    pub(crate) fn fallback<T>(
-        &self,
-        op: &'static str,
-        key: &str,
-        result: Result<T, impl Into<OpError>>,
-        default: T,
-    ) -> T {
-        let e = match result {
-            Ok(v) => return v,
-            Err(e) => e.into(),
-        };
-        match &e {
-            OpError::Redis(err) => {
-                if is_unavailable(err) {
-                    if let Some(client) = self.inner.current_client() {
-                        self.mark_unhealthy(&client);
-                    }
-                }
-                tracing::warn!(op, key, error = %Chain(err), "Redis operation failed; returning the default");
-            }
-            OpError::Json(err) => {
-                // serde_json's messages can quote the offending data (`invalid type: string
-                // "..."`), so only its category and position are logged.
-                tracing::warn!(
-                    op,
-                    key,
-                    json_error = ?err.classify(),
-                    line = err.line(),
-                    column = err.column(),
-                    "JSON encoding or decoding failed; returning the default"
-                );
-            }
-        }
-        default
-    }
-
-    /// A `PING` bounded by the connect and response timeouts, so a server that accepts but
-    /// never answers cannot hold `initialize` or the recovery task forever.
-    async fn probe(&self, client: &Client) -> Result<(), Error> {
-        let config = &self.inner.config;
-        let bound = config.get_connect_timeout()
-            + config
-                .get_response_timeout()
-                .unwrap_or(crate::config::DEFAULT_TIMEOUT);
-        match tokio::time::timeout(bound, client.ping()).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                after: bound,
-                sent: true,
-            }),
-        }
-    }
-
-    /// Marks `client` healthy, if it is still the current client.
-    fn set_healthy(&self, client: &Client) {
-        let slot = self.inner.client.read().unwrap_or_else(|e| e.into_inner());
-        if slot
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.pool, &client.pool))
-        {
-            self.inner.healthy.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Clears the health flag and makes sure a recovery task is probing `client`.
-    fn mark_unhealthy(&self, client: &Client) {
-        let was = self.inner.healthy.swap(false, Ordering::SeqCst);
-        if was {
-            tracing::warn!(addr = %self.inner.config.get_addr(), "Redis became unavailable; operations return defaults until it answers again");
-        }
-        let mut task = lock(&self.inner.recovery);
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return;
-        }
-        // A task that belonged to a runtime that has since shut down is finished too: start
-        // one on the current runtime. Outside any runtime there is nothing to spawn on; the
-        // next initialize will try again.
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak = Arc::downgrade(&self.inner);
-        let handle = rt.spawn(recover(weak, client.clone()));
-        *task = Some(handle.abort_handle());
+    async fn run_cmd<T: FromReply>(&self, op: &'static str, shown: &str, c: Cmd, default: T) -> T {
+        self.run(op, shown, default, |client| async move {
+            client.query::<T>(c).await
+        })
+        .await
     }
 }
 
@@ -709,59 +582,6 @@ impl Inner {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-}
-
-/// True for failures that say Redis itself is unreachable or unusable right now, as opposed to
-/// one command being wrong.
-fn is_unavailable(e: &Error) -> bool {
-    e.is_connection_error()
-        || e.is_auth_error()
-        || matches!(e, Error::PoolTimeout { .. } | Error::Closed)
-}
-
-/// The background recovery: probes `client` with `PING`, with exponential backoff between the
-/// configured reconnect delays and never before the pool's breaker allows a connect, until it
-/// answers; then marks the manager healthy and ends. Ends early when the manager is dropped or
-/// `client` is no longer current.
-async fn recover(weak: Weak<Inner>, client: Client) {
-    let (min, max) = match weak.upgrade() {
-        Some(inner) => (
-            inner.config.get_reconnect_min_delay(),
-            inner.config.get_reconnect_max_delay(),
-        ),
-        None => return,
-    };
-    let mut delay = min;
-    let mut attempts: u32 = 0;
-    loop {
-        let breaker = client
-            .pool
-            .retry_at()
-            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
-            .unwrap_or_default();
-        tokio::time::sleep(delay.max(breaker)).await;
-        let Some(inner) = weak.upgrade() else { return };
-        let manager = RedisManager { inner };
-        let still_current = manager
-            .inner
-            .current_client()
-            .is_some_and(|c| Arc::ptr_eq(&c.pool, &client.pool));
-        if !still_current || client.is_closed() {
-            return;
-        }
-        attempts += 1;
-        match manager.probe(&client).await {
-            Ok(()) => {
-                manager.set_healthy(&client);
-                tracing::info!(addr = %manager.inner.config.get_addr(), attempts, "Redis is reachable again");
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(attempts, error = %Chain(&e), "Redis still unreachable");
-                delay = (delay * 2).min(max.max(min));
-            }
-        }
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::RedisManager;
-use super::rate_limit::Backend;
+use super::fallback::Backend;
 use crate::client::Client;
 use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubEvent, Subscriber};
 use crate::error::Error;
@@ -121,11 +121,11 @@ impl PubSubManager {
             Ok(j) => j,
             Err(e) => return self.backend.fallback("publish", channel, Err(e), 0),
         };
-        let Some(client) = self.backend.client() else {
-            return 0;
-        };
-        let result = client.publish(channel, json).await;
-        self.backend.fallback("publish", channel, result, 0)
+        self.backend
+            .run("publish", channel, 0, |client| async move {
+                client.publish(channel, json).await
+            })
+            .await
     }
 
     /// Subscribes to `channels` and calls `handler(channel, data)` for each message, with the
@@ -211,7 +211,7 @@ impl PubSubManager {
         client
             .subscriber_with_capacity(self.capacity)
             .await
-            .inspect_err(|e| self.backend.note_failure("subscribe", "", e))
+            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))
     }
 }
 
