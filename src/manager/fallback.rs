@@ -16,7 +16,8 @@
 //! - Health is an [`AtomicBool`](std::sync::atomic::AtomicBool) in the manager, so
 //!   [`RedisManager::is_enabled`] costs no I/O. A connection-level failure (I/O, timeouts,
 //!   lost connections, authentication, an exhausted pool) clears it; server error replies
-//!   (`WRONGTYPE`), conversions (non-UTF-8 data), and JSON errors do not: they are about one command, not about Redis. While the flag is clear,
+//!   (`WRONGTYPE`), conversions (non-UTF-8 data), JSON errors and a failed OS random
+//!   number generator do not: they are about one command, not about Redis. While the flag is clear,
 //!   operations return their defaults at once without touching the network, and one
 //!   background task probes the server with `PING`, backing off between attempts (and never
 //!   before the pool's circuit breaker allows a new connect). The first successful probe sets
@@ -30,16 +31,18 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use super::token::RandomError;
 use super::{Inner, RedisManager, lock};
 use crate::client::Client;
 use crate::error::Error;
 
 /// Why an operation failed, as seen by [`fallback`]: a Redis error, a JSON value that could
-/// not be encoded or decoded.
+/// not be encoded or decoded, or no random token to be had.
 #[derive(Debug)]
 pub(crate) enum OpError {
     Redis(Error),
     Json(serde_json::Error),
+    Random(RandomError),
 }
 
 impl From<Error> for OpError {
@@ -51,6 +54,12 @@ impl From<Error> for OpError {
 impl From<serde_json::Error> for OpError {
     fn from(e: serde_json::Error) -> Self {
         OpError::Json(e)
+    }
+}
+
+impl From<RandomError> for OpError {
+    fn from(e: RandomError) -> Self {
+        OpError::Random(e)
     }
 }
 
@@ -104,6 +113,10 @@ pub(super) fn fallback<T>(
                 column = err.column(),
                 "JSON encoding or decoding failed; using the fallback"
             );
+        }
+        OpError::Random(err) => {
+            // Not a Redis problem, but one that stops sessions and locks everywhere: louder.
+            tracing::error!(op, key, error = %Chain(err), "no secret token could be made; using the fallback");
         }
     }
     default

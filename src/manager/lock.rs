@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::fallback::Backend;
-use super::{RedisManager, duration_millis, random_token};
+use super::{RandomError, RedisManager, duration_millis, random_token};
 use crate::client::Client;
 use crate::cmd::Script;
 use crate::error::Error;
@@ -99,6 +99,10 @@ pub enum LockError {
     /// background, and at worst the lease expires.
     #[error("redis is unavailable; the lock was not acquired")]
     Unavailable(#[source] Option<Error>),
+    /// The operating system's random number generator failed, so there was no secret token
+    /// to take the lock with (never a guessable one). Redis was not asked.
+    #[error("no lock token could be made; the lock was not acquired")]
+    Random(#[source] RandomError),
 }
 
 impl LockError {
@@ -245,7 +249,8 @@ impl DistributedLock {
     /// # Errors
     ///
     /// [`LockError::NotAcquired`] when the wait time ran out; [`LockError::Unavailable`] when
-    /// Redis cannot be asked or fails (at once: a Redis outage is not waited out).
+    /// Redis cannot be asked or fails (at once: a Redis outage is not waited out);
+    /// [`LockError::Random`] when the OS random number generator fails.
     ///
     /// # Cancel safety
     ///
@@ -254,7 +259,13 @@ impl DistributedLock {
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
         let start = Instant::now();
         let deadline = start + self.wait;
-        let token = random_token();
+        let token = match random_token() {
+            Ok(t) => t,
+            Err(e) => {
+                self.backend.note_failure("lock", &self.key, e);
+                return Err(LockError::Random(e));
+            }
+        };
         let lease_ms = duration_millis(self.lease);
         let local = LocalWaiters::join(&self.key);
         let mut delay = self.retry_min;

@@ -31,9 +31,10 @@ mod lock;
 mod pubsub;
 mod rate_limit;
 mod session;
+mod token;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuar
 pub use pubsub::{HandlerResult, PubSubManager, Subscription};
 pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
+pub use token::RandomError;
+use token::random_token;
 
 /// Conditions and expiry for [`RedisManager::set_with`] and [`RedisManager::set_json`]: the
 /// seed's `ex`, `px`, `nx` and `xx` keyword arguments.
@@ -585,67 +588,9 @@ impl Inner {
     }
 }
 
-/// A random 128-bit token in lower-case hex (32 characters): session ids, lock tokens.
-///
-/// Read from the operating system's CSPRNG (`/dev/urandom`), so it is unguessable. Only where
-/// that device is missing does it fall back to hashing the time, the process id and a counter
-/// with std's randomly keyed SipHash (`RandomState`): unique and hard to predict, though not
-/// a cryptographic guarantee.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    if !read_urandom(&mut bytes) {
-        fallback_random(&mut bytes);
-    }
-    let mut out = String::with_capacity(32);
-    for b in bytes {
-        use fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn read_urandom(buf: &mut [u8]) -> bool {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .is_ok()
-}
-
-fn fallback_random(buf: &mut [u8; 16]) {
-    use std::hash::BuildHasher;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    for (i, chunk) in buf.chunks_mut(8).enumerate() {
-        // A fresh RandomState per half: each is keyed differently.
-        let keyed = std::collections::hash_map::RandomState::new();
-        let h = keyed.hash_one((now.as_nanos(), std::process::id(), n, i));
-        chunk.copy_from_slice(&h.to_le_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_tokens_are_32_hex_chars_and_distinct() {
-        let a = random_token();
-        let b = random_token();
-        assert_eq!(a.len(), 32);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-        assert_ne!(a, b);
-        let mut x = [0u8; 16];
-        let mut y = [0u8; 16];
-        fallback_random(&mut x);
-        fallback_random(&mut y);
-        assert_ne!(x, y);
-    }
 
     #[test]
     fn set_options_encode_in_order() {

@@ -15,7 +15,8 @@
 //!
 //! Denied requests add nothing, so a client hammering a closed window does not keep it closed.
 //! The member is `<seconds>.<microseconds>-<limiter id>-<counter>`: the limiter id is random
-//! per [`RateLimiter`] and the counter per request, so two requests never collapse into one
+//! per [`RateLimiter`] (from the OS generator, made on first use; should that fail, the check
+//! is a fallback decision, never a guessable id) and the counter per request, so two requests never collapse into one
 //! member, even in the same microsecond on different machines (the seed used the second as
 //! the member, so every request of one second counted once).
 //!
@@ -27,12 +28,12 @@
 //! Errors go through the manager's one fallback (`fallback.rs`): logged once, the manager's
 //! health updated, and the [`FailurePolicy`] decides.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use super::fallback::Backend;
-use super::{RedisManager, random_token};
+use super::{RandomError, RedisManager, random_token};
 use crate::client::Client;
 use crate::cmd::Script;
 
@@ -128,8 +129,9 @@ pub struct RateLimiter {
     max_requests: u64,
     window: Duration,
     policy: FailurePolicy,
-    /// Random per limiter: makes members unique across processes.
-    id: std::sync::Arc<str>,
+    /// Random per limiter (made on first use, shared by clones): makes members unique across
+    /// processes.
+    id: std::sync::Arc<OnceLock<Box<str>>>,
     counter: std::sync::Arc<AtomicU64>,
 }
 
@@ -154,7 +156,7 @@ impl RateLimiter {
             max_requests,
             window: window.max(Duration::from_millis(1)),
             policy: FailurePolicy::Allow,
-            id: random_token()[..16].into(),
+            id: std::sync::Arc::default(),
             counter: std::sync::Arc::new(AtomicU64::new(0)),
         }
     }
@@ -195,8 +197,15 @@ impl RateLimiter {
     /// If cancelled after the script was sent, the request may have been counted.
     pub async fn check_rate_limit(&self, identifier: &str) -> RateLimitDecision {
         let key = RateLimiter::key(identifier);
+        let id = match self.id() {
+            Ok(id) => id,
+            Err(e) => {
+                self.backend.note_failure("rate_limit", &key, e);
+                return self.fallback();
+            }
+        };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let suffix = format!("{}-{n}", self.id);
+        let suffix = format!("{id}-{n}");
         let window_us = u64::try_from(self.window.as_micros()).unwrap_or(u64::MAX);
         let k: &str = &key;
         let reply = self
@@ -222,6 +231,16 @@ impl RateLimiter {
             },
             None => self.fallback(),
         }
+    }
+
+    /// This limiter's id, made from the OS random number generator on first use; a failure
+    /// is returned (and the next check tries again), never replaced by a weaker id.
+    fn id(&self) -> Result<&str, RandomError> {
+        if let Some(id) = self.id.get() {
+            return Ok(id);
+        }
+        let fresh = random_token()?;
+        Ok(self.id.get_or_init(|| fresh[..16].into()))
     }
 
     fn fallback(&self) -> RateLimitDecision {

@@ -76,7 +76,8 @@ impl SessionManager {
     }
 
     /// Creates a session for `user_id` and returns its id (32 hex characters), or `None` when
-    /// it could not be stored (Redis disabled or unavailable).
+    /// it could not be stored (Redis disabled or unavailable) or, should the OS random number
+    /// generator fail, no id could be made (logged; never a guessable id).
     ///
     /// The stored JSON object holds `data`'s fields, then `user_id` and `created_at` (Unix
     /// time in seconds, with a fraction, like Python's `time.time()`), which take precedence
@@ -94,7 +95,14 @@ impl SessionManager {
             .as_secs_f64();
         session.insert("user_id".to_owned(), Value::from(user_id));
         session.insert("created_at".to_owned(), Value::from(created_at));
-        let id = random_token();
+        let id = match random_token() {
+            Ok(id) => id,
+            Err(e) => {
+                return self
+                    .redis
+                    .fallback("create_session", SHOWN_KEY, Err(e), None);
+            }
+        };
         // NX: a (vanishingly unlikely) id collision must never overwrite someone's session.
         let options = SetOptions::default().ttl(self.ttl).nx();
         let stored = self
