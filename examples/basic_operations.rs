@@ -10,8 +10,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use redis_manager::RedisManager;
-use redis_manager::manager::SetOptions;
+use redis_manager::{RedisManager, SetOptions};
 
 #[tokio::main]
 async fn main() {

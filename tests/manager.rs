@@ -8,8 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_manager::manager::SetOptions;
-use redis_manager::{Config, RedisManager, cmd, redis_manager};
+use redis_manager::{Config, RedisManager, SetOptions, cmd, redis_manager};
 use serde_json::{Value, json};
 use support::{FaultProxy, Mode, RedisServer, runtime};
 
@@ -84,7 +83,8 @@ async fn every_operation_works_when_enabled() {
     assert_eq!(m.get("i").await.as_deref(), Some("42"));
     assert_eq!(m.get("f").await.as_deref(), Some("2.5"));
 
-    // set options: EX, PX, NX, XX, and invalid combinations refused by the server.
+    // set options: EX, PX, NX, XX, one expiry (the last set wins), and an expiry the server
+    // refuses.
     assert!(m.set_with("ex", "v", SetOptions::default().ex(100)).await);
     assert!((1..=100).contains(&m.ttl("ex").await));
     assert!(
@@ -102,8 +102,13 @@ async fn every_operation_works_when_enabled() {
     assert!(!m.exists("xx-missing").await);
     assert!(m.set_with("nx", "third", SetOptions::default().xx()).await);
     assert_eq!(m.get("nx").await.as_deref(), Some("third"));
-    let both = SetOptions::default().ex(1).px(1000);
-    assert!(!m.set_with("bad", "v", both).await, "EX with PX is refused");
+    let both = SetOptions::default().ex(1).px(200_000);
+    assert!(m.set_with("both", "v", both).await, "the last expiry wins");
+    assert!((101..=200).contains(&m.ttl("both").await));
+    assert_eq!(m.delete_one("both").await, 1);
+    let zero = SetOptions::default().ex(0);
+    assert!(!m.set_with("bad", "v", zero).await, "EX 0 is refused");
+    assert!(!m.exists("bad").await);
     assert!(
         m.is_enabled(),
         "a refused command does not mean Redis is down"

@@ -44,7 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Client;
-use crate::cmd::{Cmd, FromReply, cmd};
+use crate::cmd::{Cmd, FromReply, SetOptions, cmd};
 use crate::config::Config;
 use fallback::Chain;
 
@@ -54,86 +54,6 @@ pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
 pub use token::RandomError;
 use token::random_token;
-
-/// Conditions and expiry for [`RedisManager::set_with`] and [`RedisManager::set_json`]: the
-/// seed's `ex`, `px`, `nx` and `xx` keyword arguments.
-///
-/// # Examples
-///
-/// ```
-/// use redis_manager::manager::SetOptions;
-///
-/// // The seed's `set("temp:token", "xyz789", ex=3600)`:
-/// let one_hour = SetOptions::default().ex(3600);
-/// // The seed's `set("unique:id", "123", nx=True)`, with struct syntax:
-/// let only_new = SetOptions { nx: true, ..SetOptions::default() };
-/// assert_eq!(one_hour.ex, Some(3600));
-/// assert!(only_new.nx);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct SetOptions {
-    /// Expire after this many seconds (`EX`).
-    pub ex: Option<u64>,
-    /// Expire after this many milliseconds (`PX`). Redis refuses `ex` and `px` together.
-    pub px: Option<u64>,
-    /// Set only if the key does not exist (`NX`).
-    pub nx: bool,
-    /// Set only if the key already exists (`XX`). Redis refuses `nx` and `xx` together.
-    pub xx: bool,
-}
-
-impl SetOptions {
-    /// No expiry, no condition (the same as `SetOptions::default()`).
-    pub fn new() -> Self {
-        SetOptions::default()
-    }
-
-    /// Expire after `seconds` (`EX`).
-    pub fn ex(mut self, seconds: u64) -> Self {
-        self.ex = Some(seconds);
-        self
-    }
-
-    /// Expire after `millis` milliseconds (`PX`).
-    pub fn px(mut self, millis: u64) -> Self {
-        self.px = Some(millis);
-        self
-    }
-
-    /// Expire after `ttl`, in milliseconds (at least 1 ms: `PX 0` is an error).
-    pub fn ttl(self, ttl: Duration) -> Self {
-        self.px(duration_millis(ttl))
-    }
-
-    /// Set only if the key does not exist (`NX`).
-    pub fn nx(mut self) -> Self {
-        self.nx = true;
-        self
-    }
-
-    /// Set only if the key already exists (`XX`).
-    pub fn xx(mut self) -> Self {
-        self.xx = true;
-        self
-    }
-
-    /// Appends the options to a `SET key value` command.
-    fn apply(&self, mut c: Cmd) -> Cmd {
-        if let Some(ex) = self.ex {
-            c = c.arg("EX").arg(ex);
-        }
-        if let Some(px) = self.px {
-            c = c.arg("PX").arg(px);
-        }
-        if self.nx {
-            c = c.arg("NX");
-        }
-        if self.xx {
-            c = c.arg("XX");
-        }
-        c
-    }
-}
 
 /// A duration in whole milliseconds, at least 1 (Redis refuses a zero expiry).
 pub(crate) fn duration_millis(d: Duration) -> u64 {
@@ -198,7 +118,7 @@ pub fn redis_manager() -> &'static RedisManager {
 ///
 /// ```no_run
 /// use redis_manager::{Config, RedisManager};
-/// use redis_manager::manager::SetOptions;
+/// use redis_manager::SetOptions;
 ///
 /// # async fn demo() {
 /// let redis = RedisManager::new(Config::default().host("127.0.0.1").port(6379));
@@ -390,22 +310,26 @@ impl RedisManager {
         self.set_with(key, value, SetOptions::default()).await
     }
 
-    /// Sets `key` to `value` with an expiry and/or a condition; false when `NX` or `XX`
-    /// prevented it, or on error (including invalid combinations such as `ex` with `px`).
+    /// Sets `key` to `value` with an expiry and/or a condition (the seed's `ex`, `px`, `nx`
+    /// and `xx`); false when `NX` or `XX` prevented it, or on error (an expiry the server
+    /// refuses, such as `ex(0)`). [`SetOptions`] holds one expiry and one condition: the
+    /// last one set wins, so the seed's refused `ex` with `px` cannot be expressed.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// # async fn demo(redis: redis_manager::RedisManager) {
-    /// use redis_manager::manager::SetOptions;
+    /// use redis_manager::SetOptions;
     ///
     /// let first = redis.set_with("unique:id", "123", SetOptions::default().nx()).await;
     /// let updated = redis.set_with("existing:key", "new_value", SetOptions::default().xx()).await;
     /// # let _ = (first, updated); }
     /// ```
     pub async fn set_with(&self, key: &str, value: impl ToArg, options: SetOptions) -> bool {
-        let c = options.apply(cmd("SET").arg(key).arg(value));
-        self.run_cmd("set", key, c, false).await
+        self.run("set", key, false, |c| async move {
+            c.set_with(key, value, options).await
+        })
+        .await
     }
 
     /// Deletes `keys`; returns how many existed. No I/O for an empty list.
@@ -507,7 +431,7 @@ impl RedisManager {
     ///
     /// ```no_run
     /// # async fn demo(redis: redis_manager::RedisManager) {
-    /// use redis_manager::manager::SetOptions;
+    /// use redis_manager::SetOptions;
     /// use serde_json::json;
     ///
     /// let user = json!({"id": 123, "name": "John Doe", "tags": ["admin", "developer"]});
@@ -534,8 +458,10 @@ impl RedisManager {
             Ok(j) => j,
             Err(e) => return self.fallback("set_json", shown, Err(e), false),
         };
-        let c = options.apply(cmd("SET").arg(key).arg(json));
-        self.run_cmd("set_json", shown, c, false).await
+        self.run("set_json", shown, false, |c| async move {
+            c.set_with(key, json, options).await
+        })
+        .await
     }
 
     /// The JSON value at `key`, decoded into `T`; `None` when missing, when it does not decode
@@ -593,23 +519,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_options_encode_in_order() {
+    fn set_options_ttl_is_px_in_whole_milliseconds_and_never_zero() {
+        let words = |opts: SetOptions| {
+            let mut args = Vec::new();
+            opts.push_args(&mut args);
+            args.iter()
+                .map(|a| String::from_utf8_lossy(&a.to_arg()).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let table = [
-            (SetOptions::default(), "SET k v"),
-            (SetOptions::default().ex(10), "SET k v EX 10"),
-            (SetOptions::default().px(5).nx(), "SET k v PX 5 NX"),
-            (SetOptions::default().xx(), "SET k v XX"),
+            (SetOptions::new().ttl(Duration::from_micros(10)), "PX 1"),
             (
-                SetOptions::default().ttl(Duration::from_micros(10)),
-                "SET k v PX 1",
+                SetOptions::new().ttl(Duration::from_millis(1500)),
+                "PX 1500",
+            ),
+            (
+                SetOptions::new().ttl(Duration::from_secs(2)).nx(),
+                "NX PX 2000",
+            ),
+            (
+                SetOptions::new().ex(5).ttl(Duration::from_millis(7)),
+                "PX 7",
             ),
         ];
         for (opts, want) in table {
-            let c = opts.apply(cmd("SET").arg("k").arg("v"));
-            let words: Vec<String> = (0..c.len())
-                .map(|i| String::from_utf8_lossy(c.arg_bytes(i).unwrap()).into_owned())
-                .collect();
-            assert_eq!(words.join(" "), want);
+            assert_eq!(words(opts), want);
         }
     }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::{RedisManager, SetOptions, random_token, redis_manager};
+use super::{RedisManager, random_token, redis_manager};
+use crate::cmd::SetOptions;
 
 /// The seed's session lifetime: 24 hours.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
