@@ -511,3 +511,23 @@ fn a_manager_keeps_working_from_the_next_runtime() {
         assert_eq!(m.get("k").await.as_deref(), Some("v2"));
     });
 }
+
+/// `incr` means "add an amount", so it sends `INCRBY` (as `Client::incrby` does) for every
+/// amount, 1 included; an overflow is a server error: `None`, nothing changed, still enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incr_sends_incrby_for_every_amount() {
+    let server = RedisServer::start();
+    let m = ready(&server).await;
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(m.incr("n", 1).await, Some(1));
+    assert_eq!(m.incr("n", 41).await, Some(42));
+    assert_eq!(m.incr("n", -2).await, Some(40));
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_incrby:calls=3,"), "{stats}");
+    assert!(!stats.contains("cmdstat_incr:"), "{stats}");
+
+    assert!(m.set("max", i64::MAX).await);
+    assert_eq!(m.incr("max", 1).await, None, "overflow");
+    assert_eq!(m.get("max").await, Some(i64::MAX.to_string()));
+    assert!(m.is_enabled());
+}

@@ -44,8 +44,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Client;
-use crate::cmd::{Cmd, FromReply, SetOptions, cmd};
+use crate::cmd::SetOptions;
 use crate::config::Config;
+use crate::error::{ConversionError, Error};
 use fallback::Chain;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
@@ -54,6 +55,21 @@ pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
 pub use token::RandomError;
 use token::random_token;
+
+/// A string reply as the manager returns it: bytes that are not UTF-8 are a conversion
+/// error (logged by the fallback, and `None`), never a lossy string.
+fn utf8(value: Option<Bytes>) -> Result<Option<String>, Error> {
+    value
+        .map(|b| {
+            std::str::from_utf8(&b).map(str::to_owned).map_err(|_| {
+                Error::Conversion(ConversionError {
+                    expected: "String",
+                    got: "non-UTF-8 bytes",
+                })
+            })
+        })
+        .transpose()
+}
 
 /// A duration in whole milliseconds, at least 1 (Redis refuses a zero expiry).
 pub(crate) fn duration_millis(d: Duration) -> u64 {
@@ -287,8 +303,7 @@ impl RedisManager {
     ///
     /// if let Some(client) = redis_manager().get_client() {
     ///     let mut pipe = Pipeline::new();
-    ///     pipe.add(redis_manager::cmd("SET").arg("key1").arg("value1"))
-    ///         .add(redis_manager::cmd("SET").arg("key2").arg("value2"));
+    ///     pipe.set("key1", "value1").set("key2", "value2");
     ///     pipe.execute(&client).await?;
     /// }
     /// # Ok(()) }
@@ -302,7 +317,8 @@ impl RedisManager {
 
     /// The value of `key`; `None` when it is missing, not valid UTF-8, or on error.
     pub async fn get(&self, key: &str) -> Option<String> {
-        self.run_cmd("get", key, cmd("GET").arg(key), None).await
+        self.run("get", key, None, |c| async move { utf8(c.get(key).await?) })
+            .await
     }
 
     /// Sets `key` to `value` (a string, integer or float); true when it was set.
@@ -334,9 +350,12 @@ impl RedisManager {
 
     /// Deletes `keys`; returns how many existed. No I/O for an empty list.
     pub async fn delete<K: AsRef<str> + Sync>(&self, keys: &[K]) -> i64 {
-        let Some(first) = keys.first() else { return 0 };
-        let c = cmd("DEL").args(keys.iter().map(|k| k.as_ref()));
-        self.run_cmd("delete", first.as_ref(), c, 0).await
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        let Some(first) = keys.first().copied() else {
+            return 0;
+        };
+        self.run("delete", first, 0, |c| async move { c.del(&keys).await })
+            .await
     }
 
     /// Deletes one key; returns 1 if it existed, else 0.
@@ -345,47 +364,59 @@ impl RedisManager {
     }
 
     pub(crate) async fn delete_as(&self, key: &str, shown: &str) -> i64 {
-        self.run_cmd("delete", shown, cmd("DEL").arg(key), 0).await
+        self.run("delete", shown, 0, |c| async move { c.del(&[key]).await })
+            .await
     }
 
     /// True when `key` exists.
     pub async fn exists(&self, key: &str) -> bool {
-        let n: i64 = self.run_cmd("exists", key, cmd("EXISTS").arg(key), 0).await;
-        n > 0
+        self.run("exists", key, false, |c| async move { c.exists(key).await })
+            .await
     }
 
     /// Makes `key` expire in `seconds`; false when it does not exist or on error.
     pub async fn expire(&self, key: &str, seconds: i64) -> bool {
-        self.run_cmd("expire", key, cmd("EXPIRE").arg(key).arg(seconds), false)
-            .await
+        self.run("expire", key, false, |c| async move {
+            c.expire(key, seconds).await
+        })
+        .await
     }
 
     pub(crate) async fn pexpire_as(&self, key: &str, shown: &str, ttl: Duration) -> bool {
-        let c = cmd("PEXPIRE").arg(key).arg(duration_millis(ttl));
-        self.run_cmd("expire", shown, c, false).await
+        let ms = i64::try_from(duration_millis(ttl)).unwrap_or(i64::MAX);
+        self.run("expire", shown, false, |c| async move {
+            c.pexpire(key, ms).await
+        })
+        .await
     }
 
     /// Seconds until `key` expires: `-1` when it has no expiry, `-2` when it does not exist
     /// (and on error).
     pub async fn ttl(&self, key: &str) -> i64 {
-        self.run_cmd("ttl", key, cmd("TTL").arg(key), -2).await
+        self.run("ttl", key, -2, |c| async move { c.ttl(key).await })
+            .await
     }
 
-    /// Adds `amount` to the integer at `key` (a missing key counts as 0); the new value, or
-    /// `None` on error (for example, when the value is not an integer).
+    /// Adds `amount` to the integer at `key` (a missing key counts as 0) with `INCRBY`, for
+    /// any amount (1 included); the new value, or `None` on error (for example, when the
+    /// value is not an integer, or the result would overflow an `i64`).
     ///
     /// Never retried: when the outcome is unknown (the connection died after sending), `None`
     /// is returned rather than risking a double increment.
     pub async fn incr(&self, key: &str, amount: i64) -> Option<i64> {
-        let c = cmd("INCRBY").arg(key).arg(amount);
-        self.run_cmd("incr", key, c, None).await
+        self.run("incr", key, None, |c| async move {
+            c.incrby(key, amount).await.map(Some)
+        })
+        .await
     }
 
     /// Sets one field of the hash `name`; returns the number of fields added (0 when the
     /// field existed and was updated, or on error).
     pub async fn hset(&self, name: &str, field: &str, value: impl ToArg) -> i64 {
-        let c = cmd("HSET").arg(name).arg(field).arg(value);
-        self.run_cmd("hset", name, c, 0).await
+        self.run("hset", name, 0, |c| async move {
+            c.hset(name, field, value).await
+        })
+        .await
     }
 
     /// Sets several fields of the hash `name` (the seed's `hset(name, mapping=...)`): from an
@@ -407,22 +438,22 @@ impl RedisManager {
         F: ToArg,
         V: ToArg,
     {
-        let mut c = cmd("HSET").arg(name);
-        let mut pairs = 0usize;
-        for (f, v) in mapping {
-            c = c.arg(f).arg(v);
-            pairs += 1;
-        }
-        if pairs == 0 {
+        let pairs: Vec<(F, V)> = mapping.into_iter().collect();
+        if pairs.is_empty() {
             return 0;
         }
-        self.run_cmd("hset", name, c, 0).await
+        self.run("hset", name, 0, |c| async move {
+            c.hset_multiple(name, &pairs).await
+        })
+        .await
     }
 
     /// The value of `field` in the hash `name`; `None` when missing, not UTF-8, or on error.
     pub async fn hget(&self, name: &str, field: &str) -> Option<String> {
-        self.run_cmd("hget", name, cmd("HGET").arg(name).arg(field), None)
-            .await
+        self.run("hget", name, None, |c| async move {
+            utf8(c.hget(name, field).await?)
+        })
+        .await
     }
 
     /// Stores `value` as JSON at `key`; false when `NX`/`XX` prevented it or on error.
@@ -488,20 +519,12 @@ impl RedisManager {
         key: &str,
         shown: &str,
     ) -> Option<T> {
-        let raw: Option<Bytes> = self
-            .run_cmd("get_json", shown, cmd("GET").arg(key), None)
+        let raw = self
+            .run("get_json", shown, None, |c| async move { c.get(key).await })
             .await;
         let raw = raw?;
         let decoded = serde_json::from_slice(&raw).map(Some);
         self.fallback("get_json", shown, decoded, None)
-    }
-
-    /// Sends `c` when Redis is usable and converts the reply, or returns `default`.
-    async fn run_cmd<T: FromReply>(&self, op: &'static str, shown: &str, c: Cmd, default: T) -> T {
-        self.run(op, shown, default, |client| async move {
-            client.query::<T>(c).await
-        })
-        .await
     }
 }
 
