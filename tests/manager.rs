@@ -52,6 +52,7 @@ async fn assert_every_operation_returns_its_default(m: &RedisManager) {
     assert!(!m.set_with("t:set", 1.5, SetOptions::default().nx()).await);
     assert_eq!(m.delete(&["t:a", "t:b"]).await, 0);
     assert_eq!(m.delete_one("t:a").await, 0);
+    assert_eq!(m.delete("t:a").await, 0);
     assert!(!m.exists("t:a").await);
     assert!(!m.expire("t:a", 10).await);
     assert_eq!(m.ttl("t:a").await, -2);
@@ -119,7 +120,7 @@ async fn every_operation_works_when_enabled() {
     assert_eq!(m.delete(&[String::from("f")]).await, 1);
     assert_eq!(m.delete_one("owned").await, 1);
     assert_eq!(m.delete_one("owned").await, 0);
-    assert_eq!(m.delete::<&str>(&[]).await, 0);
+    assert_eq!(m.delete(Vec::<&str>::new()).await, 0);
 
     // exists / expire / ttl.
     assert!(m.exists("nx").await);
@@ -160,6 +161,51 @@ async fn every_operation_works_when_enabled() {
     // Errors that are about the command, not about Redis, keep the manager enabled.
     assert_eq!(m.hset("j", "f", "v").await, 0, "WRONGTYPE");
     assert_eq!(m.get("h").await, None, "WRONGTYPE");
+    assert!(m.is_enabled());
+}
+
+/// The seed's `delete(*keys)`: one key or many, in every form `delete` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_takes_one_key_or_many() {
+    let server = RedisServer::start();
+    let m = ready(&server).await;
+    let fill = |keys: &'static [&'static str]| {
+        let m = m.clone();
+        async move {
+            for k in keys {
+                assert!(m.set(k, "v").await);
+            }
+        }
+    };
+
+    // One key: &str, String, &String; a second delete finds nothing.
+    fill(&["a", "b", "c"]).await;
+    assert_eq!(m.delete("a").await, 1);
+    assert_eq!(m.delete("a").await, 0);
+    assert_eq!(m.delete(String::from("b")).await, 1);
+    let c = String::from("c");
+    assert_eq!(m.delete(&c).await, 1);
+    assert_eq!(m.delete_one("c").await, 0);
+
+    // Many: an array by value and by reference, a slice, a Vec by value and by reference;
+    // missing keys are not counted.
+    fill(&["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"]).await;
+    assert_eq!(m.delete(["k1", "k2", "missing"]).await, 2);
+    assert_eq!(m.delete(&["k3"]).await, 1);
+    let slice: &[&str] = &["k4", "k5"];
+    assert_eq!(m.delete(slice).await, 2);
+    assert_eq!(m.delete(vec![String::from("k6")]).await, 1);
+    let owned = vec![String::from("k7"), String::from("k8")];
+    assert_eq!(m.delete(&owned).await, 2);
+    assert_eq!(m.delete(&owned).await, 0);
+    assert!(!m.exists("k8").await);
+
+    // None: 0, and no DEL is sent (the server would refuse one without keys).
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(m.delete(Vec::<String>::new()).await, 0);
+    assert_eq!(m.delete::<[&str; 0]>([]).await, 0);
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_del:"), "{stats}");
     assert!(m.is_enabled());
 }
 

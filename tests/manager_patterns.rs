@@ -67,11 +67,11 @@ async fn seed_basic_operation_examples() {
 
     // delete: one, then several ("Deleted 3 keys").
     assert!(redis.set("temp:data", "x").await);
-    assert_eq!(redis.delete_one("temp:data").await, 1);
+    assert_eq!(redis.delete("temp:data").await, 1);
     for k in ["key1", "key2", "key3"] {
         assert!(redis.set(k, "v").await);
     }
-    assert_eq!(redis.delete(&["key1", "key2", "key3"]).await, 3);
+    assert_eq!(redis.delete(["key1", "key2", "key3"]).await, 3);
 
     // exists, then get.
     assert!(redis.set("user:123", "data").await);

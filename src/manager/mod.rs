@@ -56,6 +56,50 @@ pub use session::{DEFAULT_SESSION_TTL, SessionManager};
 pub use token::RandomError;
 use token::random_token;
 
+/// One key or several, for [`RedisManager::delete`]: a `str` or `String`, or an array,
+/// slice or `Vec` of anything that is `AsRef<str>` (also through references), so the seed's
+/// `delete("k")` and `delete("a", "b")` read `delete("k")` and `delete(["a", "b"])`.
+pub trait Keys {
+    /// The keys, in order; empty for an empty list.
+    fn key_list(&self) -> Vec<&str>;
+}
+
+impl Keys for str {
+    fn key_list(&self) -> Vec<&str> {
+        vec![self]
+    }
+}
+
+impl Keys for String {
+    fn key_list(&self) -> Vec<&str> {
+        vec![self.as_str()]
+    }
+}
+
+impl<K: AsRef<str>> Keys for [K] {
+    fn key_list(&self) -> Vec<&str> {
+        self.iter().map(AsRef::as_ref).collect()
+    }
+}
+
+impl<K: AsRef<str>, const N: usize> Keys for [K; N] {
+    fn key_list(&self) -> Vec<&str> {
+        self.as_slice().key_list()
+    }
+}
+
+impl<K: AsRef<str>> Keys for Vec<K> {
+    fn key_list(&self) -> Vec<&str> {
+        self.as_slice().key_list()
+    }
+}
+
+impl<T: Keys + ?Sized> Keys for &T {
+    fn key_list(&self) -> Vec<&str> {
+        (**self).key_list()
+    }
+}
+
 /// A string reply as the manager returns it: bytes that are not UTF-8 are a conversion
 /// error (logged by the fallback, and `None`), never a lossy string.
 fn utf8(value: Option<Bytes>) -> Result<Option<String>, Error> {
@@ -348,9 +392,22 @@ impl RedisManager {
         .await
     }
 
-    /// Deletes `keys`; returns how many existed. No I/O for an empty list.
-    pub async fn delete<K: AsRef<str> + Sync>(&self, keys: &[K]) -> i64 {
-        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+    /// Deletes one key or several (the seed's `delete(*keys)`); returns how many existed. No
+    /// I/O for an empty list. Takes a `&str` or `String`, or an array, slice or `Vec` of
+    /// them (anything [`Keys`]), by value or by reference.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_manager::RedisManager) {
+    /// let deleted = redis.delete("temp:data").await;
+    /// let deleted = redis.delete(["key1", "key2", "key3"]).await;
+    /// let stale: Vec<String> = vec![format!("user:{}", 42)];
+    /// let deleted = redis.delete(&stale).await;
+    /// # let _ = deleted; }
+    /// ```
+    pub async fn delete<K: Keys>(&self, keys: K) -> i64 {
+        let keys = keys.key_list();
         let Some(first) = keys.first().copied() else {
             return 0;
         };
@@ -358,9 +415,10 @@ impl RedisManager {
             .await
     }
 
-    /// Deletes one key; returns 1 if it existed, else 0.
+    /// Deletes one key; returns 1 if it existed, else 0. The same as
+    /// [`delete`](RedisManager::delete) with one key.
     pub async fn delete_one(&self, key: &str) -> i64 {
-        self.delete_as(key, key).await
+        self.delete(key).await
     }
 
     pub(crate) async fn delete_as(&self, key: &str, shown: &str) -> i64 {
