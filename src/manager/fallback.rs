@@ -4,24 +4,28 @@
 //! # Design
 //!
 //! - One place, [`fallback`], turns an error into the caller's default (the seed's table:
-//!   `None`, `false`, `0`, `-2`; for the patterns: the rate limiter's policy decision, the
-//!   lock's `Unavailable`, 0 subscribers). It logs the error once at `WARN` with the operation
-//!   and the key (never a value, never the password: JSON errors are logged by category and
-//!   position only, since serde_json's messages can quote the data), and, when the caller is
-//!   a [`RedisManager`], updates its health. Nothing else in the manager swallows errors.
+//!   `None`, `false`, `0`, `-2`; for the patterns: the rate limiter's policy decision, no
+//!   session, 0 subscribers). It logs the error once, with the operation and the key (never
+//!   a value, never the password: JSON errors are logged by category and position only,
+//!   since serde_json's messages can quote the data), at `WARN` (`ERROR` for a failed OS
+//!   random number generator, which stops sessions and locks everywhere), and, when the
+//!   caller is a [`RedisManager`], updates its health. No other code in the manager turns a
+//!   Redis error into a default.
 //! - Every caller reaches it the same way: the manager's operations through
-//!   [`RedisManager::run`], the patterns (rate limiter, lock, pub/sub) through [`Backend`],
-//!   which is a manager (log and health) or a plain [`Client`] (log only). Sessions and the
-//!   cache are built on the manager's operations.
+//!   [`RedisManager::run`] (sessions and the cache are built on those, and use
+//!   [`RedisManager::fallback`] for their JSON and token errors); the rate limiter, the lock
+//!   and pub/sub through [`Backend`], which is a manager (log and health) or a plain
+//!   [`Client`] (log only). Where the error itself is the answer (the lock's
+//!   `LockError::Unavailable`, a failed subscribe), [`Backend::note_failure`] records it
+//!   here and the caller returns it.
 //! - Health is an [`AtomicBool`](std::sync::atomic::AtomicBool) in the manager, so
 //!   [`RedisManager::is_enabled`] costs no I/O. A connection-level failure (I/O, timeouts,
 //!   lost connections, authentication, an exhausted pool) clears it; server error replies
-//!   (`WRONGTYPE`), conversions (non-UTF-8 data), JSON errors and a failed OS random
-//!   number generator do not: they are about one command, not about Redis. While the flag is clear,
-//!   operations return their defaults at once without touching the network, and one
-//!   background task probes the server with `PING`, backing off between attempts (and never
-//!   before the pool's circuit breaker allows a new connect). The first successful probe sets
-//!   the flag again.
+//!   (`WRONGTYPE`), conversions (non-UTF-8 data), JSON errors and a failed OS random number
+//!   generator do not: Redis is still there. While the flag is clear, operations return their
+//!   defaults at once without touching the network, and one background task probes the
+//!   server with `PING`, backing off between attempts (and never before the pool's circuit
+//!   breaker allows a new connect). The first successful probe sets the flag again.
 //! - The client, the flag and the recovery task change together: the recovery task only
 //!   marks healthy the client that is still current (checked under the client lock), and
 //!   [`RedisManager::disconnect`] clears all three.
