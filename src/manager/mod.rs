@@ -15,7 +15,11 @@
 //! - The client, the health flag and the recovery task change together: the recovery task only
 //!   marks healthy the client that is still current (checked under the client lock), and
 //!   [`RedisManager::disconnect`] clears all three.
-
+//! - The operations send the typed [`Client`] commands (`get`, `set_with`, `incrby`, ...),
+//!   so they cannot drift from them; the only SET options are [`SetOptions`], the
+//!   crate's one type for them. Tokens (session ids, lock tokens) come from `token.rs`: the
+//!   OS random number generator, with no weaker fallback.
+//!
 //! # Differences from the Python original
 //!
 //! The Python manager disables itself for good when `initialize()` fails: a Redis that comes up

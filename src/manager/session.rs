@@ -3,8 +3,9 @@
 //! Fixed from the seed: `create_session` returned an id even when nothing was stored (Redis
 //! down), so callers handed out sessions that did not exist; here it returns `None`. Caller
 //! data could overwrite `user_id` and `created_at` (`{"user_id": ..., **data}`); here those two
-//! always win. Session ids are 128 random bits from the OS (the seed's `uuid4` has 122), and
-//! logs show `session:***` instead of the key: a session id is a bearer credential.
+//! always win. Session ids are 128 random bits from the OS (the seed's `uuid4` has 122) with
+//! no weaker fallback (should the OS generator fail, no session is created), and logs show
+//! `session:***` instead of the key: a session id is a bearer credential.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
