@@ -10,8 +10,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use redis_manager::RedisManager;
-use redis_manager::manager::SetOptions;
+use redis_manager::{RedisManager, SetOptions};
 
 #[tokio::main]
 async fn main() {
@@ -52,12 +51,12 @@ pub(crate) async fn run(redis: &RedisManager) {
     redis.set("ratio", 0.75).await;
 
     redis.set("temp:data", "x").await;
-    let deleted = redis.delete_one("temp:data").await;
+    let deleted = redis.delete("temp:data").await;
     println!("Deleted {deleted} key");
     for key in ["key1", "key2", "key3"] {
         redis.set(key, "v").await;
     }
-    let deleted = redis.delete(&["key1", "key2", "key3"]).await;
+    let deleted = redis.delete(["key1", "key2", "key3"]).await;
     println!("Deleted {deleted} keys");
 
     if redis.exists("user:123:name").await {

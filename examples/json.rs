@@ -11,8 +11,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use redis_manager::RedisManager;
-use redis_manager::manager::SetOptions;
+use redis_manager::{RedisManager, SetOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -8,8 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_manager::manager::SetOptions;
-use redis_manager::{Config, RedisManager, cmd, redis_manager};
+use redis_manager::{Config, RedisManager, SetOptions, cmd, redis_manager};
 use serde_json::{Value, json};
 use support::{FaultProxy, Mode, RedisServer, runtime};
 
@@ -53,6 +52,7 @@ async fn assert_every_operation_returns_its_default(m: &RedisManager) {
     assert!(!m.set_with("t:set", 1.5, SetOptions::default().nx()).await);
     assert_eq!(m.delete(&["t:a", "t:b"]).await, 0);
     assert_eq!(m.delete_one("t:a").await, 0);
+    assert_eq!(m.delete("t:a").await, 0);
     assert!(!m.exists("t:a").await);
     assert!(!m.expire("t:a", 10).await);
     assert_eq!(m.ttl("t:a").await, -2);
@@ -84,7 +84,8 @@ async fn every_operation_works_when_enabled() {
     assert_eq!(m.get("i").await.as_deref(), Some("42"));
     assert_eq!(m.get("f").await.as_deref(), Some("2.5"));
 
-    // set options: EX, PX, NX, XX, and invalid combinations refused by the server.
+    // set options: EX, PX, NX, XX, one expiry (the last set wins), and an expiry the server
+    // refuses.
     assert!(m.set_with("ex", "v", SetOptions::default().ex(100)).await);
     assert!((1..=100).contains(&m.ttl("ex").await));
     assert!(
@@ -102,8 +103,13 @@ async fn every_operation_works_when_enabled() {
     assert!(!m.exists("xx-missing").await);
     assert!(m.set_with("nx", "third", SetOptions::default().xx()).await);
     assert_eq!(m.get("nx").await.as_deref(), Some("third"));
-    let both = SetOptions::default().ex(1).px(1000);
-    assert!(!m.set_with("bad", "v", both).await, "EX with PX is refused");
+    let both = SetOptions::default().ex(1).px(200_000);
+    assert!(m.set_with("both", "v", both).await, "the last expiry wins");
+    assert!((101..=200).contains(&m.ttl("both").await));
+    assert_eq!(m.delete_one("both").await, 1);
+    let zero = SetOptions::default().ex(0);
+    assert!(!m.set_with("bad", "v", zero).await, "EX 0 is refused");
+    assert!(!m.exists("bad").await);
     assert!(
         m.is_enabled(),
         "a refused command does not mean Redis is down"
@@ -114,7 +120,7 @@ async fn every_operation_works_when_enabled() {
     assert_eq!(m.delete(&[String::from("f")]).await, 1);
     assert_eq!(m.delete_one("owned").await, 1);
     assert_eq!(m.delete_one("owned").await, 0);
-    assert_eq!(m.delete::<&str>(&[]).await, 0);
+    assert_eq!(m.delete(Vec::<&str>::new()).await, 0);
 
     // exists / expire / ttl.
     assert!(m.exists("nx").await);
@@ -155,6 +161,51 @@ async fn every_operation_works_when_enabled() {
     // Errors that are about the command, not about Redis, keep the manager enabled.
     assert_eq!(m.hset("j", "f", "v").await, 0, "WRONGTYPE");
     assert_eq!(m.get("h").await, None, "WRONGTYPE");
+    assert!(m.is_enabled());
+}
+
+/// The seed's `delete(*keys)`: one key or many, in every form `delete` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_takes_one_key_or_many() {
+    let server = RedisServer::start();
+    let m = ready(&server).await;
+    let fill = |keys: &'static [&'static str]| {
+        let m = m.clone();
+        async move {
+            for k in keys {
+                assert!(m.set(k, "v").await);
+            }
+        }
+    };
+
+    // One key: &str, String, &String; a second delete finds nothing.
+    fill(&["a", "b", "c"]).await;
+    assert_eq!(m.delete("a").await, 1);
+    assert_eq!(m.delete("a").await, 0);
+    assert_eq!(m.delete(String::from("b")).await, 1);
+    let c = String::from("c");
+    assert_eq!(m.delete(&c).await, 1);
+    assert_eq!(m.delete_one("c").await, 0);
+
+    // Many: an array by value and by reference, a slice, a Vec by value and by reference;
+    // missing keys are not counted.
+    fill(&["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"]).await;
+    assert_eq!(m.delete(["k1", "k2", "missing"]).await, 2);
+    assert_eq!(m.delete(&["k3"]).await, 1);
+    let slice: &[&str] = &["k4", "k5"];
+    assert_eq!(m.delete(slice).await, 2);
+    assert_eq!(m.delete(vec![String::from("k6")]).await, 1);
+    let owned = vec![String::from("k7"), String::from("k8")];
+    assert_eq!(m.delete(&owned).await, 2);
+    assert_eq!(m.delete(&owned).await, 0);
+    assert!(!m.exists("k8").await);
+
+    // None: 0, and no DEL is sent (the server would refuse one without keys).
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(m.delete(Vec::<String>::new()).await, 0);
+    assert_eq!(m.delete::<[&str; 0]>([]).await, 0);
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_del:"), "{stats}");
     assert!(m.is_enabled());
 }
 
@@ -505,4 +556,24 @@ fn a_manager_keeps_working_from_the_next_runtime() {
         assert!(m.set("k", "v2").await);
         assert_eq!(m.get("k").await.as_deref(), Some("v2"));
     });
+}
+
+/// `incr` means "add an amount", so it sends `INCRBY` (as `Client::incrby` does) for every
+/// amount, 1 included; an overflow is a server error: `None`, nothing changed, still enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incr_sends_incrby_for_every_amount() {
+    let server = RedisServer::start();
+    let m = ready(&server).await;
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(m.incr("n", 1).await, Some(1));
+    assert_eq!(m.incr("n", 41).await, Some(42));
+    assert_eq!(m.incr("n", -2).await, Some(40));
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_incrby:calls=3,"), "{stats}");
+    assert!(!stats.contains("cmdstat_incr:"), "{stats}");
+
+    assert!(m.set("max", i64::MAX).await);
+    assert_eq!(m.incr("max", 1).await, None, "overflow");
+    assert_eq!(m.get("max").await, Some(i64::MAX.to_string()));
+    assert!(m.is_enabled());
 }

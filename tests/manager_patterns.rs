@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis_manager::manager::SetOptions;
-use redis_manager::{Config, RedisManager, SessionManager, cmd};
+use redis_manager::{Config, RedisManager, SessionManager, SetOptions, cmd};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use support::RedisServer;
@@ -68,11 +67,11 @@ async fn seed_basic_operation_examples() {
 
     // delete: one, then several ("Deleted 3 keys").
     assert!(redis.set("temp:data", "x").await);
-    assert_eq!(redis.delete_one("temp:data").await, 1);
+    assert_eq!(redis.delete("temp:data").await, 1);
     for k in ["key1", "key2", "key3"] {
         assert!(redis.set(k, "v").await);
     }
-    assert_eq!(redis.delete(&["key1", "key2", "key3"]).await, 3);
+    assert_eq!(redis.delete(["key1", "key2", "key3"]).await, 3);
 
     // exists, then get.
     assert!(redis.set("user:123", "data").await);
@@ -457,9 +456,9 @@ async fn robust_cache_get(redis: &RedisManager, key: &str) -> Option<Value> {
 
 async fn robust_cache_set(redis: &RedisManager, key: &str, value: &Value, ex: Option<u64>) -> bool {
     if redis.is_enabled() {
-        let options = SetOptions {
-            ex,
-            ..SetOptions::default()
+        let options = match ex {
+            Some(seconds) => SetOptions::default().ex(seconds),
+            None => SetOptions::default(),
         };
         return redis.set_json(key, value, options).await;
     }

@@ -33,13 +33,13 @@ use crate::command::cmd;
 /// let opts = SetOptions::new().xx().px(1500);
 /// # let _ = opts;
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SetOptions {
     expiry: Option<SetExpiry>,
     condition: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum SetExpiry {
     Ex(u64),
     Px(u64),
@@ -64,6 +64,11 @@ impl SetOptions {
     pub fn px(mut self, ms: u64) -> SetOptions {
         self.expiry = Some(SetExpiry::Px(ms));
         self
+    }
+
+    /// Expires after `ttl` (`PX`, in whole milliseconds, at least 1: `PX 0` is an error).
+    pub fn ttl(self, ttl: std::time::Duration) -> SetOptions {
+        self.px(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
     }
 
     /// Expires at the Unix time `secs` (`EXAT`).

@@ -25,8 +25,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{RedisManager, duration_millis, lock};
-use crate::cmd::cmd;
+use super::{RedisManager, lock};
+use crate::cmd::SetOptions;
+use crate::prelude::*;
 
 /// The flights in progress, by key.
 #[derive(Default)]
@@ -152,12 +153,12 @@ impl RedisManager {
         let value = loader().await?;
         match serde_json::to_vec(&value) {
             Ok(json) => {
-                let c = cmd("SET")
-                    .arg(key)
-                    .arg(&json[..])
-                    .arg("PX")
-                    .arg(duration_millis(ttl));
-                let _stored: bool = self.run("get_or_set_json", key, c, false).await;
+                let options = SetOptions::new().ttl(ttl);
+                let value_json: &[u8] = &json;
+                let stored = self.run("get_or_set_json", key, false, |c| async move {
+                    c.set_with(key, value_json, options).await
+                });
+                let _stored: bool = stored.await;
                 *result = Some(json.into());
             }
             Err(e) => {

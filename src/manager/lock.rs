@@ -21,6 +21,9 @@
 //!   `?`, a panic unwinding, a cancelled future) gives the lock back; without a runtime the
 //!   lease expires by itself. The optional watchdog renews the lease every third of it while
 //!   the guard lives.
+//! - Redis failures go through the manager's one fallback (`fallback.rs`), through
+//!   [`Backend`]: logged once, and the manager's health updated. Acquire never falls back to
+//!   "acquired": its fallback is [`LockError::Unavailable`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,8 +35,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::rate_limit::Backend;
-use super::{RedisManager, duration_millis, random_token};
+use super::fallback::Backend;
+use super::{RandomError, RedisManager, duration_millis, random_token};
 use crate::client::Client;
 use crate::cmd::Script;
 use crate::error::Error;
@@ -96,6 +99,10 @@ pub enum LockError {
     /// background, and at worst the lease expires.
     #[error("redis is unavailable; the lock was not acquired")]
     Unavailable(#[source] Option<Error>),
+    /// The operating system's random number generator failed, so there was no secret token
+    /// to take the lock with (never a guessable one). Redis was not asked.
+    #[error("no lock token could be made; the lock was not acquired")]
+    Random(#[source] RandomError),
 }
 
 impl LockError {
@@ -242,7 +249,8 @@ impl DistributedLock {
     /// # Errors
     ///
     /// [`LockError::NotAcquired`] when the wait time ran out; [`LockError::Unavailable`] when
-    /// Redis cannot be asked or fails (at once: a Redis outage is not waited out).
+    /// Redis cannot be asked or fails (at once: a Redis outage is not waited out);
+    /// [`LockError::Random`] when the OS random number generator fails.
     ///
     /// # Cancel safety
     ///
@@ -251,7 +259,13 @@ impl DistributedLock {
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
         let start = Instant::now();
         let deadline = start + self.wait;
-        let token = random_token();
+        let token = match random_token() {
+            Ok(t) => t,
+            Err(e) => {
+                self.backend.note_failure("lock", &self.key, e);
+                return Err(LockError::Random(e));
+            }
+        };
         let lease_ms = duration_millis(self.lease);
         let local = LocalWaiters::join(&self.key);
         let mut delay = self.retry_min;
@@ -273,9 +287,9 @@ impl DistributedLock {
                     if e.is_outcome_unknown() {
                         // It may have been set with our token: give it back rather than
                         // leave it blocking everyone for a whole lease.
-                        spawn_release(client, self.key.clone(), token);
+                        spawn_release(self.backend.clone(), client, self.key.clone(), token);
                     }
-                    self.backend.note_failure("lock", &self.key, &e);
+                    self.backend.note_failure("lock", &self.key, e.clone());
                     return Err(LockError::Unavailable(Some(e)));
                 }
             }
@@ -323,9 +337,8 @@ impl DistributedLock {
             Ok(false) => {
                 tracing::warn!(key = %self.key, "the lock's lease expired before the section ended");
             }
-            Err(e) => {
-                tracing::warn!(key = %self.key, error = %e, "releasing the lock failed; it expires with its lease");
-            }
+            // Logged by `release`, through the fallback; the lock expires with its lease.
+            Err(_) => {}
         }
         Ok(out)
     }
@@ -442,7 +455,10 @@ impl LockGuard {
         self.released = true;
         match &result {
             Ok(false) => self.held.lost.store(true, Ordering::SeqCst),
-            Err(e) => self.held.backend.note_failure("unlock", &self.held.key, e),
+            Err(e) => self
+                .held
+                .backend
+                .note_failure("unlock", &self.held.key, e.clone()),
             Ok(true) => {}
         }
         result
@@ -456,6 +472,7 @@ impl Drop for LockGuard {
         }
         if !self.released {
             spawn_release(
+                self.held.backend.clone(),
                 self.held.client.clone(),
                 self.held.key.clone(),
                 self.held.token.clone(),
@@ -474,20 +491,22 @@ async fn release(client: &Client, key: &Arc<str>, token: &str) -> Result<bool, E
 }
 
 /// Releases in a spawned task; without a runtime (a guard dropped after its runtime shut
-/// down) there is nothing to run it on, and the lease expires by itself.
-fn spawn_release(client: Client, key: Arc<str>, token: String) {
+/// down) there is nothing to run it on, and the lease expires by itself. A failure goes
+/// through the fallback (the lease then expires by itself too).
+fn spawn_release(backend: Backend, client: Client, key: Arc<str>, token: String) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     rt.spawn(async move {
         if let Err(e) = release(&client, &key, &token).await {
-            tracing::warn!(key = %key, error = %e, "background lock release failed; it expires with its lease");
+            backend.note_failure("unlock", &key, e);
         }
     });
 }
 
 /// Renews the lease every third of it until aborted or the lock is found lost. A failed
-/// renewal is retried at the next tick: two more chances before the lease runs out.
+/// renewal goes through the fallback and is retried at the next tick: two more chances
+/// before the lease runs out.
 async fn watchdog(held: Arc<Held>, lease: Duration) {
     let period = (lease / 3).max(Duration::from_millis(1));
     loop {
@@ -498,9 +517,7 @@ async fn watchdog(held: Arc<Held>, lease: Duration) {
                 tracing::warn!(key = %held.key, "lock watchdog: the lock is no longer held; stopping");
                 return;
             }
-            Err(e) => {
-                tracing::warn!(key = %held.key, error = %e, "lock watchdog: renewing the lease failed; retrying");
-            }
+            Err(e) => held.backend.note_failure("lock_extend", &held.key, e),
         }
     }
 }

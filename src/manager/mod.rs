@@ -4,18 +4,21 @@
 //!
 //! # Design
 //!
-//! - One policy for failures, in one place (`RedisManager::fallback`): every operation turns
-//!   an error into its default (the seed's table: `None`, `false`, `0`, `-2`), logs it once with
-//!   the operation and the key (never a value, never the password), and updates the health
-//!   flag. Nothing else in the crate swallows errors.
-//! - Health is an [`AtomicBool`], so [`RedisManager::is_enabled`] costs no I/O. A connection
-//!   error clears it; while it is clear, operations return their defaults at once without
-//!   touching the network, and one background task probes the server with `PING`, backing off
-//!   between attempts (and never before the pool's circuit breaker allows a new connect). The
-//!   first successful probe sets the flag again.
+//! - One policy for failures, in one place: `fallback.rs` (its module note says how). Every
+//!   operation here, and every pattern (sessions, the cache, the rate limiter, the lock,
+//!   pub/sub), turns an error into its default there (the seed's table: `None`, `false`, `0`,
+//!   `-2`), logs it once with the operation and the key (never a value, never the password),
+//!   and updates the health flag. Nothing else in the crate swallows errors.
+//! - Health costs no I/O: [`RedisManager::is_enabled`] reads a flag. While Redis is known to
+//!   be down, operations return their defaults at once, and one background task probes the
+//!   server until it answers (also in `fallback.rs`).
 //! - The client, the health flag and the recovery task change together: the recovery task only
 //!   marks healthy the client that is still current (checked under the client lock), and
 //!   [`RedisManager::disconnect`] clears all three.
+//! - The operations send the typed [`Client`] commands (`get`, `set_with`, `incrby`, ...),
+//!   so they cannot drift from them; the only SET options are [`SetOptions`], the
+//!   crate's one type for them. Tokens (session ids, lock tokens) come from `token.rs`: the
+//!   OS random number generator, with no weaker fallback.
 //!
 //! # Differences from the Python original
 //!
@@ -27,14 +30,16 @@
 //! Redis (`ENABLE_REDIS` not `true`), never does any I/O.
 
 mod cache;
+mod fallback;
 mod lock;
 mod pubsub;
 mod rate_limit;
 mod session;
+mod token;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,134 +48,81 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Client;
-use crate::cmd::{Cmd, FromReply, cmd};
+use crate::cmd::SetOptions;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{ConversionError, Error};
+use crate::prelude::*;
+use fallback::Chain;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
 pub use pubsub::{HandlerResult, PubSubManager, Subscription};
 pub use rate_limit::{FailurePolicy, RateLimitDecision, RateLimiter};
 pub use session::{DEFAULT_SESSION_TTL, SessionManager};
+pub use token::RandomError;
+use token::random_token;
 
-/// Conditions and expiry for [`RedisManager::set_with`] and [`RedisManager::set_json`]: the
-/// seed's `ex`, `px`, `nx` and `xx` keyword arguments.
-///
-/// # Examples
-///
-/// ```
-/// use redis_manager::manager::SetOptions;
-///
-/// // The seed's `set("temp:token", "xyz789", ex=3600)`:
-/// let one_hour = SetOptions::default().ex(3600);
-/// // The seed's `set("unique:id", "123", nx=True)`, with struct syntax:
-/// let only_new = SetOptions { nx: true, ..SetOptions::default() };
-/// assert_eq!(one_hour.ex, Some(3600));
-/// assert!(only_new.nx);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct SetOptions {
-    /// Expire after this many seconds (`EX`).
-    pub ex: Option<u64>,
-    /// Expire after this many milliseconds (`PX`). Redis refuses `ex` and `px` together.
-    pub px: Option<u64>,
-    /// Set only if the key does not exist (`NX`).
-    pub nx: bool,
-    /// Set only if the key already exists (`XX`). Redis refuses `nx` and `xx` together.
-    pub xx: bool,
+/// One key or several, for [`RedisManager::delete`]: a `str` or `String`, or an array,
+/// slice or `Vec` of anything that is `AsRef<str>` (also through references), so the seed's
+/// `delete("k")` and `delete("a", "b")` read `delete("k")` and `delete(["a", "b"])`.
+pub trait Keys {
+    /// The keys, in order; empty for an empty list.
+    fn key_list(&self) -> Vec<&str>;
 }
 
-impl SetOptions {
-    /// No expiry, no condition (the same as `SetOptions::default()`).
-    pub fn new() -> Self {
-        SetOptions::default()
+impl Keys for str {
+    fn key_list(&self) -> Vec<&str> {
+        vec![self]
     }
+}
 
-    /// Expire after `seconds` (`EX`).
-    pub fn ex(mut self, seconds: u64) -> Self {
-        self.ex = Some(seconds);
-        self
+impl Keys for String {
+    fn key_list(&self) -> Vec<&str> {
+        vec![self.as_str()]
     }
+}
 
-    /// Expire after `millis` milliseconds (`PX`).
-    pub fn px(mut self, millis: u64) -> Self {
-        self.px = Some(millis);
-        self
+impl<K: AsRef<str>> Keys for [K] {
+    fn key_list(&self) -> Vec<&str> {
+        self.iter().map(AsRef::as_ref).collect()
     }
+}
 
-    /// Expire after `ttl`, in milliseconds (at least 1 ms: `PX 0` is an error).
-    pub fn ttl(self, ttl: Duration) -> Self {
-        self.px(duration_millis(ttl))
+impl<K: AsRef<str>, const N: usize> Keys for [K; N] {
+    fn key_list(&self) -> Vec<&str> {
+        self.as_slice().key_list()
     }
+}
 
-    /// Set only if the key does not exist (`NX`).
-    pub fn nx(mut self) -> Self {
-        self.nx = true;
-        self
+impl<K: AsRef<str>> Keys for Vec<K> {
+    fn key_list(&self) -> Vec<&str> {
+        self.as_slice().key_list()
     }
+}
 
-    /// Set only if the key already exists (`XX`).
-    pub fn xx(mut self) -> Self {
-        self.xx = true;
-        self
+impl<T: Keys + ?Sized> Keys for &T {
+    fn key_list(&self) -> Vec<&str> {
+        (**self).key_list()
     }
+}
 
-    /// Appends the options to a `SET key value` command.
-    fn apply(&self, mut c: Cmd) -> Cmd {
-        if let Some(ex) = self.ex {
-            c = c.arg("EX").arg(ex);
-        }
-        if let Some(px) = self.px {
-            c = c.arg("PX").arg(px);
-        }
-        if self.nx {
-            c = c.arg("NX");
-        }
-        if self.xx {
-            c = c.arg("XX");
-        }
-        c
-    }
+/// A string reply as the manager returns it: bytes that are not UTF-8 are a conversion
+/// error (logged by the fallback, and `None`), never a lossy string.
+fn utf8(value: Option<Bytes>) -> Result<Option<String>, Error> {
+    value
+        .map(|b| {
+            std::str::from_utf8(&b).map(str::to_owned).map_err(|_| {
+                Error::Conversion(ConversionError {
+                    expected: "String",
+                    got: "non-UTF-8 bytes",
+                })
+            })
+        })
+        .transpose()
 }
 
 /// A duration in whole milliseconds, at least 1 (Redis refuses a zero expiry).
 pub(crate) fn duration_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-/// Why an operation failed, as seen by [`RedisManager::fallback`]: a Redis error, or a JSON
-/// value that could not be encoded or decoded.
-#[derive(Debug)]
-pub(crate) enum OpError {
-    Redis(Error),
-    Json(serde_json::Error),
-}
-
-impl From<Error> for OpError {
-    fn from(e: Error) -> Self {
-        OpError::Redis(e)
-    }
-}
-
-impl From<serde_json::Error> for OpError {
-    fn from(e: serde_json::Error) -> Self {
-        OpError::Json(e)
-    }
-}
-
-/// An error and its causes, `: `-separated, for logs. Our errors never carry values or
-/// passwords; the causes add what the top level leaves out (`connection refused`).
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
 }
 
 /// The process-wide manager, created on first use from [`Config::from_env`].
@@ -231,7 +183,7 @@ pub fn redis_manager() -> &'static RedisManager {
 ///
 /// ```no_run
 /// use redis_manager::{Config, RedisManager};
-/// use redis_manager::manager::SetOptions;
+/// use redis_manager::SetOptions;
 ///
 /// # async fn demo() {
 /// let redis = RedisManager::new(Config::default().host("127.0.0.1").port(6379));
@@ -396,12 +348,12 @@ impl RedisManager {
     ///
     /// ```no_run
     /// # async fn demo() -> redis_manager::Result<()> {
+    /// use redis_manager::prelude::*;
     /// use redis_manager::{Pipeline, redis_manager};
     ///
     /// if let Some(client) = redis_manager().get_client() {
     ///     let mut pipe = Pipeline::new();
-    ///     pipe.add(redis_manager::cmd("SET").arg("key1").arg("value1"))
-    ///         .add(redis_manager::cmd("SET").arg("key2").arg("value2"));
+    ///     pipe.set("key1", "value1").set("key2", "value2");
     ///     pipe.execute(&client).await?;
     /// }
     /// # Ok(()) }
@@ -415,7 +367,8 @@ impl RedisManager {
 
     /// The value of `key`; `None` when it is missing, not valid UTF-8, or on error.
     pub async fn get(&self, key: &str) -> Option<String> {
-        self.run("get", key, cmd("GET").arg(key), None).await
+        self.run("get", key, None, |c| async move { utf8(c.get(key).await?) })
+            .await
     }
 
     /// Sets `key` to `value` (a string, integer or float); true when it was set.
@@ -423,78 +376,111 @@ impl RedisManager {
         self.set_with(key, value, SetOptions::default()).await
     }
 
-    /// Sets `key` to `value` with an expiry and/or a condition; false when `NX` or `XX`
-    /// prevented it, or on error (including invalid combinations such as `ex` with `px`).
+    /// Sets `key` to `value` with an expiry and/or a condition (the seed's `ex`, `px`, `nx`
+    /// and `xx`); false when `NX` or `XX` prevented it, or on error (an expiry the server
+    /// refuses, such as `ex(0)`). [`SetOptions`] holds one expiry and one condition: the
+    /// last one set wins, so the seed's refused `ex` with `px` cannot be expressed.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// # async fn demo(redis: redis_manager::RedisManager) {
-    /// use redis_manager::manager::SetOptions;
+    /// use redis_manager::SetOptions;
     ///
     /// let first = redis.set_with("unique:id", "123", SetOptions::default().nx()).await;
     /// let updated = redis.set_with("existing:key", "new_value", SetOptions::default().xx()).await;
     /// # let _ = (first, updated); }
     /// ```
     pub async fn set_with(&self, key: &str, value: impl ToArg, options: SetOptions) -> bool {
-        let c = options.apply(cmd("SET").arg(key).arg(value));
-        self.run("set", key, c, false).await
+        self.run("set", key, false, |c| async move {
+            c.set_with(key, value, options).await
+        })
+        .await
     }
 
-    /// Deletes `keys`; returns how many existed. No I/O for an empty list.
-    pub async fn delete<K: AsRef<str> + Sync>(&self, keys: &[K]) -> i64 {
-        let Some(first) = keys.first() else { return 0 };
-        let c = cmd("DEL").args(keys.iter().map(|k| k.as_ref()));
-        self.run("delete", first.as_ref(), c, 0).await
+    /// Deletes one key or several (the seed's `delete(*keys)`); returns how many existed. No
+    /// I/O for an empty list. Takes a `&str` or `String`, or an array, slice or `Vec` of
+    /// them (anything [`Keys`]), by value or by reference.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_manager::RedisManager) {
+    /// let deleted = redis.delete("temp:data").await;
+    /// let deleted = redis.delete(["key1", "key2", "key3"]).await;
+    /// let stale: Vec<String> = vec![format!("user:{}", 42)];
+    /// let deleted = redis.delete(&stale).await;
+    /// # let _ = deleted; }
+    /// ```
+    pub async fn delete<K: Keys>(&self, keys: K) -> i64 {
+        let keys = keys.key_list();
+        let Some(first) = keys.first().copied() else {
+            return 0;
+        };
+        self.run("delete", first, 0, |c| async move { c.del(&keys).await })
+            .await
     }
 
-    /// Deletes one key; returns 1 if it existed, else 0.
+    /// Deletes one key; returns 1 if it existed, else 0. The same as
+    /// [`delete`](RedisManager::delete) with one key.
     pub async fn delete_one(&self, key: &str) -> i64 {
-        self.delete_as(key, key).await
+        self.delete(key).await
     }
 
     pub(crate) async fn delete_as(&self, key: &str, shown: &str) -> i64 {
-        self.run("delete", shown, cmd("DEL").arg(key), 0).await
+        self.run("delete", shown, 0, |c| async move { c.del(&[key]).await })
+            .await
     }
 
     /// True when `key` exists.
     pub async fn exists(&self, key: &str) -> bool {
-        let n: i64 = self.run("exists", key, cmd("EXISTS").arg(key), 0).await;
-        n > 0
+        self.run("exists", key, false, |c| async move { c.exists(key).await })
+            .await
     }
 
     /// Makes `key` expire in `seconds`; false when it does not exist or on error.
     pub async fn expire(&self, key: &str, seconds: i64) -> bool {
-        self.run("expire", key, cmd("EXPIRE").arg(key).arg(seconds), false)
-            .await
+        self.run("expire", key, false, |c| async move {
+            c.expire(key, seconds).await
+        })
+        .await
     }
 
     pub(crate) async fn pexpire_as(&self, key: &str, shown: &str, ttl: Duration) -> bool {
-        let c = cmd("PEXPIRE").arg(key).arg(duration_millis(ttl));
-        self.run("expire", shown, c, false).await
+        let ms = i64::try_from(duration_millis(ttl)).unwrap_or(i64::MAX);
+        self.run("expire", shown, false, |c| async move {
+            c.pexpire(key, ms).await
+        })
+        .await
     }
 
     /// Seconds until `key` expires: `-1` when it has no expiry, `-2` when it does not exist
     /// (and on error).
     pub async fn ttl(&self, key: &str) -> i64 {
-        self.run("ttl", key, cmd("TTL").arg(key), -2).await
+        self.run("ttl", key, -2, |c| async move { c.ttl(key).await })
+            .await
     }
 
-    /// Adds `amount` to the integer at `key` (a missing key counts as 0); the new value, or
-    /// `None` on error (for example, when the value is not an integer).
+    /// Adds `amount` to the integer at `key` (a missing key counts as 0) with `INCRBY`, for
+    /// any amount (1 included); the new value, or `None` on error (for example, when the
+    /// value is not an integer, or the result would overflow an `i64`).
     ///
     /// Never retried: when the outcome is unknown (the connection died after sending), `None`
     /// is returned rather than risking a double increment.
     pub async fn incr(&self, key: &str, amount: i64) -> Option<i64> {
-        let c = cmd("INCRBY").arg(key).arg(amount);
-        self.run("incr", key, c, None).await
+        self.run("incr", key, None, |c| async move {
+            c.incrby(key, amount).await.map(Some)
+        })
+        .await
     }
 
     /// Sets one field of the hash `name`; returns the number of fields added (0 when the
     /// field existed and was updated, or on error).
     pub async fn hset(&self, name: &str, field: &str, value: impl ToArg) -> i64 {
-        let c = cmd("HSET").arg(name).arg(field).arg(value);
-        self.run("hset", name, c, 0).await
+        self.run("hset", name, 0, |c| async move {
+            c.hset(name, field, value).await
+        })
+        .await
     }
 
     /// Sets several fields of the hash `name` (the seed's `hset(name, mapping=...)`): from an
@@ -516,22 +502,22 @@ impl RedisManager {
         F: ToArg,
         V: ToArg,
     {
-        let mut c = cmd("HSET").arg(name);
-        let mut pairs = 0usize;
-        for (f, v) in mapping {
-            c = c.arg(f).arg(v);
-            pairs += 1;
-        }
-        if pairs == 0 {
+        let pairs: Vec<(F, V)> = mapping.into_iter().collect();
+        if pairs.is_empty() {
             return 0;
         }
-        self.run("hset", name, c, 0).await
+        self.run("hset", name, 0, |c| async move {
+            c.hset_multiple(name, &pairs).await
+        })
+        .await
     }
 
     /// The value of `field` in the hash `name`; `None` when missing, not UTF-8, or on error.
     pub async fn hget(&self, name: &str, field: &str) -> Option<String> {
-        self.run("hget", name, cmd("HGET").arg(name).arg(field), None)
-            .await
+        self.run("hget", name, None, |c| async move {
+            utf8(c.hget(name, field).await?)
+        })
+        .await
     }
 
     /// Stores `value` as JSON at `key`; false when `NX`/`XX` prevented it or on error.
@@ -540,7 +526,7 @@ impl RedisManager {
     ///
     /// ```no_run
     /// # async fn demo(redis: redis_manager::RedisManager) {
-    /// use redis_manager::manager::SetOptions;
+    /// use redis_manager::SetOptions;
     /// use serde_json::json;
     ///
     /// let user = json!({"id": 123, "name": "John Doe", "tags": ["admin", "developer"]});
@@ -567,8 +553,10 @@ impl RedisManager {
             Ok(j) => j,
             Err(e) => return self.fallback("set_json", shown, Err(e), false),
         };
-        let c = options.apply(cmd("SET").arg(key).arg(json));
-        self.run("set_json", shown, c, false).await
+        self.run("set_json", shown, false, |c| async move {
+            c.set_with(key, json, options).await
+        })
+        .await
     }
 
     /// The JSON value at `key`, decoded into `T`; `None` when missing, when it does not decode
@@ -595,111 +583,12 @@ impl RedisManager {
         key: &str,
         shown: &str,
     ) -> Option<T> {
-        let raw: Option<Bytes> = self.run("get_json", shown, cmd("GET").arg(key), None).await;
+        let raw = self
+            .run("get_json", shown, None, |c| async move { c.get(key).await })
+            .await;
         let raw = raw?;
         let decoded = serde_json::from_slice(&raw).map(Some);
         self.fallback("get_json", shown, decoded, None)
-    }
-
-    /// Sends `c` when Redis is usable and converts the reply, or returns `default`.
-    async fn run<T: FromReply>(&self, op: &'static str, shown: &str, c: Cmd, default: T) -> T {
-        let Some(client) = self.get_client() else {
-            return default;
-        };
-        let result = client.query::<T>(c).await;
-        self.fallback(op, shown, result, default)
-    }
-
-    /// The one place where errors become defaults: logs `result`'s error once (operation and
-    /// key only: never a value or a password), updates the health state, and returns
-    /// `default`; passes a success through.
-    ///
-    /// Connection-level failures (I/O, timeouts, lost connections, authentication, an
-    /// exhausted pool) mark the manager unhealthy and start the background recovery; server
-    /// error replies (`WRONGTYPE`), conversions (non-UTF-8 data) and JSON errors do not.
-    pub(crate) fn fallback<T>(
-        &self,
-        op: &'static str,
-        key: &str,
-        result: Result<T, impl Into<OpError>>,
-        default: T,
-    ) -> T {
-        let e = match result {
-            Ok(v) => return v,
-            Err(e) => e.into(),
-        };
-        match &e {
-            OpError::Redis(err) => {
-                if is_unavailable(err) {
-                    if let Some(client) = self.inner.current_client() {
-                        self.mark_unhealthy(&client);
-                    }
-                }
-                tracing::warn!(op, key, error = %Chain(err), "Redis operation failed; returning the default");
-            }
-            OpError::Json(err) => {
-                // serde_json's messages can quote the offending data (`invalid type: string
-                // "..."`), so only its category and position are logged.
-                tracing::warn!(
-                    op,
-                    key,
-                    json_error = ?err.classify(),
-                    line = err.line(),
-                    column = err.column(),
-                    "JSON encoding or decoding failed; returning the default"
-                );
-            }
-        }
-        default
-    }
-
-    /// A `PING` bounded by the connect and response timeouts, so a server that accepts but
-    /// never answers cannot hold `initialize` or the recovery task forever.
-    async fn probe(&self, client: &Client) -> Result<(), Error> {
-        let config = &self.inner.config;
-        let bound = config.get_connect_timeout()
-            + config
-                .get_response_timeout()
-                .unwrap_or(crate::config::DEFAULT_TIMEOUT);
-        match tokio::time::timeout(bound, client.ping()).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                after: bound,
-                sent: true,
-            }),
-        }
-    }
-
-    /// Marks `client` healthy, if it is still the current client.
-    fn set_healthy(&self, client: &Client) {
-        let slot = self.inner.client.read().unwrap_or_else(|e| e.into_inner());
-        if slot
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.pool, &client.pool))
-        {
-            self.inner.healthy.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Clears the health flag and makes sure a recovery task is probing `client`.
-    fn mark_unhealthy(&self, client: &Client) {
-        let was = self.inner.healthy.swap(false, Ordering::SeqCst);
-        if was {
-            tracing::warn!(addr = %self.inner.config.get_addr(), "Redis became unavailable; operations return defaults until it answers again");
-        }
-        let mut task = lock(&self.inner.recovery);
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return;
-        }
-        // A task that belonged to a runtime that has since shut down is finished too: start
-        // one on the current runtime. Outside any runtime there is nothing to spawn on; the
-        // next initialize will try again.
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak = Arc::downgrade(&self.inner);
-        let handle = rt.spawn(recover(weak, client.clone()));
-        *task = Some(handle.abort_handle());
     }
 }
 
@@ -712,139 +601,37 @@ impl Inner {
     }
 }
 
-/// True for failures that say Redis itself is unreachable or unusable right now, as opposed to
-/// one command being wrong.
-fn is_unavailable(e: &Error) -> bool {
-    e.is_connection_error()
-        || e.is_auth_error()
-        || matches!(e, Error::PoolTimeout { .. } | Error::Closed)
-}
-
-/// The background recovery: probes `client` with `PING`, with exponential backoff between the
-/// configured reconnect delays and never before the pool's breaker allows a connect, until it
-/// answers; then marks the manager healthy and ends. Ends early when the manager is dropped or
-/// `client` is no longer current.
-async fn recover(weak: Weak<Inner>, client: Client) {
-    let (min, max) = match weak.upgrade() {
-        Some(inner) => (
-            inner.config.get_reconnect_min_delay(),
-            inner.config.get_reconnect_max_delay(),
-        ),
-        None => return,
-    };
-    let mut delay = min;
-    let mut attempts: u32 = 0;
-    loop {
-        let breaker = client
-            .pool
-            .retry_at()
-            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
-            .unwrap_or_default();
-        tokio::time::sleep(delay.max(breaker)).await;
-        let Some(inner) = weak.upgrade() else { return };
-        let manager = RedisManager { inner };
-        let still_current = manager
-            .inner
-            .current_client()
-            .is_some_and(|c| Arc::ptr_eq(&c.pool, &client.pool));
-        if !still_current || client.is_closed() {
-            return;
-        }
-        attempts += 1;
-        match manager.probe(&client).await {
-            Ok(()) => {
-                manager.set_healthy(&client);
-                tracing::info!(addr = %manager.inner.config.get_addr(), attempts, "Redis is reachable again");
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(attempts, error = %Chain(&e), "Redis still unreachable");
-                delay = (delay * 2).min(max.max(min));
-            }
-        }
-    }
-}
-
-/// A random 128-bit token in lower-case hex (32 characters): session ids, lock tokens.
-///
-/// Read from the operating system's CSPRNG (`/dev/urandom`), so it is unguessable. Only where
-/// that device is missing does it fall back to hashing the time, the process id and a counter
-/// with std's randomly keyed SipHash (`RandomState`): unique and hard to predict, though not
-/// a cryptographic guarantee.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    if !read_urandom(&mut bytes) {
-        fallback_random(&mut bytes);
-    }
-    let mut out = String::with_capacity(32);
-    for b in bytes {
-        use fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn read_urandom(buf: &mut [u8]) -> bool {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .is_ok()
-}
-
-fn fallback_random(buf: &mut [u8; 16]) {
-    use std::hash::BuildHasher;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    for (i, chunk) in buf.chunks_mut(8).enumerate() {
-        // A fresh RandomState per half: each is keyed differently.
-        let keyed = std::collections::hash_map::RandomState::new();
-        let h = keyed.hash_one((now.as_nanos(), std::process::id(), n, i));
-        chunk.copy_from_slice(&h.to_le_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn random_tokens_are_32_hex_chars_and_distinct() {
-        let a = random_token();
-        let b = random_token();
-        assert_eq!(a.len(), 32);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-        assert_ne!(a, b);
-        let mut x = [0u8; 16];
-        let mut y = [0u8; 16];
-        fallback_random(&mut x);
-        fallback_random(&mut y);
-        assert_ne!(x, y);
-    }
-
-    #[test]
-    fn set_options_encode_in_order() {
+    fn set_options_ttl_is_px_in_whole_milliseconds_and_never_zero() {
+        let words = |opts: SetOptions| {
+            let mut args = Vec::new();
+            opts.push_args(&mut args);
+            args.iter()
+                .map(|a| String::from_utf8_lossy(&a.to_arg()).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let table = [
-            (SetOptions::default(), "SET k v"),
-            (SetOptions::default().ex(10), "SET k v EX 10"),
-            (SetOptions::default().px(5).nx(), "SET k v PX 5 NX"),
-            (SetOptions::default().xx(), "SET k v XX"),
+            (SetOptions::new().ttl(Duration::from_micros(10)), "PX 1"),
             (
-                SetOptions::default().ttl(Duration::from_micros(10)),
-                "SET k v PX 1",
+                SetOptions::new().ttl(Duration::from_millis(1500)),
+                "PX 1500",
+            ),
+            (
+                SetOptions::new().ttl(Duration::from_secs(2)).nx(),
+                "NX PX 2000",
+            ),
+            (
+                SetOptions::new().ex(5).ttl(Duration::from_millis(7)),
+                "PX 7",
             ),
         ];
         for (opts, want) in table {
-            let c = opts.apply(cmd("SET").arg("k").arg("v"));
-            let words: Vec<String> = (0..c.len())
-                .map(|i| String::from_utf8_lossy(c.arg_bytes(i).unwrap()).into_owned())
-                .collect();
-            assert_eq!(words.join(" "), want);
+            assert_eq!(words(opts), want);
         }
     }
 

@@ -16,6 +16,11 @@
 //!
 //! The task stops when told to (a oneshot channel, from [`Subscription::stop`] or from dropping
 //! the [`Subscription`]), after the message being handled, and closes its connection.
+//!
+//! Redis errors (publishing, connecting, subscribing, and those the running subscription
+//! reports) go through the manager's one fallback (`fallback.rs`): logged once, and the
+//! manager's health updated; `publish` then returns its default, 0. Handler errors, panics
+//! and payloads that do not decode are the application's, not Redis's: they are logged here.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -27,7 +32,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::RedisManager;
-use super::rate_limit::Backend;
+use super::fallback::Backend;
 use crate::client::Client;
 use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubCommands, PubSubEvent, Subscriber};
 use crate::error::Error;
@@ -121,11 +126,11 @@ impl PubSubManager {
             Ok(j) => j,
             Err(e) => return self.backend.fallback("publish", channel, Err(e), 0),
         };
-        let Some(client) = self.backend.client() else {
-            return 0;
-        };
-        let result = client.publish(channel, json).await;
-        self.backend.fallback("publish", channel, result, 0)
+        self.backend
+            .run("publish", channel, 0, |client| async move {
+                client.publish(channel, json).await
+            })
+            .await
     }
 
     /// Subscribes to `channels` and calls `handler(channel, data)` for each message, with the
@@ -176,8 +181,10 @@ impl PubSubManager {
         Fut::Output: HandlerResult + Send,
     {
         let mut sub = self.subscriber().await?;
-        sub.subscribe(channels).await?;
-        Ok(Subscription::spawn(sub, handler))
+        sub.subscribe(channels)
+            .await
+            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))?;
+        Ok(Subscription::spawn(sub, handler, self.backend.clone()))
     }
 
     /// Like [`PubSubManager::subscribe`], for glob-style patterns (`PSUBSCRIBE`, e.g.
@@ -202,8 +209,10 @@ impl PubSubManager {
         Fut::Output: HandlerResult + Send,
     {
         let mut sub = self.subscriber().await?;
-        sub.psubscribe(patterns).await?;
-        Ok(Subscription::spawn(sub, handler))
+        sub.psubscribe(patterns)
+            .await
+            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))?;
+        Ok(Subscription::spawn(sub, handler, self.backend.clone()))
     }
 
     async fn subscriber(&self) -> Result<Subscriber, Error> {
@@ -211,7 +220,7 @@ impl PubSubManager {
         client
             .subscriber_with_capacity(self.capacity)
             .await
-            .inspect_err(|e| self.backend.note_failure("subscribe", "", e))
+            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))
     }
 }
 
@@ -225,7 +234,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    fn spawn<T, F, Fut>(sub: Subscriber, handler: F) -> Subscription
+    fn spawn<T, F, Fut>(sub: Subscriber, handler: F, backend: Backend) -> Subscription
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(String, T) -> Fut + Send + Sync + 'static,
@@ -233,7 +242,7 @@ impl Subscription {
         Fut::Output: HandlerResult + Send,
     {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(listen(sub, handler, stopped));
+        let task = tokio::spawn(listen(sub, handler, backend, stopped));
         Subscription {
             stop: Some(stop),
             task: Some(task),
@@ -273,8 +282,12 @@ impl Drop for Subscription {
 }
 
 /// The subscription task: reads events until stopped, decoding and handling messages.
-async fn listen<T, F, Fut>(mut sub: Subscriber, handler: F, mut stopped: oneshot::Receiver<()>)
-where
+async fn listen<T, F, Fut>(
+    mut sub: Subscriber,
+    handler: F,
+    backend: Backend,
+    mut stopped: oneshot::Receiver<()>,
+) where
     T: DeserializeOwned + Send + 'static,
     F: Fn(String, T) -> Fut + Send + Sync + 'static,
     Fut: Future + Send + 'static,
@@ -340,7 +353,9 @@ where
                 );
             }
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "pub/sub subscription error; retrying");
+                // Through the one fallback (logged, the manager's health updated); the
+                // subscriber reconnects by itself, so this loop only waits and reads on.
+                backend.note_failure("subscription", "", e);
                 tokio::select! {
                     biased;
                     _ = &mut stopped => break,

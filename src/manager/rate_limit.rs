@@ -15,7 +15,8 @@
 //!
 //! Denied requests add nothing, so a client hammering a closed window does not keep it closed.
 //! The member is `<seconds>.<microseconds>-<limiter id>-<counter>`: the limiter id is random
-//! per [`RateLimiter`] and the counter per request, so two requests never collapse into one
+//! per [`RateLimiter`] (from the OS generator, made on first use; should that fail, the check
+//! is a fallback decision, never a guessable id) and the counter per request, so two requests never collapse into one
 //! member, even in the same microsecond on different machines (the seed used the second as
 //! the member, so every request of one second counted once).
 //!
@@ -24,85 +25,17 @@
 //! The script runs through [`Script`]: `EVALSHA`, loading it again after `NOSCRIPT` (a server
 //! restart or `SCRIPT FLUSH`).
 //!
-//! This file also holds [`Backend`] (a manager or a plain client), shared with the lock and
-//! pub/sub.
+//! Errors go through the manager's one fallback (`fallback.rs`): logged once, the manager's
+//! health updated, and the [`FailurePolicy`] decides.
 
-use std::fmt;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
-use super::{OpError, RedisManager, random_token};
+use super::fallback::Backend;
+use super::{RandomError, RedisManager, random_token};
 use crate::client::Client;
 use crate::cmd::Script;
-use crate::error::Error;
-
-/// Where the manager features get their client: a [`RedisManager`] (errors go through its one
-/// fallback place, which logs them and tracks health) or a plain [`Client`].
-#[derive(Clone)]
-pub(super) enum Backend {
-    Manager(RedisManager),
-    Client(Client),
-}
-
-impl Backend {
-    /// The client to use now; `None` when the manager is disabled or knows Redis is down (so
-    /// no connect timeout is paid), or the client was closed.
-    pub(super) fn client(&self) -> Option<Client> {
-        match self {
-            Backend::Manager(m) => m.get_client(),
-            Backend::Client(c) => (!c.is_closed()).then(|| c.clone()),
-        }
-    }
-
-    /// Records a failed operation once: through the manager's fallback (log and health), or
-    /// as a log line for a plain client. Keys only, never values.
-    pub(super) fn note_failure(&self, op: &'static str, key: &str, e: &Error) {
-        self.fallback(op, key, Err::<(), _>(e.clone()), ());
-    }
-
-    /// The manager's one fallback place (log once, track health, return `default`), or its
-    /// equivalent log line for a plain client.
-    pub(super) fn fallback<T>(
-        &self,
-        op: &'static str,
-        key: &str,
-        result: Result<T, impl Into<OpError>>,
-        default: T,
-    ) -> T {
-        match self {
-            Backend::Manager(m) => m.fallback(op, key, result, default),
-            Backend::Client(_) => match result.map_err(Into::into) {
-                Ok(v) => v,
-                Err(OpError::Redis(e)) => {
-                    tracing::warn!(op, key, error = %e, "Redis operation failed");
-                    default
-                }
-                Err(OpError::Json(e)) => {
-                    // Category and position only: serde_json's messages can quote the data.
-                    tracing::warn!(
-                        op,
-                        key,
-                        json_error = ?e.classify(),
-                        line = e.line(),
-                        column = e.column(),
-                        "JSON encoding or decoding failed"
-                    );
-                    default
-                }
-            },
-        }
-    }
-}
-
-impl fmt::Debug for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Backend::Manager(m) => fmt::Debug::fmt(m, f),
-            Backend::Client(c) => fmt::Debug::fmt(c, f),
-        }
-    }
-}
 
 /// The check. KEYS[1]: the sorted set. ARGV: window (µs), limit, member suffix.
 /// Returns {allowed (0/1), remaining, retry after (µs, 0 when unknown)}.
@@ -196,8 +129,9 @@ pub struct RateLimiter {
     max_requests: u64,
     window: Duration,
     policy: FailurePolicy,
-    /// Random per limiter: makes members unique across processes.
-    id: std::sync::Arc<str>,
+    /// Random per limiter (made on first use, shared by clones): makes members unique across
+    /// processes.
+    id: std::sync::Arc<OnceLock<Box<str>>>,
     counter: std::sync::Arc<AtomicU64>,
 }
 
@@ -222,7 +156,7 @@ impl RateLimiter {
             max_requests,
             window: window.max(Duration::from_millis(1)),
             policy: FailurePolicy::Allow,
-            id: random_token()[..16].into(),
+            id: std::sync::Arc::default(),
             counter: std::sync::Arc::new(AtomicU64::new(0)),
         }
     }
@@ -263,28 +197,50 @@ impl RateLimiter {
     /// If cancelled after the script was sent, the request may have been counted.
     pub async fn check_rate_limit(&self, identifier: &str) -> RateLimitDecision {
         let key = RateLimiter::key(identifier);
-        let Some(client) = self.backend.client() else {
-            return self.fallback();
+        let id = match self.id() {
+            Ok(id) => id,
+            Err(e) => {
+                self.backend.note_failure("rate_limit", &key, e);
+                return self.fallback();
+            }
         };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let suffix = format!("{}-{n}", self.id);
+        let suffix = format!("{id}-{n}");
         let window_us = u64::try_from(self.window.as_micros()).unwrap_or(u64::MAX);
-        let reply: Result<(i64, i64, i64), Error> = CHECK
-            .invoke(&client, &[&key], &[&window_us, &self.max_requests, &suffix])
+        let k: &str = &key;
+        let reply = self
+            .backend
+            .run("rate_limit", k, None, |client| async move {
+                CHECK
+                    .invoke::<(i64, i64, i64)>(
+                        &client,
+                        &[&k],
+                        &[&window_us, &self.max_requests, &suffix],
+                    )
+                    .await
+                    .map(Some)
+            })
             .await;
         match reply {
-            Ok((allowed, remaining, retry_us)) => RateLimitDecision {
+            Some((allowed, remaining, retry_us)) => RateLimitDecision {
                 allowed: allowed == 1,
                 remaining: u64::try_from(remaining).unwrap_or(0),
                 retry_after: (allowed != 1 && retry_us > 0)
                     .then(|| Duration::from_micros(retry_us.unsigned_abs())),
                 fallback: false,
             },
-            Err(e) => {
-                self.backend.note_failure("rate_limit", &key, &e);
-                self.fallback()
-            }
+            None => self.fallback(),
         }
+    }
+
+    /// This limiter's id, made from the OS random number generator on first use; a failure
+    /// is returned (and the next check tries again), never replaced by a weaker id.
+    fn id(&self) -> Result<&str, RandomError> {
+        if let Some(id) = self.id.get() {
+            return Ok(id);
+        }
+        let fresh = random_token()?;
+        Ok(self.id.get_or_init(|| fresh[..16].into()))
     }
 
     fn fallback(&self) -> RateLimitDecision {

@@ -3,14 +3,16 @@
 //! Fixed from the seed: `create_session` returned an id even when nothing was stored (Redis
 //! down), so callers handed out sessions that did not exist; here it returns `None`. Caller
 //! data could overwrite `user_id` and `created_at` (`{"user_id": ..., **data}`); here those two
-//! always win. Session ids are 128 random bits from the OS (the seed's `uuid4` has 122), and
-//! logs show `session:***` instead of the key: a session id is a bearer credential.
+//! always win. Session ids are 128 random bits from the OS (the seed's `uuid4` has 122) with
+//! no weaker fallback (should the OS generator fail, no session is created), and logs show
+//! `session:***` instead of the key: a session id is a bearer credential.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::{RedisManager, SetOptions, random_token, redis_manager};
+use super::{RedisManager, random_token, redis_manager};
+use crate::cmd::SetOptions;
 
 /// The seed's session lifetime: 24 hours.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -76,7 +78,8 @@ impl SessionManager {
     }
 
     /// Creates a session for `user_id` and returns its id (32 hex characters), or `None` when
-    /// it could not be stored (Redis disabled or unavailable).
+    /// it could not be stored (Redis disabled or unavailable) or, should the OS random number
+    /// generator fail, no id could be made (logged; never a guessable id).
     ///
     /// The stored JSON object holds `data`'s fields, then `user_id` and `created_at` (Unix
     /// time in seconds, with a fraction, like Python's `time.time()`), which take precedence
@@ -94,7 +97,14 @@ impl SessionManager {
             .as_secs_f64();
         session.insert("user_id".to_owned(), Value::from(user_id));
         session.insert("created_at".to_owned(), Value::from(created_at));
-        let id = random_token();
+        let id = match random_token() {
+            Ok(id) => id,
+            Err(e) => {
+                return self
+                    .redis
+                    .fallback("create_session", SHOWN_KEY, Err(e), None);
+            }
+        };
         // NX: a (vanishingly unlikely) id collision must never overwrite someone's session.
         let options = SetOptions::default().ttl(self.ttl).nx();
         let stored = self
