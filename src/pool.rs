@@ -52,10 +52,10 @@ impl PoolOptions {
     /// The pool sizing and reconnect policy `config` asks for.
     pub(crate) fn from_config(config: &Config) -> PoolOptions {
         PoolOptions {
-            max_connections: config.get_max_connections(),
-            acquire_timeout: config.get_pool_acquire_timeout(),
-            reconnect_min: config.get_reconnect_min_delay(),
-            reconnect_max: config.get_reconnect_max_delay(),
+            max_connections: config.max_connections(),
+            acquire_timeout: config.pool_acquire_timeout(),
+            reconnect_min: config.reconnect_min_delay(),
+            reconnect_max: config.reconnect_max_delay(),
         }
     }
 }
@@ -84,20 +84,19 @@ impl Pool {
     /// master when it names sentinels, otherwise one server. No I/O happens here.
     pub(crate) fn from_config(config: &Config, popts: PoolOptions) -> Arc<Pool> {
         let opts = ConnectOptions::from_config(config);
-        let kind = if !config.get_cluster_nodes().is_empty() {
+        let kind = if !config.cluster_nodes().is_empty() {
             Kind::Cluster(Cluster::new(
                 opts,
                 popts,
-                config.get_cluster_nodes().to_vec(),
+                config.cluster_nodes().to_vec(),
                 config.is_read_from_replicas(),
             ))
-        } else if let Some(master) = config.get_sentinel_master() {
+        } else if let Some(master) = config.sentinel_master() {
             let credentials = (
-                config.get_sentinel_username().map(str::to_owned),
-                config.get_sentinel_password().map(str::to_owned),
+                config.sentinel_username().map(str::to_owned),
+                config.sentinel_password().map(str::to_owned),
             );
-            let sentinel =
-                Sentinel::new(master, config.get_sentinels().to_vec(), &opts, credentials);
+            let sentinel = Sentinel::new(master, config.sentinels().to_vec(), &opts, credentials);
             let pool = NodePool::new_with_sentinel(opts, popts, sentinel.clone());
             sentinel.attach(Arc::downgrade(&pool));
             Kind::Node(pool)
@@ -836,10 +835,12 @@ mod tests {
     use super::*;
 
     fn pool(min_ms: u64, max_ms: u64) -> Arc<NodePool> {
-        let config = Config::default()
+        let config = Config::builder()
             .host("127.0.0.1")
             .port(1)
-            .reconnect_delays(Duration::from_millis(min_ms), Duration::from_millis(max_ms));
+            .reconnect_delays(Duration::from_millis(min_ms), Duration::from_millis(max_ms))
+            .build()
+            .unwrap();
         NodePool::new(
             ConnectOptions::from_config(&config),
             PoolOptions::from_config(&config),

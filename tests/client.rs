@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_manager::{Client, Config, Error, Frame, NegotiatedProtocol, Protocol, cmd};
+use redis_manager::{
+    Client, Config, ConfigBuilder, Error, Frame, NegotiatedProtocol, Protocol, cmd,
+};
 use support::{RedisServer, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     server.config()
 }
 
@@ -88,7 +90,7 @@ async fn handshake_selects_the_database_and_names_the_connection() {
 #[tokio::test]
 async fn unix_socket_connections_work() {
     let server = RedisServer::start();
-    let client = Client::connect(Config::default().unix_socket(server.unix_socket()))
+    let client = Client::connect(Config::builder().unix_socket(server.unix_socket()))
         .await
         .unwrap();
     let pong: String = client.query(cmd("PING")).await.unwrap();
@@ -494,7 +496,7 @@ trait LazyForTest {
 impl LazyForTest for Client {
     fn connect_lazy_for_test(port: u16) -> Client {
         Client::new(
-            Config::default()
+            Config::builder()
                 .host("127.0.0.1")
                 .port(port)
                 .response_timeout(Some(Duration::from_secs(5))),

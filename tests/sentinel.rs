@@ -116,15 +116,15 @@ fn sentinel_config_comes_from_the_environment() {
         _ => None,
     };
     let c = redis_manager::Config::from_lookup(env).unwrap();
-    assert_eq!(c.get_sentinel_master(), Some("mymaster"));
+    assert_eq!(c.sentinel_master(), Some("mymaster"));
     let tcp = |port| ServerAddr::Tcp {
         host: "127.0.0.1".into(),
         port,
     };
-    assert_eq!(c.get_sentinels(), [tcp(26379), tcp(26379)]);
+    assert_eq!(c.sentinels(), [tcp(26379), tcp(26379)]);
     let only_list = |name: &str| (name == "REDIS_SENTINELS").then(|| "h:1".to_owned());
     assert!(redis_manager::Config::from_lookup(only_list).is_err());
-    assert_eq!(c.get_sentinel_password(), None);
+    assert_eq!(c.sentinel_password(), None);
 
     // The sentinels' own credentials, apart from the master's.
     let with_auth = |name: &str| match name {
@@ -134,9 +134,9 @@ fn sentinel_config_comes_from_the_environment() {
         other => env(other),
     };
     let c = redis_manager::Config::from_lookup(with_auth).unwrap();
-    assert_eq!(c.get_sentinel_password(), Some("s3cret"));
-    assert_eq!(c.get_sentinel_username(), Some("watcher"));
-    assert_eq!(c.get_password(), Some("master-pw"));
+    assert_eq!(c.sentinel_password(), Some("s3cret"));
+    assert_eq!(c.sentinel_username(), Some("watcher"));
+    assert_eq!(c.password(), Some("master-pw"));
     assert!(
         !format!("{c:?}").contains("s3cret"),
         "the password is redacted"

@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Client;
 use crate::cmd::{Cmd, FromReply, cmd};
-use crate::config::Config;
+use crate::config::{Config, IntoConfig};
 use crate::error::Error;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
@@ -198,7 +198,7 @@ pub fn redis_manager() -> &'static RedisManager {
         Ok(config) => RedisManager::new(config),
         Err(e) => {
             tracing::error!(error = %e, "invalid Redis configuration in the environment; Redis stays disabled");
-            RedisManager::new(Config::default().enabled(false))
+            RedisManager::new(Config::builder().enabled(false))
         }
     })
 }
@@ -234,7 +234,7 @@ pub fn redis_manager() -> &'static RedisManager {
 /// use redis_manager::manager::SetOptions;
 ///
 /// # async fn demo() {
-/// let redis = RedisManager::new(Config::default().host("127.0.0.1").port(6379));
+/// let redis = RedisManager::new(Config::builder().host("127.0.0.1").port(6379));
 /// if !redis.initialize().await {
 ///     // Not reachable now: operations return defaults until it is.
 /// }
@@ -288,9 +288,16 @@ impl RedisManager {
     /// An independent manager for `config` (the seed's `RedisManager()`). No I/O happens until
     /// [`RedisManager::initialize`].
     ///
+    /// `config` is anything [`IntoConfig`] accepts: a [`Config`], a builder, a URL.
     /// `config.is_enabled()` decides whether Redis is used at all: [`Config::default`] enables
-    /// it, [`Config::from_env`] follows `ENABLE_REDIS`.
-    pub fn new(config: Config) -> RedisManager {
+    /// it, [`Config::from_env`] follows `ENABLE_REDIS`. A config that does not convert (a
+    /// malformed URL, an invalid setting) is logged, without the password, and gives a
+    /// disabled manager, like an invalid environment for [`redis_manager`]: this never panics.
+    pub fn new(config: impl IntoConfig) -> RedisManager {
+        let config = config.into_config().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid Redis configuration; Redis stays disabled");
+            Config::default().into_disabled()
+        });
         RedisManager {
             inner: Arc::new(Inner {
                 config,
@@ -345,11 +352,11 @@ impl RedisManager {
                 }
             },
         };
-        let addr = inner.config.get_addr();
+        let addr = inner.config.addr();
         match self.probe(&client).await {
             Ok(()) => {
                 self.set_healthy(&client);
-                tracing::info!(%addr, db = inner.config.get_db(), "connected to Redis");
+                tracing::info!(%addr, db = inner.config.db(), "connected to Redis");
                 true
             }
             Err(e) => {
@@ -657,9 +664,9 @@ impl RedisManager {
     /// never answers cannot hold `initialize` or the recovery task forever.
     async fn probe(&self, client: &Client) -> Result<(), Error> {
         let config = &self.inner.config;
-        let bound = config.get_connect_timeout()
+        let bound = config.connect_timeout()
             + config
-                .get_response_timeout()
+                .response_timeout()
                 .unwrap_or(crate::config::DEFAULT_TIMEOUT);
         match tokio::time::timeout(bound, client.ping()).await {
             Ok(r) => r,
@@ -685,7 +692,7 @@ impl RedisManager {
     fn mark_unhealthy(&self, client: &Client) {
         let was = self.inner.healthy.swap(false, Ordering::SeqCst);
         if was {
-            tracing::warn!(addr = %self.inner.config.get_addr(), "Redis became unavailable; operations return defaults until it answers again");
+            tracing::warn!(addr = %self.inner.config.addr(), "Redis became unavailable; operations return defaults until it answers again");
         }
         let mut task = lock(&self.inner.recovery);
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -727,8 +734,8 @@ fn is_unavailable(e: &Error) -> bool {
 async fn recover(weak: Weak<Inner>, client: Client) {
     let (min, max) = match weak.upgrade() {
         Some(inner) => (
-            inner.config.get_reconnect_min_delay(),
-            inner.config.get_reconnect_max_delay(),
+            inner.config.reconnect_min_delay(),
+            inner.config.reconnect_max_delay(),
         ),
         None => return,
     };
@@ -754,7 +761,7 @@ async fn recover(weak: Weak<Inner>, client: Client) {
         match manager.probe(&client).await {
             Ok(()) => {
                 manager.set_healthy(&client);
-                tracing::info!(addr = %manager.inner.config.get_addr(), attempts, "Redis is reachable again");
+                tracing::info!(addr = %manager.inner.config.addr(), attempts, "Redis is reachable again");
                 return;
             }
             Err(e) => {
@@ -850,7 +857,7 @@ mod tests {
 
     #[test]
     fn disabled_manager_does_nothing() {
-        let m = RedisManager::new(Config::default().enabled(false));
+        let m = RedisManager::new(Config::builder().enabled(false));
         assert!(!m.is_enabled());
         assert!(m.get_client().is_none());
     }
