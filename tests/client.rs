@@ -87,6 +87,30 @@ async fn handshake_selects_the_database_and_names_the_connection() {
     assert_eq!(server.cli(&["-n", "0", "EXISTS", "where"]), "0");
 }
 
+/// `redis://[::1]:PORT`: the bracketed IPv6 loopback reaches a server that also listens
+/// there, and the server sees an IPv6 peer.
+#[tokio::test]
+async fn ipv6_urls_connect_over_the_ipv6_loopback() {
+    let server = RedisServer::with_args(&["--bind", "127.0.0.1", "::1"]);
+    for url in [
+        format!("redis://[::1]:{}/2", server.port()),
+        format!("valkey://[::1]:{}?db=2", server.port()),
+    ] {
+        let client = Client::connect(&url).await.unwrap();
+        let info: String = client.query(cmd("CLIENT").arg("INFO")).await.unwrap();
+        let addr = info.split(' ').find_map(|f| f.strip_prefix("addr="));
+        assert!(
+            addr.is_some_and(|a| a.starts_with("::1:") || a.starts_with("[::1]:")),
+            "{info}"
+        );
+        client
+            .query::<()>(cmd("SET").arg("via").arg(&url))
+            .await
+            .unwrap();
+        assert_eq!(server.cli(&["-n", "2", "GET", "via"]), url);
+    }
+}
+
 #[tokio::test]
 async fn unix_socket_connections_work() {
     let server = RedisServer::start();

@@ -545,4 +545,77 @@ mod tests {
             assert!(err.to_string().contains(variable), "{err}");
         }
     }
+
+    #[test]
+    fn a_sentinel_redis_url_gives_the_sentinels_and_variables_may_add_their_credentials() {
+        let url = ("REDIS_URL", "redis+sentinel://:master-pw@h1,h2:26380/m/1");
+        let c = Config::from_lookup(lookup(&[url])).unwrap();
+        assert_eq!(c.sentinels(), [tcp("h1", 26379), tcp("h2", 26380)]);
+        assert_eq!((c.sentinel_master(), c.db()), (Some("m"), 1));
+        assert_eq!(
+            (c.password(), c.sentinel_password()),
+            (Some("master-pw"), None)
+        );
+
+        let c = Config::from_lookup(lookup(&[
+            url,
+            ("REDIS_SENTINEL_PASSWORD", "s-pw"),
+            ("REDIS_SENTINEL_USERNAME", "watcher"),
+        ]))
+        .unwrap();
+        assert_eq!(c.sentinel_password(), Some("s-pw"));
+        assert_eq!(c.sentinel_username(), Some("watcher"));
+        assert_eq!(c.password(), Some("master-pw"));
+
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[url, ("REDIS_SENTINELS", "h3")], "REDIS_SENTINELS"),
+            (
+                &[url, ("REDIS_SENTINEL_MASTER", "m")],
+                "REDIS_SENTINEL_MASTER",
+            ),
+            (
+                &[
+                    (
+                        "REDIS_URL",
+                        "redis+sentinel://h/m?sentinel_password=hunter2",
+                    ),
+                    ("REDIS_SENTINEL_PASSWORD", "hunter3"),
+                ],
+                "REDIS_SENTINEL_PASSWORD",
+            ),
+            (
+                &[url, ("REDIS_SENTINEL_USERNAME", "watcher")],
+                "REDIS_SENTINEL_PASSWORD",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis+sentinel://h/m"),
+                    ("REDIS_CLUSTER_NODES", "h:7000"),
+                ],
+                "sentinel",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let err = Config::from_lookup(lookup(vars)).expect_err(variable);
+            assert_eq!(err.variable(), *variable, "{vars:?}: {err}");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("hunter"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn not_unicode_errors_name_every_known_variable() {
+        // `from_env` maps a name to its `'static` constant through `ALL`.
+        for name in [
+            REDIS_SENTINEL_PASSWORD,
+            REDIS_SENTINEL_USERNAME,
+            ENABLE_REDIS,
+        ] {
+            assert!(ALL.contains(&name), "{name}");
+        }
+        let mut sorted = ALL.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ALL.len(), "no name twice");
+    }
 }

@@ -540,4 +540,41 @@ mod tests {
             "unix:/a.sock"
         );
     }
+
+    #[test]
+    fn urls_convert_through_from_str_try_from_and_into_config() {
+        let url = "redis://u:pw@[::1]:6390/2";
+        let want = Config::from_url(url).unwrap();
+        assert_eq!(url.parse::<Config>(), Ok(want.clone()));
+        assert_eq!(Config::try_from(url), Ok(want.clone()));
+        assert_eq!(url.into_config(), Ok(want.clone()));
+        assert_eq!(url.to_owned().into_config(), Ok(want.clone()));
+        assert_eq!((&url.to_owned()).into_config(), Ok(want.clone()));
+        assert_eq!(want.clone().into_config(), Ok(want.clone()));
+        assert_eq!(want.clone().into_builder().into_config(), Ok(want.clone()));
+        let bad = "redis://u:hunter2@h:x";
+        for err in [
+            bad.parse::<Config>().unwrap_err(),
+            Config::try_from(bad).unwrap_err(),
+            bad.into_config().unwrap_err(),
+        ] {
+            assert!(matches!(err, ConfigError::InvalidUrl { .. }), "{err:?}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_builder_converts_by_building_and_keeps_the_password_out_of_debug() {
+        let b = Config::builder().port(0).password("hunter2");
+        assert!(!format!("{b:?}").contains("hunter2"));
+        assert_eq!(
+            b.clone().into_config().unwrap_err().variable(),
+            "port",
+            "into_config runs build's checks"
+        );
+        let c = b.port(7).into_config().unwrap();
+        assert_eq!((c.port(), c.password()), (Some(7), Some("hunter2")));
+        assert_eq!(c.clone().into_builder().build(), Ok(c.clone()));
+        assert!(!c.into_disabled().is_enabled());
+    }
 }

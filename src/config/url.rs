@@ -527,7 +527,6 @@ fn redact_url(url: &str) -> String {
 mod tests {
     use super::super::testing::tcp;
     use super::*;
-    use crate::config::{Config, Protocol, TlsOptions};
 
     #[test]
     fn urls_parse_into_connection_fields() {
@@ -697,5 +696,152 @@ mod tests {
         // A rediss:// parse error is redacted like a redis:// one.
         let err = Config::from_url("rediss://:hunter2@h:x").unwrap_err();
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn valkey_schemes_are_the_redis_ones() {
+        let pairs = [
+            ("valkey://u:p@h:7/1", "redis://u:p@h:7/1"),
+            ("VALKEYS://[::1]", "rediss://[::1]"),
+            ("valkey+unix:///s?db=2", "redis+unix:///s?db=2"),
+            ("valkey+cluster://h:1,h:2", "redis+cluster://h:1,h:2"),
+            ("valkeys+cluster://h:1", "rediss+cluster://h:1"),
+            ("valkey+sentinel://h/m", "redis+sentinel://h/m"),
+            ("valkeys+sentinel://h/m", "rediss+sentinel://h/m"),
+        ];
+        for (valkey, redis) in pairs {
+            assert_eq!(parse_url(valkey), parse_url(redis), "{valkey}");
+            assert!(parse_url(valkey).is_ok(), "{valkey}");
+        }
+        assert!(Config::from_url("valkeys://h").unwrap().is_tls());
+        let scheme = |s: &str| Err(UrlProblem::Scheme(s.to_owned()));
+        assert_eq!(parse_url("valkeyx://h"), scheme("valkeyx"));
+        assert_eq!(parse_url("valkeys+unix:///s"), scheme("valkeys+unix"));
+    }
+
+    #[test]
+    fn sentinel_urls_give_sentinels_master_db_and_both_credentials() {
+        let s = |v: &str| Some(v.to_owned());
+        let p = parse_url(
+            "redis+sentinel://app:master%40pw@10.0.0.1,10.0.0.2:26380,[::1]/my%20master/3\
+             ?sentinel_username=watcher&sentinel_password=s%26pw",
+        )
+        .unwrap();
+        assert_eq!(
+            p.sentinels,
+            [
+                tcp("10.0.0.1", 26379),
+                tcp("10.0.0.2", 26380),
+                tcp("::1", 26379)
+            ]
+        );
+        assert_eq!(p.sentinel_master, s("my master"));
+        assert_eq!(p.db, Some(3));
+        assert_eq!((p.username, p.password), (s("app"), s("master@pw")));
+        assert_eq!(
+            (p.sentinel_username, p.sentinel_password),
+            (s("watcher"), s("s&pw"))
+        );
+        assert!(p.cluster.is_empty() && !p.tls);
+
+        let c = Config::from_url("rediss+sentinel://h:1/m?db=2&protocol=resp2").unwrap();
+        assert_eq!(c.sentinels(), [tcp("h", 1)]);
+        assert_eq!((c.sentinel_master(), c.db()), (Some("m"), 2));
+        assert_eq!(c.protocol(), Protocol::Resp2);
+        assert_eq!(c.tls(), Some(&TlsOptions::new()));
+        assert_eq!((c.sentinel_username(), c.sentinel_password()), (None, None));
+        let c = Config::from_url("redis+sentinel://h/m/").unwrap();
+        assert_eq!((c.sentinel_master(), c.db()), (Some("m"), 0));
+    }
+
+    #[test]
+    fn bad_sentinel_urls_are_typed_errors() {
+        let urls = [
+            "redis+sentinel://h",
+            "redis+sentinel://h/",
+            "redis+sentinel://h//1",
+            "redis+sentinel://h/m/x",
+            "redis+sentinel://h/m/1/2",
+            "redis+sentinel://h/m/1?db=2",
+            "redis+sentinel://h,,h2/m",
+            "redis+sentinel://h:0/m",
+            "redis+sentinel://::1/m",
+            "redis+sentinel://h/m%zz",
+            "redis+sentinel://h/m?sentinel_username=u",
+            "redis+sentinel://h/m?sentinel_password=a&sentinel_password=b",
+            "redis://h?sentinel_password=p",
+            "redis+cluster://h:1?sentinel_username=u&sentinel_password=p",
+            "redis://h1,h2",
+        ];
+        for url in urls {
+            let got = parse_url(url).expect_err(url);
+            assert!(matches!(got, UrlProblem::Invalid(_)), "{url}: {got:?}");
+        }
+        // A sentinel password in a bad URL is redacted like any other query value.
+        let err = Config::from_url("redis+sentinel://h?sentinel_password=hunter2").unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("master name"), "{err}");
+    }
+
+    #[test]
+    fn percent_escapes_take_exactly_two_hex_digits() {
+        let ok = [
+            ("a%41b", "aAb"),
+            ("%2f%2F", "//"),
+            ("%25", "%"),
+            ("", ""),
+            ("%c3%a9", "é"),
+        ];
+        for (encoded, decoded) in ok {
+            assert_eq!(
+                percent_decode(encoded).as_deref(),
+                Some(decoded),
+                "{encoded}"
+            );
+        }
+        // `u8::from_str_radix` alone would take a sign: `%+1` and `%-0` must be refused.
+        for bad in [
+            "%+1", "%-0", "%+f", "% 1", "%1", "%", "a%4", "%g0", "%0g", "%ff",
+        ] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+        assert!(parse_url("redis://u:%+1@h").is_err());
+        assert!(parse_url("redis://h?db=%+1").is_err());
+        assert!(parse_url("unix:///s%+1").is_err());
+    }
+
+    #[test]
+    fn ports_are_digits_only() {
+        for url in [
+            "redis://h:+1",
+            "redis://h:-0",
+            "redis://h: 1",
+            "redis://[::1]:+6379",
+        ] {
+            assert!(parse_url(url).is_err(), "{url}");
+        }
+        assert_eq!(parse_url("redis://h:007").unwrap().addr, tcp("h", 7));
+    }
+
+    #[test]
+    fn ipv6_hosts_go_in_brackets_in_every_host_form() {
+        let c = Config::from_url("redis://[::1]:6379").unwrap();
+        assert_eq!((c.host(), c.port()), (Some("::1"), Some(6379)));
+        let c = Config::from_url("redis://u:p@[fe80::1%25eth0]:1").unwrap_err();
+        assert!(matches!(c, ConfigError::InvalidUrl { .. }), "{c:?}");
+        let c = Config::from_url("redis+cluster://[::1]:7000,[2001:db8::2]:7001").unwrap();
+        assert_eq!(
+            c.cluster_nodes(),
+            [tcp("::1", 7000), tcp("2001:db8::2", 7001)]
+        );
+        assert_eq!(c.addr().to_string(), "[::1]:7000");
+        for url in [
+            "redis://[::1]]:1",
+            "redis://[]:1",
+            "redis://[127.0.0.1]:1",
+            "redis://[::1]:",
+        ] {
+            assert!(parse_url(url).is_err(), "{url}");
+        }
     }
 }
