@@ -2,7 +2,7 @@
 //!
 //! Where each concern lives:
 //!
-//! - this file: [`Config`], a checked set of settings read through plain accessors
+//! - `mod.rs`: [`Config`], a checked set of settings read through plain accessors
 //!   (`host()`, `port()`, `password()`, ...), the address and protocol types, the defaults,
 //!   and [`IntoConfig`], what clients accept;
 //! - `builder.rs`: [`ConfigBuilder`], consuming setters (`host("h")`, `port(1)`, ...) and

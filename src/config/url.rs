@@ -472,10 +472,10 @@ pub(super) fn parse_node_list(
 }
 
 /// `url` with every place a secret could be replaced by `***`, even when the URL is
-/// malformed: everything from the first ':' after the scheme to the last '@' (the password
-/// of the user info, or more), the value of every query parameter except `db` and
-/// `protocol`, and everything after a '#'. Over-redacting a broken URL is fine; showing a
-/// password is not.
+/// malformed: everything from the first ':' (or an earlier '?') after the scheme to the last
+/// '@' (the password of the user info, or more), the value of every query parameter except
+/// a `db` or `protocol` made of letters and digits, and everything after a '#'.
+/// Over-redacting a broken URL is fine; showing a password is not.
 fn redact_url(url: &str) -> String {
     let (url, fragment) = match url.split_once('#') {
         Some((u, _)) => (u, true),
@@ -489,7 +489,9 @@ fn redact_url(url: &str) -> String {
     if let Some(at) = rest.rfind('@')
         && let Some(colon) = rest[..at].find(':')
     {
-        out.push_str(&rest[..=colon]);
+        // A '?' before that ':' starts a query, whose values may be secrets too.
+        let shown = rest[..colon].find('?').unwrap_or(colon);
+        out.push_str(&rest[..=shown]);
         out.push_str("***");
         rest = &rest[at..];
     }
@@ -503,7 +505,10 @@ fn redact_url(url: &str) -> String {
                     out.push('&');
                 }
                 match pair.split_once('=') {
-                    Some((key @ ("db" | "protocol"), value)) => {
+                    // Only a plain value: `db=?password=x` must not show `x`.
+                    Some((key @ ("db" | "protocol"), value))
+                        if value.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                    {
                         out.push_str(key);
                         out.push('=');
                         out.push_str(value);
@@ -652,6 +657,10 @@ mod tests {
             ),
             ("unix:///s?secret", "unix:///s?***"),
             ("redis://h#secret", "redis://h#***"),
+            ("redis://?password=secret&:@", "redis://?***@"),
+            ("redis://h?password=secret:x@y", "redis://h?***@y"),
+            ("redis://h?db=?password=secret", "redis://h?db=***"),
+            ("redis://h?protocol=2&db=3", "redis://h?protocol=2&db=3"),
         ];
         for (url, want) in cases {
             assert_eq!(redact_url(url), want, "{url}");
@@ -673,6 +682,9 @@ mod tests {
             "unix:///s?pass%77ord=hunter2",
             "redis://:hunter2@h#hunter2",
             "redis:/:hunter2@h",
+            "redis://?password=hunter2&:@",
+            "redis://h?pass=hunter2:x@&foo=1",
+            "redis://?db=?password=hunter2",
         ];
         for url in urls {
             let err = Config::from_url(url).expect_err(url);
@@ -842,6 +854,28 @@ mod tests {
             "redis://[::1]:",
         ] {
             assert!(parse_url(url).is_err(), "{url}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any input, built from the characters URLs are made of, parses or fails with a
+        /// typed error, and neither the error nor the redacted URL shows the password.
+        #[test]
+        fn any_url_is_a_config_or_a_redacted_error(
+            scheme in "(redis|rediss|valkey|unix|redis\\+sentinel|redis\\+cluster|x)",
+            head in "[a-z0-9:@/\\[\\]%+,.?=&#-]{0,12}",
+            tail in "[a-z0-9:@/\\[\\]%+,.?=&#-]{0,12}",
+        ) {
+            let url = format!("{scheme}://{head}:Zq9Secret@{tail}");
+            if let Err(err) = Config::from_url(&url) {
+                let shown = format!("{err} {err:?}");
+                proptest::prop_assert!(!shown.contains("Zq9Secret"), "{url} -> {shown}");
+            }
+            let with_query = format!("{scheme}://{head}?password=Zq9Secret&{tail}");
+            if let Err(err) = Config::from_url(&with_query) {
+                let shown = format!("{err} {err:?}");
+                proptest::prop_assert!(!shown.contains("Zq9Secret"), "{with_query} -> {shown}");
+            }
         }
     }
 }
