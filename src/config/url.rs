@@ -250,7 +250,8 @@ fn parse_host_url(s: &str, form: Form) -> Result<UrlParts, UrlProblem> {
             ));
         }
         _ => {
-            parts.addr = nodes[0].clone();
+            // `split` yields at least one item, and each was parsed or returned an error.
+            parts.addr = nodes.first().cloned().unwrap_or_default();
             if form == Form::Cluster {
                 parts.cluster = nodes;
             }
