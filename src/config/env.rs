@@ -47,12 +47,13 @@ pub const REDIS_CLUSTER_NODES: &str = "REDIS_CLUSTER_NODES";
 /// `true` (any case) lets a cluster client read from replicas (default false).
 pub const REDIS_CLUSTER_READ_FROM_REPLICAS: &str = "REDIS_CLUSTER_READ_FROM_REPLICAS";
 /// Sentinels, comma-separated `host[:port]` (port 26379 by default); needs
-/// `REDIS_SENTINEL_MASTER`.
+/// `REDIS_SENTINEL_MASTER`. Refused with a `redis+sentinel://` `REDIS_URL`, which names them.
 pub const REDIS_SENTINELS: &str = "REDIS_SENTINELS";
-/// The master name the sentinels monitor; needs `REDIS_SENTINELS`.
+/// The master name the sentinels monitor; needs `REDIS_SENTINELS`. Refused with a
+/// `redis+sentinel://` `REDIS_URL`, which names it.
 pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
 /// Password of the sentinels themselves (their `requirepass`), not the master's (default
-/// none); needs `REDIS_SENTINELS`.
+/// none); needs `REDIS_SENTINELS` or a `redis+sentinel://` `REDIS_URL` without one.
 pub const REDIS_SENTINEL_PASSWORD: &str = "REDIS_SENTINEL_PASSWORD";
 /// ACL user name on the sentinels (default none); needs `REDIS_SENTINEL_PASSWORD`.
 pub const REDIS_SENTINEL_USERNAME: &str = "REDIS_SENTINEL_USERNAME";
