@@ -89,7 +89,10 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
     let config = match &o.cluster {
         // The `redis+cluster://` URL parser checks every seed (host:port, default port 6379).
         Some(nodes) => Config::from_url(&format!("redis+cluster://{nodes}"))?,
-        None => Config::default().host(o.host.clone()).port(o.port),
+        None => Config::builder()
+            .host(o.host.clone())
+            .port(o.port)
+            .build()?,
     };
     let client = Client::connect(config).await?;
     let value = vec![b'v'; 100];

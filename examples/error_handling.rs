@@ -28,14 +28,14 @@ async fn main() {
 pub(crate) async fn run(redis: &RedisManager) {
     println!("-- error handling");
     // ENABLE_REDIS=false (what Config::from_env gives by default): no I/O at all.
-    let disabled = RedisManager::new(Config::default().enabled(false));
+    let disabled = RedisManager::new(Config::builder().enabled(false));
     println!("disabled: initialize() -> {}", disabled.initialize().await);
     show_defaults(&disabled).await;
 
     // A server that is not there: initialize fails, operations return defaults at once,
     // and a background task keeps probing (the Python original gave up for good).
     let nowhere = RedisManager::new(
-        Config::default()
+        Config::builder()
             .host("127.0.0.1")
             .port(1)
             .connect_timeout(Duration::from_secs(1)),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use resp_codec::{Frame, ToArg};
 
 use crate::command::Cmd;
-use crate::config::Config;
+use crate::config::IntoConfig;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
 use crate::pool::{Pool, PooledConnection};
@@ -23,7 +23,7 @@ use crate::reply::FromReply;
 /// # async fn demo() -> redis_manager::Result<()> {
 /// use redis_manager::{cmd, Client, Config};
 ///
-/// let client = Client::new(Config::default().host("127.0.0.1").port(6379))?;
+/// let client = Client::new(Config::builder().host("127.0.0.1").port(6379))?;
 /// client.query::<()>(cmd("SET").arg("greeting").arg("hello")).await?;
 /// let v: Option<String> = client.query(cmd("GET").arg("greeting")).await?;
 /// assert_eq!(v.as_deref(), Some("hello"));
@@ -43,14 +43,19 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for the server `config` describes. No I/O happens here: the first command
-    /// connects (or call [`Client::ping`] to connect now).
+    /// A client for the server `config` describes: a [`Config`](crate::Config), a
+    /// [`ConfigBuilder`](crate::config::ConfigBuilder) or a URL (see [`IntoConfig`]). No I/O
+    /// happens here: the first command connects (or call [`Client::ping`] to connect now).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when `config` is invalid (see [`Config::validate`]).
-    pub fn new(config: Config) -> Result<Client, Error> {
-        config.validate()?;
+    /// [`Error::Config`] when `config` is invalid (see
+    /// [`ConfigBuilder::build`](crate::config::ConfigBuilder::build) and
+    /// [`Config::from_url`](crate::Config::from_url)), or asks for TLS in a build without
+    /// the `tls` feature.
+    pub fn new(config: impl IntoConfig) -> Result<Client, Error> {
+        let config = config.into_config()?;
+        config.check_supported()?;
         Ok(Client {
             pool: Pool::from_config(&config),
         })
@@ -62,7 +67,7 @@ impl Client {
     ///
     /// The configuration, connect, handshake (authentication, database selection) or `PING`
     /// error.
-    pub async fn connect(config: Config) -> Result<Client, Error> {
+    pub async fn connect(config: impl IntoConfig) -> Result<Client, Error> {
         let client = Client::new(config)?;
         client.ping().await?;
         Ok(client)

@@ -22,7 +22,7 @@
 //! use redis_manager::{cmd, Client, Config};
 //!
 //! # async fn demo() -> redis_manager::Result<()> {
-//! let client = Client::connect(Config::default().host("127.0.0.1").port(6379)).await?;
+//! let client = Client::connect(Config::builder().host("127.0.0.1").port(6379)).await?;
 //! client.query::<()>(cmd("SET").arg("visits").arg(0)).await?;
 //! let n: i64 = client.query(cmd("INCR").arg("visits")).await?;
 //! assert_eq!(n, 1);
@@ -64,7 +64,7 @@ pub use cmd::{
     StreamBatch, StreamCommands, StreamEntry, StringCommands, Transaction, TransactionFuture,
     TypedCmd, XAddOptions, XReadOptions, ZAddOptions, ZRangeOptions, cmd,
 };
-pub use config::{Config, ConfigError, Protocol, ServerAddr};
+pub use config::{Config, ConfigBuilder, ConfigError, IntoConfig, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
 pub use manager::{RedisManager, SessionManager, redis_manager};

@@ -68,10 +68,10 @@ impl PoolOptions {
     /// The pool sizing and reconnect policy `config` asks for.
     pub(crate) fn from_config(config: &Config) -> PoolOptions {
         PoolOptions {
-            max_connections: config.get_max_connections(),
-            acquire_timeout: config.get_pool_acquire_timeout(),
-            reconnect_min: config.get_reconnect_min_delay(),
-            reconnect_max: config.get_reconnect_max_delay(),
+            max_connections: config.max_connections(),
+            acquire_timeout: config.pool_acquire_timeout(),
+            reconnect_min: config.reconnect_min_delay(),
+            reconnect_max: config.reconnect_max_delay(),
         }
     }
 }
@@ -520,10 +520,12 @@ mod tests {
     use super::*;
 
     fn pool(min_ms: u64, max_ms: u64) -> Arc<NodePool> {
-        let config = Config::default()
+        let config = Config::builder()
             .host("127.0.0.1")
             .port(1)
-            .reconnect_delays(Duration::from_millis(min_ms), Duration::from_millis(max_ms));
+            .reconnect_delays(Duration::from_millis(min_ms), Duration::from_millis(max_ms))
+            .build()
+            .unwrap();
         NodePool::new(
             ConnectOptions::from_config(&config),
             PoolOptions::from_config(&config),

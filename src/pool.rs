@@ -52,20 +52,19 @@ impl Pool {
     pub(crate) fn from_config(config: &Config) -> Arc<Pool> {
         let opts = ConnectOptions::from_config(config);
         let popts = PoolOptions::from_config(config);
-        let kind = if !config.get_cluster_nodes().is_empty() {
+        let kind = if !config.cluster_nodes().is_empty() {
             Kind::Cluster(Cluster::new(
                 opts,
                 popts,
-                config.get_cluster_nodes().to_vec(),
+                config.cluster_nodes().to_vec(),
                 config.is_read_from_replicas(),
             ))
-        } else if let Some(master) = config.get_sentinel_master() {
+        } else if let Some(master) = config.sentinel_master() {
             let credentials = (
-                config.get_sentinel_username().map(str::to_owned),
-                config.get_sentinel_password().map(str::to_owned),
+                config.sentinel_username().map(str::to_owned),
+                config.sentinel_password().map(str::to_owned),
             );
-            let sentinel =
-                Sentinel::new(master, config.get_sentinels().to_vec(), &opts, credentials);
+            let sentinel = Sentinel::new(master, config.sentinels().to_vec(), &opts, credentials);
             let pool = NodePool::new_with_master(opts, popts, Arc::new(sentinel.clone()));
             let listener: Arc<dyn SwitchListener> = pool.clone();
             sentinel.attach(Arc::downgrade(&listener));

@@ -303,7 +303,7 @@ mod tests {
     /// `static`); the next connect must then start a new one.
     #[test]
     fn a_watcher_dropped_with_its_runtime_can_start_again() {
-        let config = crate::Config::default().host("127.0.0.1").port(1);
+        let config = crate::Config::from_url("redis://127.0.0.1:1").unwrap();
         let opts = ConnectOptions::from_config(&config);
         let sentinel = Sentinel::new(
             "m",

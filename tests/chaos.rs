@@ -26,7 +26,7 @@ const HANG_BOUND: Duration = Duration::from_secs(5);
 
 fn client_via(proxy: &FaultProxy) -> Client {
     Client::new(
-        Config::default()
+        Config::builder()
             .host("127.0.0.1")
             .port(proxy.port())
             .response_timeout(Some(RESPONSE_TIMEOUT))

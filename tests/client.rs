@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_manager::{Client, Config, Error, Frame, NegotiatedProtocol, Protocol, cmd};
+use redis_manager::{
+    Client, Config, ConfigBuilder, Error, Frame, NegotiatedProtocol, Protocol, cmd,
+};
 use support::{RedisServer, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     server.config()
 }
 
@@ -85,10 +87,34 @@ async fn handshake_selects_the_database_and_names_the_connection() {
     assert_eq!(server.cli(&["-n", "0", "EXISTS", "where"]), "0");
 }
 
+/// `redis://[::1]:PORT`: the bracketed IPv6 loopback reaches a server that also listens
+/// there, and the server sees an IPv6 peer.
+#[tokio::test]
+async fn ipv6_urls_connect_over_the_ipv6_loopback() {
+    let server = RedisServer::with_args(&["--bind", "127.0.0.1", "::1"]);
+    for url in [
+        format!("redis://[::1]:{}/2", server.port()),
+        format!("valkey://[::1]:{}?db=2", server.port()),
+    ] {
+        let client = Client::connect(&url).await.unwrap();
+        let info: String = client.query(cmd("CLIENT").arg("INFO")).await.unwrap();
+        let addr = info.split(' ').find_map(|f| f.strip_prefix("addr="));
+        assert!(
+            addr.is_some_and(|a| a.starts_with("::1:") || a.starts_with("[::1]:")),
+            "{info}"
+        );
+        client
+            .query::<()>(cmd("SET").arg("via").arg(&url))
+            .await
+            .unwrap();
+        assert_eq!(server.cli(&["-n", "2", "GET", "via"]), url);
+    }
+}
+
 #[tokio::test]
 async fn unix_socket_connections_work() {
     let server = RedisServer::start();
-    let client = Client::connect(Config::default().unix_socket(server.unix_socket()))
+    let client = Client::connect(Config::builder().unix_socket(server.unix_socket()))
         .await
         .unwrap();
     let pong: String = client.query(cmd("PING")).await.unwrap();
@@ -494,7 +520,7 @@ trait LazyForTest {
 impl LazyForTest for Client {
     fn connect_lazy_for_test(port: u16) -> Client {
         Client::new(
-            Config::default()
+            Config::builder()
                 .host("127.0.0.1")
                 .port(port)
                 .response_timeout(Some(Duration::from_secs(5))),

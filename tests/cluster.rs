@@ -679,24 +679,24 @@ fn cluster_config_comes_from_a_url_or_the_environment() {
     };
     let c = redis_manager::Config::from_url("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001")
         .unwrap();
-    assert_eq!(c.get_cluster_nodes(), [tcp(7000), tcp(7001)]);
-    assert_eq!(c.get_password(), Some("pw"));
+    assert_eq!(c.cluster_nodes(), [tcp(7000), tcp(7001)]);
+    assert_eq!(c.password(), Some("pw"));
     let env = |name: &str| match name {
         "REDIS_CLUSTER_NODES" => Some("127.0.0.1:7000, 127.0.0.1:7002".to_owned()),
         "REDIS_CLUSTER_READ_FROM_REPLICAS" => Some("true".to_owned()),
         _ => None,
     };
     let c = redis_manager::Config::from_lookup(env).unwrap();
-    assert_eq!(c.get_cluster_nodes(), [tcp(7000), tcp(7002)]);
+    assert_eq!(c.cluster_nodes(), [tcp(7000), tcp(7002)]);
     assert!(c.is_read_from_replicas());
     assert!(
         redis_manager::Config::from_lookup(|n| (n == "REDIS_CLUSTER_NODES").then(|| "h:0".into()))
             .is_err()
     );
-    let bad = redis_manager::Config::default()
+    let bad = redis_manager::Config::builder()
         .cluster_nodes([tcp(7000)])
         .db(1);
-    assert!(bad.validate().is_err(), "a cluster has only db 0");
+    assert!(bad.build().is_err(), "a cluster has only db 0");
 }
 
 /// A cluster-wide SCAN returns keys whose slot moves, while the scan runs, from a master not

@@ -25,25 +25,25 @@ fn tcp(host: &str, port: u16) -> ServerAddr {
 fn unset_environment_gives_the_seed_defaults_and_disabled() {
     let c = from_vars(&[]).unwrap();
     assert!(!c.is_enabled());
-    assert_eq!(c.get_addr(), &tcp("localhost", 6379));
-    assert_eq!(c.get_db(), 0);
-    assert_eq!(c.get_username(), None);
-    assert_eq!(c.get_password(), None);
-    assert_eq!(c.get_max_connections(), 10);
-    assert_eq!(c.get_response_timeout(), Some(Duration::from_secs(5)));
-    assert_eq!(c.get_connect_timeout(), Duration::from_secs(5));
-    assert_eq!(c.get_protocol(), Protocol::Resp3);
-    assert_eq!(c, Config::default().enabled(false));
+    assert_eq!(c.addr(), &tcp("localhost", 6379));
+    assert_eq!(c.db(), 0);
+    assert_eq!(c.username(), None);
+    assert_eq!(c.password(), None);
+    assert_eq!(c.max_connections(), 10);
+    assert_eq!(c.response_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(c.connect_timeout(), Duration::from_secs(5));
+    assert_eq!(c.protocol(), Protocol::Resp3);
+    assert_eq!(c, Config::builder().enabled(false).build().unwrap());
 }
 
 #[test]
 fn default_config_is_enabled_and_valid() {
-    let c = Config::default();
+    let c = Config::builder().build().unwrap();
     assert!(c.is_enabled());
-    c.validate().unwrap();
-    assert_eq!(c.get_pool_acquire_timeout(), c.get_connect_timeout());
-    assert_eq!(c.get_reconnect_min_delay(), Duration::from_millis(50));
-    assert_eq!(c.get_reconnect_max_delay(), Duration::from_secs(5));
+    assert_eq!(c, Config::default());
+    assert_eq!(c.pool_acquire_timeout(), c.connect_timeout());
+    assert_eq!(c.reconnect_min_delay(), Duration::from_millis(50));
+    assert_eq!(c.reconnect_max_delay(), Duration::from_secs(5));
 }
 
 #[test]
@@ -61,25 +61,25 @@ fn every_seed_variable_is_read() {
     ])
     .unwrap();
     assert!(c.is_enabled());
-    assert_eq!(c.get_addr(), &tcp("cache.internal", 6380));
-    assert_eq!(c.get_db(), 3);
-    assert_eq!(c.get_password(), Some(SECRET));
-    assert_eq!(c.get_username(), Some("app"));
-    assert_eq!(c.get_max_connections(), 32);
-    assert_eq!(c.get_response_timeout(), Some(Duration::from_millis(1500)));
-    assert_eq!(c.get_connect_timeout(), Duration::from_millis(250));
+    assert_eq!(c.addr(), &tcp("cache.internal", 6380));
+    assert_eq!(c.db(), 3);
+    assert_eq!(c.password(), Some(SECRET));
+    assert_eq!(c.username(), Some("app"));
+    assert_eq!(c.max_connections(), 32);
+    assert_eq!(c.response_timeout(), Some(Duration::from_millis(1500)));
+    assert_eq!(c.connect_timeout(), Duration::from_millis(250));
 }
 
 #[test]
 fn empty_username_and_password_mean_none() {
     let c = from_vars(&[("REDIS_USERNAME", ""), ("REDIS_PASSWORD", "")]).unwrap();
-    assert_eq!((c.get_username(), c.get_password()), (None, None));
+    assert_eq!((c.username(), c.password()), (None, None));
 }
 
 #[test]
 fn socket_timeout_zero_means_no_timeout() {
     let c = from_vars(&[("REDIS_SOCKET_TIMEOUT", "0")]).unwrap();
-    assert_eq!(c.get_response_timeout(), None);
+    assert_eq!(c.response_timeout(), None);
 }
 
 #[test]
@@ -92,24 +92,24 @@ fn redis_url_gives_the_connection_fields_and_wins_over_the_variables() {
         ("REDIS_MAX_CONNECTIONS", "2"),
     ])
     .unwrap();
-    assert_eq!(c.get_addr(), &tcp("10.0.0.5", 7000));
-    assert_eq!(c.get_db(), 4);
-    assert_eq!(c.get_username(), Some("app"));
-    assert_eq!(c.get_password(), Some("p@ss"));
+    assert_eq!(c.addr(), &tcp("10.0.0.5", 7000));
+    assert_eq!(c.db(), 4);
+    assert_eq!(c.username(), Some("app"));
+    assert_eq!(c.password(), Some("p@ss"));
     assert_eq!(
-        c.get_max_connections(),
+        c.max_connections(),
         2,
         "pool settings still come from variables"
     );
 
     let unix = from_vars(&[("REDIS_URL", "unix:///var/run/redis.sock?db=9")]).unwrap();
-    assert_eq!(unix.get_unix_socket(), Some("/var/run/redis.sock".as_ref()));
-    assert_eq!(unix.get_db(), 9);
+    assert_eq!(unix.unix_socket(), Some("/var/run/redis.sock".as_ref()));
+    assert_eq!(unix.db(), 9);
 
     let v6 = Config::from_url("redis://:pw@[::1]:6390").unwrap();
-    assert_eq!(v6.get_addr(), &tcp("::1", 6390));
-    assert_eq!(v6.get_addr().to_string(), "[::1]:6390");
-    assert_eq!((v6.get_username(), v6.get_password()), (None, Some("pw")));
+    assert_eq!(v6.addr(), &tcp("::1", 6390));
+    assert_eq!(v6.addr().to_string(), "[::1]:6390");
+    assert_eq!((v6.username(), v6.password()), (None, Some("pw")));
 }
 
 #[test]
@@ -161,7 +161,11 @@ fn url_errors_are_typed() {
 #[test]
 fn password_never_appears_in_debug_or_errors() {
     let from_env = from_vars(&[("REDIS_PASSWORD", SECRET), ("REDIS_USERNAME", "app")]).unwrap();
-    let built = Config::default().username("app").password(SECRET);
+    let built = Config::builder()
+        .username("app")
+        .password(SECRET)
+        .build()
+        .unwrap();
     let from_url = Config::from_url(&format!("redis://app:{SECRET}@h:1/2")).unwrap();
     for config in [&from_env, &built, &from_url] {
         let shown = format!("{config:?} {config:#?}");

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis_manager::manager::{DistributedLock, LockError};
-use redis_manager::{Client, Config, RedisManager, cmd};
+use redis_manager::{Client, Config, ConfigBuilder, RedisManager, cmd};
 use support::RedisServer;
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     server.config()
 }
 
@@ -260,7 +260,7 @@ async fn with_redis_down_acquire_fails_honestly() {
         .await
         .unwrap_err();
     assert!(matches!(e, LockError::Unavailable(None)), "{e:?}");
-    let off = RedisManager::new(Config::default().enabled(false));
+    let off = RedisManager::new(Config::builder().enabled(false));
     let e = DistributedLock::new(&off, "x").acquire().await.unwrap_err();
     assert!(e.is_unavailable());
 

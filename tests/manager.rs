@@ -8,12 +8,12 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_manager::{Config, RedisManager, SetOptions, cmd, redis_manager};
+use redis_manager::{Config, ConfigBuilder, RedisManager, SetOptions, cmd, redis_manager};
 use serde_json::{Value, json};
 use support::{FaultProxy, Mode, RedisServer, runtime};
 
-fn config_for_port(port: u16) -> Config {
-    Config::default()
+fn config_for_port(port: u16) -> ConfigBuilder {
+    Config::builder()
         .host("127.0.0.1")
         .port(port)
         .response_timeout(Some(Duration::from_secs(2)))
@@ -21,7 +21,7 @@ fn config_for_port(port: u16) -> Config {
         .reconnect_delays(Duration::from_millis(10), Duration::from_millis(200))
 }
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     config_for_port(server.port())
 }
 
@@ -438,7 +438,7 @@ async fn the_global_manager_is_one_instance_and_idle_until_initialized() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_config_makes_initialize_return_false() {
-    let m = RedisManager::new(Config::default().host("127.0.0.1").port(0));
+    let m = RedisManager::new(Config::builder().host("127.0.0.1").port(0));
     assert!(!m.initialize().await);
     assert!(!m.is_enabled());
     assert_eq!(m.get("k").await, None);

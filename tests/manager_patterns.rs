@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis_manager::{Config, RedisManager, SessionManager, SetOptions, cmd};
+use redis_manager::{Config, ConfigBuilder, RedisManager, SessionManager, SetOptions, cmd};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use support::RedisServer;
 
-fn config(server: &RedisServer) -> Config {
-    Config::default()
+fn config(server: &RedisServer) -> ConfigBuilder {
+    Config::builder()
         .host("127.0.0.1")
         .port(server.port())
         .response_timeout(Some(Duration::from_secs(2)))
@@ -29,7 +29,7 @@ async fn ready(server: &RedisServer) -> RedisManager {
 }
 
 fn disabled() -> RedisManager {
-    RedisManager::new(Config::default().enabled(false))
+    RedisManager::new(Config::builder().enabled(false))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ async fn clients(server: &RedisServer) -> Vec<Client> {
     let mut out = Vec::new();
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
         let c = Client::connect(
-            Config::default()
+            Config::builder()
                 .host("127.0.0.1")
                 .port(server.port())
                 .protocol(protocol),

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use redis_manager::cmd::{Message, MessageKind, PubSubEvent, Subscriber};
 use redis_manager::prelude::*;
-use redis_manager::{Client, Config, Pipeline, Protocol, cmd};
+use redis_manager::{Client, Config, ConfigBuilder, Pipeline, Protocol, cmd};
 use support::RedisServer;
 
-fn config(server: &RedisServer) -> Config {
-    Config::default()
+fn config(server: &RedisServer) -> ConfigBuilder {
+    Config::builder()
         .host("127.0.0.1")
         .port(server.port())
         .response_timeout(Some(Duration::from_secs(2)))

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use redis_manager::manager::PubSubManager;
 use redis_manager::prelude::*;
-use redis_manager::{Client, Config, Error, RedisManager};
+use redis_manager::{Client, Config, ConfigBuilder, Error, RedisManager};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use support::RedisServer;
 use tokio::sync::mpsc;
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     server.config()
 }
 
@@ -260,7 +260,7 @@ async fn subscriptions_come_back_after_client_kill() {
 
 #[tokio::test]
 async fn without_redis_publish_returns_zero_and_subscribe_fails() {
-    let off = RedisManager::new(Config::default().enabled(false));
+    let off = RedisManager::new(Config::builder().enabled(false));
     let pubsub = PubSubManager::new(&off);
     assert_eq!(pubsub.publish("c", &json!({"a": 1})).await, 0);
     let e = pubsub

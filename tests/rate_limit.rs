@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_manager::manager::{FailurePolicy, RateLimiter};
-use redis_manager::{Client, Config, RedisManager, cmd};
+use redis_manager::{Client, Config, ConfigBuilder, RedisManager, cmd};
 use support::RedisServer;
 
-fn config(server: &RedisServer) -> Config {
+fn config(server: &RedisServer) -> ConfigBuilder {
     server.config()
 }
 
@@ -222,7 +222,7 @@ async fn through_a_manager_an_outage_falls_back_without_waiting() {
     );
 
     // A disabled manager never does I/O and follows the policy.
-    let off = RedisManager::new(Config::default().enabled(false));
+    let off = RedisManager::new(Config::builder().enabled(false));
     let d = RateLimiter::new(&off, 5, Duration::from_secs(1))
         .check_rate_limit("x")
         .await;

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use redis_manager::config::{Config, Protocol, TlsOptions};
+use redis_manager::config::{Config, ConfigBuilder, Protocol, TlsOptions};
 use redis_manager::{Client, Error, Pipeline, RedisManager, cmd};
 use support::RedisServer;
 
@@ -66,8 +66,8 @@ fn everything_about(err: &Error) -> String {
     out
 }
 
-fn config(server: &RedisServer) -> Config {
-    Config::default()
+fn config(server: &RedisServer) -> ConfigBuilder {
+    Config::builder()
         .host("127.0.0.1")
         .port(server.port())
         .connect_timeout(Duration::from_secs(2))
@@ -80,7 +80,7 @@ async fn configs_clients_and_url_errors_never_show_the_password() {
     logs();
     let secret = "Cfg-Secret-7f3a9c2e";
     let mut shown = Vec::new();
-    let built = Config::default()
+    let built = Config::builder()
         .username("app")
         .password(secret)
         .tls(TlsOptions::new());
@@ -92,9 +92,12 @@ async fn configs_clients_and_url_errors_never_show_the_password() {
         format!("unix://app:{secret}@/run/redis.sock"),
     ] {
         let c = Config::from_url(&url).unwrap();
-        assert_eq!(c.get_password(), Some(secret), "{url}");
+        assert_eq!(c.password(), Some(secret), "{url}");
         shown.push(format!("{c:?}"));
-        shown.push(format!("{:?}", Client::new(c.clone().no_tls()).unwrap()));
+        shown.push(format!(
+            "{:?}",
+            Client::new(c.clone().into_builder().no_tls()).unwrap()
+        ));
         shown.push(format!("{:?}", RedisManager::new(c)));
     }
     for url in [
@@ -116,7 +119,7 @@ async fn configs_clients_and_url_errors_never_show_the_password() {
     })
     .unwrap();
     shown.push(format!("{env:?}"));
-    let client = Client::new(env.enabled(true)).unwrap();
+    let client = Client::new(env.into_builder().enabled(true)).unwrap();
     shown.push(format!("{client:?} {client:#?}"));
     for text in &shown {
         assert_hidden(secret, "debug output or error", text);
@@ -138,9 +141,14 @@ async fn a_failed_auth_shows_the_password_nowhere() {
         assert_hidden(secret, "the client", &format!("{client:?}"));
         // The same through a URL with credentials.
         let url = format!("redis://:{secret}@127.0.0.1:{}", server.port());
-        let err = Client::connect(Config::from_url(&url).unwrap().protocol(protocol))
-            .await
-            .unwrap_err();
+        let err = Client::connect(
+            Config::from_url(&url)
+                .unwrap()
+                .into_builder()
+                .protocol(protocol),
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_auth_error(), "{err:?}");
         assert_hidden(secret, "the auth error", &everything_about(&err));
         // The manager logs the failure (and keeps probing in the background).

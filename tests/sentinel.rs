@@ -107,6 +107,35 @@ async fn sentinels_that_require_a_password_are_asked_with_their_own() {
     assert_eq!(setup.master.cli(&["GET", "a"]), "1");
 }
 
+/// `redis+sentinel://`: the sentinels, the master name and the db from the path, the
+/// sentinels' own password from the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_url_finds_the_master() {
+    let setup = tokio::task::block_in_place(|| SentinelSetup::start_with_password(Some("s3cret")));
+    let config = setup.config().build().unwrap();
+    let hosts: Vec<String> = config.sentinels().iter().map(|a| a.to_string()).collect();
+    let master = config.sentinel_master().unwrap();
+    let url = format!(
+        "redis+sentinel://{}/{master}/3?sentinel_password=s3cret",
+        hosts.join(",")
+    );
+    let client = Client::connect(&url)
+        .await
+        .expect("connect through the url");
+    client
+        .query::<()>(cmd("SET").arg("from").arg("url"))
+        .await
+        .unwrap();
+    assert_eq!(setup.master.cli(&["-n", "3", "GET", "from"]), "url");
+    // Without the sentinels' password in the url, they refuse to name the master.
+    let without = url.replace("?sentinel_password=s3cret", "");
+    let err = match Client::connect(&without).await {
+        Ok(client) => client.query::<()>(cmd("PING")).await.unwrap_err(),
+        Err(err) => err,
+    };
+    assert!(err.is_auth_error(), "{err:?}");
+}
+
 #[test]
 fn sentinel_config_comes_from_the_environment() {
     use redis_manager::ServerAddr;
@@ -116,15 +145,15 @@ fn sentinel_config_comes_from_the_environment() {
         _ => None,
     };
     let c = redis_manager::Config::from_lookup(env).unwrap();
-    assert_eq!(c.get_sentinel_master(), Some("mymaster"));
+    assert_eq!(c.sentinel_master(), Some("mymaster"));
     let tcp = |port| ServerAddr::Tcp {
         host: "127.0.0.1".into(),
         port,
     };
-    assert_eq!(c.get_sentinels(), [tcp(26379), tcp(26379)]);
+    assert_eq!(c.sentinels(), [tcp(26379), tcp(26379)]);
     let only_list = |name: &str| (name == "REDIS_SENTINELS").then(|| "h:1".to_owned());
     assert!(redis_manager::Config::from_lookup(only_list).is_err());
-    assert_eq!(c.get_sentinel_password(), None);
+    assert_eq!(c.sentinel_password(), None);
 
     // The sentinels' own credentials, apart from the master's.
     let with_auth = |name: &str| match name {
@@ -134,9 +163,9 @@ fn sentinel_config_comes_from_the_environment() {
         other => env(other),
     };
     let c = redis_manager::Config::from_lookup(with_auth).unwrap();
-    assert_eq!(c.get_sentinel_password(), Some("s3cret"));
-    assert_eq!(c.get_sentinel_username(), Some("watcher"));
-    assert_eq!(c.get_password(), Some("master-pw"));
+    assert_eq!(c.sentinel_password(), Some("s3cret"));
+    assert_eq!(c.sentinel_username(), Some("watcher"));
+    assert_eq!(c.password(), Some("master-pw"));
     assert!(
         !format!("{c:?}").contains("s3cret"),
         "the password is redacted"

@@ -15,7 +15,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use redis_manager::config::{Config, ConfigError, Protocol, TlsOptions};
+use redis_manager::config::{
+    Config, ConfigBuilder, ConfigError, Protocol, TlsOptions, TlsOptionsBuilder,
+};
 use redis_manager::error::rustls::{self, AlertDescription, CertificateError};
 use redis_manager::{Client, Error, NegotiatedProtocol, cmd};
 use support::RedisServer;
@@ -205,28 +207,29 @@ fn tls_server(cert: &str, require_client_cert: bool, extra: &[&str]) -> RedisSer
     RedisServer::with_tls(&args)
 }
 
-fn base(host: &str, port: u16) -> Config {
-    Config::default()
+fn base(host: &str, port: u16) -> ConfigBuilder {
+    Config::builder()
         .host(host)
         .port(port)
         .connect_timeout(CONNECT_TIMEOUT)
         .response_timeout(Some(Duration::from_secs(5)))
 }
 
-fn trusting_ca() -> TlsOptions {
-    TlsOptions::new().ca_file(certs().ca())
+fn trusting_ca() -> TlsOptionsBuilder {
+    TlsOptions::builder().ca_file(certs().ca())
 }
 
 /// Variables for `Config::from_lookup`.
-fn from_vars(vars: &[(&str, String)]) -> Config {
+fn from_vars(vars: &[(&str, String)]) -> ConfigBuilder {
     let map: HashMap<&str, String> = vars.iter().cloned().collect();
     Config::from_lookup(|name| map.get(name).cloned())
         .unwrap()
+        .into_builder()
         .connect_timeout(CONNECT_TIMEOUT)
 }
 
 /// Connects with `config`, expecting a failure well before the connect timeout.
-async fn connect_fails_promptly(config: Config) -> Error {
+async fn connect_fails_promptly(config: ConfigBuilder) -> Error {
     let started = Instant::now();
     let result = Client::connect(config).await;
     let took = started.elapsed();
@@ -307,7 +310,7 @@ async fn a_large_request_completes_when_a_stalled_server_resumes() {
 async fn a_certificate_from_another_ca_is_refused() {
     let server = tls_server("server", false, &[]);
     let config =
-        base("127.0.0.1", server.tls_port()).tls(TlsOptions::new().ca_file(certs().other_ca()));
+        base("127.0.0.1", server.tls_port()).tls(TlsOptions::builder().ca_file(certs().other_ca()));
     let err = connect_fails_promptly(config).await;
     assert_eq!(
         tls_error(&err),
@@ -323,6 +326,7 @@ async fn verification_against_the_default_roots_is_on_by_default() {
     // rediss:// with no CA file: the private CA is not among the default roots.
     let config = Config::from_url(&format!("rediss://localhost:{}", server.tls_port()))
         .unwrap()
+        .into_builder()
         .connect_timeout(CONNECT_TIMEOUT);
     let err = connect_fails_promptly(config).await;
     assert_eq!(
@@ -471,12 +475,12 @@ async fn unusable_tls_files_are_config_errors_before_any_connection() {
     // Port 1 on loopback: nothing listens, but the file errors come first.
     let cases = [
         (
-            TlsOptions::new().ca_file(&missing),
+            TlsOptions::builder().ca_file(&missing),
             "tls_ca_file",
             "file not found",
         ),
         (
-            TlsOptions::new().ca_file(c.path("server.ext")),
+            TlsOptions::builder().ca_file(c.path("server.ext")),
             "tls_ca_file",
             "holds no pem certificate",
         ),
@@ -511,8 +515,8 @@ async fn unusable_tls_files_are_config_errors_before_any_connection() {
 #[tokio::test]
 async fn danger_accept_invalid_certs_skips_verification() {
     let server = tls_server("wrong-name", false, &[]);
-    let config =
-        base("127.0.0.1", server.tls_port()).tls(TlsOptions::new().danger_accept_invalid_certs());
+    let config = base("127.0.0.1", server.tls_port())
+        .tls(TlsOptions::builder().danger_accept_invalid_certs());
     let client = Client::connect(config).await.unwrap();
     client
         .query::<()>(cmd("SET").arg("d").arg(1))

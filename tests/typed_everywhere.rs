@@ -224,7 +224,7 @@ fn every_typed_command(p: &str) -> Vec<Case> {
 async fn clients(server: &RedisServer) -> Vec<(Protocol, Client)> {
     let mut out = Vec::new();
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
-        let config = Config::default()
+        let config = Config::builder()
             .host("127.0.0.1")
             .port(server.port())
             .protocol(protocol);
@@ -279,7 +279,7 @@ async fn every_typed_command_runs_on_a_client_in_pipelines_and_in_transactions()
 #[tokio::test]
 async fn a_typed_command_refused_before_sending_fails_its_pipeline_without_sending_it() {
     let server = RedisServer::start();
-    let client = Client::connect(Config::default().host("127.0.0.1").port(server.port()))
+    let client = Client::connect(Config::builder().host("127.0.0.1").port(server.port()))
         .await
         .unwrap();
     let mut pipe = Pipeline::new();
@@ -297,7 +297,7 @@ async fn a_typed_command_refused_before_sending_fails_its_pipeline_without_sendi
 #[tokio::test]
 async fn typed_commands_run_on_a_pooled_connection_and_a_transaction() {
     let server = RedisServer::start();
-    let client = Client::connect(Config::default().host("127.0.0.1").port(server.port()))
+    let client = Client::connect(Config::builder().host("127.0.0.1").port(server.port()))
         .await
         .unwrap();
     let mut conn = client.exclusive().await.unwrap();

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_manager::config::env;
-use redis_manager::{Client, Config, RedisManager};
+use redis_manager::{Client, Config, ConfigBuilder, RedisManager};
 
 /// Where the example's Redis came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,14 @@ impl Drop for Demo {
     }
 }
 
-fn quick(config: Config) -> Config {
+fn quick(config: impl Into<ConfigBuilder>) -> Config {
     config
+        .into()
         .enabled(true)
         .connect_timeout(Duration::from_secs(2))
         .response_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .expect("a checked config with valid timeouts is valid")
 }
 
 fn env_names_a_server() -> bool {
@@ -91,7 +94,7 @@ pub(crate) async fn find_or_start() -> Demo {
                         client.close();
                         println!(
                             "Using the Redis at {} (from the environment).",
-                            config.get_addr()
+                            config.addr()
                         );
                         return Demo {
                             config,
@@ -100,14 +103,14 @@ pub(crate) async fn find_or_start() -> Demo {
                             dir: None,
                         };
                     }
-                    Err(e) => println!("The Redis at {} does not answer ({e}).", config.get_addr()),
+                    Err(e) => println!("The Redis at {} does not answer ({e}).", config.addr()),
                 }
             }
             Err(e) => println!("Ignoring the Redis settings in the environment: {e}."),
         }
     }
     let port = free_port();
-    let config = quick(Config::default().host("127.0.0.1").port(port));
+    let config = quick(Config::builder().host("127.0.0.1").port(port));
     if let Some((child, dir)) = start_private(port).await {
         println!(
             "Started a private redis-server on 127.0.0.1:{port} for this run (stopped at the end)."
@@ -162,7 +165,7 @@ async fn start_private(port: u16) -> Option<(Child, PathBuf)> {
             return None;
         }
     };
-    let config = quick(Config::default().host("127.0.0.1").port(port));
+    let config = quick(Config::builder().host("127.0.0.1").port(port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(client) = Client::connect(config.clone()).await {

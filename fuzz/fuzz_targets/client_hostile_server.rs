@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             // Closing ends the stream: every caller still waiting must now be failed.
         });
         let client = Client::new(
-            Config::default()
+            Config::builder()
                 .unix_socket(&path)
                 .protocol(protocol)
                 .response_timeout(Some(Duration::from_millis(500)))

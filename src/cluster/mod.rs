@@ -1263,7 +1263,7 @@ mod tests {
     /// `static`) must not leave the flag that stops every later one set.
     #[test]
     fn a_refresh_dropped_with_its_runtime_does_not_block_the_next() {
-        let config = crate::Config::default().host("127.0.0.1").port(1);
+        let config = crate::Config::from_url("redis://127.0.0.1:1").unwrap();
         let cluster = Cluster::new(
             ConnectOptions::from_config(&config),
             PoolOptions::from_config(&config),

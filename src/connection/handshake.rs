@@ -56,18 +56,18 @@ impl fmt::Debug for ConnectOptions {
 impl ConnectOptions {
     pub(crate) fn from_config(config: &Config) -> ConnectOptions {
         ConnectOptions {
-            endpoint: config.get_addr().clone(),
-            username: config.get_username().map(str::to_owned),
-            password: config.get_password().map(str::to_owned),
-            db: config.get_db(),
-            client_name: config.get_client_name().map(str::to_owned),
-            resp3: config.get_protocol() == Protocol::Resp3,
-            connect_timeout: config.get_connect_timeout(),
-            response_timeout: config.get_response_timeout(),
-            ping_interval: config.get_subscriber_ping_interval(),
+            endpoint: config.addr().clone(),
+            username: config.username().map(str::to_owned),
+            password: config.password().map(str::to_owned),
+            db: config.db(),
+            client_name: config.client_name().map(str::to_owned),
+            resp3: config.protocol() == Protocol::Resp3,
+            connect_timeout: config.connect_timeout(),
+            response_timeout: config.response_timeout(),
+            ping_interval: config.subscriber_ping_interval(),
             // Built once per client: it reads the certificate files.
-            tls: config.get_tls().map(|options| {
-                Connector::new(options, config.get_host().unwrap_or_default()).map(Arc::new)
+            tls: config.tls().map(|options| {
+                Connector::new(options, config.host().unwrap_or_default()).map(Arc::new)
             }),
         }
     }
@@ -109,7 +109,7 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
                 None => Ok(Stream::Tcp(stream)),
             }
         }
-        // `Config::validate` refuses this; never fall back to plain text regardless.
+        // `ConfigBuilder::build` refuses this; never fall back to plain text regardless.
         ServerAddr::Unix(path) if tls.is_some() => Err(ConfigError::InvalidValue {
             variable: "tls",
             value: path.display().to_string(),

@@ -76,7 +76,7 @@ mod with_tls {
                 .map_err(Error::Tls)?;
             let verified = !options.is_danger_accept_invalid_certs();
             let builder = if verified {
-                builder.with_root_certificates(roots(options.get_ca_file())?)
+                builder.with_root_certificates(roots(options.ca_file())?)
             } else {
                 tracing::warn!(
                     "TLS certificate verification is disabled (danger_accept_invalid_certs): \
@@ -86,13 +86,13 @@ mod with_tls {
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
             };
-            let config = match options.get_client_cert() {
+            let config = match options.client_cert() {
                 Some((cert, key)) => builder
                     .with_client_auth_cert(certs("tls_cert_file", cert)?, private_key(key)?)
                     .map_err(Error::Tls)?,
                 None => builder.with_no_client_auth(),
             };
-            let (variable, name) = match options.get_server_name() {
+            let (variable, name) = match options.server_name() {
                 Some(name) => ("tls_server_name", name),
                 None => ("host", host),
             };

@@ -184,7 +184,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_load_without_redis() {
-        let m = RedisManager::new(Config::default().enabled(false));
+        let m = RedisManager::new(Config::builder().enabled(false));
         let calls = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -208,7 +208,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_load_is_not_shared_and_the_next_waiter_loads() {
-        let m = RedisManager::new(Config::default().enabled(false));
+        let m = RedisManager::new(Config::builder().enabled(false));
         let first = m.get_or_set_json("k", Duration::from_secs(1), || async {
             tokio::time::sleep(Duration::from_millis(30)).await;
             Err::<i32, _>("db down")

@@ -223,9 +223,9 @@ impl RedisManager {
     /// never answers cannot hold `initialize` or the recovery task forever.
     pub(super) async fn probe(&self, client: &Client) -> Result<(), Error> {
         let config = &self.inner.config;
-        let bound = config.get_connect_timeout()
+        let bound = config.connect_timeout()
             + config
-                .get_response_timeout()
+                .response_timeout()
                 .unwrap_or(crate::config::DEFAULT_TIMEOUT);
         match tokio::time::timeout(bound, client.ping()).await {
             Ok(r) => r,
@@ -251,7 +251,7 @@ impl RedisManager {
     pub(super) fn mark_unhealthy(&self, client: &Client) {
         let was = self.inner.healthy.swap(false, Ordering::SeqCst);
         if was {
-            tracing::warn!(addr = %self.inner.config.get_addr(), "Redis became unavailable; operations return defaults until it answers again");
+            tracing::warn!(addr = %self.inner.config.addr(), "Redis became unavailable; operations return defaults until it answers again");
         }
         let mut task = lock(&self.inner.recovery);
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -284,8 +284,8 @@ fn is_unavailable(e: &Error) -> bool {
 async fn recover(weak: Weak<Inner>, client: Client) {
     let (min, max) = match weak.upgrade() {
         Some(inner) => (
-            inner.config.get_reconnect_min_delay(),
-            inner.config.get_reconnect_max_delay(),
+            inner.config.reconnect_min_delay(),
+            inner.config.reconnect_max_delay(),
         ),
         None => return,
     };
@@ -311,7 +311,7 @@ async fn recover(weak: Weak<Inner>, client: Client) {
         match manager.probe(&client).await {
             Ok(()) => {
                 manager.set_healthy(&client);
-                tracing::info!(addr = %manager.inner.config.get_addr(), attempts, "Redis is reachable again");
+                tracing::info!(addr = %manager.inner.config.addr(), attempts, "Redis is reachable again");
                 return;
             }
             Err(e) => {

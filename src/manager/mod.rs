@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Client;
 use crate::cmd::SetOptions;
-use crate::config::Config;
+use crate::config::{Config, IntoConfig};
 use crate::error::{ConversionError, Error};
 use crate::prelude::*;
 use fallback::Chain;
@@ -150,7 +150,7 @@ pub fn redis_manager() -> &'static RedisManager {
         Ok(config) => RedisManager::new(config),
         Err(e) => {
             tracing::error!(error = %e, "invalid Redis configuration in the environment; Redis stays disabled");
-            RedisManager::new(Config::default().enabled(false))
+            RedisManager::new(Config::builder().enabled(false))
         }
     })
 }
@@ -186,7 +186,7 @@ pub fn redis_manager() -> &'static RedisManager {
 /// use redis_manager::SetOptions;
 ///
 /// # async fn demo() {
-/// let redis = RedisManager::new(Config::default().host("127.0.0.1").port(6379));
+/// let redis = RedisManager::new(Config::builder().host("127.0.0.1").port(6379));
 /// if !redis.initialize().await {
 ///     // Not reachable now: operations return defaults until it is.
 /// }
@@ -241,8 +241,16 @@ impl RedisManager {
     /// [`RedisManager::initialize`].
     ///
     /// `config.is_enabled()` decides whether Redis is used at all: [`Config::default`] enables
-    /// it, [`Config::from_env`] follows `ENABLE_REDIS`.
-    pub fn new(config: Config) -> RedisManager {
+    /// it, [`Config::from_env`] follows `ENABLE_REDIS`. A config that does not convert (a
+    /// malformed URL, an invalid setting) is logged, without the password, and gives a
+    /// disabled manager, like an invalid environment for [`redis_manager`]: this never panics.
+    ///
+    /// `config` is anything [`IntoConfig`] accepts: a [`Config`], a builder, a URL.
+    pub fn new(config: impl IntoConfig) -> RedisManager {
+        let config = config.into_config().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid Redis configuration; Redis stays disabled");
+            Config::default().into_disabled()
+        });
         RedisManager {
             inner: Arc::new(Inner {
                 config,
@@ -297,11 +305,11 @@ impl RedisManager {
                 }
             },
         };
-        let addr = inner.config.get_addr();
+        let addr = inner.config.addr();
         match self.probe(&client).await {
             Ok(()) => {
                 self.set_healthy(&client);
-                tracing::info!(%addr, db = inner.config.get_db(), "connected to Redis");
+                tracing::info!(%addr, db = inner.config.db(), "connected to Redis");
                 true
             }
             Err(e) => {
@@ -637,7 +645,7 @@ mod tests {
 
     #[test]
     fn disabled_manager_does_nothing() {
-        let m = RedisManager::new(Config::default().enabled(false));
+        let m = RedisManager::new(Config::builder().enabled(false));
         assert!(!m.is_enabled());
         assert!(m.get_client().is_none());
     }

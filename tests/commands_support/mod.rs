@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis_manager::prelude::*;
-use redis_manager::{Client, Config, NegotiatedProtocol, Protocol};
+use redis_manager::{Client, Config, ConfigBuilder, NegotiatedProtocol, Protocol};
 
 use crate::support::RedisServer;
 
 /// A short response timeout, so that a hang fails the test instead of stalling it.
-pub(crate) fn config(server: &RedisServer, protocol: Protocol) -> Config {
-    Config::default()
+pub(crate) fn config(server: &RedisServer, protocol: Protocol) -> ConfigBuilder {
+    Config::builder()
         .host("127.0.0.1")
         .port(server.port())
         .protocol(protocol)

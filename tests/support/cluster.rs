@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_manager::{Config, ServerAddr};
+use redis_manager::{Config, ConfigBuilder, ServerAddr};
 
 use super::RedisServer;
 
@@ -95,8 +95,8 @@ impl RedisCluster {
     }
 
     /// A client config for this cluster, with all nodes as seeds.
-    pub(crate) fn config(&self) -> Config {
-        Config::default().cluster_nodes(self.seeds())
+    pub(crate) fn config(&self) -> ConfigBuilder {
+        Config::builder().cluster_nodes(self.seeds())
     }
 
     /// The node on `port`.
@@ -370,8 +370,8 @@ impl SentinelSetup {
     }
 
     /// A client config that finds the master through the sentinels.
-    pub(crate) fn config(&self) -> Config {
-        Config::default().sentinel(SENTINEL_MASTER, self.sentinel_addrs())
+    pub(crate) fn config(&self) -> ConfigBuilder {
+        Config::builder().sentinel(SENTINEL_MASTER, self.sentinel_addrs())
     }
 
     /// The master's port according to the first sentinel that answers.

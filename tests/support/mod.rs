@@ -37,8 +37,8 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 impl RedisServer {
     /// A client configuration for this server, with short timeouts and reconnect delays so
     /// that failure tests finish quickly.
-    pub(crate) fn config(&self) -> redis_manager::Config {
-        redis_manager::Config::default()
+    pub(crate) fn config(&self) -> redis_manager::ConfigBuilder {
+        redis_manager::Config::builder()
             .host("127.0.0.1")
             .port(self.port())
             .response_timeout(Some(std::time::Duration::from_secs(2)))

@@ -1,0 +1,538 @@
+//! [`ConfigBuilder`]: settings in code, checked once by [`ConfigBuilder::build`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::invalid;
+use super::{Config, ConfigError, DEFAULT_HOST, DEFAULT_PORT, Protocol, ServerAddr, TlsOptions};
+
+/// Builds a [`Config`]: consuming setters that accept any value, then
+/// [`ConfigBuilder::build`] checks them all at once, so a chain never panics and never
+/// needs `?` at every step.
+///
+/// Start from [`Config::builder`] (the defaults), or from an existing config with
+/// [`Config::into_builder`] (say, one read by [`Config::from_url`]). `Debug` never shows
+/// a password.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_manager::config::{Config, Protocol, ServerAddr};
+///
+/// let config = Config::builder()
+///     .host("cache.internal")
+///     .port(6380)
+///     .db(2)
+///     .username("app")
+///     .password("s3cret")
+///     .max_connections(4)
+///     .response_timeout(Some(Duration::from_millis(500)))
+///     .protocol(Protocol::Resp2)
+///     .build()?;
+/// assert_eq!(config.addr().to_string(), "cache.internal:6380");
+/// assert!(!format!("{config:?}").contains("s3cret"));
+///
+/// // A URL, then settings a URL cannot give:
+/// let from_url = Config::from_url("redis://app:s3cret@cache.internal:6380/2")?
+///     .into_builder()
+///     .max_connections(4)
+///     .build()?;
+/// assert_eq!(from_url.password(), Some("s3cret"));
+/// assert_eq!(from_url.db(), 2);
+///
+/// let unix = Config::from_url("unix:///run/redis.sock?db=1")?;
+/// assert_eq!(unix.addr(), &ServerAddr::Unix("/run/redis.sock".into()));
+/// # Ok::<(), redis_manager::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use = "a builder does nothing until `build` is called or it is passed to a client"]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl From<Config> for ConfigBuilder {
+    fn from(config: Config) -> ConfigBuilder {
+        ConfigBuilder { config }
+    }
+}
+
+impl ConfigBuilder {
+    /// Checks the settings and returns the config.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] naming the setting: an empty host, port 0, a negative
+    /// db, `max_connections` 0, a zero connect or response timeout (use `None` for no
+    /// response timeout), a zero acquire timeout, ping interval or minimum reconnect delay,
+    /// a minimum reconnect delay above the maximum, a client name with spaces or line breaks
+    /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
+    /// server name, a database other than 0 on a cluster, cluster and Sentinel together,
+    /// or a Sentinel setting without a master name or sentinels.
+    ///
+    /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
+    /// configs behave the same in every build; creating a client from it then fails with
+    /// [`ConfigError::TlsUnavailable`] instead of connecting in plain text.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.config.check_settings()?;
+        Ok(self.config)
+    }
+
+    /// Connects over TCP to `host`, keeping the current port (6379 if the address was a
+    /// Unix socket). An IPv6 address is given without brackets (`"::1"`).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        let port = self.config.port().unwrap_or(DEFAULT_PORT);
+        self.config.addr = ServerAddr::Tcp {
+            host: host.into(),
+            port,
+        };
+        self
+    }
+
+    /// Connects over TCP to `port`, keeping the current host (`localhost` if the address was
+    /// a Unix socket).
+    pub fn port(mut self, port: u16) -> Self {
+        let host = self.config.host().unwrap_or(DEFAULT_HOST).to_owned();
+        self.config.addr = ServerAddr::Tcp { host, port };
+        self
+    }
+
+    /// Connects to the Unix domain socket at `path`.
+    pub fn unix_socket(self, path: impl Into<PathBuf>) -> Self {
+        self.addr(ServerAddr::Unix(path.into()))
+    }
+
+    /// Sets the server address.
+    pub fn addr(mut self, addr: ServerAddr) -> Self {
+        self.config.addr = addr;
+        self
+    }
+
+    /// Enables or disables Redis (`ENABLE_REDIS`). The client itself ignores this; the
+    /// manager uses it to decide whether to connect at all.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.config.enabled = enabled;
+        self
+    }
+
+    /// Selects database `db` (`SELECT`) on every connection.
+    pub fn db(mut self, db: i64) -> Self {
+        self.config.db = db;
+        self
+    }
+
+    /// Authenticates as the ACL user `username` (requires a password).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.config.username = Some(username.into());
+        self
+    }
+
+    /// Authenticates with `password` (as user `default` unless a user name is set).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.config.password = Some(password.into());
+        self
+    }
+
+    /// Removes the user name and password.
+    pub fn no_auth(mut self) -> Self {
+        self.config.username = None;
+        self.config.password = None;
+        self
+    }
+
+    /// Allows at most `max` pooled connections (at least 1).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// Fails a command with a timeout error when no reply arrives within `timeout`; `None`
+    /// waits forever.
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.response_timeout = timeout;
+        self
+    }
+
+    /// Checks a subscriber's connection with `PING` after it has been silent for `interval`
+    /// (default [`DEFAULT_SUBSCRIBER_PING_INTERVAL`](super::DEFAULT_SUBSCRIBER_PING_INTERVAL));
+    /// without an answer within the response timeout the subscriber reconnects and
+    /// resubscribes. A subscriber only reads, so without this a connection that died without
+    /// a FIN (a dropped route, a frozen server) would go unnoticed for as long as the
+    /// kernel's keepalive takes, hours by default. `None` never pings.
+    ///
+    /// On a cluster, a subscriber to shard channels has a connection to each of their masters
+    /// besides its own; it pings all of them every `interval`, busy or not, and reconnects
+    /// everything when one does not answer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = redis_manager::Config::builder()
+    ///     .subscriber_ping_interval(Some(Duration::from_secs(10)))
+    ///     .build()?;
+    /// assert_eq!(config.subscriber_ping_interval(), Some(Duration::from_secs(10)));
+    /// # Ok::<(), redis_manager::ConfigError>(())
+    /// ```
+    pub fn subscriber_ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.subscriber_ping_interval = interval;
+        self
+    }
+
+    /// Bounds connecting plus the handshake (`HELLO`, `AUTH`, `SELECT`, ...).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Names each connection with `CLIENT SETNAME` (no spaces allowed).
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.config.client_name = Some(name.into());
+        self
+    }
+
+    /// Chooses RESP3-with-fallback or RESP2 only.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.config.protocol = protocol;
+        self
+    }
+
+    /// Waits at most `timeout` for a free pooled connection (default: the connect timeout).
+    pub fn pool_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.config.pool_acquire_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the reconnect backoff: the first delay `min`, doubling (with jitter) up to `max`.
+    pub fn reconnect_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.config.reconnect_min_delay = min;
+        self.config.reconnect_max_delay = max;
+        self
+    }
+
+    /// Connects over TLS with `options`: [`TlsOptions::new`] for full verification against
+    /// the default roots, or a [`TlsOptionsBuilder`](super::TlsOptionsBuilder) directly.
+    pub fn tls(mut self, options: impl Into<TlsOptions>) -> Self {
+        self.config.tls = Some(options.into());
+        self
+    }
+
+    /// Connects in plain text (the default).
+    pub fn no_tls(mut self) -> Self {
+        self.config.tls = None;
+        self
+    }
+
+    /// Connects to a Redis Cluster through these seed nodes (any reachable one is enough:
+    /// the client reads the whole topology from it). The address set by `host`/`port` is
+    /// then only used in logs; it becomes the first seed.
+    pub fn cluster_nodes(mut self, nodes: impl IntoIterator<Item = ServerAddr>) -> Self {
+        self.config.cluster_nodes = nodes.into_iter().collect();
+        if let Some(first) = self.config.cluster_nodes.first() {
+            self.config.addr = first.clone();
+        }
+        self
+    }
+
+    /// On a cluster, lets read-only commands go to replicas (which may lag behind their
+    /// master). Off by default.
+    pub fn read_from_replicas(mut self, enabled: bool) -> Self {
+        self.config.read_from_replicas = enabled;
+        self
+    }
+
+    /// Finds the master named `master` through these sentinels, and follows its failovers.
+    /// The address set by `host`/`port` is not used.
+    pub fn sentinel(
+        mut self,
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = ServerAddr>,
+    ) -> Self {
+        self.config.sentinel_master = Some(master.into());
+        self.config.sentinels = sentinels.into_iter().collect();
+        self
+    }
+
+    /// Authenticates to the sentinels with `password` (their `requirepass`), as user
+    /// `default` unless [`ConfigBuilder::sentinel_username`] is set. The master's own
+    /// credentials ([`ConfigBuilder::password`]) are never sent to the sentinels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use redis_manager::{Config, ServerAddr};
+    ///
+    /// let sentinel = ServerAddr::Tcp { host: "10.0.0.5".into(), port: 26379 };
+    /// let config = Config::builder()
+    ///     .sentinel("mymaster", [sentinel])
+    ///     .sentinel_password("sentinel-secret")
+    ///     .password("master-secret")
+    ///     .build()?;
+    /// assert_eq!(config.sentinel_password(), Some("sentinel-secret"));
+    /// # Ok::<(), redis_manager::ConfigError>(())
+    /// ```
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.config.sentinel_password = Some(password.into());
+        self
+    }
+
+    /// Authenticates to the sentinels as this ACL user (with
+    /// [`ConfigBuilder::sentinel_password`]).
+    pub fn sentinel_username(mut self, username: impl Into<String>) -> Self {
+        self.config.sentinel_username = Some(username.into());
+        self
+    }
+}
+
+impl Config {
+    /// Every check of [`ConfigBuilder::build`].
+    pub(super) fn check_settings(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, variable: &'static str, value: &dyn fmt::Debug, reason| {
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid(variable, &format!("{value:?}"), reason))
+            }
+        };
+        let not_empty = |path: &Path, variable| {
+            check(
+                !path.as_os_str().is_empty(),
+                variable,
+                &path,
+                "must not be empty",
+            )
+        };
+        match &self.addr {
+            ServerAddr::Tcp { host, port } => {
+                check(!host.is_empty(), "host", host, "must not be empty")?;
+                check(*port != 0, "port", port, "must be from 1 to 65535")?;
+            }
+            ServerAddr::Unix(path) => not_empty(path, "unix_socket")?,
+        }
+        check(self.db >= 0, "db", &self.db, "must not be negative")?;
+        if !self.cluster_nodes.is_empty() {
+            check(
+                self.db == 0,
+                "db",
+                &self.db,
+                "must be 0 on a cluster (it has only database 0)",
+            )?;
+            check(
+                self.sentinel_master.is_none(),
+                "sentinel",
+                &self.sentinel_master,
+                "cannot be combined with cluster nodes",
+            )?;
+        }
+        for node in self.cluster_nodes.iter().chain(&self.sentinels) {
+            let ok =
+                matches!(node, ServerAddr::Tcp { host, port } if !host.is_empty() && *port != 0);
+            check(ok, "cluster_nodes", node, "must be host:port addresses")?;
+        }
+        if let Some(master) = &self.sentinel_master {
+            check(
+                !master.is_empty() && !self.sentinels.is_empty(),
+                "sentinel",
+                master,
+                "needs a master name and at least one sentinel",
+            )?;
+        }
+        check(
+            self.max_connections >= 1,
+            "max_connections",
+            &self.max_connections,
+            "must be at least 1",
+        )?;
+        let durations: [(bool, &'static str, &dyn fmt::Debug, &'static str); 6] = [
+            (
+                self.response_timeout != Some(Duration::ZERO),
+                "response_timeout",
+                &self.response_timeout,
+                "must be greater than zero (use None for no timeout)",
+            ),
+            (
+                self.subscriber_ping_interval != Some(Duration::ZERO),
+                "subscriber_ping_interval",
+                &self.subscriber_ping_interval,
+                "must be greater than zero (use None to never ping)",
+            ),
+            (
+                !self.connect_timeout.is_zero(),
+                "connect_timeout",
+                &self.connect_timeout,
+                "must be greater than zero",
+            ),
+            (
+                self.pool_acquire_timeout != Some(Duration::ZERO),
+                "pool_acquire_timeout",
+                &self.pool_acquire_timeout,
+                "must be greater than zero",
+            ),
+            (
+                !self.reconnect_min_delay.is_zero(),
+                "reconnect_min_delay",
+                &self.reconnect_min_delay,
+                "must be greater than zero",
+            ),
+            (
+                self.reconnect_min_delay <= self.reconnect_max_delay,
+                "reconnect_max_delay",
+                &self.reconnect_max_delay,
+                "must not be less than reconnect_min_delay",
+            ),
+        ];
+        for (ok, variable, value, reason) in durations {
+            check(ok, variable, value, reason)?;
+        }
+        if let Some(name) = &self.client_name {
+            check(
+                !name.contains([' ', '\r', '\n']),
+                "client_name",
+                name,
+                "must not contain spaces or line breaks",
+            )?;
+        }
+        if let Some(tls) = &self.tls {
+            check(
+                !matches!(self.addr, ServerAddr::Unix(_)),
+                "tls",
+                &self.addr,
+                "is not supported over a unix socket",
+            )?;
+            if let Some(path) = tls.ca_file() {
+                not_empty(path, "tls_ca_file")?;
+            }
+            if let Some((cert, key)) = tls.client_cert() {
+                not_empty(cert, "tls_cert_file")?;
+                not_empty(key, "tls_key_file")?;
+            }
+            if let Some(name) = tls.server_name() {
+                check(
+                    !name.is_empty(),
+                    "tls_server_name",
+                    &name,
+                    "must not be empty",
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsOptionsBuilder;
+    use crate::config::testing::tcp;
+
+    #[test]
+    fn validate_rejects_unusable_settings() {
+        let bad: &[(ConfigBuilder, &str)] = &[
+            (Config::builder().host(""), "host"),
+            (Config::builder().port(0), "port"),
+            (Config::builder().unix_socket(""), "unix_socket"),
+            (Config::builder().db(-1), "db"),
+            (Config::builder().max_connections(0), "max_connections"),
+            (
+                Config::builder().response_timeout(Some(Duration::ZERO)),
+                "response_timeout",
+            ),
+            (
+                Config::builder().subscriber_ping_interval(Some(Duration::ZERO)),
+                "subscriber_ping_interval",
+            ),
+            (
+                Config::builder().connect_timeout(Duration::ZERO),
+                "connect_timeout",
+            ),
+            (
+                Config::builder().pool_acquire_timeout(Duration::ZERO),
+                "pool_acquire_timeout",
+            ),
+            (
+                Config::builder().reconnect_delays(Duration::ZERO, Duration::from_secs(1)),
+                "reconnect_min_delay",
+            ),
+            (
+                Config::builder().reconnect_delays(Duration::from_secs(2), Duration::from_secs(1)),
+                "reconnect_max_delay",
+            ),
+            (Config::builder().client_name("a b"), "client_name"),
+            (Config::builder().client_name("a\nb"), "client_name"),
+        ];
+        for (config, setting) in bad {
+            let err = config.clone().build().expect_err(setting);
+            assert_eq!(err.variable(), *setting, "{err}");
+        }
+        Config::builder().build().unwrap();
+        Config::builder()
+            .response_timeout(None)
+            .client_name("worker-1")
+            .build()
+            .unwrap();
+    }
+
+    #[test]
+    fn builders_switch_between_tcp_and_unix() {
+        let c = Config::builder()
+            .unix_socket("/s")
+            .port(7000)
+            .build()
+            .unwrap();
+        assert_eq!(c.addr(), &tcp("localhost", 7000));
+        let c = Config::builder()
+            .port(7000)
+            .unix_socket("/s")
+            .host("h")
+            .build()
+            .unwrap();
+        assert_eq!(c.addr(), &tcp("h", 6379));
+        let c = Config::builder().port(7000).host("h").build().unwrap();
+        assert_eq!(c.addr(), &tcp("h", 7000));
+        assert_eq!(c.unix_socket(), None);
+        let c = Config::builder().unix_socket("/s").build().unwrap();
+        assert_eq!((c.host(), c.port()), (None, None));
+        assert_eq!(c.unix_socket(), Some(Path::new("/s")));
+    }
+
+    #[test]
+    fn tls_settings_are_validated() {
+        let tls = |t: TlsOptionsBuilder| Config::builder().tls(t);
+        let bad: &[(ConfigBuilder, &str)] = &[
+            (tls(TlsOptions::builder()).unix_socket("/s"), "tls"),
+            (tls(TlsOptions::builder().ca_file("")), "tls_ca_file"),
+            (
+                tls(TlsOptions::builder().client_cert("", "/k")),
+                "tls_cert_file",
+            ),
+            (
+                tls(TlsOptions::builder().client_cert("/c", "")),
+                "tls_key_file",
+            ),
+            (
+                tls(TlsOptions::builder().server_name("")),
+                "tls_server_name",
+            ),
+        ];
+        for (config, setting) in bad {
+            let err = config.clone().build().expect_err(setting);
+            assert_eq!(err.variable(), *setting, "{err}");
+        }
+        let ok = tls(TlsOptions::builder().ca_file("/ca").server_name("n"));
+        let ok = ok.build().unwrap();
+        assert!(
+            Config::builder()
+                .tls(TlsOptions::new())
+                .no_tls()
+                .build()
+                .unwrap()
+                .tls()
+                .is_none()
+        );
+        // A build without the feature refuses TLS instead of connecting in plain text.
+        if cfg!(feature = "tls") {
+            ok.check_supported().unwrap();
+        } else {
+            assert_eq!(ok.check_supported(), Err(ConfigError::TlsUnavailable));
+        }
+    }
+}
