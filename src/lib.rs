@@ -29,6 +29,10 @@
 //! # Ok(()) }
 //! ```
 
+// docs.rs builds with `--cfg docsrs` (see `[package.metadata.docs.rs]`): feature-gated items
+// then show the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod client;
 mod cluster;
 pub mod cmd;
