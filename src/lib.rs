@@ -39,6 +39,7 @@ pub mod cmd;
 pub mod config;
 mod connection;
 pub mod error;
+mod into_stream;
 pub mod manager;
 pub mod pool;
 mod sentinel;
@@ -57,6 +58,7 @@ pub use cmd::{
 pub use config::{Config, ConfigError, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
+pub use into_stream::{IntoStream, NextSource};
 pub use manager::{RedisManager, SessionManager, redis_manager};
 pub use pool::PooledConnection;
 pub use resp_codec::{self as resp, Frame, Payload, ToArg};
