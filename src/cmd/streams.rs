@@ -36,6 +36,7 @@ use crate::error::{ConversionError, Error};
 
 /// One stream entry: its id and its field/value pairs in insertion order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamEntry {
     /// The entry id, `<milliseconds>-<sequence>`.
     pub id: String,
@@ -68,6 +69,7 @@ impl FromReply for StreamEntry {
 
 /// The entries read from one stream by `XREAD` or `XREADGROUP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamBatch {
     /// The stream's key.
     pub key: String,
@@ -106,6 +108,7 @@ fn into_batches(frame: Frame) -> Result<Vec<StreamBatch>, Error> {
 /// The summary form of `XPENDING key group`: what a consumer group has delivered and not yet
 /// had acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PendingSummary {
     /// How many entries are pending.
     pub count: u64,
@@ -133,6 +136,7 @@ impl FromReply for PendingSummary {
 
 /// One entry of the extended form of `XPENDING`: a delivered, unacknowledged entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PendingEntry {
     /// The entry id.
     pub id: String,
@@ -214,6 +218,7 @@ impl XPendingOptions {
 
 /// What `XAUTOCLAIM` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AutoClaim {
     /// Where the next call should start; `"0-0"` once the whole pending list was scanned.
     pub next: String,
