@@ -43,6 +43,8 @@ mod into_stream;
 pub mod manager;
 pub mod pool;
 mod sentinel;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 /// The README's code blocks, compiled as doctests so that they stay true.
 #[cfg(doctest)]
