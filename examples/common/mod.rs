@@ -131,6 +131,20 @@ pub(crate) async fn find_or_start() -> Demo {
     }
 }
 
+/// Starts a private `redis-server` on a free port (option 2 above, whatever the environment
+/// says), and returns it with its port; `None` when it is not installed or does not come up.
+pub(crate) async fn start_private_demo() -> Option<(Demo, u16)> {
+    let port = free_port();
+    let (child, dir) = start_private(port).await?;
+    let demo = Demo {
+        config: quick(Config::default().host("127.0.0.1").port(port)),
+        source: Source::Private,
+        child: Some(child),
+        dir: Some(dir),
+    };
+    Some((demo, port))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
