@@ -1,8 +1,11 @@
 //! Shared by the examples (`mod common;`): find a Redis to talk to without any setup.
 //!
-//! 1. When `REDIS_URL`, `REDIS_HOST` or `REDIS_PORT` is set and that server answers, use it.
+//! 1. When `REDIS_URL`, `REDIS_HOST` or `REDIS_PORT` is set and that server answers, use it;
+//!    likewise the cluster that `REDIS_CLUSTER_NODES` names, or the master that the sentinels
+//!    of `REDIS_SENTINELS` (with `REDIS_SENTINEL_MASTER`) point to.
 //! 2. Otherwise, when `redis-server` is on `PATH`, start a private one on a free loopback
-//!    port in a temp dir, saving nothing, for this run only (stopped when [`Demo`] drops).
+//!    port in a temp dir, saving nothing, for this run only (stopped when [`Demo`] drops),
+//!    saying so, and saying why the configured deployment was not used.
 //! 3. Otherwise, point at a port where nothing listens, so the example shows the graceful
 //!    fallback: every operation returns its default.
 //!
@@ -75,9 +78,41 @@ fn quick(config: Config) -> Config {
 }
 
 fn env_names_a_server() -> bool {
-    [env::REDIS_URL, env::REDIS_HOST, env::REDIS_PORT]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    [
+        env::REDIS_URL,
+        env::REDIS_HOST,
+        env::REDIS_PORT,
+        env::REDIS_CLUSTER_NODES,
+        env::REDIS_SENTINELS,
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// What `config` connects to, in words: a cluster, a master found through sentinels, or one
+/// server.
+pub(crate) fn describe(config: &Config) -> String {
+    let list = |addrs: &[redis_manager::ServerAddr]| {
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !config.get_cluster_nodes().is_empty() {
+        format!(
+            "the Redis Cluster with seed nodes {} (REDIS_CLUSTER_NODES)",
+            list(config.get_cluster_nodes())
+        )
+    } else if !config.get_sentinels().is_empty() {
+        format!(
+            "the master {:?} of the sentinels at {} (REDIS_SENTINELS)",
+            config.get_sentinel_master().unwrap_or_default(),
+            list(config.get_sentinels())
+        )
+    } else {
+        format!("the Redis at {}", config.get_addr())
+    }
 }
 
 /// Finds or starts a Redis, printing which.
@@ -89,10 +124,7 @@ pub(crate) async fn find_or_start() -> Demo {
                 match Client::connect(config.clone()).await {
                     Ok(client) => {
                         client.close();
-                        println!(
-                            "Using the Redis at {} (from the environment).",
-                            config.get_addr()
-                        );
+                        println!("Using {} (from the environment).", describe(&config));
                         return Demo {
                             config,
                             source: Source::Environment,
@@ -100,7 +132,10 @@ pub(crate) async fn find_or_start() -> Demo {
                             dir: None,
                         };
                     }
-                    Err(e) => println!("The Redis at {} does not answer ({e}).", config.get_addr()),
+                    Err(e) => println!(
+                        "{} does not answer ({e}); not touring it.",
+                        capitalized(&describe(&config))
+                    ),
                 }
             }
             Err(e) => println!("Ignoring the Redis settings in the environment: {e}."),
@@ -143,6 +178,14 @@ pub(crate) async fn start_private_demo() -> Option<(Demo, u16)> {
         dir: Some(dir),
     };
     Some((demo, port))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn free_port() -> u16 {
