@@ -3,8 +3,11 @@
 //! ```text
 //! cargo run --release --example benchmark -- --host 127.0.0.1 --port 6379 --tasks 64 --ops 200000 --pipeline 1
 //! cargo run --release --example benchmark -- --cluster 127.0.0.1:7000,127.0.0.1:7001 --tasks 64
+//! cargo run --release --example benchmark -- --private --tasks 64
 //! ```
 //!
+//! `--private` starts a private `redis-server` (on `PATH`) on a free loopback port for the run,
+//! saving nothing, and stops it at the end, instead of using `--host`/`--port`.
 //! `--cluster host:port[,host:port...]` (alias `--cluster-nodes`) connects to a Redis Cluster
 //! through these seed nodes instead of `--host`/`--port`; the keys differ per task and index,
 //! so they spread over every shard, and pipelines are split by node by the client.
@@ -15,12 +18,14 @@
 //! Each task SETs a 16-byte key to a 100-byte value and then GETs it; both count as operations.
 //! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
 //! Prints `ops_per_sec <n>` and `client_cpu_us_per_op <x>` (this process's user + system CPU
-//! divided by the number of operations), the lines `shared/peerbench` reads.
+//! divided by the number of operations), the lines a comparison harness can read.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
 
 use redis_manager::{Client, Config, Pipeline, cmd};
+
+mod common;
 
 struct Opts {
     host: String,
@@ -32,6 +37,8 @@ struct Opts {
     cluster: Option<String>,
     /// One hash tag per pipeline (`--pipeline-keys tagged`) instead of keys on every shard.
     tagged_pipelines: bool,
+    /// Start a private redis-server for the run (`--private`).
+    private: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -43,9 +50,14 @@ fn parse() -> Result<Opts, String> {
         pipeline: 1,
         cluster: None,
         tagged_pipelines: false,
+        private: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--private" {
+            o.private = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let num = || {
             value
@@ -170,16 +182,32 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "{e}\nusage: benchmark [--host H --port P | --cluster H:P[,H:P...]] --tasks N --ops N --pipeline K [--pipeline-keys spread|tagged]"
+                "{e}\nusage: benchmark [--host H --port P | --cluster H:P[,H:P...] | --private] --tasks N --ops N --pipeline K [--pipeline-keys spread|tagged]"
             );
             std::process::exit(2);
         }
     };
+    let mut o = o;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if let Err(e) = rt.block_on(run(o)) {
+    // Stopped when dropped, after the run.
+    let server = if o.private {
+        let Some((demo, port)) = rt.block_on(common::start_private_demo()) else {
+            eprintln!("--private: could not start redis-server (is it installed and on PATH?)");
+            std::process::exit(1);
+        };
+        o.host = "127.0.0.1".into();
+        o.port = port;
+        o.cluster = None;
+        Some(demo)
+    } else {
+        None
+    };
+    let result = rt.block_on(run(o));
+    drop(server);
+    if let Err(e) = result {
         eprintln!("benchmark failed: {e}");
         std::process::exit(1);
     }

@@ -5,9 +5,11 @@
 //! ```
 //!
 //! No setup: it uses the Redis the environment points to (`REDIS_URL`, or
-//! `REDIS_HOST`/`REDIS_PORT`); if none answers and `redis-server` is on `PATH`, it starts a
-//! private one on a free port for the run and stops it at the end; with neither, every
-//! section still runs and shows the graceful fallback (operations returning their defaults).
+//! `REDIS_HOST`/`REDIS_PORT`, or a cluster through `REDIS_CLUSTER_NODES`, or a master through
+//! `REDIS_SENTINELS` and `REDIS_SENTINEL_MASTER`), and says which; if none answers (it says
+//! so) and `redis-server` is on `PATH`, it starts a private one on a free port for the run and
+//! stops it at the end; with neither, every section still runs and shows the graceful
+//! fallback (operations returning their defaults).
 //!
 //! Each section is the `run` function of the example of the same name, so
 //! `cargo run --example caching` (and so on) shows one section alone.

@@ -29,6 +29,10 @@
 //! # Ok(()) }
 //! ```
 
+// docs.rs builds with `--cfg docsrs` (see `[package.metadata.docs.rs]`): feature-gated items
+// then show the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod client;
 mod cluster;
 pub mod cmd;
@@ -36,11 +40,14 @@ mod command;
 pub mod config;
 mod connection;
 pub mod error;
+mod into_stream;
 pub mod manager;
 mod node;
 pub mod pool;
 mod reply;
 mod sentinel;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 /// The README's code blocks, compiled as doctests so that they stay true.
 #[cfg(doctest)]
@@ -67,6 +74,7 @@ pub use cmd::{
 pub use config::{Config, ConfigBuilder, ConfigError, IntoConfig, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
 pub use error::{ConversionError, Error, Result, ServerError};
+pub use into_stream::{IntoStream, NextSource};
 pub use manager::{RedisManager, SessionManager, redis_manager};
 pub use pool::PooledConnection;
 pub use resp_codec::{self as resp, Frame, Payload, ToArg};

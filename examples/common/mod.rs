@@ -1,8 +1,11 @@
 //! Shared by the examples (`mod common;`): find a Redis to talk to without any setup.
 //!
-//! 1. When `REDIS_URL`, `REDIS_HOST` or `REDIS_PORT` is set and that server answers, use it.
+//! 1. When `REDIS_URL`, `REDIS_HOST` or `REDIS_PORT` is set and that server answers, use it;
+//!    likewise the cluster that `REDIS_CLUSTER_NODES` names, or the master that the sentinels
+//!    of `REDIS_SENTINELS` (with `REDIS_SENTINEL_MASTER`) point to.
 //! 2. Otherwise, when `redis-server` is on `PATH`, start a private one on a free loopback
-//!    port in a temp dir, saving nothing, for this run only (stopped when [`Demo`] drops).
+//!    port in a temp dir, saving nothing, for this run only (stopped when [`Demo`] drops),
+//!    saying so, and saying why the configured deployment was not used.
 //! 3. Otherwise, point at a port where nothing listens, so the example shows the graceful
 //!    fallback: every operation returns its default.
 //!
@@ -78,9 +81,41 @@ fn quick(config: impl Into<ConfigBuilder>) -> Config {
 }
 
 fn env_names_a_server() -> bool {
-    [env::REDIS_URL, env::REDIS_HOST, env::REDIS_PORT]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    [
+        env::REDIS_URL,
+        env::REDIS_HOST,
+        env::REDIS_PORT,
+        env::REDIS_CLUSTER_NODES,
+        env::REDIS_SENTINELS,
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// What `config` connects to, in words: a cluster, a master found through sentinels, or one
+/// server.
+pub(crate) fn describe(config: &Config) -> String {
+    let list = |addrs: &[redis_manager::ServerAddr]| {
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !config.cluster_nodes().is_empty() {
+        format!(
+            "the Redis Cluster with seed nodes {} (REDIS_CLUSTER_NODES)",
+            list(config.cluster_nodes())
+        )
+    } else if !config.sentinels().is_empty() {
+        format!(
+            "the master {:?} of the sentinels at {} (REDIS_SENTINELS)",
+            config.sentinel_master().unwrap_or_default(),
+            list(config.sentinels())
+        )
+    } else {
+        format!("the Redis at {}", config.addr())
+    }
 }
 
 /// Finds or starts a Redis, printing which.
@@ -92,10 +127,7 @@ pub(crate) async fn find_or_start() -> Demo {
                 match Client::connect(config.clone()).await {
                     Ok(client) => {
                         client.close();
-                        println!(
-                            "Using the Redis at {} (from the environment).",
-                            config.addr()
-                        );
+                        println!("Using {} (from the environment).", describe(&config));
                         return Demo {
                             config,
                             source: Source::Environment,
@@ -103,7 +135,10 @@ pub(crate) async fn find_or_start() -> Demo {
                             dir: None,
                         };
                     }
-                    Err(e) => println!("The Redis at {} does not answer ({e}).", config.addr()),
+                    Err(e) => println!(
+                        "{} does not answer ({e}); not touring it.",
+                        capitalized(&describe(&config))
+                    ),
                 }
             }
             Err(e) => println!("Ignoring the Redis settings in the environment: {e}."),
@@ -132,6 +167,28 @@ pub(crate) async fn find_or_start() -> Demo {
         child: None,
         dir: None,
     }
+}
+
+/// Starts a private `redis-server` on a free port (option 2 above, whatever the environment
+/// says), and returns it with its port; `None` when it is not installed or does not come up.
+pub(crate) async fn start_private_demo() -> Option<(Demo, u16)> {
+    let port = free_port();
+    let (child, dir) = start_private(port).await?;
+    let demo = Demo {
+        config: quick(Config::builder().host("127.0.0.1").port(port)),
+        source: Source::Private,
+        child: Some(child),
+        dir: Some(dir),
+    };
+    Some((demo, port))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn free_port() -> u16 {

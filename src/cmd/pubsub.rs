@@ -110,6 +110,7 @@ pub enum MessageKind {
 
 /// A published message.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Message {
     /// How it was subscribed to.
     pub kind: MessageKind,

@@ -37,6 +37,7 @@ use crate::reply::into_pairs;
 
 /// One stream entry: its id and its field/value pairs in insertion order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamEntry {
     /// The entry id, `<milliseconds>-<sequence>`.
     pub id: String,
@@ -69,6 +70,7 @@ impl FromReply for StreamEntry {
 
 /// The entries read from one stream by `XREAD` or `XREADGROUP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamBatch {
     /// The stream's key.
     pub key: String,
@@ -107,6 +109,7 @@ fn into_batches(frame: Frame) -> Result<Vec<StreamBatch>, Error> {
 /// The summary form of `XPENDING key group`: what a consumer group has delivered and not yet
 /// had acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PendingSummary {
     /// How many entries are pending.
     pub count: u64,
@@ -134,6 +137,7 @@ impl FromReply for PendingSummary {
 
 /// One entry of the extended form of `XPENDING`: a delivered, unacknowledged entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PendingEntry {
     /// The entry id.
     pub id: String,
@@ -215,6 +219,7 @@ impl XPendingOptions {
 
 /// What `XAUTOCLAIM` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AutoClaim {
     /// Where the next call should start; `"0-0"` once the whole pending list was scanned.
     pub next: String,

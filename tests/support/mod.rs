@@ -2,7 +2,7 @@
 //! `mod support;` and uses what it needs.
 //!
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port in its own temp dir,
-//!   killed by pid on drop.
+//!   killed by pid on drop: the library's `test_util::RedisServer` (feature `test-util`).
 //! - [`FaultProxy`]: a TCP proxy between the client and a server whose behaviour ([`Mode`])
 //!   can be switched while traffic flows: latency, throttling, re-chunking, a blackhole,
 //!   dropped replies, closing after N bytes, and cutting every connection.
@@ -13,7 +13,6 @@
 
 mod cluster;
 mod proxy;
-mod server;
 
 // Re-exports that a given test binary does not use are reported as unused imports, which
 // `dead_code` does not cover.
@@ -22,7 +21,7 @@ pub(crate) use cluster::{RedisCluster, SentinelSetup};
 #[allow(unused_imports)]
 pub(crate) use proxy::{FaultProxy, Mode};
 #[allow(unused_imports)]
-pub(crate) use server::RedisServer;
+pub(crate) use redis_manager::test_util::RedisServer;
 
 /// A fresh single-threaded runtime, for tests that use one client or manager from several
 /// runtimes in turn, as a value kept in a `static` is used by one `#[tokio::test]` after
@@ -32,31 +31,4 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-impl RedisServer {
-    /// A client configuration for this server, with short timeouts and reconnect delays so
-    /// that failure tests finish quickly.
-    pub(crate) fn config(&self) -> redis_manager::ConfigBuilder {
-        redis_manager::Config::builder()
-            .host("127.0.0.1")
-            .port(self.port())
-            .response_timeout(Some(std::time::Duration::from_secs(2)))
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .reconnect_delays(
-                std::time::Duration::from_millis(10),
-                std::time::Duration::from_millis(200),
-            )
-    }
-
-    /// A connected client for this server ([`RedisServer::config`]).
-    ///
-    /// # Panics
-    ///
-    /// If it cannot connect.
-    pub(crate) async fn client(&self) -> redis_manager::Client {
-        redis_manager::Client::connect(self.config())
-            .await
-            .expect("connect to the test server")
-    }
 }

@@ -1,9 +1,37 @@
-//! [`RedisServer`]: a private `redis-server` per test.
+//! Test helpers (feature `test-util`): [`RedisServer`], a private `redis-server` per test.
+//!
+//! For the tests of applications built on this crate, and the crate's own: each test starts
+//! its own real server, so tests run in parallel without sharing data, and nothing needs to
+//! be running beforehand. There is no in-memory imitation of Redis; `redis-server` (and
+//! `redis-cli`, for [`RedisServer::cli`]) must be installed. Unix only: servers are paused and
+//! resumed with the `kill` command.
 //!
 //! The server listens on 127.0.0.1 at a port found by binding port 0, and on a Unix socket in
-//! its own temp dir; it saves nothing to disk. It is killed by pid when the guard drops
-//! (after a SIGCONT if it was paused) and the dir is removed. A test that kills, pauses or
-//! reconfigures a server owns it: never share one between tests.
+//! its own temporary directory; it saves nothing to disk. It is killed by pid when the guard
+//! drops (after a SIGCONT if it was paused) and the directory is removed. A test that kills,
+//! pauses or reconfigures a server owns it: never share one between tests.
+//!
+//! Enable the feature for tests only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! redis-manager = { version = "0.1", features = ["test-util"] }
+//! ```
+//!
+//! # Examples
+//!
+//! ```
+//! use redis_manager::test_util::RedisServer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> redis_manager::Result<()> {
+//! let server = RedisServer::start();
+//! let client = server.client().await;
+//! client.query::<()>(redis_manager::cmd("SET").arg("k").arg("v")).await?;
+//! assert_eq!(server.cli(&["GET", "k"]), "v");
+//! // Dropping `server` stops it and removes its directory.
+//! # Ok(()) }
+//! ```
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -17,13 +45,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits after SIGTERM before it kills.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-const NOT_INSTALLED: &str = "redis-server was not found on PATH: the integration tests need a \
-     real server. Install it (Debian/Ubuntu: `apt-get install -y redis-server`; macOS: \
+const NOT_INSTALLED: &str = "redis-server was not found on PATH: these tests need a real \
+     server (redis_manager::test_util::RedisServer starts a private one). Install it (Debian/Ubuntu: `apt-get install -y redis-server`; macOS: \
      `brew install redis`) and run the tests again";
 
 /// A running (or deliberately stopped) private `redis-server`.
 #[derive(Debug)]
-pub(crate) struct RedisServer {
+pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
@@ -40,7 +68,7 @@ impl RedisServer {
     /// # Panics
     ///
     /// If `redis-server` is not installed, or the server does not answer within 10 s.
-    pub(crate) fn start() -> RedisServer {
+    pub fn start() -> RedisServer {
         RedisServer::with_args(&[])
     }
 
@@ -51,7 +79,7 @@ impl RedisServer {
     /// # Panics
     ///
     /// If `redis-server` is not installed, or the server does not answer within 10 s.
-    pub(crate) fn with_args(extra: &[&str]) -> RedisServer {
+    pub fn with_args(extra: &[&str]) -> RedisServer {
         RedisServer::start_with(extra, false)
     }
 
@@ -64,12 +92,12 @@ impl RedisServer {
     ///
     /// As for [`RedisServer::with_args`]; the log says so when redis-server was built
     /// without TLS.
-    pub(crate) fn with_tls(tls_args: &[&str]) -> RedisServer {
+    pub fn with_tls(tls_args: &[&str]) -> RedisServer {
         RedisServer::start_with(tls_args, true)
     }
 
     /// The TLS port of a server started by [`RedisServer::with_tls`].
-    pub(crate) fn tls_port(&self) -> u16 {
+    pub fn tls_port(&self) -> u16 {
         self.tls_port
             .expect("not started with RedisServer::with_tls")
     }
@@ -109,37 +137,37 @@ impl RedisServer {
     }
 
     /// The TCP port.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 
     /// `127.0.0.1:<port>`.
-    pub(crate) fn addr(&self) -> String {
+    pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// The address as a `SocketAddr`.
-    pub(crate) fn socket_addr(&self) -> SocketAddr {
+    pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
     /// The Unix socket the server also listens on (mode 700).
-    pub(crate) fn unix_socket(&self) -> PathBuf {
+    pub fn unix_socket(&self) -> PathBuf {
         self.dir.join("redis.sock")
     }
 
     /// The server's private directory (working dir, log file, socket).
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The process id, or `None` after `kill` or `stop`.
-    pub(crate) fn pid(&self) -> Option<u32> {
+    pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// True while the process is running (paused counts as running).
-    pub(crate) fn is_running(&mut self) -> bool {
+    pub fn is_running(&mut self) -> bool {
         match &mut self.child {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
@@ -148,7 +176,7 @@ impl RedisServer {
 
     /// Kills the server with SIGKILL and waits for it to exit: connections drop without
     /// any reply, as on a crash.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -158,7 +186,7 @@ impl RedisServer {
 
     /// Stops the server with SIGTERM (a clean shutdown, after a SIGCONT if paused), killing
     /// it if it has not exited within 5 s.
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -184,7 +212,7 @@ impl RedisServer {
     /// # Panics
     ///
     /// If the server does not answer within 10 s (for example, the port was taken meanwhile).
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         self.kill();
         if let Err(log) = self.spawn_and_wait() {
             panic!(
@@ -196,14 +224,14 @@ impl RedisServer {
 
     /// Freezes the server with SIGSTOP: connections stay open and nothing is answered, like a
     /// server stuck in a long command or a machine that stopped responding.
-    pub(crate) fn pause(&mut self) {
+    pub fn pause(&mut self) {
         let pid = self.pid().expect("pause: the server is not running");
         signal(pid, "STOP");
         self.paused = true;
     }
 
     /// Resumes a paused server with SIGCONT; it then answers everything that queued up.
-    pub(crate) fn resume(&mut self) {
+    pub fn resume(&mut self) {
         let pid = self.pid().expect("resume: the server is not running");
         signal(pid, "CONT");
         self.paused = false;
@@ -216,7 +244,7 @@ impl RedisServer {
     /// # Panics
     ///
     /// If `redis-cli` cannot be run or exits with an error. It hangs on a paused server.
-    pub(crate) fn cli(&self, args: &[&str]) -> String {
+    pub fn cli(&self, args: &[&str]) -> String {
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
         if let Some(password) = &self.password {
@@ -240,8 +268,31 @@ impl RedisServer {
     }
 
     /// The server's log so far.
-    pub(crate) fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// A client configuration for this server, with short timeouts and reconnect delays
+    /// (2 s to connect and for each response, 10 ms to 200 ms between reconnect attempts), so
+    /// that failure tests finish quickly.
+    pub fn config(&self) -> crate::ConfigBuilder {
+        crate::Config::builder()
+            .host("127.0.0.1")
+            .port(self.port)
+            .response_timeout(Some(Duration::from_secs(2)))
+            .connect_timeout(Duration::from_secs(2))
+            .reconnect_delays(Duration::from_millis(10), Duration::from_millis(200))
+    }
+
+    /// A client connected to this server with [`RedisServer::config`].
+    ///
+    /// # Panics
+    ///
+    /// If it cannot connect.
+    pub async fn client(&self) -> crate::Client {
+        crate::Client::connect(self.config())
+            .await
+            .expect("connect to the test server")
     }
 
     /// Spawns on `self.port` and waits until PING is answered; on failure the process is gone
