@@ -7,26 +7,43 @@
 //!
 //! 1. [`resp`] (the `resp-codec` crate): RESP2/RESP3 frames, a resumable zero-copy decoder
 //!    with limits on hostile input, and a command encoder.
-//! 2. Connections and the [`pool`]: TCP or Unix sockets, the `HELLO`/`AUTH`/`SETNAME`/`SELECT`
+//! 2. The command value, [`Cmd`]: a command in wire form that records where each argument
+//!    lies and which arguments are keys, so that the layers below route and inspect it
+//!    without parsing bytes back; and [`FromReply`] conversions that treat RESP2 and RESP3
+//!    replies alike.
+//! 3. Connections: TCP, Unix or TLS sockets, the `HELLO`/`AUTH`/`SETNAME`/`SELECT`
 //!    handshake, one I/O task per socket batching requests into single writes (cancel-safe:
 //!    a dropped request is withdrawn or its reply discarded, never given to another caller),
-//!    response timeouts, reconnect with backoff.
-//! 3. Commands ([`cmd`](mod@cmd), [`Client`]): `cmd("ANY").arg(..)`, typed commands, [`Pipeline`],
-//!    pub/sub, and [`FromReply`] conversions that treat RESP2 and RESP3 replies alike.
-//! 4. The manager: the API of the Python `redis_manager` this project ports, with graceful
+//!    and the response timeout, which each connection owns.
+//! 4. The node pool (the connections to one server, reconnect with backoff), and above it,
+//!    side by side, the topologies: one server, Sentinel, Redis Cluster, behind the
+//!    [`pool`]'s façade.
+//! 5. Commands ([`cmd`](mod@cmd), [`Client`]): each typed command declared once, in a
+//!    command-group trait of the [`prelude`], and run by any [`Executor`] — a [`Client`], a
+//!    [`PooledConnection`], a [`Transaction`] or a [`Pipeline`]; `cmd("ANY").arg(..)` for
+//!    everything else; scripts, scans, pub/sub.
+//! 6. The manager: the API of the Python `redis_manager` this project ports, with graceful
 //!    fallback to defaults while Redis is unavailable.
 //!
 //! # Examples
 //!
 //! ```no_run
-//! use redis_manager::{cmd, Client, Config};
+//! use redis_manager::prelude::*;
+//! use redis_manager::{cmd, Client, Config, Pipeline};
 //!
 //! # async fn demo() -> redis_manager::Result<()> {
 //! let client = Client::connect(Config::builder().host("127.0.0.1").port(6379)).await?;
-//! client.query::<()>(cmd("SET").arg("visits").arg(0)).await?;
-//! let n: i64 = client.query(cmd("INCR").arg("visits")).await?;
-//! assert_eq!(n, 1);
-//! # Ok(()) }
+//! // A typed command: its reply type is part of its declaration.
+//! client.set("visits", 0).await?;
+//! assert_eq!(client.incr("visits").await?, 1);
+//! // The same declaration queued in a pipeline.
+//! let mut pipe = Pipeline::new();
+//! pipe.incr("visits").get("visits");
+//! let (n, v): (i64, Option<String>) = pipe.query(&client).await?;
+//! assert_eq!((n, v.as_deref()), (2, Some("2")));
+//! // Anything else: the raw builder, keys marked for a cluster.
+//! let len: i64 = client.query(cmd("STRLEN").key("visits")).await?;
+//! # let _ = len; Ok(()) }
 //! ```
 
 // docs.rs builds with `--cfg docsrs` (see `[package.metadata.docs.rs]`): feature-gated items

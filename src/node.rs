@@ -275,8 +275,9 @@ impl NodePool {
         self.master.is_some() && frame.as_error().is_some_and(|e| e.starts_with(b"READONLY"))
     }
 
-    /// Drops every connection to the current master so that the next request resolves the
-    /// master again (Sentinel mode: after `+switch-master` or a `READONLY` reply).
+    /// Closes the shared and the idle connections, so that the next request connects anew
+    /// (and, in Sentinel mode, resolves the master again: after `+switch-master` or a
+    /// `READONLY` reply).
     pub(crate) fn forget_master(&self) {
         if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
             c.close();
@@ -360,17 +361,7 @@ impl NodePool {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.permits.close();
-        if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            c.close();
-        }
-        for (c, _) in self
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            c.close();
-        }
+        self.forget_master();
     }
 
     pub(crate) fn is_closed(&self) -> bool {

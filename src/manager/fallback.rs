@@ -201,11 +201,10 @@ impl RedisManager {
         Fut: Future<Output = Result<T, E>>,
         E: Into<OpError>,
     {
-        let Some(client) = self.get_client() else {
-            return default;
-        };
-        let result = f(client).await;
-        self.fallback(op, key, result, default)
+        // The same path as the patterns': one place decides.
+        Backend::Manager(self.clone())
+            .run(op, key, default, f)
+            .await
     }
 
     /// [`fallback`] for this manager: logs, tracks health, returns `default` on error.
