@@ -17,12 +17,14 @@
 //!
 //! Each task SETs a 16-byte key to a 100-byte value and then GETs it; both count as operations.
 //! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
+//! `--typed` sends the typed `client.set`/`client.get` instead of `cmd("SET")`/`cmd("GET")`.
 //! Prints `ops_per_sec <n>` and `client_cpu_us_per_op <x>` (this process's user + system CPU
 //! divided by the number of operations), the lines a comparison harness can read.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
 
+use redis_manager::prelude::*;
 use redis_manager::{Client, Config, Pipeline, cmd};
 
 mod common;
@@ -39,6 +41,8 @@ struct Opts {
     tagged_pipelines: bool,
     /// Start a private redis-server for the run (`--private`).
     private: bool,
+    /// Use the typed commands (`client.set`, `client.get`) instead of `cmd(..)` (`--typed`).
+    typed: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -51,11 +55,16 @@ fn parse() -> Result<Opts, String> {
         cluster: None,
         tagged_pipelines: false,
         private: false,
+        typed: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--private" {
             o.private = true;
+            continue;
+        }
+        if flag == "--typed" {
+            o.typed = true;
             continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -134,8 +143,15 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
         for keys in keysets {
             let client = client.clone();
             let value = value.clone();
+            let typed = o.typed;
             handles.push(tokio::spawn(async move {
                 for k in keys {
+                    if typed {
+                        client.set(&k, &value).await?;
+                        let got = client.get(&k).await?;
+                        assert_eq!(got.as_deref(), Some(&value[..]));
+                        continue;
+                    }
                     client.query::<()>(cmd("SET").arg(&k).arg(&value)).await?;
                     let got: Option<Vec<u8>> = client.query(cmd("GET").arg(&k)).await?;
                     assert_eq!(got.as_deref(), Some(&value[..]));

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use resp_codec::{Frame, ToArg};
 
+use crate::cmd::Executor;
 use crate::command::Cmd;
 use crate::config::IntoConfig;
 use crate::connection::NegotiatedProtocol;
@@ -86,7 +87,8 @@ impl Client {
     /// Dropping the future never affects other callers: an unsent command is withdrawn, and
     /// the reply of a sent one is read and discarded.
     pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
-        T::from_reply(self.pool.request(&cmd).await?)
+        // The typed commands' path: queued at once when the shared connection is up.
+        self.run(crate::cmd::TypedCmd::new(cmd)).await
     }
 
     /// Sends `cmd` and returns its raw reply frame; an error reply is an `Err`.
@@ -95,7 +97,7 @@ impl Client {
     ///
     /// As for [`Client::query`].
     pub async fn send(&self, cmd: Cmd) -> Result<Frame, Error> {
-        crate::reply::check(self.pool.request(&cmd).await?)
+        crate::reply::check(self.query::<Frame>(cmd).await?)
     }
 
     /// Runs a typed command given as its words, the name first.

@@ -19,7 +19,8 @@
 //! [`Cmd::push_arg`] and [`Cmd::push_key`].
 //!
 //! The recorded spans live inline for up to four arguments (and keys for up to two), so a
-//! typical command costs one allocation, its buffer.
+//! typical command costs one allocation, its buffer; they are `u32` offsets, so that the
+//! value stays small enough to move cheaply through the builder calls.
 
 use bytes::BytesMut;
 use resp_codec::{ToArg, encode_array_header, encode_bulk};
@@ -41,11 +42,23 @@ pub fn cmd(name: &str) -> Cmd {
     Cmd::new(name)
 }
 
-/// Where one argument's payload lies in the command's buffer.
+/// Where one argument's payload lies in the command's buffer. Offsets are `u32` to keep a
+/// `Cmd` small (it is moved by every builder call); a command past 4 GiB, which no server
+/// accepts, saturates them, and its arguments past that point read as absent.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span {
+            start: at(start),
+            end: at(end),
+        }
+    }
 }
 
 /// A command and its arguments, already in wire form, with the position of each argument and
@@ -144,10 +157,7 @@ impl Cmd {
         encode_bulk(&mut self.body, &arg);
         // The payload is the last `len` bytes before the closing CRLF just written.
         let end = self.body.len() - 2;
-        self.spans.push(Span {
-            start: end - arg.len(),
-            end,
-        });
+        self.spans.push(Span::new(end - arg.len(), end));
         self
     }
 
@@ -186,12 +196,18 @@ impl Cmd {
 
     /// The bytes of argument `i` (0 is the command name).
     pub fn arg_bytes(&self, i: usize) -> Option<&[u8]> {
-        self.spans.get(i).map(|s| &self.body[s.start..s.end])
+        self.spans.get(i).and_then(|s| self.payload(*s))
+    }
+
+    fn payload(&self, s: Span) -> Option<&[u8]> {
+        self.body.get(s.start as usize..s.end as usize)
     }
 
     /// Every argument's bytes, the name first.
     pub(crate) fn arg_list(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.spans.iter().map(|s| &self.body[s.start..s.end])
+        self.spans
+            .iter()
+            .map(|s| self.payload(*s).unwrap_or_default())
     }
 
     /// The indices of the arguments marked as keys, when any was marked.

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink, Wait};
+use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, Pending, PushSink, Wait};
 use crate::error::Error;
 use crate::reply::check as check_reply;
 
@@ -244,6 +244,18 @@ impl NodePool {
         let c = self.open(None).await?;
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
+    }
+
+    /// Queues `cmd` on the shared connection when it is up and nothing needs deciding
+    /// first: no reconnect, and no Sentinel (whose demoted master needs the resend of
+    /// [`NodePool::request`]). `None`: take [`NodePool::request`].
+    pub(crate) fn try_submit(&self, cmd: &Cmd) -> Option<Pending> {
+        if self.master.is_some() {
+            return None;
+        }
+        self.current()?
+            .submit(|b| cmd.write_to(b), Wait::Default)
+            .ok()
     }
 
     fn current(&self) -> Option<Connection> {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::cluster::Cluster;
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink, Wait};
+use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, Pending, PushSink, Wait};
 use crate::error::Error;
 use crate::node::{NodeConnection, NodePool, PoolOptions};
 use crate::reply::{FromReply, check as check_reply};
@@ -114,6 +114,16 @@ impl Pool {
         match &self.kind {
             Kind::Node(n) => n.request(cmd).await,
             Kind::Cluster(c) => c.request(cmd).await,
+        }
+    }
+
+    /// Queues `cmd` at once on a standalone server's shared connection when it is up, for a
+    /// reply future with a name; `None` when the command must go through
+    /// [`Pool::request`] (a reconnect, Sentinel, a cluster).
+    pub(crate) fn try_submit(&self, cmd: &Cmd) -> Option<Pending> {
+        match &self.kind {
+            Kind::Node(n) => n.try_submit(cmd),
+            Kind::Cluster(_) => None,
         }
     }
 

@@ -34,9 +34,9 @@ use resp_codec::Frame;
 use super::{Pipeline, Transaction};
 use crate::client::Client;
 use crate::command::Cmd;
-use crate::connection::Wait;
+use crate::connection::{Pending, Wait};
 use crate::error::Error;
-use crate::pool::PooledConnection;
+use crate::pool::{Pool, PooledConnection};
 use crate::reply::FromReply;
 
 /// A command whose reply converts into `R`: what every typed command method builds.
@@ -149,10 +149,10 @@ impl<R> std::fmt::Debug for TypedCmd<R> {
 pub trait Executor: Sized {
     /// What running a command with reply type `R` gives: a future of `R`, or the pipeline
     /// itself for chaining.
-    type Run<R: Send + 'static>;
+    type Run<R>;
 
     /// Runs (or queues) `cmd`.
-    fn run<R: Send + 'static>(self, cmd: TypedCmd<R>) -> Self::Run<R>;
+    fn run<R>(self, cmd: TypedCmd<R>) -> Self::Run<R>;
 }
 
 /// The executor that runs nothing: a typed command called on it gives back its
@@ -172,27 +172,88 @@ pub trait Executor: Sized {
 pub struct Prepare;
 
 impl Executor for Prepare {
-    type Run<R: Send + 'static> = TypedCmd<R>;
+    type Run<R> = TypedCmd<R>;
 
-    fn run<R: Send + 'static>(self, cmd: TypedCmd<R>) -> TypedCmd<R> {
+    fn run<R>(self, cmd: TypedCmd<R>) -> TypedCmd<R> {
         cmd
     }
 }
 
 /// The future of a typed command run on a client or a connection.
 ///
+/// On a standalone client whose shared connection is up, the command is queued on it at
+/// once and this future only waits for the reply: no allocation beyond the command's own.
+/// Anything that needs decisions first (a reconnect, Sentinel, a cluster, an exclusive
+/// connection) runs as a boxed future behind the same type.
+///
 /// # Cancel safety
 ///
 /// As for [`Client::query`]: dropping it never affects other callers (on an exclusive
 /// connection, dropping it mid-call closes that connection).
 #[must_use = "a command does nothing until it is awaited"]
-pub struct Reply<'a, R>(Pin<Box<dyn Future<Output = Result<R, Error>> + Send + 'a>>);
+pub struct Reply<'a, R> {
+    state: State<'a>,
+    convert: fn(Frame) -> Result<R, Error>,
+}
+
+enum State<'a> {
+    /// Queued on a shared connection. If it turns out it was never written (its connection
+    /// died first), it is sent again through the pool, which reconnects: at most once.
+    Queued {
+        pending: Pending,
+        resend: Option<(&'a Pool, Cmd)>,
+    },
+    Running(Pin<Box<dyn Future<Output = Result<Frame, Error>> + Send + 'a>>),
+    /// Answered without a round trip (a local reply, or an argument error); taken once.
+    Done(Option<Result<Frame, Error>>),
+}
+
+impl<'a, R> Reply<'a, R> {
+    fn running(
+        f: impl Future<Output = Result<Frame, Error>> + Send + 'a,
+        convert: fn(Frame) -> Result<R, Error>,
+    ) -> Reply<'a, R> {
+        Reply {
+            state: State::Running(Box::pin(f)),
+            convert,
+        }
+    }
+
+    fn done(answer: Result<Frame, Error>, convert: fn(Frame) -> Result<R, Error>) -> Self {
+        Reply {
+            state: State::Done(Some(answer)),
+            convert,
+        }
+    }
+}
 
 impl<R> Future for Reply<'_, R> {
     type Output = Result<R, Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let frame = match &mut this.state {
+                State::Queued { pending, resend } => {
+                    match std::task::ready!(Pin::new(pending).poll(cx)) {
+                        Err(e) if e.is_unsent() && resend.is_some() => {
+                            if let Some((pool, cmd)) = resend.take() {
+                                this.state =
+                                    State::Running(Box::pin(
+                                        async move { pool.request(&cmd).await },
+                                    ));
+                            }
+                            continue;
+                        }
+                        r => r,
+                    }
+                }
+                State::Running(f) => std::task::ready!(f.as_mut().poll(cx)),
+                // Polled again after it completed: a caller's bug, answered with an error.
+                State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
+            };
+            return Poll::Ready(frame.and_then(this.convert));
+        }
     }
 }
 
@@ -203,53 +264,74 @@ impl<R> std::fmt::Debug for Reply<'_, R> {
 }
 
 impl<'a> Executor for &'a Client {
-    type Run<R: Send + 'static> = Reply<'a, R>;
+    type Run<R> = Reply<'a, R>;
 
-    fn run<R: Send + 'static>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        Reply(Box::pin(async move {
-            let frame = match (c.body, c.wait) {
-                (Body::Send(cmd), None) => self.pool.request(&cmd).await?,
-                (Body::Send(cmd), Some(wait)) => {
+    fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
+        let TypedCmd {
+            body,
+            wait,
+            convert,
+            ..
+        } = c;
+        match (body, wait) {
+            (Body::Send(cmd), None) => match self.pool.try_submit(&cmd) {
+                Some(pending) => Reply {
+                    state: State::Queued {
+                        pending,
+                        resend: Some((&self.pool, cmd)),
+                    },
+                    convert,
+                },
+                None => Reply::running(async move { self.pool.request(&cmd).await }, convert),
+            },
+            (Body::Send(cmd), Some(wait)) => Reply::running(
+                async move {
                     // A blocking command gets a connection of its own, so that it never
                     // stalls the shared one; dropped mid-call, that connection is closed.
                     let mut conn = self.exclusive().await?;
-                    conn.send_frame(&cmd, wait).await?
-                }
-                (Body::Local(frame), _) => frame,
-                (Body::Invalid(e), _) => return Err(e),
-            };
-            (c.convert)(frame)
-        }))
+                    conn.send_frame(&cmd, wait).await
+                },
+                convert,
+            ),
+            (Body::Local(frame), _) => Reply::done(Ok(frame), convert),
+            (Body::Invalid(e), _) => Reply::done(Err(e), convert),
+        }
     }
 }
 
 impl<'a> Executor for &'a mut PooledConnection {
-    type Run<R: Send + 'static> = Reply<'a, R>;
+    type Run<R> = Reply<'a, R>;
 
-    fn run<R: Send + 'static>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        Reply(Box::pin(async move {
-            let frame = match c.body {
-                Body::Send(cmd) => self.send_frame(&cmd, c.wait.unwrap_or_default()).await?,
-                Body::Local(frame) => frame,
-                Body::Invalid(e) => return Err(e),
-            };
-            (c.convert)(frame)
-        }))
+    fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
+        let TypedCmd {
+            body,
+            wait,
+            convert,
+            ..
+        } = c;
+        match body {
+            Body::Send(cmd) => Reply::running(
+                async move { self.send_frame(&cmd, wait.unwrap_or_default()).await },
+                convert,
+            ),
+            Body::Local(frame) => Reply::done(Ok(frame), convert),
+            Body::Invalid(e) => Reply::done(Err(e), convert),
+        }
     }
 }
 
 impl<'a> Executor for &'a mut Transaction {
-    type Run<R: Send + 'static> = Reply<'a, R>;
+    type Run<R> = Reply<'a, R>;
 
-    fn run<R: Send + 'static>(self, c: TypedCmd<R>) -> Reply<'a, R> {
+    fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         self.connection().run(c)
     }
 }
 
 impl<'a> Executor for &'a mut Pipeline {
-    type Run<R: Send + 'static> = &'a mut Pipeline;
+    type Run<R> = &'a mut Pipeline;
 
-    fn run<R: Send + 'static>(self, c: TypedCmd<R>) -> &'a mut Pipeline {
+    fn run<R>(self, c: TypedCmd<R>) -> &'a mut Pipeline {
         self.push(c.body)
     }
 }

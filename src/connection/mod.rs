@@ -197,6 +197,31 @@ impl Connection {
         }
     }
 
+    /// Queues one request now and returns the future of its reply: [`Connection::request`]
+    /// without an `async` state machine around it, so that a caller can name its type.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed.
+    pub(crate) fn submit(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        wait: Wait,
+    ) -> Result<Pending, Error> {
+        let (tx, rx) = oneshot::channel();
+        let timeout = wait.resolve(self.inner.timeout);
+        let id = self
+            .inner
+            .shared
+            .submit(encode, 1, timeout, ReplyTx::One(tx))?;
+        Ok(Pending {
+            shared: self.inner.shared.clone(),
+            id,
+            armed: true,
+            rx,
+        })
+    }
+
     /// Writes a command whose answers arrive as pushes (subscriber commands): nothing waits
     /// for a reply.
     pub(crate) fn send_unanswered(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<(), Error> {
@@ -210,6 +235,47 @@ impl Connection {
     /// which reads its confirmations as pushes rather than through a request.
     pub(crate) fn response_timeout(&self) -> Option<Duration> {
         self.inner.timeout
+    }
+}
+
+/// The reply of a request queued by [`Connection::submit`].
+///
+/// # Cancel safety
+///
+/// As for [`Connection::request`]: dropped before the request is written, it withdraws it;
+/// later, the reply is read and discarded when it arrives.
+pub(crate) struct Pending {
+    shared: Arc<Shared>,
+    id: u64,
+    armed: bool,
+    rx: oneshot::Receiver<Result<Frame, Error>>,
+}
+
+impl std::future::Future for Pending {
+    type Output = Result<Frame, Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let reply = std::task::ready!(std::pin::Pin::new(&mut self.rx).poll(cx));
+        self.armed = false;
+        std::task::Poll::Ready(match reply {
+            Ok(result) => result,
+            // The I/O task always answers before dropping a sender; this is a last resort.
+            Err(_) => Err(Error::ConnectionClosed {
+                sent: true,
+                cause: None,
+            }),
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.cancel(self.id);
+        }
     }
 }
 
