@@ -2,15 +2,10 @@
 
 use std::sync::Arc;
 
-use resp_codec::{Frame, ToArg};
-
-use crate::cmd::Executor;
-use crate::command::Cmd;
 use crate::config::IntoConfig;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
 use crate::pool::{Pool, PooledConnection};
-use crate::reply::FromReply;
 
 /// A Redis client: a pool of connections to one server.
 ///
@@ -74,50 +69,6 @@ impl Client {
         Ok(client)
     }
 
-    /// Sends `cmd` and converts its reply into `T`.
-    ///
-    /// # Errors
-    ///
-    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`], ...),
-    /// [`Error::Server`] for an error reply, [`Error::Conversion`] when the reply does not fit
-    /// `T`.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future never affects other callers: an unsent command is withdrawn, and
-    /// the reply of a sent one is read and discarded.
-    pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
-        // The typed commands' path: queued at once when the shared connection is up.
-        self.run(crate::cmd::TypedCmd::new(cmd)).await
-    }
-
-    /// Sends `cmd` and returns its raw reply frame; an error reply is an `Err`.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::query`].
-    pub async fn send(&self, cmd: Cmd) -> Result<Frame, Error> {
-        crate::reply::check(self.query::<Frame>(cmd).await?)
-    }
-
-    /// Runs a typed command given as its words, the name first.
-    pub(crate) async fn call<T: FromReply>(&self, args: &[&dyn ToArg]) -> Result<T, Error> {
-        self.query(Cmd::from_args(args)).await
-    }
-
-    /// Like [`Client::call`] with a command name followed by a variable list of arguments.
-    pub(crate) async fn call_with<T: FromReply>(
-        &self,
-        head: &[&dyn ToArg],
-        tail: &[&dyn ToArg],
-    ) -> Result<T, Error> {
-        let mut cmd = Cmd::from_args(head);
-        for a in tail {
-            cmd.push_arg(a);
-        }
-        self.query(cmd).await
-    }
-
     /// Takes a connection for exclusive use (blocking commands, transactions), waiting at most
     /// the pool's acquire timeout.
     ///
@@ -131,16 +82,6 @@ impl Client {
     /// Cancel-safe: nothing is taken unless the future completes.
     pub async fn exclusive(&self) -> Result<PooledConnection, Error> {
         self.pool.exclusive().await
-    }
-
-    /// Connects the shared connection now (instead of on first use) and checks it with `PING`.
-    ///
-    /// # Errors
-    ///
-    /// The connect or handshake error.
-    pub async fn ping(&self) -> Result<(), Error> {
-        let reply: Frame = self.call(&[&"PING"]).await?;
-        crate::reply::check(reply).map(|_| ())
     }
 
     /// The protocol the shared connection negotiated, once it is connected.

@@ -89,14 +89,25 @@ impl Cmd {
 
     /// A command from a list of words, the name first; no key is marked.
     pub(crate) fn from_args(args: &[&dyn ToArg]) -> Cmd {
+        Cmd::encoded_in(&mut BytesMut::with_capacity(64), args)
+    }
+
+    /// A command from a list of words, encoded at the end of `arena` and split off it: the
+    /// command's buffer shares `arena`'s allocation, so a batch of commands built this way
+    /// (a pipeline's) costs one allocation, not one each. `arena` must be empty.
+    pub(crate) fn encoded_in(arena: &mut BytesMut, args: &[&dyn ToArg]) -> Cmd {
+        debug_assert!(arena.is_empty());
         let mut c = Cmd {
-            body: BytesMut::with_capacity(64),
+            body: std::mem::take(arena),
             spans: SmallVec::new(),
             keys: None,
         };
         for a in args {
             c.push_arg(a);
         }
+        // Hand the spare capacity back to the arena; offsets stay valid (they count from the
+        // start of the command's own buffer).
+        *arena = c.body.split_off(c.body.len());
         c
     }
 

@@ -70,7 +70,7 @@ pub trait HashCommands: Executor {
     /// # Errors
     ///
     /// Connection errors; `WRONGTYPE`; a conversion error for a field name that is not UTF-8
-    /// (use [`Client::hscan`](crate::Client::hscan) for binary field names).
+    /// (use [`Client::hscan`](crate::client::Client::hscan) for binary field names).
     fn hgetall(self, key: impl ToArg) -> Self::Run<HashMap<String, Bytes>> {
         self.run(TypedCmd::new(cmd("HGETALL").key(key)))
     }

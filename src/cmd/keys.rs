@@ -215,7 +215,7 @@ pub trait KeyCommands: Executor {
     /// `KEYS pattern`: every key matching the glob `pattern`, as bytes (keys written by other
     /// programs need not be UTF-8).
     ///
-    /// This blocks the server while it walks the whole keyspace; prefer [`Client::scan`](crate::Client::scan) on
+    /// This blocks the server while it walks the whole keyspace; prefer [`Client::scan`](crate::client::Client::scan) on
     /// large databases.
     ///
     /// # Errors

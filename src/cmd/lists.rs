@@ -129,8 +129,8 @@ pub trait ListCommands: Executor {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a negative or non-finite timeout or no keys;
-    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout) when no exclusive connection is free; connection errors;
+    /// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) for a negative or non-finite timeout or no keys;
+    /// [`Error::PoolTimeout`](crate::error::Error::PoolTimeout) when no exclusive connection is free; connection errors;
     /// `WRONGTYPE`; a conversion error for a list name that is not UTF-8.
     ///
     /// # Cancel safety

@@ -5,8 +5,8 @@
 //! ([`StringCommands`], [`KeyCommands`], [`HashCommands`], [`ListCommands`],
 //! [`SetCommands`], [`SortedSetCommands`], [`StreamCommands`], [`ServerCommands`],
 //! [`PubSubCommands`]), and runs
-//! on any [`Executor`]: a [`Client`](crate::Client), a
-//! [`PooledConnection`](crate::PooledConnection), a [`Transaction`] or a [`Pipeline`]. Bring
+//! on any [`Executor`]: a [`Client`](crate::client::Client), a
+//! [`PooledConnection`](crate::pool::PooledConnection), a [`Transaction`] or a [`Pipeline`]. Bring
 //! them into scope with `use redis_manager::prelude::*`.
 
 mod hashes;

@@ -1,6 +1,7 @@
 //! [`Pipeline`]: many commands in one write, replies back in order; optionally atomic
 //! (`MULTI` ... `EXEC`).
 
+use bytes::BytesMut;
 use resp_codec::{Frame, ToArg};
 
 use super::typed::Body;
@@ -38,6 +39,9 @@ pub struct Pipeline {
     /// In order: commands to send, and typed commands answered (or refused) locally.
     entries: Vec<Body>,
     atomic: bool,
+    /// Spare capacity that commands given as words are encoded into and split off, so that
+    /// they share allocations.
+    arena: BytesMut,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -78,7 +82,11 @@ impl Pipeline {
 
     /// Queues a command given as a list of arguments, the name first.
     pub fn add_args(&mut self, args: &[&dyn ToArg]) -> &mut Pipeline {
-        self.add(Cmd::from_args(args))
+        if self.arena.capacity() < 256 {
+            self.arena = BytesMut::with_capacity(16 * 1024);
+        }
+        let cmd = Cmd::encoded_in(&mut self.arena, args);
+        self.add(cmd)
     }
 
     /// Number of queued commands.

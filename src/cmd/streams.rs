@@ -534,8 +534,8 @@ pub trait StreamCommands: Executor {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for no streams; connection errors; `WRONGTYPE`; with
-    /// `BLOCK`, [`Error::PoolTimeout`](crate::Error::PoolTimeout) when no exclusive connection is free.
+    /// [`Error::InvalidArgument`](crate::error::Error::InvalidArgument) for no streams; connection errors; `WRONGTYPE`; with
+    /// `BLOCK`, [`Error::PoolTimeout`](crate::error::Error::PoolTimeout) when no exclusive connection is free.
     ///
     /// # Cancel safety
     ///

@@ -103,14 +103,14 @@ impl Transaction {
         unwrap_exec(frames)
     }
 
-    /// Like [`Transaction::exec`] with the commands of a [`Pipeline`](crate::Pipeline)
+    /// Like [`Transaction::exec`] with the commands of a [`Pipeline`](super::Pipeline)
     /// (typed pipeline methods included; whether the pipeline itself is atomic does not
     /// matter, the transaction always is).
     ///
     /// # Errors
     ///
     /// As for [`Transaction::exec`].
-    pub async fn exec_pipeline(&mut self, pipeline: &crate::Pipeline) -> Result<Vec<Frame>, Error> {
+    pub async fn exec_pipeline(&mut self, pipeline: &super::Pipeline) -> Result<Vec<Frame>, Error> {
         let (cmds, local) = pipeline.split()?;
         let replies = self.exec_refs(&cmds).await?;
         Ok(super::pipeline::merge_local(replies, local))

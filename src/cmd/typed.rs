@@ -29,7 +29,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use resp_codec::Frame;
+use resp_codec::{Frame, ToArg};
 
 use super::{Pipeline, Transaction};
 use crate::client::Client;
@@ -333,5 +333,61 @@ impl<'a> Executor for &'a mut Pipeline {
 
     fn run<R>(self, c: TypedCmd<R>) -> &'a mut Pipeline {
         self.push(c.body)
+    }
+}
+
+/// Raw commands on a client: the same path as the typed ones.
+impl Client {
+    /// Sends `cmd` and converts its reply into `T`.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`], ...),
+    /// [`Error::Server`] for an error reply, [`Error::Conversion`] when the reply does not fit
+    /// `T`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future never affects other callers: an unsent command is withdrawn, and
+    /// the reply of a sent one is read and discarded.
+    pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
+        // The typed commands' path: queued at once when the shared connection is up.
+        self.run(TypedCmd::new(cmd)).await
+    }
+
+    /// Sends `cmd` and returns its raw reply frame; an error reply is an `Err`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::query`].
+    pub async fn send(&self, cmd: Cmd) -> Result<Frame, Error> {
+        crate::reply::check(self.query::<Frame>(cmd).await?)
+    }
+
+    /// Runs a command given as its words, the name first.
+    pub(crate) async fn call<T: FromReply>(&self, args: &[&dyn ToArg]) -> Result<T, Error> {
+        self.query(Cmd::from_args(args)).await
+    }
+
+    /// Like [`Client::call`] with a command name followed by a variable list of arguments.
+    pub(crate) async fn call_with<T: FromReply>(
+        &self,
+        head: &[&dyn ToArg],
+        tail: &[&dyn ToArg],
+    ) -> Result<T, Error> {
+        let mut cmd = Cmd::from_args(head);
+        for a in tail {
+            cmd.push_arg(a);
+        }
+        self.query(cmd).await
+    }
+
+    /// Connects the shared connection now (instead of on first use) and checks it with `PING`.
+    ///
+    /// # Errors
+    ///
+    /// The connect or handshake error.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.send(Cmd::new("PING")).await.map(|_| ())
     }
 }

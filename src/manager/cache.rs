@@ -25,9 +25,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{RedisManager, lock};
+use super::{RedisManager, locked};
 use crate::cmd::SetOptions;
-use crate::prelude::*;
+use crate::cmd::StringCommands;
 
 /// The flights in progress, by key.
 #[derive(Default)]
@@ -50,7 +50,7 @@ struct Ticket<'a> {
 
 impl Flights {
     fn join(&self, key: &str) -> Ticket<'_> {
-        let mut map = lock(&self.map);
+        let mut map = locked(&self.map);
         let flight = map.entry(key.to_owned()).or_default().clone();
         Ticket {
             flights: self,
@@ -62,7 +62,7 @@ impl Flights {
     /// Number of flights in progress (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.map).len()
+        locked(&self.map).len()
     }
 }
 
@@ -74,7 +74,7 @@ impl Ticket<'_> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut map = lock(&self.flights.map);
+        let mut map = locked(&self.flights.map);
         if let Some(flight) = self.flight.take() {
             // The map's reference plus ours: nobody else is waiting.
             if Arc::strong_count(&flight) == 2

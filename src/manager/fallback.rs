@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::token::RandomError;
-use super::{Inner, RedisManager, lock};
+use super::{Inner, RedisManager, locked};
 use crate::client::Client;
 use crate::error::Error;
 
@@ -252,7 +252,7 @@ impl RedisManager {
         if was {
             tracing::warn!(addr = %self.inner.config.addr(), "Redis became unavailable; operations return defaults until it answers again");
         }
-        let mut task = lock(&self.inner.recovery);
+        let mut task = locked(&self.inner.recovery);
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }

@@ -49,9 +49,9 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Client;
 use crate::cmd::SetOptions;
+use crate::cmd::{HashCommands, KeyCommands, StringCommands};
 use crate::config::{Config, IntoConfig};
 use crate::error::{ConversionError, Error};
-use crate::prelude::*;
 use fallback::Chain;
 
 pub use lock::{DEFAULT_LEASE, DEFAULT_WAIT, DistributedLock, LockError, LockGuard};
@@ -216,7 +216,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.recovery).take() {
+        if let Some(task) = locked(&self.recovery).take() {
             task.abort();
         }
     }
@@ -232,7 +232,7 @@ impl fmt::Debug for RedisManager {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -335,7 +335,7 @@ impl RedisManager {
             inner.healthy.store(false, Ordering::SeqCst);
             slot.take()
         };
-        if let Some(task) = lock(&inner.recovery).take() {
+        if let Some(task) = locked(&inner.recovery).take() {
             task.abort();
         }
         if let Some(client) = old {

@@ -116,7 +116,7 @@ impl PubSubManager {
     ///
     /// Like the manager's operations, never fails: 0 also when Redis is disabled or
     /// unavailable, or when `message` cannot be encoded, and the error is logged (with the
-    /// channel, never the message). Use [`PubSubCommands::publish`](crate::PubSubCommands::publish) to get the error instead.
+    /// channel, never the message). Use [`PubSubCommands::publish`](crate::cmd::PubSubCommands::publish) to get the error instead.
     ///
     /// # Cancel safety
     ///
