@@ -263,18 +263,27 @@ impl<R> std::fmt::Debug for Reply<'_, R> {
     }
 }
 
+impl<'a, R> TypedCmd<R> {
+    /// The reply future of this command: `send` sends it (with its wait, if it blocks); a
+    /// local answer or an argument error needs no sending.
+    fn reply(
+        self,
+        send: impl FnOnce(Cmd, Option<Wait>, fn(Frame) -> Result<R, Error>) -> Reply<'a, R>,
+    ) -> Reply<'a, R> {
+        match self.body {
+            Body::Send(cmd) => send(cmd, self.wait, self.convert),
+            Body::Local(frame) => Reply::done(Ok(frame), self.convert),
+            Body::Invalid(e) => Reply::done(Err(e), self.convert),
+        }
+    }
+}
+
 impl<'a> Executor for &'a Client {
     type Run<R> = Reply<'a, R>;
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        let TypedCmd {
-            body,
-            wait,
-            convert,
-            ..
-        } = c;
-        match (body, wait) {
-            (Body::Send(cmd), None) => match self.pool.try_submit(&cmd) {
+        c.reply(|cmd, wait, convert| match wait {
+            None => match self.pool.try_submit(&cmd) {
                 Some(pending) => Reply {
                     state: State::Queued {
                         pending,
@@ -284,7 +293,7 @@ impl<'a> Executor for &'a Client {
                 },
                 None => Reply::running(async move { self.pool.request(&cmd).await }, convert),
             },
-            (Body::Send(cmd), Some(wait)) => Reply::running(
+            Some(wait) => Reply::running(
                 async move {
                     // A blocking command gets a connection of its own, so that it never
                     // stalls the shared one; dropped mid-call, that connection is closed.
@@ -293,9 +302,7 @@ impl<'a> Executor for &'a Client {
                 },
                 convert,
             ),
-            (Body::Local(frame), _) => Reply::done(Ok(frame), convert),
-            (Body::Invalid(e), _) => Reply::done(Err(e), convert),
-        }
+        })
     }
 }
 
@@ -303,20 +310,12 @@ impl<'a> Executor for &'a mut PooledConnection {
     type Run<R> = Reply<'a, R>;
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        let TypedCmd {
-            body,
-            wait,
-            convert,
-            ..
-        } = c;
-        match body {
-            Body::Send(cmd) => Reply::running(
+        c.reply(|cmd, wait, convert| {
+            Reply::running(
                 async move { self.send_frame(&cmd, wait.unwrap_or_default()).await },
                 convert,
-            ),
-            Body::Local(frame) => Reply::done(Ok(frame), convert),
-            Body::Invalid(e) => Reply::done(Err(e), convert),
-        }
+            )
+        })
     }
 }
 
