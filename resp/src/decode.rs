@@ -15,7 +15,13 @@
 //!   arrived: a bulk payload (waited for by its declared length, never scanned) or a streamed
 //!   string being assembled chunk by chunk.
 //! - `scanned` remembers how far the current, unterminated line has been searched for its
-//!   `\r\n`, so a long line trickling in is not searched again from its start.
+//!   `\r\n`, so a long line trickling in is not searched again from its start. Number lines
+//!   (integers, lengths) are parsed again from their start on each call instead, which costs
+//!   constant work because they are capped at [`Limits::MAX_NUMBER_LINE`] bytes.
+//! - `held` is the element memory charged to the frame in progress against
+//!   [`Limits::max_decoded_size`]: an aggregate of known count is charged in full at its header
+//!   (and its vector never grows past that count), a streamed one as its vector doubles. Both
+//!   are independent of how the input is split, so whether a reply fits never depends on it.
 //!
 //! Two fast paths sit in front of that machinery, and both only ever take input that the
 //! general path would accept the same way; anything else falls through to it untouched:
@@ -38,6 +44,8 @@
 //!   `pending`. So on `Ok(None)` the buffer may have shrunk, and the rest of the stream must be
 //!   fed to the same decoder. `consumed` counts those bytes so errors carry stream offsets.
 //! - `scanned` is relative to `src[0]` and is reset whenever bytes are consumed.
+//! - Every offset computed from an announced length goes through `payload_total`, checked;
+//!   [`Limits::MAX_BULK_LEN_CEILING`] keeps them far from overflow in the first place.
 //! - Every call consumes bytes, returns `Ok(None)` having examined all it was given, or fails.
 //!   A failure is stored in `failed` and returned again by every later call: after an error the
 //!   stream position is unknown, so the connection must be closed.
@@ -87,6 +95,8 @@ pub struct Decoder {
     pending: Pending,
     consumed: u64,
     scanned: usize,
+    /// Bytes of element memory charged to the frame in progress (see `Decoder::charge`).
+    held: u64,
     failed: Option<DecodeError>,
 }
 
@@ -198,6 +208,7 @@ impl Decoder {
             pending: Pending::None,
             consumed: 0,
             scanned: 0,
+            held: 0,
             failed: None,
         }
     }
@@ -387,7 +398,7 @@ impl Decoder {
             return None;
         }
         let mut cur = Lane::new(limits);
-        let count = cur.count(src)?;
+        let count = cur.count(src, self.room(LIST_SLOT))?;
         // A first element the lane does not take (XREAD's streams, EXEC's nested replies) is
         // left to the general path before anything is allocated.
         if !matches!(src.get(cur.pos), Some(b'$' | b':' | b'+' | b'_')) {
@@ -399,7 +410,7 @@ impl Decoder {
         while (n as u64) < count {
             if n == items.len() {
                 let batch = (count - n as u64).min(FILL_BATCH) as usize;
-                items.resize_with(n + batch, || Frame::Null);
+                extend_within(&mut items, n + batch, count as usize, || Frame::Null);
             }
             if !cur.scalar_with(src, &mut items[n]) {
                 break;
@@ -429,6 +440,7 @@ impl Decoder {
         if self.stack.is_empty() {
             self.stack.push(Level::spare());
         }
+        self.held = (received + remaining) * LIST_SLOT;
         let level = &mut self.stack[0];
         level.kind = kind;
         level.remaining = remaining;
@@ -558,6 +570,7 @@ impl Decoder {
     /// Hands a value to the innermost open aggregate; true when that completes it.
     #[inline]
     fn deliver(&mut self, frame: Frame) -> Result<bool, DecodeError> {
+        self.make_room(self.depth - 1)?;
         put(self.stack[self.depth - 1].slot(), frame);
         self.check_received()
     }
@@ -584,8 +597,7 @@ impl Decoder {
     fn close(&mut self) -> Result<Option<Frame>, DecodeError> {
         loop {
             let d = self.depth - 1;
-            let (below, rest) = self.stack.split_at_mut(d);
-            let level = &mut rest[0];
+            let level = &mut self.stack[d];
             if let (b'|', Items::Pairs { pairs, .. }) = (level.kind, &mut level.items) {
                 // An attribute map is complete: now wait for the value it annotates.
                 let attributes = std::mem::take(pairs);
@@ -599,12 +611,14 @@ impl Decoder {
                 return Ok(None);
             }
             self.depth = d;
-            let Some(parent) = below.last_mut() else {
+            if d == 0 {
                 let mut out = Frame::Null;
                 level.take_into(&mut out);
                 return Ok(Some(out));
-            };
-            level.take_into(parent.slot());
+            }
+            self.make_room(d - 1)?;
+            let (below, rest) = self.stack.split_at_mut(d);
+            rest[0].take_into(below[d - 1].slot());
             if !self.check_received()? {
                 return Ok(None);
             }
@@ -655,6 +669,9 @@ impl Decoder {
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
         let max = self.limits.max_aggregate_len;
         let per = if kind == b'%' { 2 } else { 1 };
+        // The lane checked the count against `room`.
+        let charged = self.charge(count * per * LIST_SLOT);
+        debug_assert!(charged);
         if let Some(level) = self.stack.get_mut(self.depth) {
             if level.items.refill(per == 2, cap) {
                 // Counts are at most 15 digits, so doubling cannot overflow.
@@ -693,7 +710,8 @@ impl Decoder {
             if limits.max_depth == 0 {
                 return Fill::Stopped;
             }
-            let Some((kind, count)) = cur.aggregate_header(src) else {
+            let Some((kind, count)) = cur.aggregate_header(src, self.limits.max_decoded_size)
+            else {
                 return Fill::Stopped;
             };
             self.open_aggregate(kind, count);
@@ -744,7 +762,7 @@ impl Decoder {
             // a `Result` per level. The child is counted in this level when it closes, as it
             // would be had `step` opened it.
             if depth < limits.max_depth {
-                if let Some(count) = cur.array_header(src) {
+                if let Some(count) = cur.array_header(src, self.room(LIST_SLOT)) {
                     self.open_aggregate(b'*', count);
                     continue;
                 }
@@ -890,7 +908,9 @@ impl Decoder {
         let Ok(len) = usize::try_from(len) else {
             return Err(self.limit(0, LimitKind::BulkLen, len));
         };
-        let total = end + len + 2;
+        let Some(total) = payload_total(end, len) else {
+            return Err(self.limit(0, LimitKind::BulkLen, len as u64));
+        };
         if src.len() < total {
             self.skip(src, end);
             self.pending = Pending::Bulk { kind: ty, len };
@@ -926,7 +946,8 @@ impl Decoder {
     /// Continues a bulk payload or streamed string whose header was consumed earlier.
     fn resume_pending(&mut self, src: &mut BytesMut) -> Result<Step, DecodeError> {
         if let Pending::Bulk { kind, len } = self.pending {
-            let total = len + 2;
+            // Checked when the header was read.
+            let total = payload_total(0, len).unwrap_or(usize::MAX);
             if src.len() < total {
                 return Ok(Step::Incomplete);
             }
@@ -943,16 +964,18 @@ impl Decoder {
                 unreachable!("pending is Streamed here");
             };
             if let Some(len) = *chunk {
-                if src.len() < len + 2 {
+                // Checked when the chunk header was read.
+                let total = payload_total(0, len).unwrap_or(usize::MAX);
+                if src.len() < total {
                     return Ok(Step::Incomplete);
                 }
-                if &src[len..len + 2] != b"\r\n" {
+                if &src[len..total] != b"\r\n" {
                     let at = if src[len] == b'\r' { len + 1 } else { len };
                     return Err(self.syntax(src, at, Expected::PayloadEnd));
                 }
                 buf.extend_from_slice(&src[..len]);
                 *chunk = None;
-                self.skip(src, len + 2);
+                self.skip(src, total);
                 continue;
             }
             let Some(&first) = src.first() else {
@@ -980,11 +1003,16 @@ impl Decoder {
                 unreachable!("pending is Streamed here");
             };
             let new_total = total.saturating_add(len);
-            if new_total > max {
+            // `max` is at most `MAX_BULK_LEN_CEILING`, so the chunk's length plus its `\r\n`
+            // fits a `usize`; checked anyway, since a failure here would desync the stream.
+            let chunk_len = usize::try_from(len)
+                .ok()
+                .filter(|&n| payload_total(0, n).is_some());
+            let (true, Some(chunk_len)) = (new_total <= max, chunk_len) else {
                 return Err(self.limit(0, LimitKind::BulkLen, new_total));
-            }
+            };
             *total = new_total;
-            *chunk = Some(len as usize);
+            *chunk = Some(chunk_len);
             self.skip(src, end);
         }
     }
@@ -1005,6 +1033,18 @@ impl Decoder {
         };
         if count > self.limits.max_aggregate_len {
             return Err(self.limit(0, LimitKind::AggregateLen, count));
+        }
+        // An attribute's annotated value is boxed. Streamed aggregates are charged as they grow.
+        let slot = if matches!(ty, b'%' | b'|') {
+            PAIR_SLOT
+        } else {
+            LIST_SLOT
+        };
+        let boxed = if ty == b'|' { LIST_SLOT } else { 0 };
+        let cost = count.saturating_mul(slot).saturating_add(boxed);
+        if self.depth < self.limits.max_depth && !self.charge(cost) {
+            let held = if self.depth == 0 { 0 } else { self.held };
+            return Err(self.limit(0, LimitKind::DecodedSize, held.saturating_add(cost)));
         }
         if self.depth >= self.limits.max_depth {
             return Err(DecodeError::TooDeep {
@@ -1032,9 +1072,13 @@ impl Decoder {
         // the vector grow as elements actually arrive.
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
         let per = if paired { 2 } else { 1 };
+        // A map of more than 2^63 pairs is over any budget; the count of its items must not wrap.
+        let Some(items) = count.checked_mul(per) else {
+            return Err(self.limit(0, LimitKind::AggregateLen, count));
+        };
         self.push_level(
             ty,
-            count.saturating_mul(per),
+            items,
             self.limits.max_aggregate_len.saturating_mul(per),
             streamed,
             cap,
@@ -1054,7 +1098,9 @@ impl Decoder {
             }
         }
         let from = self.scanned.max(1);
-        match memchr::memchr2(b'\r', b'\n', &src[from..]) {
+        let found = memchr::memchr2(b'\r', b'\n', &src[from..]);
+        work::note(found.map_or(src.len() - from, |i| i + 1));
+        match found {
             Some(i) => {
                 let cr = from + i;
                 if src[cr] == b'\n' {
@@ -1119,6 +1165,64 @@ impl Decoder {
         }
     }
 
+    /// Charges `bytes` of element memory to the frame in progress, which starts afresh when no
+    /// aggregate is open; false, with nothing charged, when that would exceed
+    /// [`Limits::max_decoded_size`]. An aggregate of known count is charged in full at its header
+    /// (its vector never grows past that count, see `extend_within`), a streamed one as its
+    /// vector grows (`make_room`): both are independent of how the input is split.
+    #[inline]
+    fn charge(&mut self, bytes: u64) -> bool {
+        if self.depth == 0 {
+            self.held = 0;
+        }
+        match self.held.checked_add(bytes) {
+            Some(held) if held <= self.limits.max_decoded_size as u64 => {
+                self.held = held;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How many elements of `slot` bytes the budget still has room for.
+    #[inline(always)]
+    fn room(&self, slot: u64) -> u64 {
+        let held = if self.depth == 0 { 0 } else { self.held };
+        (self.limits.max_decoded_size as u64).saturating_sub(held) / slot
+    }
+
+    /// Before a child is stored in the streamed level `stack[d]`: grows its vector when full,
+    /// doubling it, once the budget allows the capacity added.
+    fn make_room(&mut self, d: usize) -> Result<(), DecodeError> {
+        let level = &self.stack[d];
+        if !level.streamed {
+            return Ok(());
+        }
+        let (len, cap, slot) = match &level.items {
+            Items::List(v) => (v.len(), v.capacity(), LIST_SLOT),
+            Items::Pairs {
+                pairs,
+                key: Some(_),
+            } => (pairs.len(), pairs.capacity(), PAIR_SLOT),
+            // A key waits in the level itself.
+            _ => return Ok(()),
+        };
+        if len < cap {
+            return Ok(());
+        }
+        let more = cap.max(4);
+        let cost = more as u64 * slot;
+        if !self.charge(cost) {
+            return Err(self.limit(0, LimitKind::DecodedSize, self.held.saturating_add(cost)));
+        }
+        match &mut self.stack[d].items {
+            Items::List(v) => v.reserve_exact(more),
+            Items::Pairs { pairs, .. } => pairs.reserve_exact(more),
+            Items::Annotated { .. } => {}
+        }
+        Ok(())
+    }
+
     /// Removes the first `n` bytes of `src` and returns them.
     #[inline]
     fn take(&mut self, src: &mut BytesMut, n: usize) -> BytesMut {
@@ -1148,6 +1252,7 @@ impl Decoder {
             LimitKind::BulkLen => self.limits.max_bulk_len,
             LimitKind::AggregateLen => self.limits.max_aggregate_len,
             LimitKind::LineLen => self.limits.max_line_len as u64,
+            LimitKind::DecodedSize => self.limits.max_decoded_size as u64,
         };
         DecodeError::LimitExceeded {
             offset: self.consumed + at as u64,
@@ -1165,6 +1270,22 @@ impl Decoder {
 fn put(slot: &mut Frame, frame: Frame) {
     debug_assert!(matches!(slot, Frame::Null));
     std::mem::forget(std::mem::replace(slot, frame));
+}
+
+/// What one element of an array, set or push, and one pair of a map, take in memory, for
+/// [`Limits::max_decoded_size`].
+const LIST_SLOT: u64 = size_of::<Frame>() as u64;
+const PAIR_SLOT: u64 = size_of::<(Frame, Frame)>() as u64;
+
+/// Grows `v` to `len` elements made by `f`, its capacity doubling but never past `total`, the
+/// count its aggregate announced and was charged for.
+#[inline(always)]
+fn extend_within<T>(v: &mut Vec<T>, len: usize, total: usize, f: impl FnMut() -> T) {
+    if len > v.capacity() {
+        let want = v.capacity().saturating_mul(2).min(total).max(len);
+        v.reserve_exact(want - v.len());
+    }
+    v.resize_with(len, f);
 }
 
 /// Placeholders [`Decoder::fill`] adds to an array at a time.
@@ -1276,36 +1397,41 @@ impl Lane {
     /// aggregates, attributes, and counts of sixteen digits or more), which [`Decoder::step`]
     /// handles and reports. The caller checks the depth limit.
     #[inline(always)]
-    fn aggregate_header(&mut self, src: &[u8]) -> Option<(u8, u64)> {
+    fn aggregate_header(&mut self, src: &[u8], budget: usize) -> Option<(u8, u64)> {
         let s = &src[self.pos..];
         let kind = *s.first()?;
         if !matches!(kind, b'*' | b'%' | b'~' | b'>') {
             return None;
         }
-        Some((kind, self.count(s)?))
+        let slot = if kind == b'%' { PAIR_SLOT } else { LIST_SLOT };
+        Some((kind, self.count(s, budget as u64 / slot)?))
     }
 
     /// [`Lane::aggregate_header`] for arrays only: the nested aggregates of common replies are
     /// arrays, and opening them is cheaper when their type is known.
     #[inline(always)]
-    fn array_header(&mut self, src: &[u8]) -> Option<u64> {
+    fn array_header(&mut self, src: &[u8], room: u64) -> Option<u64> {
         let s = &src[self.pos..];
         if s.first() != Some(&b'*') {
             return None;
         }
-        self.count(s)
+        self.count(s, room)
     }
 
-    /// The count of the aggregate header `s` starts with, consumed, for the two functions above.
+    /// The count of the aggregate header `s` starts with, consumed, for the two functions above;
+    /// `None` too for a count over `room`, the elements the decoded-size budget has room for.
     #[inline(always)]
-    fn count(&mut self, s: &[u8]) -> Option<u64> {
+    fn count(&mut self, s: &[u8], room: u64) -> Option<u64> {
         // One digit (a stream's two fields, an entry's field list) is the usual count of a
         // nested array, and is checked without the word-wide digit scan.
         let (count, digits) = match s.get(1..4) {
             Some(&[d @ b'1'..=b'9', b'\r', b'\n']) => (u64::from(d - b'0'), 1),
             _ => short_digits(&s[1..])?,
         };
-        if count == 0 || count > self.limits.max_aggregate_len || digits > self.limits.max_line_len
+        if count == 0
+            || count > self.limits.max_aggregate_len
+            || count > room
+            || digits > self.limits.max_line_len
         {
             return None;
         }
@@ -1412,7 +1538,8 @@ impl Level {
                 while self.remaining > 0 {
                     if n == items.len() {
                         let batch = self.remaining.min(FILL_BATCH) as usize;
-                        items.resize_with(n + batch, || Frame::Null);
+                        let total = n + self.remaining as usize;
+                        extend_within(items, n + batch, total, || Frame::Null);
                     }
                     if !cur.scalar_with(src, &mut items[n]) {
                         break;
@@ -1431,7 +1558,8 @@ impl Level {
                 while self.remaining >= 2 {
                     if n == pairs.len() {
                         let batch = (self.remaining / 2).min(FILL_BATCH) as usize;
-                        pairs.resize_with(n + batch, || (Frame::Null, Frame::Null));
+                        let total = n + (self.remaining / 2) as usize;
+                        extend_within(pairs, n + batch, total, || (Frame::Null, Frame::Null));
                     }
                     let pair = &mut pairs[n];
                     if !cur.scalar_with(src, &mut pair.0) {
@@ -1483,7 +1611,10 @@ impl Level {
         match &mut self.items {
             Items::List(v) => {
                 if i == v.len() {
-                    v.resize_with(i + 1, || Frame::Null);
+                    // A streamed level's room was made by `Decoder::make_room`; `remaining` is
+                    // not counted for one, which keeps the capacity as it is.
+                    let total = i + 1 + self.remaining as usize;
+                    extend_within(v, i + 1, total, || Frame::Null);
                 }
                 &mut v[i]
             }
@@ -1492,7 +1623,8 @@ impl Level {
                 Some(k) => {
                     let i = i / 2;
                     if i == pairs.len() {
-                        pairs.resize_with(i + 1, || (Frame::Null, Frame::Null));
+                        let total = i + 1 + (self.remaining / 2) as usize;
+                        extend_within(pairs, i + 1, total, || (Frame::Null, Frame::Null));
                     }
                     let pair = &mut pairs[i];
                     put(&mut pair.0, k);
@@ -1582,6 +1714,7 @@ fn put_list(out: &mut Frame, kind: u8, items: &mut Vec<Frame>) {
 #[inline(always)]
 fn short_line_end(src: &[u8]) -> Option<usize> {
     let n = src.len().min(32);
+    work::note(n);
     let mut i = 1;
     while i < n {
         match src[i] {
@@ -1599,6 +1732,7 @@ fn short_line_end(src: &[u8]) -> Option<usize> {
 #[inline(always)]
 fn short_line_end_by_words(src: &[u8]) -> Option<usize> {
     let n = src.len().min(32);
+    work::note(n);
     let mut i = 1;
     while i + 8 <= n {
         let word = &src[i..i + 8];
@@ -1635,7 +1769,9 @@ fn zero_bytes(w: u64) -> u64 {
 /// with a window as wide as the line limit.
 fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
     let window = src.get(1..src.len().min(max_len.saturating_add(2)))?;
-    let cr = 1 + memchr::memchr2(b'\r', b'\n', window)?;
+    let found = memchr::memchr2(b'\r', b'\n', window);
+    work::note(found.map_or(window.len(), |i| i + 1));
+    let cr = 1 + found?;
     (src[cr] == b'\r' && src.get(cr + 1) == Some(&b'\n')).then_some(cr)
 }
 
@@ -1660,8 +1796,17 @@ fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
         return None;
     }
     let len = usize::try_from(len).ok()?;
-    let total = end.checked_add(len)?.checked_add(2)?;
+    let total = payload_total(end, len)?;
     (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total))
+}
+
+/// The length of a bulk-like frame whose header takes `end` bytes and whose payload `len`,
+/// with the `\r\n` after the payload; `None` when that does not fit a `usize`. Every path
+/// that skips a payload by its announced length computes its end here: with the bulk limit
+/// lifted, unchecked arithmetic wrapped and the stream desynchronised.
+#[inline(always)]
+fn payload_total(end: usize, len: usize) -> Option<usize> {
+    end.checked_add(len)?.checked_add(2)
 }
 
 /// Whether `s` starts with a complete RESP2 null bulk string `$-1\r\n` within the line limit.
@@ -1677,6 +1822,7 @@ fn is_null_bulk(s: &[u8], limits: &Limits) -> bool {
 /// an array element's instructions on them.
 #[inline(always)]
 fn short_len(s: &[u8]) -> Option<(usize, usize)> {
+    work::note(6);
     let &[_, a, b, c, ..] = s else {
         return None;
     };
@@ -1718,6 +1864,7 @@ enum IntLine {
 /// same-sized members), so its branches are predicted, and there the loop measured faster.
 #[inline(always)]
 fn short_digits(src: &[u8]) -> Option<(u64, usize)> {
+    work::note(16);
     let (x, n) = digit_run(u64::from_le_bytes(*src.first_chunk::<8>()?));
     if n == 0 {
         return None;
@@ -1798,6 +1945,8 @@ fn parse_i64_line_fast(src: &[u8], start: usize) -> IntLine {
 /// the line end. Rejects `+`, spaces, an empty number and overflow.
 #[inline]
 fn parse_i64_line(src: &[u8], start: usize) -> IntLine {
+    // The most bytes the loop below can examine, thanks to the number line's cap.
+    work::note(src.len().min(start + Limits::MAX_NUMBER_LINE + 2));
     let mut i = start;
     let negative = src.get(i) == Some(&b'-');
     if negative {
@@ -1811,6 +1960,12 @@ fn parse_i64_line(src: &[u8], start: usize) -> IntLine {
             return IntLine::Incomplete;
         };
         match b {
+            b'0'..=b'9' if i - start >= Limits::MAX_NUMBER_LINE => {
+                return IntLine::Bad {
+                    at: i,
+                    expected: Expected::Integer,
+                };
+            }
             b'0'..=b'9' => {
                 let d = i64::from(b - b'0');
                 acc = match acc.checked_mul(10).and_then(|a| a.checked_sub(d)) {
@@ -1868,6 +2023,8 @@ fn parse_i64_line(src: &[u8], start: usize) -> IntLine {
 /// Parses a length header after the type byte at `src[0]`: digits, `-1` or `?`, then `\r\n`.
 #[inline]
 fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
+    // The most bytes this can examine, thanks to the number line's cap.
+    work::note(src.len().min(1 + Limits::MAX_NUMBER_LINE + 2));
     match src.get(1) {
         None => return Ok(Len::Incomplete),
         Some(b'?') | Some(b'-') => {
@@ -1901,6 +2058,7 @@ fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
             return Ok(Len::Incomplete);
         };
         match b {
+            b'0'..=b'9' if i > Limits::MAX_NUMBER_LINE => return Err((i, Expected::Length)),
             b'0'..=b'9' => {
                 len = len
                     .checked_mul(10)
@@ -1922,6 +2080,7 @@ fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
 
 /// A RESP3 big number's text: digits with an optional leading sign.
 fn is_big_number(line: &[u8]) -> bool {
+    work::note(line.len());
     let digits = match line.first() {
         Some(b'-' | b'+') => &line[1..],
         _ => line,
@@ -1958,6 +2117,7 @@ fn parse_boolean(line: &[u8]) -> Option<bool> {
 
 /// Parses a RESP3 double: `[+-]digits[.digits][(e|E)[+-]digits]`, `inf`, `-inf`, `nan`.
 fn parse_double(line: &[u8]) -> Option<f64> {
+    work::note(line.len());
     match line {
         b"inf" | b"+inf" => return Some(f64::INFINITY),
         b"-inf" => return Some(f64::NEG_INFINITY),
@@ -2097,6 +2257,32 @@ fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
         }
     }
     None
+}
+
+/// Bytes examined by the parsing functions, counted in tests only: a deterministic measure of
+/// the work done, to check that it stays linear in the input however the input is split.
+#[cfg(test)]
+mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        static BYTES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(super) fn note(n: usize) {
+        BYTES.with(|b| b.set(b.get() + n as u64));
+    }
+
+    /// The count so far on this thread, reset to zero.
+    pub(super) fn take() -> u64 {
+        BYTES.with(|b| b.replace(0))
+    }
+}
+
+#[cfg(not(test))]
+mod work {
+    #[inline(always)]
+    pub(super) fn note(_: usize) {}
 }
 
 #[cfg(test)]
