@@ -2261,25 +2261,25 @@ fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
 
 /// Bytes examined by the parsing functions, counted in tests only: a deterministic measure of
 /// the work done, to check that it stays linear in the input however the input is split.
-#[cfg(test)]
-mod work {
+#[cfg(any(test, feature = "work-counter"))]
+pub(crate) mod work {
     use std::cell::Cell;
 
     thread_local! {
         static BYTES: Cell<u64> = const { Cell::new(0) };
     }
 
-    pub(super) fn note(n: usize) {
+    pub(crate) fn note(n: usize) {
         BYTES.with(|b| b.set(b.get() + n as u64));
     }
 
     /// The count so far on this thread, reset to zero.
-    pub(super) fn take() -> u64 {
+    pub(crate) fn take() -> u64 {
         BYTES.with(|b| b.replace(0))
     }
 }
 
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "work-counter")))]
 mod work {
     #[inline(always)]
     pub(super) fn note(_: usize) {}
