@@ -1,4 +1,5 @@
 use super::*;
+use super::{machine::*, number::*, rules::*};
 
 use crate::encode::encode_frame;
 

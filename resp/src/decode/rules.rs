@@ -1,0 +1,114 @@
+//! The line and payload rules every path shares: where a line ends, and where a bulk-like
+//! payload ends, checked.
+
+use super::number::*;
+use super::*;
+
+/// The index of the `\r` of a well-formed short line starting at `src[0]`, or `None` when the
+/// line is not complete, not well formed, or long. Replies such as `+OK` and `,3.14` are a few
+/// bytes: a byte loop finds their end faster than a `memchr` call, whose setup dominates on
+/// short inputs. Callers fall back to the general search on `None`.
+#[inline(always)]
+pub(super) fn short_line_end(src: &[u8]) -> Option<usize> {
+    let n = src.len().min(32);
+    work::note(n);
+    let mut i = 1;
+    while i < n {
+        match src[i] {
+            b'\r' => return (src.get(i + 1) == Some(&b'\n')).then_some(i),
+            b'\n' => return None,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// [`short_line_end`] eight bytes at a time. The second tier's lines (doubles, big numbers,
+/// error messages) run to 20 bytes and more, where the byte loop cost five instructions a byte;
+/// the `+OK`s of the first tier end within a few bytes, where the byte loop is as fast.
+#[inline(always)]
+pub(super) fn short_line_end_by_words(src: &[u8]) -> Option<usize> {
+    let n = src.len().min(32);
+    work::note(n);
+    let mut i = 1;
+    while i + 8 <= n {
+        let word = &src[i..i + 8];
+        let w = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        let found = zero_bytes(w ^ 0x0D0D_0D0D_0D0D_0D0D) | zero_bytes(w ^ 0x0A0A_0A0A_0A0A_0A0A);
+        if found != 0 {
+            // The lowest flag is exact (a false flag can only follow a true one).
+            let at = i + (found.trailing_zeros() / 8) as usize;
+            return (src[at] == b'\r' && src.get(at + 1) == Some(&b'\n')).then_some(at);
+        }
+        i += 8;
+    }
+    while i < n {
+        match src[i] {
+            b'\r' => return (src.get(i + 1) == Some(&b'\n')).then_some(i),
+            b'\n' => return None,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The high bit of each byte of `w` that is zero, plus possibly of bytes above the lowest one
+/// (the classic test: a borrow can only travel upwards from a true zero).
+#[inline(always)]
+pub(super) fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080
+}
+
+/// The `\r` of a complete line of at most `max_len` bytes at the front of `src`, or `None` when
+/// there is none (the line is incomplete, too long, or not ended by `\r\n`): [`short_line_end`]
+/// with a window as wide as the line limit.
+pub(super) fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
+    let window = src.get(1..src.len().min(max_len.saturating_add(2)))?;
+    let found = memchr::memchr2(b'\r', b'\n', window);
+    work::note(found.map_or(window.len(), |i| i + 1));
+    let cr = 1 + found?;
+    (src[cr] == b'\r' && src.get(cr + 1) == Some(&b'\n')).then_some(cr)
+}
+
+/// Where the payload of a complete, valid `$len\r\npayload\r\n` at the front of `s` lies:
+/// `(end of header, payload length, total length)`. `None` for anything else, including nulls,
+/// streamed strings, partial input and limits exceeded, which the general path handles.
+#[inline(always)]
+pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
+    if let Some((len, end)) = short_len(s) {
+        // At most 999 bytes after a header of at most 6: no overflow to check.
+        if len as u64 > limits.max_bulk_len || end - 3 > limits.max_line_len {
+            return None;
+        }
+        let total = end + len + 2;
+        return (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total));
+    }
+    let (len, end) = match parse_len(s) {
+        Ok(Len::Known { len, end }) => (len, end),
+        _ => return None,
+    };
+    if len > limits.max_bulk_len || end - 3 > limits.max_line_len {
+        return None;
+    }
+    let len = usize::try_from(len).ok()?;
+    let total = payload_total(end, len)?;
+    (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total))
+}
+
+/// The length of a bulk-like frame whose header takes `end` bytes and whose payload `len`,
+/// with the `\r\n` after the payload; `None` when that does not fit a `usize`. Every path
+/// that skips a payload by its announced length computes its end here: with the bulk limit
+/// lifted, unchecked arithmetic wrapped and the stream desynchronised.
+#[inline(always)]
+pub(super) fn payload_total(end: usize, len: usize) -> Option<usize> {
+    end.checked_add(len)?.checked_add(2)
+}
+
+/// Whether `s` starts with a complete RESP2 null bulk string `$-1\r\n` within the line limit.
+/// Anything else starting `$-` (partial, malformed) is for [`parse_len`], which reports it.
+#[inline(always)]
+pub(super) fn is_null_bulk(s: &[u8], limits: &Limits) -> bool {
+    s.get(1..5) == Some(b"-1\r\n") && limits.max_line_len >= 2
+}
