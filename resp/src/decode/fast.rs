@@ -17,13 +17,13 @@ impl Decoder {
         match *src.first()? {
             b'+' => {
                 let cr = short_line_end(src)?;
-                if cr - 1 > self.limits.max_line_len {
+                if !line_fits(cr - 1, &self.limits) {
                     return None;
                 }
                 Some(Frame::SimpleString(self.status_line(src, cr)))
             }
-            b':' => match parse_i64_line_fast(src, 1) {
-                IntLine::Done { value, end } if end - 3 <= self.limits.max_line_len => {
+            b':' => match integer_line(src, &self.limits) {
+                Ok(Some((value, end))) => {
                     self.skip(src, end);
                     Some(Frame::Integer(value))
                 }
@@ -77,7 +77,7 @@ impl Decoder {
             None if self.scanned == 0 => long_line_end(src, self.limits.max_line_len)?,
             None => return None,
         };
-        if cr - 1 > self.limits.max_line_len {
+        if !line_fits(cr - 1, &self.limits) {
             return None;
         }
         // Each arm returns its frame directly: building it into a local first made the
@@ -116,7 +116,7 @@ impl Decoder {
     #[inline]
     pub(super) fn empty_aggregate(&mut self, src: &mut BytesMut, ty: u8) -> Option<Frame> {
         let limits = &self.limits;
-        if src.get(1..4) != Some(b"0\r\n") || limits.max_depth == 0 || limits.max_line_len == 0 {
+        if src.get(1..4) != Some(b"0\r\n") || limits.max_depth == 0 || !line_fits(1, limits) {
             return None;
         }
         self.skip(src, 4);
@@ -406,8 +406,8 @@ impl Lane {
                 }
                 true
             }
-            b':' => match parse_i64_line_fast(s, 1) {
-                IntLine::Done { value, end } if end - 3 <= self.limits.max_line_len => {
+            b':' => match integer_line(s, &self.limits) {
+                Ok(Some((value, end))) => {
                     self.pos += end;
                     put(out, Frame::Integer(value));
                     true
@@ -418,7 +418,7 @@ impl Lane {
                 let Some(cr) = short_line_end(s) else {
                     return false;
                 };
-                if cr - 1 > self.limits.max_line_len {
+                if !line_fits(cr - 1, &self.limits) {
                     return false;
                 }
                 if let Some(window) = Payload::inline_window(&s[1..], cr - 1) {
@@ -478,20 +478,13 @@ impl Lane {
     /// `None` too for a count over `room`, the elements the decoded-size budget has room for.
     #[inline(always)]
     fn count(&mut self, s: &[u8], room: u64) -> Option<u64> {
-        // One digit (a stream's two fields, an entry's field list) is the usual count of a
-        // nested array, and is checked without the word-wide digit scan.
-        let (count, digits) = match s.get(1..4) {
-            Some(&[d @ b'1'..=b'9', b'\r', b'\n']) => (u64::from(d - b'0'), 1),
-            _ => short_digits(&s[1..])?,
+        let Ok(Len::Known { len: count, end }) = length_line(s, &self.limits) else {
+            return None;
         };
-        if count == 0
-            || count > self.limits.max_aggregate_len
-            || count > room
-            || digits > self.limits.max_line_len
-        {
+        if count == 0 || count > self.limits.max_aggregate_len || count > room {
             return None;
         }
-        self.pos += digits + 3;
+        self.pos += end;
         Some(count)
     }
 

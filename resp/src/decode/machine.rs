@@ -184,14 +184,13 @@ impl Decoder {
                 let line = self.take_payload(src, 1, cr - 1, cr + 2);
                 Ok(Step::Value(Frame::SimpleError(line)))
             }
-            b':' => match parse_i64_line_fast(src, 1) {
-                IntLine::Done { value, end } => {
-                    self.check_number_line(end)?;
+            b':' => match integer_line(src, &self.limits) {
+                Ok(Some((value, end))) => {
                     self.skip(src, end);
                     Ok(Step::Value(Frame::Integer(value)))
                 }
-                IntLine::Incomplete => self.incomplete_line(src),
-                IntLine::Bad { at, expected } => Err(self.syntax(src, at, expected)),
+                Ok(None) => self.incomplete_line(src),
+                Err(e) => Err(self.line_error(src, e)),
             },
             b'$' => match self.complete_bulk(src) {
                 Some(payload) => Ok(Step::Value(Frame::BulkString(payload))),
@@ -290,32 +289,33 @@ impl Decoder {
                 return Err(self.syntax(src, 1, Expected::Length));
             }
         };
-        if len > self.limits.max_bulk_len {
-            return Err(self.limit(0, LimitKind::BulkLen, len));
-        }
-        // `len` fits in usize: it is at most `max_bulk_len`, and a longer payload could never
-        // be held in memory anyway.
-        let Ok(len) = usize::try_from(len) else {
+        let Some(len) = bulk_len(len, &self.limits) else {
             return Err(self.limit(0, LimitKind::BulkLen, len));
         };
-        let Some(total) = payload_total(end, len) else {
-            return Err(self.limit(0, LimitKind::BulkLen, len as u64));
-        };
-        if src.len() < total {
+        let Some(total) = self.payload(src, end, len)? else {
             self.skip(src, end);
             self.pending = Pending::Bulk { kind: ty, len };
             return Ok(Step::Incomplete);
-        }
-        if &src[end + len..total] != b"\r\n" {
-            let at = if src[end + len] == b'\r' {
-                end + len + 1
-            } else {
-                end + len
-            };
-            return Err(self.syntax(src, at, Expected::PayloadEnd));
-        }
+        };
         self.check_verbatim(src, ty, end, len)?;
         Ok(Step::Value(self.bulk_frame(src, ty, end, len, total)))
+    }
+
+    /// The end of the payload of `len` bytes at `src[start]` ([`payload_end`]), `None` until
+    /// it has arrived, or the error where it goes wrong.
+    #[inline]
+    pub(super) fn payload(
+        &self,
+        src: &[u8],
+        start: usize,
+        len: usize,
+    ) -> Result<Option<usize>, DecodeError> {
+        match payload_end(src, start, len) {
+            PayloadEnd::Complete(total) => Ok(Some(total)),
+            PayloadEnd::Partial => Ok(None),
+            PayloadEnd::BadEnd(at) => Err(self.syntax(src, at, Expected::PayloadEnd)),
+            PayloadEnd::Overflow => Err(self.limit(0, LimitKind::BulkLen, len as u64)),
+        }
     }
 
     /// A verbatim string's payload must start with a three-byte format and `:`
@@ -336,33 +336,24 @@ impl Decoder {
     /// Continues a bulk payload or streamed string whose header was consumed earlier.
     pub(super) fn resume_pending(&mut self, src: &mut BytesMut) -> Result<Step, DecodeError> {
         if let Pending::Bulk { kind, len } = self.pending {
-            // Checked when the header was read.
-            let total = payload_total(0, len).unwrap_or(usize::MAX);
-            if src.len() < total {
+            let Some(total) = self.payload(src, 0, len)? else {
                 return Ok(Step::Incomplete);
-            }
-            if &src[len..total] != b"\r\n" {
-                let at = if src[len] == b'\r' { len + 1 } else { len };
-                return Err(self.syntax(src, at, Expected::PayloadEnd));
-            }
+            };
             self.check_verbatim(src, kind, 0, len)?;
             self.pending = Pending::None;
             return Ok(Step::Value(self.bulk_frame(src, kind, 0, len, total)));
         }
         loop {
-            let Pending::Streamed { buf, chunk, .. } = &mut self.pending else {
+            let Pending::Streamed { chunk, .. } = &self.pending else {
                 unreachable!("pending is Streamed here");
             };
             if let Some(len) = *chunk {
-                // Checked when the chunk header was read.
-                let total = payload_total(0, len).unwrap_or(usize::MAX);
-                if src.len() < total {
+                let Some(total) = self.payload(src, 0, len)? else {
                     return Ok(Step::Incomplete);
-                }
-                if &src[len..total] != b"\r\n" {
-                    let at = if src[len] == b'\r' { len + 1 } else { len };
-                    return Err(self.syntax(src, at, Expected::PayloadEnd));
-                }
+                };
+                let Pending::Streamed { buf, chunk, .. } = &mut self.pending else {
+                    unreachable!("pending is Streamed here");
+                };
                 buf.extend_from_slice(&src[..len]);
                 *chunk = None;
                 self.skip(src, total);
@@ -393,12 +384,7 @@ impl Decoder {
                 unreachable!("pending is Streamed here");
             };
             let new_total = total.saturating_add(len);
-            // `max` is at most `MAX_BULK_LEN_CEILING`, so the chunk's length plus its `\r\n`
-            // fits a `usize`; checked anyway, since a failure here would desync the stream.
-            let chunk_len = usize::try_from(len)
-                .ok()
-                .filter(|&n| payload_total(0, n).is_some());
-            let (true, Some(chunk_len)) = (new_total <= max, chunk_len) else {
+            let (true, Some(chunk_len)) = (new_total <= max, bulk_len(len, &self.limits)) else {
                 return Err(self.limit(0, LimitKind::BulkLen, new_total));
             };
             *total = new_total;
@@ -482,7 +468,7 @@ impl Decoder {
     pub(super) fn line_end(&mut self, src: &[u8]) -> Result<Option<usize>, DecodeError> {
         if self.scanned == 0 {
             if let Some(cr) = short_line_end(src) {
-                if cr - 1 <= self.limits.max_line_len {
+                if line_fits(cr - 1, &self.limits) {
                     return Ok(Some(cr));
                 }
             }
@@ -496,7 +482,7 @@ impl Decoder {
                 if src[cr] == b'\n' {
                     return Err(self.syntax(src, cr, Expected::LineEnd));
                 }
-                if cr - 1 > self.limits.max_line_len {
+                if !line_fits(cr - 1, &self.limits) {
                     return Err(self.limit(0, LimitKind::LineLen, (cr - 1) as u64));
                 }
                 match src.get(cr + 1) {
@@ -510,7 +496,7 @@ impl Decoder {
             }
             None => {
                 self.scanned = src.len();
-                if src.len() - 1 > self.limits.max_line_len {
+                if !line_fits(src.len() - 1, &self.limits) {
                     return Err(self.limit(0, LimitKind::LineLen, (src.len() - 1) as u64));
                 }
                 Ok(None)
@@ -518,41 +504,30 @@ impl Decoder {
         }
     }
 
-    /// A number line without its `\r\n` yet: only the line limit needs checking (leading
-    /// zeros can make a valid number line arbitrarily long). It counts the same bytes as
-    /// [`Decoder::check_number_line`], a trailing `\r` excluded, so that how the input is
-    /// split never changes whether it is accepted.
+    /// A number line without its `\r\n` yet: only the line limit needs checking. It counts the
+    /// same bytes as a complete line ([`line_fits`]), a trailing `\r` excluded, so that how the
+    /// input is split never changes whether it is accepted.
     pub(super) fn incomplete_line(&mut self, src: &[u8]) -> Result<Step, DecodeError> {
         let content = src.len() - 1 - usize::from(src.last() == Some(&b'\r'));
-        if content > self.limits.max_line_len {
+        if !line_fits(content, &self.limits) {
             return Err(self.limit(0, LimitKind::LineLen, content as u64));
         }
         Ok(Step::Incomplete)
     }
 
-    /// Checks a complete number line or length header ending at `end` (past its `\r\n`)
-    /// against the line limit.
-    #[inline]
-    pub(super) fn check_number_line(&self, end: usize) -> Result<(), DecodeError> {
-        let content = end - 3;
-        if content > self.limits.max_line_len {
-            return Err(self.limit(0, LimitKind::LineLen, content as u64));
+    /// The error for a bad line or header at the front of `src`.
+    #[cold]
+    pub(super) fn line_error(&self, src: &[u8], error: LineError) -> DecodeError {
+        match error {
+            LineError::Syntax(at, expected) => self.syntax(src, at, expected),
+            LineError::TooLong(content) => self.limit(0, LimitKind::LineLen, content as u64),
         }
-        Ok(())
     }
 
-    /// Parses the length header at the front of `src` and checks it against the line limit.
+    /// The length header at the front of `src` ([`length_line`]).
     #[inline]
     pub(super) fn header(&self, src: &[u8]) -> Result<Len, DecodeError> {
-        match parse_len(src) {
-            Ok(len) => {
-                if let Len::Known { end, .. } | Len::Null { end } | Len::Streamed { end } = len {
-                    self.check_number_line(end)?;
-                }
-                Ok(len)
-            }
-            Err((at, expected)) => Err(self.syntax(src, at, expected)),
-        }
+        length_line(src, &self.limits).map_err(|e| self.line_error(src, e))
     }
 
     /// Charges `bytes` of element memory to the frame in progress, which starts afresh when no

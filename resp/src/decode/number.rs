@@ -10,8 +10,9 @@ pub(super) enum IntLine {
     Bad { at: usize, expected: Expected },
 }
 
-/// The length and header end of a `$` header of one to three digits (`$8\r\n`, `$128\r\n`) at the
-/// front of `s`, or `None` for anything else, which [`parse_len`] then parses (and reports).
+/// The length and header end of a header of one to three digits (`$8\r\n`, `*128\r\n`) at the
+/// front of `s`, or `None` for anything else, which the rest of [`parse_len`] then parses (and
+/// reports).
 /// Most bulk strings in replies are that short, and the loop in `parse_len` spent a third of
 /// an array element's instructions on them.
 #[inline(always)]
@@ -227,8 +228,15 @@ pub(super) enum Len {
 }
 
 /// Parses a length header after the type byte at `src[0]`: digits, `-1` or `?`, then `\r\n`.
-#[inline]
+/// Callers go through [`length_line`], which adds the line limit.
+#[inline(always)]
 pub(super) fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
+    if let Some((len, end)) = short_len(src) {
+        return Ok(Len::Known {
+            len: len as u64,
+            end,
+        });
+    }
     // The most bytes this can examine, thanks to the number line's cap.
     work::note(src.len().min(1 + Limits::MAX_NUMBER_LINE + 2));
     match src.get(1) {
@@ -463,4 +471,67 @@ pub(super) fn nearest_quotient(m: u64, k: usize, power: f64) -> Option<f64> {
         }
     }
     None
+}
+
+/// The specialised parsers against `str::parse`: the word-at-a-time integer path
+/// (`short_digits`), the positional lengths (`short_len`) and the byte loops behind them must
+/// agree with it on every line, padded or not, and reject what it rejects.
+#[cfg(test)]
+mod differential {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `str::parse` makes of a line's text, with RESP's own rules: no `+`, at most
+    /// `MAX_NUMBER_LINE` bytes.
+    fn std_i64(text: &str) -> Option<i64> {
+        if text.starts_with('+') || text.len() > Limits::MAX_NUMBER_LINE {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    fn std_u64(text: &str) -> Option<u64> {
+        if text.starts_with('+') || text.len() > Limits::MAX_NUMBER_LINE {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    proptest! {
+        #[test]
+        fn integer_lines_parse_as_std_does(
+            text in "-?0{0,6}[0-9]{0,21}|-?[0-9]{0,3}[ +a]?[0-9]{0,3}",
+            tail in prop::sample::select(vec!["\r\n", "\r\n:1\r\n", "\r\n$5\r\nhello\r\n"]),
+        ) {
+            let line = format!(":{text}{tail}");
+            let got = match parse_i64_line_fast(line.as_bytes(), 1) {
+                IntLine::Done { value, end } => {
+                    prop_assert_eq!(end, text.len() + 3);
+                    Some(value)
+                }
+                IntLine::Bad { .. } => None,
+                IntLine::Incomplete => panic!("{line:?}: a complete line read as incomplete"),
+            };
+            prop_assert_eq!(got, std_i64(&text), "{:?}", line);
+        }
+
+        #[test]
+        fn lengths_parse_as_std_does(
+            text in "0{0,6}[0-9]{0,21}|[0-9]{0,3}[ +-a]?[0-9]{0,3}",
+            tail in prop::sample::select(vec!["\r\n", "\r\nabc\r\n", "\r\n*1\r\n:1\r\n"]),
+        ) {
+            let line = format!("${text}{tail}");
+            let got = match parse_len(line.as_bytes()) {
+                Ok(Len::Known { len, end }) => {
+                    prop_assert_eq!(end, text.len() + 3);
+                    Some(len)
+                }
+                Ok(Len::Null { .. }) => Some(u64::MAX),
+                Ok(Len::Streamed { .. } | Len::Incomplete) => panic!("{line:?}"),
+                Err(_) => None,
+            };
+            let want = if text == "-1" { Some(u64::MAX) } else { std_u64(&text) };
+            prop_assert_eq!(got, want, "{:?}", line);
+        }
+    }
 }

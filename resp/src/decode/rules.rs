@@ -77,24 +77,98 @@ pub(super) fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
 /// streamed strings, partial input and limits exceeded, which the general path handles.
 #[inline(always)]
 pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
-    if let Some((len, end)) = short_len(s) {
-        // At most 999 bytes after a header of at most 6: no overflow to check.
-        if len as u64 > limits.max_bulk_len || end - 3 > limits.max_line_len {
-            return None;
-        }
-        let total = end + len + 2;
-        return (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total));
-    }
-    let (len, end) = match parse_len(s) {
-        Ok(Len::Known { len, end }) => (len, end),
-        _ => return None,
+    let Ok(Len::Known { len, end }) = length_line(s, limits) else {
+        return None;
     };
-    if len > limits.max_bulk_len || end - 3 > limits.max_line_len {
+    let len = bulk_len(len, limits)?;
+    match payload_end(s, end, len) {
+        PayloadEnd::Complete(total) => Some((end, len, total)),
+        _ => None,
+    }
+}
+
+/// Whether a line with `content` bytes between its type byte and `\r\n` is within the line
+/// limit. Every path checks every line kind here, text and number lines alike, so that the
+/// limit means the same whichever path reads the line.
+#[inline(always)]
+pub(super) fn line_fits(content: usize, limits: &Limits) -> bool {
+    content <= limits.max_line_len
+}
+
+/// A bad line or header: where, and what was expected there; or over the line limit, with
+/// its content length.
+pub(super) enum LineError {
+    Syntax(usize, Expected),
+    TooLong(usize),
+}
+
+/// The integer line (`:`) at the front of `src`, within the line limit: the rule every path
+/// applies to integers.
+#[inline(always)]
+pub(super) fn integer_line(src: &[u8], limits: &Limits) -> Result<Option<(i64, usize)>, LineError> {
+    match parse_i64_line_fast(src, 1) {
+        IntLine::Done { value, end } if line_fits(end - 3, limits) => Ok(Some((value, end))),
+        IntLine::Done { end, .. } => Err(LineError::TooLong(end - 3)),
+        IntLine::Incomplete => Ok(None),
+        IntLine::Bad { at, expected } => Err(LineError::Syntax(at, expected)),
+    }
+}
+
+/// The length header (`$ ! = * % ~ > | ;`) at the front of `src`, within the line limit: the
+/// rule every path applies to lengths and counts.
+#[inline(always)]
+pub(super) fn length_line(src: &[u8], limits: &Limits) -> Result<Len, LineError> {
+    match parse_len(src) {
+        Ok(len) => {
+            if let Len::Known { end, .. } | Len::Null { end } | Len::Streamed { end } = len {
+                if !line_fits(end - 3, limits) {
+                    return Err(LineError::TooLong(end - 3));
+                }
+            }
+            Ok(len)
+        }
+        Err((at, expected)) => Err(LineError::Syntax(at, expected)),
+    }
+}
+
+/// A bulk length within [`Limits::max_bulk_len`] (so at most `MAX_BULK_LEN_CEILING`, and
+/// its payload's end cannot overflow), as a `usize`; `None` when over.
+#[inline(always)]
+pub(super) fn bulk_len(len: u64, limits: &Limits) -> Option<usize> {
+    if len > limits.max_bulk_len {
         return None;
     }
-    let len = usize::try_from(len).ok()?;
-    let total = payload_total(end, len)?;
-    (s.get(total - 2..total)? == b"\r\n").then_some((end, len, total))
+    usize::try_from(len).ok()
+}
+
+/// Where a bulk-like payload ends.
+pub(super) enum PayloadEnd {
+    /// It and its `\r\n` have arrived; the index after them.
+    Complete(usize),
+    Partial,
+    /// The bytes after the payload are not `\r\n`: where they go wrong.
+    BadEnd(usize),
+    /// Its end does not fit a `usize`.
+    Overflow,
+}
+
+/// Where the payload of `len` bytes starting at `src[start]` ends, checked: the rule every
+/// path applies to bulk strings, bulk errors, verbatim strings and streamed chunks.
+#[inline(always)]
+pub(super) fn payload_end(src: &[u8], start: usize, len: usize) -> PayloadEnd {
+    let Some(total) = payload_total(start, len) else {
+        return PayloadEnd::Overflow;
+    };
+    let Some(ending) = src.get(total - 2..total) else {
+        return PayloadEnd::Partial;
+    };
+    if ending == b"\r\n" {
+        PayloadEnd::Complete(total)
+    } else if ending[0] == b'\r' {
+        PayloadEnd::BadEnd(total - 1)
+    } else {
+        PayloadEnd::BadEnd(total - 2)
+    }
 }
 
 /// The length of a bulk-like frame whose header takes `end` bytes and whose payload `len`,
@@ -110,5 +184,5 @@ pub(super) fn payload_total(end: usize, len: usize) -> Option<usize> {
 /// Anything else starting `$-` (partial, malformed) is for [`parse_len`], which reports it.
 #[inline(always)]
 pub(super) fn is_null_bulk(s: &[u8], limits: &Limits) -> bool {
-    s.get(1..5) == Some(b"-1\r\n") && limits.max_line_len >= 2
+    s.get(1..5) == Some(b"-1\r\n") && line_fits(2, limits)
 }
