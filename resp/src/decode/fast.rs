@@ -143,7 +143,7 @@ impl Decoder {
             return None;
         }
         let mut cur = Lane::new(limits);
-        let count = cur.count(src, self.room(LIST_SLOT))?;
+        let count = cur.count(src, LIST_SLOT, self.budget_left())?;
         // A first element the lane does not take (XREAD's streams, EXEC's nested replies) is
         // left to the general path before anything is allocated.
         if !matches!(src.get(cur.pos), Some(b'$' | b':' | b'+' | b'_')) {
@@ -221,9 +221,9 @@ impl Decoder {
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
         let max = self.limits.max_aggregate_len;
         let per = if kind == b'%' { 2 } else { 1 };
-        // The lane checked the count against `room`.
-        let charged = self.charge(count * per * LIST_SLOT);
-        debug_assert!(charged);
+        // The lane checked the charge against `budget_left`, so it fits and cannot overflow.
+        let held = if self.depth == 0 { 0 } else { self.held };
+        self.held = held + count * per * LIST_SLOT;
         if let Some(level) = self.stack.get_mut(self.depth) {
             if level.items.refill(per == 2, cap) {
                 // Counts are at most 15 digits, so doubling cannot overflow.
@@ -262,8 +262,7 @@ impl Decoder {
             if limits.max_depth == 0 {
                 return Fill::Stopped;
             }
-            let Some((kind, count)) = cur.aggregate_header(src, self.limits.max_decoded_size)
-            else {
+            let Some((kind, count)) = cur.aggregate_header(src, self.budget_left()) else {
                 return Fill::Stopped;
             };
             self.open_aggregate(kind, count);
@@ -314,7 +313,7 @@ impl Decoder {
             // a `Result` per level. The child is counted in this level when it closes, as it
             // would be had `step` opened it.
             if depth < limits.max_depth {
-                if let Some(count) = cur.array_header(src, self.room(LIST_SLOT)) {
+                if let Some(count) = cur.array_header(src, self.budget_left()) {
                     self.open_aggregate(b'*', count);
                     continue;
                 }
@@ -450,38 +449,43 @@ impl Lane {
     /// The type byte and element count (pairs for a map) of the complete header of a
     /// non-empty length-prefixed array, set, push or map at `pos` within the limits, consumed;
     /// `None`, having consumed nothing, for anything else (including empty, null and streamed
-    /// aggregates, attributes, and counts of sixteen digits or more), which [`Decoder::step`]
+    /// aggregates, attributes, and counts over a limit), which [`Decoder::step`]
     /// handles and reports. The caller checks the depth limit.
     #[inline(always)]
-    fn aggregate_header(&mut self, src: &[u8], budget: usize) -> Option<(u8, u64)> {
+    fn aggregate_header(&mut self, src: &[u8], left: u64) -> Option<(u8, u64)> {
         let s = &src[self.pos..];
         let kind = *s.first()?;
         if !matches!(kind, b'*' | b'%' | b'~' | b'>') {
             return None;
         }
         let slot = if kind == b'%' { PAIR_SLOT } else { LIST_SLOT };
-        Some((kind, self.count(s, budget as u64 / slot)?))
+        Some((kind, self.count(s, slot, left)?))
     }
 
     /// [`Lane::aggregate_header`] for arrays only: the nested aggregates of common replies are
     /// arrays, and opening them is cheaper when their type is known.
     #[inline(always)]
-    fn array_header(&mut self, src: &[u8], room: u64) -> Option<u64> {
+    fn array_header(&mut self, src: &[u8], left: u64) -> Option<u64> {
         let s = &src[self.pos..];
         if s.first() != Some(&b'*') {
             return None;
         }
-        self.count(s, room)
+        self.count(s, LIST_SLOT, left)
     }
 
     /// The count of the aggregate header `s` starts with, consumed, for the two functions above;
-    /// `None` too for a count over `room`, the elements the decoded-size budget has room for.
+    /// `None` too for a count whose elements of `slot` bytes take more than `left`, what the
+    /// decoded-size budget has left (a multiplication: a division here was a tenth of the cost
+    /// of opening a nested array).
     #[inline(always)]
-    fn count(&mut self, s: &[u8], room: u64) -> Option<u64> {
+    fn count(&mut self, s: &[u8], slot: u64, left: u64) -> Option<u64> {
         let Ok(Len::Known { len: count, end }) = length_line(s, &self.limits) else {
             return None;
         };
-        if count == 0 || count > self.limits.max_aggregate_len || count > room {
+        if count == 0
+            || count > self.limits.max_aggregate_len
+            || count.checked_mul(slot).is_none_or(|bytes| bytes > left)
+        {
             return None;
         }
         self.pos += end;

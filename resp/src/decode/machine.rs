@@ -549,11 +549,11 @@ impl Decoder {
         }
     }
 
-    /// How many elements of `slot` bytes the budget still has room for.
+    /// The bytes the decoded-size budget has left for the frame in progress.
     #[inline(always)]
-    pub(super) fn room(&self, slot: u64) -> u64 {
+    pub(super) fn budget_left(&self) -> u64 {
         let held = if self.depth == 0 { 0 } else { self.held };
-        (self.limits.max_decoded_size as u64).saturating_sub(held) / slot
+        (self.limits.max_decoded_size as u64).saturating_sub(held)
     }
 
     /// Before a child is stored in the streamed level `stack[d]`: grows its vector when full,

@@ -237,6 +237,14 @@ pub(super) fn parse_len(src: &[u8]) -> Result<Len, (usize, Expected)> {
             end,
         });
     }
+    parse_len_general(src)
+}
+
+/// [`parse_len`] for everything but one to three digits. Out of line: inlined into the lane's
+/// loop with the short case, it made the lane's elements 15 % more instructions (callgrind,
+/// a RESP3 map of 100 bulk-string pairs).
+#[inline(never)]
+fn parse_len_general(src: &[u8]) -> Result<Len, (usize, Expected)> {
     // The most bytes this can examine, thanks to the number line's cap.
     work::note(src.len().min(1 + Limits::MAX_NUMBER_LINE + 2));
     match src.get(1) {
@@ -517,7 +525,7 @@ mod differential {
 
         #[test]
         fn lengths_parse_as_std_does(
-            text in "0{0,6}[0-9]{0,21}|[0-9]{0,3}[ +-a]?[0-9]{0,3}",
+            text in "0{0,6}[0-9]{0,21}|[0-9]{0,3}[ +a-]?[0-9]{0,3}",
             tail in prop::sample::select(vec!["\r\n", "\r\nabc\r\n", "\r\n*1\r\n:1\r\n"]),
         ) {
             let line = format!("${text}{tail}");

@@ -77,10 +77,18 @@ pub(super) fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
 /// streamed strings, partial input and limits exceeded, which the general path handles.
 #[inline(always)]
 pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
-    let Ok(Len::Known { len, end }) = length_line(s, limits) else {
-        return None;
+    let (len, end) = match short_len(s) {
+        // The usual length, with its usize form at hand: through `length_line` and its `u64`,
+        // the checks below took a tenth more instructions per 16-byte bulk string.
+        Some((len, end)) if line_fits(end - 3, limits) && len as u64 <= limits.max_bulk_len => {
+            (len, end)
+        }
+        Some(_) => return None,
+        None => match length_line(s, limits) {
+            Ok(Len::Known { len, end }) => (bulk_len(len, limits)?, end),
+            _ => return None,
+        },
     };
-    let len = bulk_len(len, limits)?;
     match payload_end(s, end, len) {
         PayloadEnd::Complete(total) => Some((end, len, total)),
         _ => None,
@@ -177,7 +185,8 @@ pub(super) fn payload_end(src: &[u8], start: usize, len: usize) -> PayloadEnd {
 /// lifted, unchecked arithmetic wrapped and the stream desynchronised.
 #[inline(always)]
 pub(super) fn payload_total(end: usize, len: usize) -> Option<usize> {
-    end.checked_add(len)?.checked_add(2)
+    // `end` is an index into the buffer, far from `usize::MAX`; one check covers the sum.
+    len.checked_add(end + 2)
 }
 
 /// Whether `s` starts with a complete RESP2 null bulk string `$-1\r\n` within the line limit.
