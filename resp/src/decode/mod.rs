@@ -33,9 +33,14 @@
 //!   buffer straight into the innermost open array or map, writing over placeholders and
 //!   removing their bytes from the buffer once, instead of one `step` per element. It opens the
 //!   nested arrays it meets and closes each finished one into its parent's slot, so a reply
-//!   of nested arrays of such scalars is one pass. Its checks mirror `step`'s; the property
-//!   tests feed every input whole and in every split, which sends the same bytes through both
-//!   paths.
+//!   of nested arrays of such scalars is one pass.
+//!
+//! The fast paths do not repeat the grammar: each rule is one function in `rules.rs` or
+//! `number.rs` that all three paths call (`integer_line`, `length_line`, `line_fits`,
+//! `bulk_len`, `payload_end`, `parse_double`, `is_big_number`, the line-end finders). A fast
+//! path takes what a rule accepts and leaves everything else, including every error, to the
+//! state machine, which reports it from the same rule's answer. The property tests feed every
+//! input whole and in every split, which sends the same bytes through all the paths.
 //!
 //! Invariants that must change together:
 //!
@@ -46,6 +51,9 @@
 //! - `scanned` is relative to `src[0]` and is reset whenever bytes are consumed.
 //! - Every offset computed from an announced length goes through `payload_total`, checked;
 //!   [`Limits::MAX_BULK_LEN_CEILING`] keeps them far from overflow in the first place.
+//! - A rule's limit checks and the fast paths' acceptance go together: a fast path may only
+//!   accept what the state machine would, so a new check goes into the rule, never into one
+//!   path.
 //! - Every call consumes bytes, returns `Ok(None)` having examined all it was given, or fails.
 //!   A failure is stored in `failed` and returned again by every later call: after an error the
 //!   stream position is unknown, so the connection must be closed.
