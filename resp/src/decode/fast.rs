@@ -215,18 +215,17 @@ impl Decoder {
     /// elements or pairs, whose header the lane has read, in the next stack slot. The spare
     /// level there is usually one of the same shape, emptied when it closed: it is refilled in
     /// place rather than through `push_level`'s call. Called with a constant `kind` for the
-    /// nested arrays the lane opens, so the checks of the type fold away there.
+    /// nested arrays the lane opens, so the checks of the type fold away there. The caller has
+    /// checked its cost against the decoded-size budget and charges it.
     #[inline(always)]
     pub(super) fn open_aggregate(&mut self, kind: u8, count: u64) {
         let cap = (count as usize).min(Limits::MAX_PREALLOCATED_ELEMENTS);
         let max = self.limits.max_aggregate_len;
         let per = if kind == b'%' { 2 } else { 1 };
-        // The lane checked the charge against `budget_left`, so it fits and cannot overflow.
-        let held = if self.depth == 0 { 0 } else { self.held };
-        self.held = held + count * per * LIST_SLOT;
         if let Some(level) = self.stack.get_mut(self.depth) {
             if level.items.refill(per == 2, cap) {
-                // Counts are at most 15 digits, so doubling cannot overflow.
+                // The lane checked `count` times an element's size against the budget, so
+                // doubling cannot overflow.
                 level.kind = kind;
                 level.remaining = count * per;
                 level.received = 0;
@@ -256,15 +255,20 @@ impl Decoder {
         }
         let limits = self.limits;
         let mut cur = Lane::new(limits);
+        // What the decoded-size budget has left, kept here while the lane opens aggregates and
+        // written back to `held` once at the end: per nested array, that was a tenth of its
+        // instructions.
+        let mut left = self.budget_left();
         // A top-level array (MGET, LRANGE, HGETALL in RESP2, XREAD) is opened the same way as a
         // nested one, rather than through `step` and `open`.
         if self.depth == 0 {
             if limits.max_depth == 0 {
                 return Fill::Stopped;
             }
-            let Some((kind, count)) = cur.aggregate_header(src, self.budget_left()) else {
+            let Some((kind, count)) = cur.aggregate_header(src, left) else {
                 return Fill::Stopped;
             };
+            left -= count * if kind == b'%' { PAIR_SLOT } else { LIST_SLOT };
             self.open_aggregate(kind, count);
         }
         // Bytes parsed stay in the buffer until the lane stops (`cur.finish`): moving levels
@@ -313,7 +317,8 @@ impl Decoder {
             // a `Result` per level. The child is counted in this level when it closes, as it
             // would be had `step` opened it.
             if depth < limits.max_depth {
-                if let Some(count) = cur.array_header(src, self.budget_left()) {
+                if let Some(count) = cur.array_header(src, left) {
+                    left -= count * LIST_SLOT;
                     self.open_aggregate(b'*', count);
                     continue;
                 }
@@ -321,6 +326,7 @@ impl Decoder {
             break Fill::Stopped;
         };
         self.settle(&mut cur, src);
+        self.held = limits.max_decoded_size as u64 - left;
         outcome
     }
 
