@@ -72,7 +72,7 @@ impl Decoder {
         // Error messages and big numbers often run past `short_line_end`'s window. A line the
         // general path has already begun to search (`scanned`) is left to it, so that a long
         // line arriving in many pieces is not searched again from its start on every call.
-        let cr = match short_line_end_by_words(src) {
+        let cr = match short_line_end(src) {
             Some(cr) => cr,
             None if self.scanned == 0 => long_line_end(src, self.limits.max_line_len)?,
             None => return None,
