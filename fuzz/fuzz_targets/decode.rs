@@ -1,23 +1,30 @@
-//! Arbitrary bytes into one decoder: every call returns a frame, asks for more, or fails, and
-//! never panics, loops or allocates beyond the (tight) limits.
+//! Arbitrary bytes into one decoder (the first byte picks the limits): every call returns a
+//! frame, asks for more, or fails, and never panics, loops, does more than linear work or holds
+//! more than the decoded-size budget.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use resp_codec::{Decoder, Limits};
+use resp_codec::Decoder;
 
-fuzz_target!(|data: &[u8]| {
-    let limits = Limits::default()
-        .max_bulk_len(1 << 16)
-        .max_aggregate_len(1 << 10)
-        .max_depth(32)
-        .max_line_len(1 << 10);
+#[path = "common.rs"]
+mod common;
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
+    let limits = common::limits(selector);
+    resp_codec::take_work_count();
     let mut decoder = Decoder::with_limits(limits);
     let mut buf = BytesMut::from(data);
     loop {
         let before = buf.len();
         match decoder.decode(&mut buf) {
-            Ok(Some(_)) => assert!(buf.len() < before, "a frame consumes bytes"),
+            Ok(Some(frame)) => {
+                assert!(buf.len() < before, "a frame consumes bytes");
+                common::check_bounds(&limits, &frame);
+            }
             Ok(None) => break,
             Err(err) => {
                 assert!(decoder.is_failed());
@@ -30,4 +37,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    common::check_work(data.len());
 });

@@ -42,6 +42,8 @@ pub enum LimitKind {
     AggregateLen,
     /// [`Limits::max_line_len`](crate::Limits::max_line_len).
     LineLen,
+    /// [`Limits::max_decoded_size`](crate::Limits::max_decoded_size).
+    DecodedSize,
 }
 
 /// Why decoding failed. Offsets count bytes from the first byte this decoder was ever given.

@@ -49,3 +49,13 @@ pub use error::{DecodeError, Expected, LimitKind};
 pub use frame::{Frame, Verbatim};
 pub use limits::Limits;
 pub use payload::Payload;
+
+/// The bytes the decoder's parsing functions have examined on this thread since the last call,
+/// for fuzz targets to check that work stays linear in the input. Only with the
+/// `work-counter` feature, which is not for production builds: it costs a thread-local update
+/// per parsing call.
+#[cfg(feature = "work-counter")]
+#[doc(hidden)]
+pub fn take_work_count() -> u64 {
+    decode::work::take()
+}

@@ -59,5 +59,13 @@ fn commands(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commands);
+criterion_group! {
+    name = benches;
+    // Short runs, so that `cargo bench` at the root takes a few minutes: these inputs are
+    // deterministic and the spread stays within a few percent.
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = commands
+}
 criterion_main!(benches);

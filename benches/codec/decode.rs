@@ -1,5 +1,7 @@
 //! Decoder throughput (bytes/s) over fixed inputs, and the cost of feeding large replies in
-//! 4 KiB pieces compared with feeding them whole.
+//! 4 KiB pieces compared with feeding them whole. Part of the `resp-codec` package: run with
+//! `cargo bench` at the repository root (with `encode`), or `cargo bench -p resp-codec --bench
+//! decode`.
 
 // `criterion_group!` generates a public function that cannot carry a doc comment.
 #![allow(missing_docs)]
@@ -155,5 +157,13 @@ fn chunked_feed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput, chunked_feed);
+criterion_group! {
+    name = benches;
+    // Short runs, so that `cargo bench` at the root takes a few minutes: these inputs are
+    // deterministic and the spread stays within a few percent.
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = throughput, chunked_feed
+}
 criterion_main!(benches);
