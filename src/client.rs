@@ -128,7 +128,9 @@ impl Client {
     ///
     /// Cancel-safe: nothing is taken unless the future completes.
     pub async fn exclusive(&self) -> Result<PooledConnection, Error> {
-        self.pool.exclusive().await
+        self.pool
+            .exclusive(&crate::connection::Deadline::unbounded())
+            .await
     }
 
     /// Connects the shared connection now (instead of on first use) and checks it with `PING`.

@@ -19,10 +19,22 @@
 //!   not dropped in the middle of a call (a cancelled `BLPOP` or an open `MULTI` would poison
 //!   the next user), otherwise it is closed.
 //! - Reconnecting backs off exponentially with jitter, capped. While a backoff is running,
-//!   connection attempts fail at once with the last connect error (a circuit breaker), so a
-//!   down server costs callers no connect timeout each.
+//!   connection attempts fail at once with [`Error::Backoff`] (a circuit breaker: the
+//!   endpoint, since when, the next attempt, the last connect error as its cause), so a down
+//!   server costs callers no connect timeout each, and no caller mistakes the rejection for
+//!   a timeout.
+//! - Every call carries a [`Deadline`] fixed when it starts (its response timeout, plus the
+//!   block time of a blocking command): waiting for the reconnect lock, connecting (the
+//!   connect timeout still bounds an attempt, the deadline cuts it shorter), taking an
+//!   exclusive connection and its idle check, the request and its one retry all end by it. An
+//!   attempt cut short by a caller's deadline says nothing about the server and does not
+//!   count as a failure for the breaker.
 //! - Requests are at most once: one that may have been written is never re-sent; one that was
-//!   certainly not written (its connection died first) is retried once on a new connection.
+//!   certainly not written (its connection died first) is retried once on a new connection,
+//!   within the same deadline.
+//! - An exclusive connection idle for `idle_check_after` (configurable) is checked with
+//!   `PING` before reuse, for at most [`IDLE_PING_TIMEOUT`] and within the caller's deadline;
+//!   one that fails it is closed and another taken or opened.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,7 +49,7 @@ use tokio::time::Instant;
 
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink, Wait};
+use crate::connection::{ConnectOptions, Connection, Deadline, NegotiatedProtocol, PushSink, Wait};
 use crate::error::Error;
 use crate::reply::check as check_reply;
 
@@ -62,6 +74,9 @@ pub(crate) struct PoolOptions {
     pub(crate) acquire_timeout: Duration,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
+    /// How long an exclusive connection may sit idle before it is checked with `PING` on
+    /// reuse.
+    pub(crate) idle_check_after: Duration,
 }
 
 impl PoolOptions {
@@ -72,12 +87,14 @@ impl PoolOptions {
             acquire_timeout: config.pool_acquire_timeout(),
             reconnect_min: config.reconnect_min_delay(),
             reconnect_max: config.reconnect_max_delay(),
+            idle_check_after: config.idle_check_after(),
         }
     }
 }
 
-/// How long an exclusive connection may sit idle before it is checked with `PING` on reuse.
-const IDLE_CHECK_AFTER: Duration = Duration::from_secs(15);
+/// How long the `PING` of an idle connection's check may take before the connection is
+/// replaced.
+const IDLE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Pools created so far, mixed into each one's jitter seed.
 static POOLS: AtomicU64 = AtomicU64::new(0);
@@ -102,6 +119,8 @@ pub(crate) struct NodePool {
 #[derive(Default)]
 struct Breaker {
     failures: u32,
+    /// When the first failed attempt of this run of failures started.
+    since: Option<Instant>,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
 }
@@ -179,25 +198,38 @@ impl NodePool {
         half + Duration::from_nanos(self.random() % nanos)
     }
 
-    /// Opens a connection, unless the breaker says the server was unreachable moments ago.
-    pub(crate) async fn open(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+    /// A deadline for a call starting now, `wait` resolved against the response timeout.
+    pub(crate) fn deadline(&self, wait: Wait) -> Deadline {
+        Deadline::start(wait, self.opts.response_timeout)
+    }
+
+    /// Opens a connection, unless the breaker says the server was unreachable moments ago
+    /// ([`Error::Backoff`]). The attempt ends at `deadline` if that comes before the connect
+    /// timeout; the caller gave up then, which says nothing about the server, so it does not
+    /// count as a failed attempt.
+    pub(crate) async fn open(
+        &self,
+        push: Option<PushSink>,
+        deadline: &Deadline,
+    ) -> Result<Connection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        {
-            let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-            if let (Some(at), Some(err)) = (b.retry_at, &b.last_error) {
-                if Instant::now() < at {
-                    return Err(err.clone());
-                }
-            }
-        }
-        let result = self.connect(push).await;
+        let started = Instant::now();
+        self.check_breaker(started)?;
+        let result = match deadline.at() {
+            None => self.connect(push).await,
+            Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
+                Ok(result) => result,
+                Err(_) => return Err(deadline.expired(false)),
+            },
+        };
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(_) => *b = Breaker::default(),
             Err(e) => {
                 b.failures = b.failures.saturating_add(1);
+                b.since.get_or_insert(started);
                 let delay = self.backoff(b.failures);
                 b.retry_at = Some(Instant::now() + delay);
                 b.last_error = Some(e.clone());
@@ -205,6 +237,21 @@ impl NodePool {
             }
         }
         result
+    }
+
+    /// `Err(Backoff)` while the breaker's backoff runs.
+    fn check_breaker(&self, now: Instant) -> Result<(), Error> {
+        let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        match (b.retry_at, &b.last_error) {
+            (Some(at), Some(err)) if now < at => Err(Error::Backoff {
+                endpoint: self.opts.endpoint.clone(),
+                since: b.since.unwrap_or(now).into_std(),
+                retry_at: at.into_std(),
+                failures: b.failures,
+                cause: Box::new(err.clone()),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Connects to the fixed server, or to the master its source names now (checked with
@@ -232,16 +279,18 @@ impl NodePool {
         b.retry_at.filter(|at| *at > Instant::now())
     }
 
-    /// The shared multiplexed connection, (re)connecting if needed.
-    pub(crate) async fn shared(&self) -> Result<Connection, Error> {
+    /// The shared multiplexed connection, (re)connecting if needed, by `deadline`.
+    pub(crate) async fn shared(&self, deadline: &Deadline) -> Result<Connection, Error> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let _one_at_a_time = self.connecting.lock().await;
+        let _one_at_a_time = deadline
+            .bound(async { Ok(self.connecting.lock().await) })
+            .await?;
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let c = self.open(None).await?;
+        let c = self.open(None, deadline).await?;
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
     }
@@ -251,20 +300,26 @@ impl NodePool {
         guard.as_ref().filter(|c| !c.is_closed()).cloned()
     }
 
-    /// Sends one command on the shared connection, retrying once when it was certainly not
-    /// written.
-    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
+    /// Sends one command on the shared connection by `deadline`, retrying once (within the
+    /// same deadline) when it was certainly not written.
+    pub(crate) async fn request(&self, cmd: &Cmd, deadline: &Deadline) -> Result<Frame, Error> {
         let encode = |b: &mut BytesMut| cmd.write_to(b);
-        let conn = self.shared().await?;
-        match conn.request(&encode).await {
+        let conn = self.shared(deadline).await?;
+        match conn.request_by(&encode, deadline).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
-                self.shared().await?.request(&encode).await
+                self.shared(deadline)
+                    .await?
+                    .request_by(&encode, deadline)
+                    .await
             }
             Ok(frame) if self.is_demoted(&frame) => {
                 // The master we knew was demoted (a failover): the command was refused, not
                 // run, so it is safe to send again to the master Sentinel names now.
                 self.forget_master();
-                self.shared().await?.request(&encode).await
+                self.shared(deadline)
+                    .await?
+                    .request_by(&encode, deadline)
+                    .await
             }
             r => r,
         }
@@ -292,46 +347,56 @@ impl NodePool {
         }
     }
 
-    /// Sends a batch on the shared connection; like [`Pool::request`] for retries.
-    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+    /// Sends a batch on the shared connection by `deadline`; like [`NodePool::request`] for
+    /// retries.
+    pub(crate) async fn request_many(
+        &self,
+        cmds: &[&Cmd],
+        deadline: &Deadline,
+    ) -> Result<Vec<Frame>, Error> {
         let encode = |b: &mut BytesMut| cmds.iter().for_each(|c| c.write_to(b));
         let replies = cmds.len();
-        let conn = self.shared().await?;
-        match conn.request_many(&encode, replies).await {
+        let conn = self.shared(deadline).await?;
+        match conn.request_many_by(&encode, replies, deadline).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
-                let conn = self.shared().await?;
-                conn.request_many(&encode, replies).await
+                let conn = self.shared(deadline).await?;
+                conn.request_many_by(&encode, replies, deadline).await
             }
             Ok(frames) if frames.iter().any(|f| self.is_demoted(f)) => {
                 self.forget_master();
-                let conn = self.shared().await?;
-                conn.request_many(&encode, replies).await
+                let conn = self.shared(deadline).await?;
+                conn.request_many_by(&encode, replies, deadline).await
             }
             r => r,
         }
     }
 
-    /// Takes an exclusive connection, waiting at most the acquire timeout for a free one.
-    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<NodeConnection, Error> {
+    /// Takes an exclusive connection, waiting at most the acquire timeout for a free one, and
+    /// no later than `deadline` for all of it (a free one, a new one, the idle check).
+    pub(crate) async fn exclusive(
+        self: &Arc<Self>,
+        deadline: &Deadline,
+    ) -> Result<NodeConnection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         let waited = self.popts.acquire_timeout;
-        let permit = match tokio::time::timeout(waited, self.permits.clone().acquire_owned()).await
-        {
+        let limit = deadline.remaining().map_or(waited, |r| r.min(waited));
+        let permit = match tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) if limit < waited => return Err(deadline.expired(false)),
             Err(_) => return Err(Error::PoolTimeout { waited }),
         };
         let conn = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some((conn, since)) = candidate else {
-                break self.open(None).await?;
+                break self.open(None, deadline).await?;
             };
             if conn.is_closed() {
                 continue;
             }
-            if since.elapsed() >= IDLE_CHECK_AFTER && !ping(&conn).await {
+            if since.elapsed() >= self.popts.idle_check_after && !ping(&conn, deadline).await {
                 conn.close();
                 continue;
             }
@@ -379,10 +444,15 @@ impl NodePool {
     }
 }
 
-async fn ping(conn: &Connection) -> bool {
+/// Checks an idle connection with `PING`, for at most [`IDLE_PING_TIMEOUT`] and not past the
+/// caller's `deadline`.
+async fn ping(conn: &Connection, deadline: &Deadline) -> bool {
+    let limit = deadline
+        .remaining()
+        .map_or(IDLE_PING_TIMEOUT, |r| r.min(IDLE_PING_TIMEOUT));
     let probe = conn.request_with(
         |b| resp_codec::encode_command(b, &["PING"]),
-        Wait::Exactly(Some(Duration::from_secs(1))),
+        Wait::Exactly(Some(limit)),
     );
     matches!(probe.await, Ok(Frame::SimpleString(_)))
 }
@@ -448,14 +518,24 @@ impl NodeConnection {
         self.pool.endpoint()
     }
 
+    /// The response timeout of this connection's pool.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.pool.opts.response_timeout
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         self.conn.as_ref().expect("present until drop")
     }
 
-    pub(crate) async fn send_frame(&mut self, cmd: &Cmd, wait: Wait) -> Result<Frame, Error> {
+    /// Sends `cmd` and waits for its reply by `deadline`.
+    pub(crate) async fn send_frame(
+        &mut self,
+        cmd: &Cmd,
+        deadline: &Deadline,
+    ) -> Result<Frame, Error> {
         self.busy = true;
         self.state.observe(cmd);
-        let result = self.conn().request_with(|b| cmd.write_to(b), wait).await;
+        let result = self.conn().request_by(|b| cmd.write_to(b), deadline).await;
         if let Err(e) = &result {
             if e.is_connection_error() {
                 self.conn().close();
@@ -465,20 +545,26 @@ impl NodeConnection {
         result
     }
 
-    pub(crate) async fn send_many(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+    /// Sends `cmds` in one write and waits for their replies by `deadline`.
+    pub(crate) async fn send_many(
+        &mut self,
+        cmds: &[&Cmd],
+        deadline: &Deadline,
+    ) -> Result<Vec<Frame>, Error> {
         self.busy = true;
         for c in cmds {
             self.state.observe(c);
         }
         let result = self
             .conn()
-            .request_many(
+            .request_many_by(
                 |b| {
                     for c in cmds {
                         c.write_to(b);
                     }
                 },
                 cmds.len(),
+                deadline,
             )
             .await;
         if result.is_err() {
@@ -551,26 +637,41 @@ mod tests {
         assert_ne!(da, db);
     }
 
-    /// While the breaker's backoff runs, `open` fails at once with the last error instead of
-    /// connecting again; once it expires, the next call tries again.
+    /// While the breaker's backoff runs, `open` fails at once with [`Error::Backoff`]
+    /// (carrying the last error) instead of connecting again; once it expires, the next call
+    /// tries again.
     #[tokio::test]
     async fn open_fails_fast_while_the_backoff_runs() {
         let p = pool(300, 300);
-        let Err(first) = p.open(None).await else {
+        let none = Deadline::unbounded();
+        let Err(first) = p.open(None, &none).await else {
             panic!("nothing listens on port 1")
         };
         assert_eq!(p.breaker.lock().unwrap().failures, 1);
-        let Err(again) = p.open(None).await else {
+        let started = Instant::now();
+        let Err(again) = p.open(None, &none).await else {
             panic!("connected during the backoff")
         };
-        assert_eq!(again.to_string(), first.to_string());
+        let Error::Backoff {
+            failures,
+            retry_at,
+            ref cause,
+            ..
+        } = again
+        else {
+            panic!("not a backoff: {again:?}")
+        };
+        assert_eq!(cause.to_string(), first.to_string());
+        assert_eq!(failures, 1);
+        assert!(retry_at > started.into_std());
+        assert!(again.is_backoff() && !again.is_timeout() && again.is_unsent());
         assert_eq!(
             p.breaker.lock().unwrap().failures,
             1,
             "connected during the backoff"
         );
         tokio::time::sleep(Duration::from_millis(310)).await;
-        assert!(p.open(None).await.is_err());
+        assert!(p.open(None, &none).await.is_err());
         assert_eq!(p.breaker.lock().unwrap().failures, 2);
     }
 }

@@ -212,8 +212,11 @@ impl<'a> Executor for &'a Client {
                 (Body::Send(cmd), Some(wait)) => {
                     // A blocking command gets a connection of its own, so that it never
                     // stalls the shared one; dropped mid-call, that connection is closed.
-                    let mut conn = self.exclusive().await?;
-                    conn.send_frame(&cmd, wait).await?
+                    // Its deadline counts from here: taking or opening that connection
+                    // is part of the wait.
+                    let deadline = self.pool.deadline(wait);
+                    let mut conn = self.pool.exclusive(&deadline).await?;
+                    conn.send_frame_by(&cmd, &deadline).await?
                 }
                 (Body::Local(frame), _) => frame,
                 (Body::Invalid(e), _) => return Err(e),
