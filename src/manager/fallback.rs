@@ -16,8 +16,8 @@
 //!   [`RedisManager::fallback`] for their JSON and token errors); the rate limiter, the lock
 //!   and pub/sub through [`Backend`], which is a manager (log and health) or a plain
 //!   [`Client`] (log only). Where the error itself is the answer (the lock's
-//!   `LockError::Unavailable`, a subscribe refused by the server or failing on a plain client), [`Backend::note_failure`] records it
-//!   here and the caller returns it.
+//!   `LockError::Unavailable`, a subscribe refused by the server or failing on a plain
+//!   client), [`Backend::note_failure`] records it here and the caller returns it.
 //! - Health is an [`AtomicBool`](std::sync::atomic::AtomicBool) in the manager, so
 //!   [`RedisManager::is_enabled`] costs no I/O. A connection-level failure (I/O, timeouts,
 //!   lost connections, authentication, an exhausted pool) clears it; server error replies
