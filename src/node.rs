@@ -22,7 +22,12 @@
 //!   connection attempts fail at once with [`Error::Backoff`] (a circuit breaker: the
 //!   endpoint, since when, the next attempt, the last connect error as its cause), so a down
 //!   server costs callers no connect timeout each, and no caller mistakes the rejection for
-//!   a timeout.
+//!   a timeout. When the failures were refused connections (nothing listening: a server
+//!   down or restarting), a caller may probe with a bare connect ahead of the schedule, at
+//!   most once per [`PROBE_EVERY`] for the pool; when something listens again it connects at
+//!   once, so a restarted server is served again within about that interval, however long
+//!   the outage and the backoff grew. A server that stays down sees no handshake before the
+//!   backoff ends.
 //! - Every call carries a [`Deadline`] fixed when it starts (its response timeout, plus the
 //!   block time of a blocking command): waiting for the reconnect lock, connecting (the
 //!   connect timeout still bounds an attempt, the deadline cuts it shorter), taking an
@@ -49,7 +54,9 @@ use tokio::time::Instant;
 
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, Deadline, NegotiatedProtocol, PushSink, Wait};
+use crate::connection::{
+    ConnectOptions, Connection, Deadline, NegotiatedProtocol, PushSink, Wait, listens,
+};
 use crate::error::Error;
 use crate::reply::check as check_reply;
 
@@ -96,6 +103,15 @@ impl PoolOptions {
 /// replaced.
 const IDLE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How often, at most, a pool whose server refused connections checks with a bare connect
+/// whether it listens again, ahead of the backoff schedule: the longest a caller waits for
+/// a restarted server to be noticed (plus one connect), whatever the backoff has grown to.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// How long such a probe may take (never longer than the caller's deadline): a refused
+/// connect is answered by the peer's kernel within a round trip.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// Pools created so far, mixed into each one's jitter seed.
 static POOLS: AtomicU64 = AtomicU64::new(0);
 
@@ -123,6 +139,8 @@ struct Breaker {
     since: Option<Instant>,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
+    /// When a caller last probed ahead of the backoff schedule (see [`NodePool::probe_ahead`]).
+    last_probe: Option<Instant>,
 }
 
 impl NodePool {
@@ -216,7 +234,11 @@ impl NodePool {
             return Err(Error::Closed);
         }
         let started = Instant::now();
-        self.check_breaker(started)?;
+        if let Err(backoff) = self.check_breaker(started) {
+            if !self.probe_ahead(started, deadline).await {
+                return Err(backoff);
+            }
+        }
         let result = match deadline.at() {
             None => self.connect(push).await,
             Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
@@ -237,6 +259,48 @@ impl NodePool {
             }
         }
         result
+    }
+
+    /// While the backoff runs after connections were refused (nothing listened: the server
+    /// is down or restarting), a caller may check with a bare connect, at most once per
+    /// [`PROBE_EVERY`] for the whole pool, whether something listens again; true when it
+    /// does, and the caller then attempts a real connection at once. A refused connect costs
+    /// the server's host only a reset, and a server that stays down sees no handshake before
+    /// the backoff ends. After other failures (timeouts of a frozen or unreachable host, a
+    /// handshake refused) the probe would say nothing new, and only the backoff decides.
+    async fn probe_ahead(&self, now: Instant, deadline: &Deadline) -> bool {
+        if self.master.is_some() {
+            // A Sentinel-resolved master: where it is, is the connect's business.
+            return false;
+        }
+        {
+            let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            let refused = matches!(
+                &b.last_error,
+                Some(Error::Io(e)) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                )
+            );
+            let recent = b
+                .last_probe
+                .is_some_and(|at| now.saturating_duration_since(at) < PROBE_EVERY);
+            if !refused || recent {
+                return false;
+            }
+            b.last_probe = Some(now);
+        }
+        let limit = deadline
+            .remaining()
+            .map_or(PROBE_TIMEOUT, |r| r.min(PROBE_TIMEOUT));
+        let up = matches!(
+            tokio::time::timeout(limit, listens(&self.opts.endpoint)).await,
+            Ok(true)
+        );
+        if up {
+            tracing::debug!(endpoint = %self.opts.endpoint, "listening again; connecting ahead of the backoff");
+        }
+        up
     }
 
     /// `Err(Backoff)` while the breaker's backoff runs.

@@ -227,3 +227,94 @@ async fn an_idle_connection_that_fails_its_check_is_replaced() {
         "x"
     );
 }
+
+/// How soon after a restarted server answers the client must serve again, whatever the
+/// backoff grew to during the outage: the goal (250 ms) plus [`MARGIN`].
+const RECOVERY_BOUND: Duration = Duration::from_millis(500);
+
+/// Calls (every 10 ms) until one succeeds; how long that took.
+async fn time_to_recover(what: &str, mut call: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !call().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: no recovery within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+/// After an outage long enough for the reconnect backoff to reach seconds, a restarted
+/// server is served again within [`RECOVERY_BOUND`], not when the backoff runs out: by the
+/// client, by a manager (whose operations return defaults until it notices) and by a
+/// subscriber.
+#[tokio::test]
+async fn a_restarted_server_is_served_at_once_after_a_long_outage() {
+    use redis_manager::RedisManager;
+    use redis_manager::cmd::PubSubEvent;
+
+    let mut server = RedisServer::start();
+    // The default backoff: 50 ms doubling to 5 s.
+    let client = Client::connect(config(&server)).await.unwrap();
+    let manager = RedisManager::new(config(&server));
+    assert!(manager.initialize().await);
+    let mut sub = client.subscriber().await.unwrap();
+    sub.subscribe(&["ch"]).await.unwrap();
+    server.stop();
+
+    // The outage goes on until the client's next attempt is at least 2 s away.
+    let outage = Instant::now();
+    loop {
+        // The manager learns of the outage from an operation of its own.
+        let _ = manager.get("k").await;
+        match client.get("k").await {
+            Err(Error::Backoff { retry_at, .. })
+                if retry_at > Instant::now() + Duration::from_secs(2) =>
+            {
+                break;
+            }
+            Err(_) => {}
+            Ok(v) => panic!("a stopped server answered {v:?}"),
+        }
+        assert!(
+            outage.elapsed() < Duration::from_secs(60),
+            "no long backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!manager.is_enabled());
+    // The subscriber notices the loss, and waits for the server in `next`.
+    let events = tokio::spawn(async move {
+        loop {
+            match sub.next().await {
+                Some(Ok(PubSubEvent::Reconnected)) => return Instant::now(),
+                Some(_) => {}
+                None => panic!("the subscriber ended"),
+            }
+        }
+    });
+
+    server.restart();
+    let restarted = Instant::now();
+    let took = time_to_recover("client", async || client.get("k").await.is_ok()).await;
+    assert!(
+        took <= RECOVERY_BOUND,
+        "the client served again after {took:?}"
+    );
+    time_to_recover("manager", async || manager.is_enabled()).await;
+    let took = restarted.elapsed();
+    assert!(
+        took <= RECOVERY_BOUND,
+        "the manager was enabled again after {took:?}"
+    );
+    let reconnected = tokio::time::timeout(Duration::from_secs(30), events)
+        .await
+        .expect("the subscriber never reconnected")
+        .unwrap();
+    let took = reconnected.saturating_duration_since(restarted);
+    assert!(
+        took <= RECOVERY_BOUND,
+        "the subscriber reconnected after {took:?}"
+    );
+}

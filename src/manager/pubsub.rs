@@ -452,7 +452,7 @@ async fn listen<T, F, Fut>(
     Fut::Output: HandlerResult + Send,
 {
     // Pause after a failed reconnect attempt (the subscriber already waits for the pool's
-    // breaker; this guards against a tight loop if it has none to wait for).
+    // breaker; this only guards against a tight loop if it has none to wait for).
     let mut pause = Duration::from_millis(50);
     loop {
         let event = tokio::select! {
@@ -519,7 +519,9 @@ async fn listen<T, F, Fut>(
                     _ = &mut stopped => break,
                     _ = tokio::time::sleep(pause) => {}
                 }
-                pause = (pause * 2).min(Duration::from_secs(5));
+                // Capped low: the subscriber already waits for the pool's breaker, and a long
+                // pause here would delay noticing a server that is back.
+                pause = (pause * 2).min(Duration::from_millis(200));
             }
         }
     }
