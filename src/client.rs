@@ -73,11 +73,13 @@ impl Client {
         Ok(client)
     }
 
-    /// Sends `cmd` and converts its reply into `T`.
+    /// Sends `cmd` and converts its reply into `T`, within the response timeout counted from
+    /// this call (a reconnect and a retry included).
     ///
     /// # Errors
     ///
-    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`], ...),
+    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`],
+    /// [`Error::Backoff`], ...),
     /// [`Error::Server`] for an error reply, [`Error::Conversion`] when the reply does not fit
     /// `T`.
     ///

@@ -38,8 +38,10 @@ pub enum Error {
     /// servers).
     #[error("authentication failed")]
     Auth(#[source] ServerError),
-    /// No reply arrived within the response timeout. If the request had been written, its
-    /// outcome is unknown: the server may or may not have executed it.
+    /// The call's timeout ran out, counted from the call: no reply arrived in time, or (with
+    /// `sent: false`) the connection it needed could not be made or taken in time. If the
+    /// request had been written, its outcome is unknown: the server may or may not have
+    /// executed it.
     #[error("timed out after {after:?}")]
     Timeout {
         /// The timeout that expired.
