@@ -738,4 +738,38 @@ mod tests {
         assert!(p.open(None, &none).await.is_err());
         assert_eq!(p.breaker.lock().unwrap().failures, 2);
     }
+
+    /// While the backoff runs after refused connections, callers probe ahead of it at most
+    /// once per [`PROBE_EVERY`] for the pool, and a probe that finds nothing listening makes
+    /// no connect attempt: a server that stays down is not hammered.
+    #[tokio::test]
+    async fn probes_ahead_of_the_backoff_at_most_once_per_interval() {
+        let p = pool(10_000, 10_000);
+        let none = Deadline::unbounded();
+        assert!(
+            p.open(None, &none).await.is_err(),
+            "nothing listens on port 1"
+        );
+        let started = Instant::now();
+        let (mut probes, mut last) = (0, None);
+        while started.elapsed() < Duration::from_millis(350) {
+            let Err(e) = p.open(None, &none).await else {
+                panic!("connected to port 1")
+            };
+            assert!(e.is_backoff(), "{e:?}");
+            let probe = p.breaker.lock().unwrap().last_probe;
+            if probe != last {
+                probes += 1;
+                last = probe;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // At 0, 100, 200 and 300 ms at most; fewer on a machine slow to run the loop.
+        assert!((1..=4).contains(&probes), "{probes} probes in 350 ms");
+        assert_eq!(
+            p.breaker.lock().unwrap().failures,
+            1,
+            "a connect was attempted"
+        );
+    }
 }
