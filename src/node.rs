@@ -11,7 +11,9 @@
 //!
 //! - Ordinary commands share one multiplexed connection (Redis executes one command at a time,
 //!   so one well-batched socket already saturates it; more would only split the batches). When
-//!   it fails, the next request reconnects; concurrent reconnects collapse into one.
+//!   it fails, the next request reconnects; concurrent reconnects collapse into one, which
+//!   runs in a task of its own to its end (bounded by the connect timeout) while each caller
+//!   waits for it until its own deadline, so no caller's giving up wastes the attempt.
 //! - Blocking pops, `WATCH`/`MULTI`/`EXEC` and subscribers take an exclusive connection
 //!   ([`NodeConnection`]), at most `max_connections - 1` at a time (at least one), so the pool
 //!   never holds more than `max(max_connections, 2)` sockets. Acquiring waits at most the
@@ -29,11 +31,11 @@
 //!   the outage and the backoff grew. A server that stays down sees no handshake before the
 //!   backoff ends.
 //! - Every call carries a [`Deadline`] fixed when it starts (its response timeout, plus the
-//!   block time of a blocking command): waiting for the reconnect lock, connecting (the
-//!   connect timeout still bounds an attempt, the deadline cuts it shorter), taking an
-//!   exclusive connection and its idle check, the request and its one retry all end by it. An
-//!   attempt cut short by a caller's deadline says nothing about the server and does not
-//!   count as a failure for the breaker.
+//!   block time of a blocking command): waiting for the shared connection's connect, taking
+//!   an exclusive connection (opening one is cut short by the deadline) and its idle check,
+//!   the request and its one retry all end by it. An exclusive connection's attempt cut
+//!   short by a caller's deadline says nothing about the server and does not count as a
+//!   failure for the breaker.
 //! - Requests are at most once: one that may have been written is never re-sent; one that was
 //!   certainly not written (its connection died first) is retried once on a new connection,
 //!   within the same deadline.
@@ -44,12 +46,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use resp_codec::Frame;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::command::Cmd;
@@ -124,13 +126,20 @@ pub(crate) struct NodePool {
     /// Where the master is, when it is found through Sentinel rather than fixed.
     master: Option<Arc<dyn MasterSource>>,
     shared: Mutex<Option<Connection>>,
-    connecting: tokio::sync::Mutex<()>,
+    /// The shared connection's connect in progress (or just finished): its outcome, once it
+    /// has one.
+    connecting: Mutex<Option<Connecting>>,
+    /// This pool, for the task that connects the shared connection.
+    me: Weak<NodePool>,
     idle: Mutex<Vec<(Connection, Instant)>>,
     permits: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
     closed: AtomicBool,
     jitter: AtomicU64,
 }
+
+/// Where the callers waiting for the shared connection's connect learn its outcome.
+type Connecting = watch::Receiver<Option<Result<Connection, Error>>>;
 
 #[derive(Default)]
 struct Breaker {
@@ -170,13 +179,14 @@ impl NodePool {
         master: Option<Arc<dyn MasterSource>>,
     ) -> Arc<NodePool> {
         let exclusive = popts.max_connections.saturating_sub(1).max(1);
-        Arc::new(NodePool {
+        Arc::new_cyclic(|me| NodePool {
             opts,
             popts,
             readonly,
             master,
             shared: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: Mutex::new(None),
+            me: me.clone(),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
@@ -344,19 +354,75 @@ impl NodePool {
     }
 
     /// The shared multiplexed connection, (re)connecting if needed, by `deadline`.
+    ///
+    /// The connect runs in a task of its own, to its end (the connect timeout bounds it),
+    /// and concurrent callers wait for the same one, each until its own deadline: a caller
+    /// that gives up does not waste the attempt for the next, so a handshake slower than a
+    /// response timeout still completes, and the breaker counts each attempt once.
     pub(crate) async fn shared(&self, deadline: &Deadline) -> Result<Connection, Error> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let _one_at_a_time = deadline
-            .bound(async { Ok(self.connecting.lock().await) })
-            .await?;
+        let mut rx = match self.connect_shared() {
+            Ok(c) => return Ok(c),
+            Err(rx) => rx,
+        };
+        deadline
+            .bound(async move {
+                match rx.wait_for(Option::is_some).await {
+                    Ok(outcome) => match &*outcome {
+                        Some(result) => result.clone(),
+                        None => Err(Error::Closed),
+                    },
+                    // The connecting task was dropped unfinished: its runtime shut down.
+                    Err(_) => Err(Error::ConnectionClosed {
+                        sent: false,
+                        cause: None,
+                    }),
+                }
+            })
+            .await
+    }
+
+    /// The shared connection if it is up (`Ok`), else the connect in progress, started now
+    /// if none is (`Err`).
+    fn connect_shared(&self) -> Result<Connection, Connecting> {
+        let mut slot = self.connecting.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the slot's lock: a connect that finished since the caller looked has
+        // installed its connection already.
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let c = self.open(None, deadline).await?;
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
-        Ok(c)
+        if let Some(rx) = slot.as_ref() {
+            let pending = rx.borrow().is_none() && rx.has_changed().is_ok();
+            if pending {
+                return Err(rx.clone());
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+            (Some(pool), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let result = pool.open(None, &Deadline::unbounded()).await;
+                    if let Ok(c) = &result {
+                        if pool.is_closed() {
+                            c.close();
+                        } else {
+                            *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(c.clone());
+                        }
+                    }
+                    let _ = tx.send(Some(result));
+                });
+            }
+            // Outside a runtime (never from an async caller) or while the pool is being
+            // dropped: nothing can connect.
+            _ => {
+                let _ = tx.send(Some(Err(Error::Closed)));
+            }
+        }
+        *slot = Some(rx.clone());
+        Err(rx)
     }
 
     fn current(&self) -> Option<Connection> {

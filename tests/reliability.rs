@@ -318,3 +318,44 @@ async fn a_restarted_server_is_served_at_once_after_a_long_outage() {
         "the subscriber reconnected after {took:?}"
     );
 }
+
+/// A handshake slower than the response timeout (two round trips, HELLO and SELECT, over a
+/// slow link) still completes: callers that give up do not cancel it, the next ones find
+/// the connection made, and calls that need no reconnect fit in their timeout.
+#[tokio::test]
+async fn a_handshake_slower_than_the_response_timeout_still_connects() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.addr()).await;
+    // Each chunk waits 100 ms each way: a round trip takes 200 ms, the handshake 400 ms.
+    proxy.set_mode(Mode::Latency(Duration::from_millis(100)));
+    let client = Client::new(
+        Config::builder()
+            .host("127.0.0.1")
+            .port(proxy.port())
+            .db(1)
+            .response_timeout(Some(RESPONSE_TIMEOUT)),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut timeouts = 0;
+    loop {
+        match client.get("k").await {
+            Ok(v) => {
+                assert_eq!(v, None);
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_timeout(), "{e:?}");
+                timeouts += 1;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never connected: {timeouts} calls timed out"
+        );
+    }
+    assert!(
+        timeouts >= 1,
+        "the first call cannot have fitted in its timeout"
+    );
+}
