@@ -16,10 +16,13 @@
 //!   waits for it until its own deadline, so no caller's giving up wastes the attempt.
 //! - Blocking pops, `WATCH`/`MULTI`/`EXEC` and subscribers take an exclusive connection
 //!   ([`NodeConnection`]), at most `max_connections - 1` at a time (at least one), so the pool
-//!   never holds more than `max(max_connections, 2)` sockets. Acquiring waits at most the
-//!   acquire timeout. A connection goes back on drop only when it is clean: not closed, and
-//!   not dropped in the middle of a call (a cancelled `BLPOP` or an open `MULTI` would poison
-//!   the next user), otherwise it is closed.
+//!   never holds more than `max(max_connections, 2)` sockets, besides connections still being
+//!   opened for callers that gave up (each bounded by the connect timeout; once made, they
+//!   go to the idle list, which holds at most `max_connections - 1`, and the rest are
+//!   closed). Acquiring waits at most the acquire timeout. A connection goes back on drop
+//!   only when it is clean: not closed, and not dropped in the middle of a call (a
+//!   cancelled `BLPOP` or an open `MULTI` would poison the next user), otherwise it is
+//!   closed.
 //! - Reconnecting backs off exponentially with jitter, capped. While a backoff is running,
 //!   connection attempts fail at once with [`Error::Backoff`] (a circuit breaker: the
 //!   endpoint, since when, the next attempt, the last connect error as its cause), so a down
@@ -32,10 +35,10 @@
 //!   backoff ends.
 //! - Every call carries a [`Deadline`] fixed when it starts (its response timeout, plus the
 //!   block time of a blocking command): waiting for the shared connection's connect, taking
-//!   an exclusive connection (opening one is cut short by the deadline) and its idle check,
-//!   the request and its one retry all end by it. An exclusive connection's attempt cut
-//!   short by a caller's deadline says nothing about the server and does not count as a
-//!   failure for the breaker.
+//!   or opening an exclusive connection and its idle check, the request and its one retry
+//!   all end by it. Connect attempts themselves run in tasks of their own to the connect
+//!   timeout, whoever waits for them: a caller's giving up wastes no attempt, and the
+//!   breaker counts each attempt once.
 //! - Requests are at most once: one that may have been written is never re-sent; one that was
 //!   certainly not written (its connection died first) is retried once on a new connection,
 //!   within the same deadline.
@@ -179,6 +182,7 @@ impl NodePool {
         master: Option<Arc<dyn MasterSource>>,
     ) -> Arc<NodePool> {
         let exclusive = popts.max_connections.saturating_sub(1).max(1);
+        // Keep in step with `max_exclusive`.
         Arc::new_cyclic(|me| NodePool {
             opts,
             popts,
@@ -521,7 +525,7 @@ impl NodePool {
         let conn = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some((conn, since)) = candidate else {
-                break self.open(None, deadline).await?;
+                break self.open_exclusive(deadline).await?;
             };
             if conn.is_closed() {
                 continue;
@@ -541,15 +545,48 @@ impl NodePool {
         })
     }
 
+    /// Opens a connection for an exclusive user, who waits for it until `deadline`. The
+    /// attempt runs in a task of its own to its end (the connect timeout bounds it): when the
+    /// caller has given up by then, the new connection waits in the idle list for the next
+    /// one, so a handshake slower than a caller's timeout is not wasted.
+    async fn open_exclusive(self: &Arc<Self>, deadline: &Deadline) -> Result<Connection, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let result = pool.open(None, &Deadline::unbounded()).await;
+            if let Err(Ok(orphan)) = tx.send(result) {
+                pool.give_back(orphan);
+            }
+        });
+        deadline
+            .bound(async {
+                rx.await.unwrap_or(Err(Error::ConnectionClosed {
+                    sent: false,
+                    cause: None,
+                }))
+            })
+            .await
+    }
+
+    /// Puts a clean connection in the idle list, unless the pool is closed or the list is
+    /// full (as many as exclusive users may hold at once).
     fn give_back(&self, conn: Connection) {
         if self.closed.load(Ordering::Acquire) || conn.is_closed() {
             conn.close();
             return;
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((conn, Instant::now()));
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= self.max_exclusive() {
+            drop(idle);
+            conn.close();
+            return;
+        }
+        idle.push((conn, Instant::now()));
+    }
+
+    /// How many exclusive connections may be in use at once.
+    fn max_exclusive(&self) -> usize {
+        self.popts.max_connections.saturating_sub(1).max(1)
     }
 
     /// Closes every connection; later requests fail with [`Error::Closed`].

@@ -359,3 +359,45 @@ async fn a_handshake_slower_than_the_response_timeout_still_connects() {
         "the first call cannot have fitted in its timeout"
     );
 }
+
+/// The same for a blocking command, which opens a connection of its own: an opening that
+/// outlives its caller's timeout is not wasted, the connection waits in the pool for the
+/// next call.
+#[tokio::test]
+async fn an_exclusive_connection_slower_to_open_than_the_timeout_is_kept_for_the_next_call() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.addr()).await;
+    // A round trip takes 200 ms, the handshake (HELLO, SELECT) 400 ms.
+    proxy.set_mode(Mode::Latency(Duration::from_millis(100)));
+    let client = Client::new(
+        Config::builder()
+            .host("127.0.0.1")
+            .port(proxy.port())
+            .db(1)
+            .response_timeout(Some(RESPONSE_TIMEOUT)),
+    )
+    .unwrap();
+    let block = Duration::from_millis(10);
+    let started = Instant::now();
+    let mut timeouts = 0;
+    loop {
+        match client.blpop(&["empty"], block.as_secs_f64()).await {
+            Ok(v) => {
+                assert_eq!(v, None);
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_timeout(), "{e:?}");
+                timeouts += 1;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never connected: {timeouts} calls timed out"
+        );
+    }
+    assert!(
+        timeouts >= 1,
+        "the first call cannot have fitted in its timeout"
+    );
+}
