@@ -81,7 +81,9 @@ impl Client {
     ///
     /// Cancel-safe: nothing is taken unless the future completes.
     pub async fn exclusive(&self) -> Result<PooledConnection, Error> {
-        self.pool.exclusive().await
+        self.pool
+            .exclusive(&crate::connection::Deadline::unbounded())
+            .await
     }
 
     /// The protocol the shared connection negotiated, once it is connected.

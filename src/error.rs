@@ -38,8 +38,10 @@ pub enum Error {
     /// servers).
     #[error("authentication failed")]
     Auth(#[source] ServerError),
-    /// No reply arrived within the response timeout. If the request had been written, its
-    /// outcome is unknown: the server may or may not have executed it.
+    /// The call's timeout ran out, counted from the call: no reply arrived in time, or (with
+    /// `sent: false`) the connection it needed could not be made or taken in time. If the
+    /// request had been written, its outcome is unknown: the server may or may not have
+    /// executed it.
     #[error("timed out after {after:?}")]
     Timeout {
         /// The timeout that expired.
@@ -65,6 +67,24 @@ pub enum Error {
     PoolTimeout {
         /// How long the caller waited.
         waited: Duration,
+    },
+    /// Connecting to `endpoint` failed moments ago and the client is backing off before it
+    /// tries again (a circuit breaker): the call failed at once, without a connect attempt
+    /// and without waiting. Nothing was sent. Not a timeout, even when `cause` is one.
+    #[error("not connecting to {endpoint}: down for {failures} attempt(s), backing off")]
+    Backoff {
+        /// The server that could not be reached.
+        endpoint: crate::config::ServerAddr,
+        /// When the first of the consecutive failed connect attempts started.
+        since: std::time::Instant,
+        /// When the next connect attempt will be allowed (earlier, if a probe finds the
+        /// server listening again).
+        retry_at: std::time::Instant,
+        /// How many connect attempts in a row have failed.
+        failures: u32,
+        /// The error of the last connect attempt.
+        #[source]
+        cause: Box<Error>,
     },
     /// The client was shut down.
     #[error("client is closed")]
@@ -141,13 +161,21 @@ impl From<ServerError> for Error {
 }
 
 impl Error {
-    /// True for a response or connect timeout.
+    /// True for a response or connect timeout: this call waited its whole timeout. Not for
+    /// [`Error::Backoff`], which fails at once (see [`Error::is_backoff`]).
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout { .. } => true,
             Error::Io(e) => e.kind() == io::ErrorKind::TimedOut,
             _ => false,
         }
+    }
+
+    /// True when the call failed at once because the client is backing off from a server it
+    /// could not reach moments ago ([`Error::Backoff`]); the last connect error is its
+    /// `cause` (see [`std::error::Error::source`]).
+    pub fn is_backoff(&self) -> bool {
+        matches!(self, Error::Backoff { .. })
     }
 
     /// True when a request may have reached the server but no reply was received: retrying
@@ -160,7 +188,7 @@ impl Error {
     }
 
     /// True for failures of the connection itself (I/O, TLS, protocol, closed, no master
-    /// found through Sentinel), as opposed to a server error reply or a conversion error.
+    /// found through Sentinel, backing off from an unreachable server), as opposed to a server error reply or a conversion error.
     pub fn is_connection_error(&self) -> bool {
         #[cfg(feature = "tls")]
         if let Error::Tls(_) = self {
@@ -175,6 +203,7 @@ impl Error {
                 | Error::Closed
                 | Error::UnexpectedReply
                 | Error::NoMaster { .. }
+                | Error::Backoff { .. }
         )
     }
 
@@ -196,6 +225,7 @@ impl Error {
             Error::ConnectionClosed { sent: false, .. }
                 | Error::Timeout { sent: false, .. }
                 | Error::NoMaster { .. }
+                | Error::Backoff { .. }
         )
     }
 

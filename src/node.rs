@@ -11,33 +11,57 @@
 //!
 //! - Ordinary commands share one multiplexed connection (Redis executes one command at a time,
 //!   so one well-batched socket already saturates it; more would only split the batches). When
-//!   it fails, the next request reconnects; concurrent reconnects collapse into one.
+//!   it fails, the next request reconnects; concurrent reconnects collapse into one, which
+//!   runs in a task of its own to its end (bounded by the connect timeout) while each caller
+//!   waits for it until its own deadline, so no caller's giving up wastes the attempt.
 //! - Blocking pops, `WATCH`/`MULTI`/`EXEC` and subscribers take an exclusive connection
 //!   ([`NodeConnection`]), at most `max_connections - 1` at a time (at least one), so the pool
-//!   never holds more than `max(max_connections, 2)` sockets. Acquiring waits at most the
-//!   acquire timeout. A connection goes back on drop only when it is clean: not closed, and
-//!   not dropped in the middle of a call (a cancelled `BLPOP` or an open `MULTI` would poison
-//!   the next user), otherwise it is closed.
+//!   never holds more than `max(max_connections, 2)` sockets, besides connections still being
+//!   opened for callers that gave up (each bounded by the connect timeout; once made, they
+//!   go to the idle list, which holds at most `max_connections - 1`, and the rest are
+//!   closed). Acquiring waits at most the acquire timeout. A connection goes back on drop
+//!   only when it is clean: not closed, and not dropped in the middle of a call (a
+//!   cancelled `BLPOP` or an open `MULTI` would poison the next user), otherwise it is
+//!   closed.
 //! - Reconnecting backs off exponentially with jitter, capped. While a backoff is running,
-//!   connection attempts fail at once with the last connect error (a circuit breaker), so a
-//!   down server costs callers no connect timeout each.
+//!   connection attempts fail at once with [`Error::Backoff`] (a circuit breaker: the
+//!   endpoint, since when, the next attempt, the last connect error as its cause), so a down
+//!   server costs callers no connect timeout each, and no caller mistakes the rejection for
+//!   a timeout. When the failures were refused connections (nothing listening: a server
+//!   down or restarting), a caller may probe with a bare connect ahead of the schedule, at
+//!   most once per [`PROBE_EVERY`] for the pool; when something listens again it connects at
+//!   once, so a restarted server is served again within about that interval, however long
+//!   the outage and the backoff grew. A server that stays down sees no handshake before the
+//!   backoff ends.
+//! - Every call carries a [`Deadline`] fixed when it starts (its response timeout, plus the
+//!   block time of a blocking command): waiting for the shared connection's connect, taking
+//!   or opening an exclusive connection and its idle check, the request and its one retry
+//!   all end by it. Connect attempts themselves run in tasks of their own to the connect
+//!   timeout, whoever waits for them: a caller's giving up wastes no attempt, and the
+//!   breaker counts each attempt once.
 //! - Requests are at most once: one that may have been written is never re-sent; one that was
-//!   certainly not written (its connection died first) is retried once on a new connection.
+//!   certainly not written (its connection died first) is retried once on a new connection,
+//!   within the same deadline.
+//! - An exclusive connection idle for `idle_check_after` (configurable) is checked with
+//!   `PING` before reuse, for at most [`IDLE_PING_TIMEOUT`] and within the caller's deadline;
+//!   one that fails it is closed and another taken or opened.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use resp_codec::Frame;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, Pending, PushSink, Wait};
+use crate::connection::{
+    ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait, listens,
+};
 use crate::error::Error;
 use crate::reply::check as check_reply;
 
@@ -62,6 +86,9 @@ pub(crate) struct PoolOptions {
     pub(crate) acquire_timeout: Duration,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
+    /// How long an exclusive connection may sit idle before it is checked with `PING` on
+    /// reuse.
+    pub(crate) idle_check_after: Duration,
 }
 
 impl PoolOptions {
@@ -72,12 +99,23 @@ impl PoolOptions {
             acquire_timeout: config.pool_acquire_timeout(),
             reconnect_min: config.reconnect_min_delay(),
             reconnect_max: config.reconnect_max_delay(),
+            idle_check_after: config.idle_check_after(),
         }
     }
 }
 
-/// How long an exclusive connection may sit idle before it is checked with `PING` on reuse.
-const IDLE_CHECK_AFTER: Duration = Duration::from_secs(15);
+/// How long the `PING` of an idle connection's check may take before the connection is
+/// replaced.
+const IDLE_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often, at most, a pool whose server refused connections checks with a bare connect
+/// whether it listens again, ahead of the backoff schedule: the longest a caller waits for
+/// a restarted server to be noticed (plus one connect), whatever the backoff has grown to.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// How long such a probe may take (never longer than the caller's deadline): a refused
+/// connect is answered by the peer's kernel within a round trip.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Pools created so far, mixed into each one's jitter seed.
 static POOLS: AtomicU64 = AtomicU64::new(0);
@@ -91,7 +129,11 @@ pub(crate) struct NodePool {
     /// Where the master is, when it is found through Sentinel rather than fixed.
     master: Option<Arc<dyn MasterSource>>,
     shared: Mutex<Option<Connection>>,
-    connecting: tokio::sync::Mutex<()>,
+    /// The shared connection's connect in progress (or just finished): its outcome, once it
+    /// has one.
+    connecting: Mutex<Option<Connecting>>,
+    /// This pool, for the task that connects the shared connection.
+    me: Weak<NodePool>,
     idle: Mutex<Vec<(Connection, Instant)>>,
     permits: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
@@ -99,11 +141,18 @@ pub(crate) struct NodePool {
     jitter: AtomicU64,
 }
 
+/// Where the callers waiting for the shared connection's connect learn its outcome.
+type Connecting = watch::Receiver<Option<Result<Connection, Error>>>;
+
 #[derive(Default)]
 struct Breaker {
     failures: u32,
+    /// When the first failed attempt of this run of failures started.
+    since: Option<Instant>,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
+    /// When a caller last probed ahead of the backoff schedule (see [`NodePool::probe_ahead`]).
+    last_probe: Option<Instant>,
 }
 
 impl NodePool {
@@ -133,13 +182,15 @@ impl NodePool {
         master: Option<Arc<dyn MasterSource>>,
     ) -> Arc<NodePool> {
         let exclusive = popts.max_connections.saturating_sub(1).max(1);
-        Arc::new(NodePool {
+        // Keep in step with `max_exclusive`.
+        Arc::new_cyclic(|me| NodePool {
             opts,
             popts,
             readonly,
             master,
             shared: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: Mutex::new(None),
+            me: me.clone(),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
@@ -179,25 +230,42 @@ impl NodePool {
         half + Duration::from_nanos(self.random() % nanos)
     }
 
-    /// Opens a connection, unless the breaker says the server was unreachable moments ago.
-    pub(crate) async fn open(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+    /// A deadline for a call starting now, `wait` resolved against the response timeout.
+    pub(crate) fn deadline(&self, wait: Wait) -> Deadline {
+        Deadline::start(wait, self.opts.response_timeout)
+    }
+
+    /// Opens a connection, unless the breaker says the server was unreachable moments ago
+    /// ([`Error::Backoff`]). The attempt ends at `deadline` if that comes before the connect
+    /// timeout; the caller gave up then, which says nothing about the server, so it does not
+    /// count as a failed attempt.
+    pub(crate) async fn open(
+        &self,
+        push: Option<PushSink>,
+        deadline: &Deadline,
+    ) -> Result<Connection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        {
-            let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-            if let (Some(at), Some(err)) = (b.retry_at, &b.last_error) {
-                if Instant::now() < at {
-                    return Err(err.clone());
-                }
+        let started = Instant::now();
+        if let Err(backoff) = self.check_breaker(started) {
+            if !self.probe_ahead(started, deadline).await {
+                return Err(backoff);
             }
         }
-        let result = self.connect(push).await;
+        let result = match deadline.at() {
+            None => self.connect(push).await,
+            Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
+                Ok(result) => result,
+                Err(_) => return Err(deadline.expired(false)),
+            },
+        };
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(_) => *b = Breaker::default(),
             Err(e) => {
                 b.failures = b.failures.saturating_add(1);
+                b.since.get_or_insert(started);
                 let delay = self.backoff(b.failures);
                 b.retry_at = Some(Instant::now() + delay);
                 b.last_error = Some(e.clone());
@@ -205,6 +273,63 @@ impl NodePool {
             }
         }
         result
+    }
+
+    /// While the backoff runs after connections were refused (nothing listened: the server
+    /// is down or restarting), a caller may check with a bare connect, at most once per
+    /// [`PROBE_EVERY`] for the whole pool, whether something listens again; true when it
+    /// does, and the caller then attempts a real connection at once. A refused connect costs
+    /// the server's host only a reset, and a server that stays down sees no handshake before
+    /// the backoff ends. After other failures (timeouts of a frozen or unreachable host, a
+    /// handshake refused) the probe would say nothing new, and only the backoff decides.
+    async fn probe_ahead(&self, now: Instant, deadline: &Deadline) -> bool {
+        if self.master.is_some() {
+            // A Sentinel-resolved master: where it is, is the connect's business.
+            return false;
+        }
+        {
+            let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            let refused = matches!(
+                &b.last_error,
+                Some(Error::Io(e)) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                )
+            );
+            let recent = b
+                .last_probe
+                .is_some_and(|at| now.saturating_duration_since(at) < PROBE_EVERY);
+            if !refused || recent {
+                return false;
+            }
+            b.last_probe = Some(now);
+        }
+        let limit = deadline
+            .remaining()
+            .map_or(PROBE_TIMEOUT, |r| r.min(PROBE_TIMEOUT));
+        let up = matches!(
+            tokio::time::timeout(limit, listens(&self.opts.endpoint)).await,
+            Ok(true)
+        );
+        if up {
+            tracing::debug!(endpoint = %self.opts.endpoint, "listening again; connecting ahead of the backoff");
+        }
+        up
+    }
+
+    /// `Err(Backoff)` while the breaker's backoff runs.
+    fn check_breaker(&self, now: Instant) -> Result<(), Error> {
+        let b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        match (b.retry_at, &b.last_error) {
+            (Some(at), Some(err)) if now < at => Err(Error::Backoff {
+                endpoint: self.opts.endpoint.clone(),
+                since: b.since.unwrap_or(now).into_std(),
+                retry_at: at.into_std(),
+                failures: b.failures,
+                cause: Box::new(err.clone()),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Connects to the fixed server, or to the master its source names now (checked with
@@ -232,18 +357,76 @@ impl NodePool {
         b.retry_at.filter(|at| *at > Instant::now())
     }
 
-    /// The shared multiplexed connection, (re)connecting if needed.
-    pub(crate) async fn shared(&self) -> Result<Connection, Error> {
+    /// The shared multiplexed connection, (re)connecting if needed, by `deadline`.
+    ///
+    /// The connect runs in a task of its own, to its end (the connect timeout bounds it),
+    /// and concurrent callers wait for the same one, each until its own deadline: a caller
+    /// that gives up does not waste the attempt for the next, so a handshake slower than a
+    /// response timeout still completes, and the breaker counts each attempt once.
+    pub(crate) async fn shared(&self, deadline: &Deadline) -> Result<Connection, Error> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let _one_at_a_time = self.connecting.lock().await;
+        let mut rx = match self.connect_shared() {
+            Ok(c) => return Ok(c),
+            Err(rx) => rx,
+        };
+        deadline
+            .bound(async move {
+                match rx.wait_for(Option::is_some).await {
+                    Ok(outcome) => match &*outcome {
+                        Some(result) => result.clone(),
+                        None => Err(Error::Closed),
+                    },
+                    // The connecting task was dropped unfinished: its runtime shut down.
+                    Err(_) => Err(Error::ConnectionClosed {
+                        sent: false,
+                        cause: None,
+                    }),
+                }
+            })
+            .await
+    }
+
+    /// The shared connection if it is up (`Ok`), else the connect in progress, started now
+    /// if none is (`Err`).
+    fn connect_shared(&self) -> Result<Connection, Connecting> {
+        let mut slot = self.connecting.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the slot's lock: a connect that finished since the caller looked has
+        // installed its connection already.
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let c = self.open(None).await?;
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
-        Ok(c)
+        if let Some(rx) = slot.as_ref() {
+            let pending = rx.borrow().is_none() && rx.has_changed().is_ok();
+            if pending {
+                return Err(rx.clone());
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+            (Some(pool), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let result = pool.open(None, &Deadline::unbounded()).await;
+                    if let Ok(c) = &result {
+                        if pool.is_closed() {
+                            c.close();
+                        } else {
+                            *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(c.clone());
+                        }
+                    }
+                    let _ = tx.send(Some(result));
+                });
+            }
+            // Outside a runtime (never from an async caller) or while the pool is being
+            // dropped: nothing can connect.
+            _ => {
+                let _ = tx.send(Some(Err(Error::Closed)));
+            }
+        }
+        *slot = Some(rx.clone());
+        Err(rx)
     }
 
     /// Queues `cmd` on the shared connection when it is up and nothing needs deciding
@@ -263,20 +446,26 @@ impl NodePool {
         guard.as_ref().filter(|c| !c.is_closed()).cloned()
     }
 
-    /// Sends one command on the shared connection, retrying once when it was certainly not
-    /// written.
-    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
+    /// Sends one command on the shared connection by `deadline`, retrying once (within the
+    /// same deadline) when it was certainly not written.
+    pub(crate) async fn request(&self, cmd: &Cmd, deadline: &Deadline) -> Result<Frame, Error> {
         let encode = |b: &mut BytesMut| cmd.write_to(b);
-        let conn = self.shared().await?;
-        match conn.request(&encode).await {
+        let conn = self.shared(deadline).await?;
+        match conn.request_by(&encode, deadline).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
-                self.shared().await?.request(&encode).await
+                self.shared(deadline)
+                    .await?
+                    .request_by(&encode, deadline)
+                    .await
             }
             Ok(frame) if self.is_demoted(&frame) => {
                 // The master we knew was demoted (a failover): the command was refused, not
                 // run, so it is safe to send again to the master Sentinel names now.
                 self.forget_master();
-                self.shared().await?.request(&encode).await
+                self.shared(deadline)
+                    .await?
+                    .request_by(&encode, deadline)
+                    .await
             }
             r => r,
         }
@@ -304,46 +493,56 @@ impl NodePool {
         }
     }
 
-    /// Sends a batch on the shared connection; like [`Pool::request`] for retries.
-    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+    /// Sends a batch on the shared connection by `deadline`; like [`NodePool::request`] for
+    /// retries.
+    pub(crate) async fn request_many(
+        &self,
+        cmds: &[&Cmd],
+        deadline: &Deadline,
+    ) -> Result<Vec<Frame>, Error> {
         let encode = |b: &mut BytesMut| cmds.iter().for_each(|c| c.write_to(b));
         let replies = cmds.len();
-        let conn = self.shared().await?;
-        match conn.request_many(&encode, replies).await {
+        let conn = self.shared(deadline).await?;
+        match conn.request_many_by(&encode, replies, deadline).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
-                let conn = self.shared().await?;
-                conn.request_many(&encode, replies).await
+                let conn = self.shared(deadline).await?;
+                conn.request_many_by(&encode, replies, deadline).await
             }
             Ok(frames) if frames.iter().any(|f| self.is_demoted(f)) => {
                 self.forget_master();
-                let conn = self.shared().await?;
-                conn.request_many(&encode, replies).await
+                let conn = self.shared(deadline).await?;
+                conn.request_many_by(&encode, replies, deadline).await
             }
             r => r,
         }
     }
 
-    /// Takes an exclusive connection, waiting at most the acquire timeout for a free one.
-    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<NodeConnection, Error> {
+    /// Takes an exclusive connection, waiting at most the acquire timeout for a free one, and
+    /// no later than `deadline` for all of it (a free one, a new one, the idle check).
+    pub(crate) async fn exclusive(
+        self: &Arc<Self>,
+        deadline: &Deadline,
+    ) -> Result<NodeConnection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         let waited = self.popts.acquire_timeout;
-        let permit = match tokio::time::timeout(waited, self.permits.clone().acquire_owned()).await
-        {
+        let limit = deadline.remaining().map_or(waited, |r| r.min(waited));
+        let permit = match tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) if limit < waited => return Err(deadline.expired(false)),
             Err(_) => return Err(Error::PoolTimeout { waited }),
         };
         let conn = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some((conn, since)) = candidate else {
-                break self.open(None).await?;
+                break self.open_exclusive(deadline).await?;
             };
             if conn.is_closed() {
                 continue;
             }
-            if since.elapsed() >= IDLE_CHECK_AFTER && !ping(&conn).await {
+            if since.elapsed() >= self.popts.idle_check_after && !ping(&conn, deadline).await {
                 conn.close();
                 continue;
             }
@@ -358,15 +557,48 @@ impl NodePool {
         })
     }
 
+    /// Opens a connection for an exclusive user, who waits for it until `deadline`. The
+    /// attempt runs in a task of its own to its end (the connect timeout bounds it): when the
+    /// caller has given up by then, the new connection waits in the idle list for the next
+    /// one, so a handshake slower than a caller's timeout is not wasted.
+    async fn open_exclusive(self: &Arc<Self>, deadline: &Deadline) -> Result<Connection, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let result = pool.open(None, &Deadline::unbounded()).await;
+            if let Err(Ok(orphan)) = tx.send(result) {
+                pool.give_back(orphan);
+            }
+        });
+        deadline
+            .bound(async {
+                rx.await.unwrap_or(Err(Error::ConnectionClosed {
+                    sent: false,
+                    cause: None,
+                }))
+            })
+            .await
+    }
+
+    /// Puts a clean connection in the idle list, unless the pool is closed or the list is
+    /// full (as many as exclusive users may hold at once).
     fn give_back(&self, conn: Connection) {
         if self.closed.load(Ordering::Acquire) || conn.is_closed() {
             conn.close();
             return;
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((conn, Instant::now()));
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= self.max_exclusive() {
+            drop(idle);
+            conn.close();
+            return;
+        }
+        idle.push((conn, Instant::now()));
+    }
+
+    /// How many exclusive connections may be in use at once.
+    fn max_exclusive(&self) -> usize {
+        self.popts.max_connections.saturating_sub(1).max(1)
     }
 
     /// Closes every connection; later requests fail with [`Error::Closed`].
@@ -391,10 +623,15 @@ impl NodePool {
     }
 }
 
-async fn ping(conn: &Connection) -> bool {
+/// Checks an idle connection with `PING`, for at most [`IDLE_PING_TIMEOUT`] and not past the
+/// caller's `deadline`.
+async fn ping(conn: &Connection, deadline: &Deadline) -> bool {
+    let limit = deadline
+        .remaining()
+        .map_or(IDLE_PING_TIMEOUT, |r| r.min(IDLE_PING_TIMEOUT));
     let probe = conn.request_with(
         |b| resp_codec::encode_command(b, &["PING"]),
-        Wait::Exactly(Some(Duration::from_secs(1))),
+        Wait::Exactly(Some(limit)),
     );
     matches!(probe.await, Ok(Frame::SimpleString(_)))
 }
@@ -460,14 +697,24 @@ impl NodeConnection {
         self.pool.endpoint()
     }
 
+    /// The response timeout of this connection's pool.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.pool.opts.response_timeout
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         self.conn.as_ref().expect("present until drop")
     }
 
-    pub(crate) async fn send_frame(&mut self, cmd: &Cmd, wait: Wait) -> Result<Frame, Error> {
+    /// Sends `cmd` and waits for its reply by `deadline`.
+    pub(crate) async fn send_frame(
+        &mut self,
+        cmd: &Cmd,
+        deadline: &Deadline,
+    ) -> Result<Frame, Error> {
         self.busy = true;
         self.state.observe(cmd);
-        let result = self.conn().request_with(|b| cmd.write_to(b), wait).await;
+        let result = self.conn().request_by(|b| cmd.write_to(b), deadline).await;
         if let Err(e) = &result {
             if e.is_connection_error() {
                 self.conn().close();
@@ -477,20 +724,26 @@ impl NodeConnection {
         result
     }
 
-    pub(crate) async fn send_many(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+    /// Sends `cmds` in one write and waits for their replies by `deadline`.
+    pub(crate) async fn send_many(
+        &mut self,
+        cmds: &[&Cmd],
+        deadline: &Deadline,
+    ) -> Result<Vec<Frame>, Error> {
         self.busy = true;
         for c in cmds {
             self.state.observe(c);
         }
         let result = self
             .conn()
-            .request_many(
+            .request_many_by(
                 |b| {
                     for c in cmds {
                         c.write_to(b);
                     }
                 },
                 cmds.len(),
+                deadline,
             )
             .await;
         if result.is_err() {
@@ -563,26 +816,75 @@ mod tests {
         assert_ne!(da, db);
     }
 
-    /// While the breaker's backoff runs, `open` fails at once with the last error instead of
-    /// connecting again; once it expires, the next call tries again.
+    /// While the breaker's backoff runs, `open` fails at once with [`Error::Backoff`]
+    /// (carrying the last error) instead of connecting again; once it expires, the next call
+    /// tries again.
     #[tokio::test]
     async fn open_fails_fast_while_the_backoff_runs() {
         let p = pool(300, 300);
-        let Err(first) = p.open(None).await else {
+        let none = Deadline::unbounded();
+        let Err(first) = p.open(None, &none).await else {
             panic!("nothing listens on port 1")
         };
         assert_eq!(p.breaker.lock().unwrap().failures, 1);
-        let Err(again) = p.open(None).await else {
+        let started = Instant::now();
+        let Err(again) = p.open(None, &none).await else {
             panic!("connected during the backoff")
         };
-        assert_eq!(again.to_string(), first.to_string());
+        let Error::Backoff {
+            failures,
+            retry_at,
+            ref cause,
+            ..
+        } = again
+        else {
+            panic!("not a backoff: {again:?}")
+        };
+        assert_eq!(cause.to_string(), first.to_string());
+        assert_eq!(failures, 1);
+        assert!(retry_at > started.into_std());
+        assert!(again.is_backoff() && !again.is_timeout() && again.is_unsent());
         assert_eq!(
             p.breaker.lock().unwrap().failures,
             1,
             "connected during the backoff"
         );
         tokio::time::sleep(Duration::from_millis(310)).await;
-        assert!(p.open(None).await.is_err());
+        assert!(p.open(None, &none).await.is_err());
         assert_eq!(p.breaker.lock().unwrap().failures, 2);
+    }
+
+    /// While the backoff runs after refused connections, callers probe ahead of it at most
+    /// once per [`PROBE_EVERY`] for the pool, and a probe that finds nothing listening makes
+    /// no connect attempt: a server that stays down is not hammered.
+    #[tokio::test]
+    async fn probes_ahead_of_the_backoff_at_most_once_per_interval() {
+        let p = pool(10_000, 10_000);
+        let none = Deadline::unbounded();
+        assert!(
+            p.open(None, &none).await.is_err(),
+            "nothing listens on port 1"
+        );
+        let started = Instant::now();
+        let (mut probes, mut last) = (0, None);
+        while started.elapsed() < Duration::from_millis(350) {
+            let Err(e) = p.open(None, &none).await else {
+                panic!("connected to port 1")
+            };
+            assert!(e.is_backoff(), "{e:?}");
+            let probe = p.breaker.lock().unwrap().last_probe;
+            if probe != last {
+                probes += 1;
+                last = probe;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // At 0, 100, 200 and 300 ms at most; fewer on a machine slow to run the loop.
+        assert!((1..=4).contains(&probes), "{probes} probes in 350 ms");
+        assert_eq!(
+            p.breaker.lock().unwrap().failures,
+            1,
+            "a connect was attempted"
+        );
     }
 }

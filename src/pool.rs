@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use crate::cluster::Cluster;
 use crate::command::Cmd;
 use crate::config::Config;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, Pending, PushSink, Wait};
+use crate::connection::{
+    ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait,
+};
 use crate::error::Error;
 use crate::node::{NodeConnection, NodePool, PoolOptions};
 use crate::reply::{FromReply, check as check_reply};
@@ -94,7 +96,7 @@ impl Pool {
     /// Opens a new connection (in cluster mode, to some master).
     pub(crate) async fn open(&self, push: Option<PushSink>) -> Result<Connection, Error> {
         match &self.kind {
-            Kind::Node(n) => n.open(push).await,
+            Kind::Node(n) => n.open(push, &Deadline::unbounded()).await,
             Kind::Cluster(c) => c.open_any(push).await,
         }
     }
@@ -108,18 +110,25 @@ impl Pool {
         }
     }
 
-    /// Sends one command and returns its reply (error replies are `Ok` frames). In cluster
-    /// mode the command is routed by its keys, following redirections.
-    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
+    /// A deadline for a call starting now: `wait` resolved against the response timeout.
+    /// Every step of the call (a connection, a reconnect, a retry, a redirection) ends by it.
+    pub(crate) fn deadline(&self, wait: Wait) -> Deadline {
+        Deadline::start(wait, self.connect_options().response_timeout)
+    }
+
+    /// Sends one command and returns its reply (error replies are `Ok` frames), by
+    /// `deadline`, which the caller fixed when its call started. In cluster mode the command
+    /// is routed by its keys, following redirections.
+    pub(crate) async fn request_by(&self, cmd: &Cmd, deadline: &Deadline) -> Result<Frame, Error> {
         match &self.kind {
-            Kind::Node(n) => n.request(cmd).await,
-            Kind::Cluster(c) => c.request(cmd).await,
+            Kind::Node(n) => n.request(cmd, deadline).await,
+            Kind::Cluster(c) => c.request(cmd, deadline).await,
         }
     }
 
     /// Queues `cmd` at once on a standalone server's shared connection when it is up, for a
     /// reply future with a name; `None` when the command must go through
-    /// [`Pool::request`] (a reconnect, Sentinel, a cluster).
+    /// [`Pool::request_by`] (a reconnect, Sentinel, a cluster).
     pub(crate) fn try_submit(&self, cmd: &Cmd) -> Option<Pending> {
         match &self.kind {
             Kind::Node(n) => n.try_submit(cmd),
@@ -127,21 +136,28 @@ impl Pool {
         }
     }
 
-    /// Sends a batch and returns one reply frame per command, in order. In cluster mode the
-    /// batch is split by node (a `MULTI` ... `EXEC` batch must stay in one slot).
+    /// Sends a batch and returns one reply frame per command, in order, within the response
+    /// timeout counted from now. In cluster mode the batch is split by node (a `MULTI` ...
+    /// `EXEC` batch must stay in one slot).
     pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+        let deadline = self.deadline(Wait::Default);
         match &self.kind {
-            Kind::Node(n) => n.request_many(cmds).await,
-            Kind::Cluster(c) => c.request_many(cmds).await,
+            Kind::Node(n) => n.request_many(cmds, &deadline).await,
+            Kind::Cluster(c) => c.request_many(cmds, &deadline).await,
         }
     }
 
-    /// Takes an exclusive connection. In cluster mode it binds to a node lazily, at its
-    /// first command with a key.
-    pub(crate) async fn exclusive(self: &Arc<Self>) -> Result<PooledConnection, Error> {
+    /// Takes an exclusive connection, by `deadline` (a blocking command's, counted from its
+    /// call; [`Deadline::unbounded`] for a guard handed to the user, which the acquire and
+    /// connect timeouts bound). In cluster mode it binds to a node lazily, at its first
+    /// command with a key.
+    pub(crate) async fn exclusive(
+        self: &Arc<Self>,
+        deadline: &Deadline,
+    ) -> Result<PooledConnection, Error> {
         match &self.kind {
             Kind::Node(n) => Ok(PooledConnection {
-                binding: Binding::Bound(n.exclusive().await?),
+                binding: Binding::Bound(n.exclusive(deadline).await?),
                 cluster: None,
             }),
             Kind::Cluster(c) => {
@@ -236,7 +252,12 @@ impl PooledConnection {
     /// can be answered locally. Returns the reply when the commands were answered here: a
     /// `MULTI` (deferred until a key is known), or the `EXEC`/`DISCARD` of an empty
     /// deferred transaction.
-    async fn bind_for(&mut self, cmds: &[&Cmd], local: bool) -> Result<Option<Frame>, Error> {
+    async fn bind_for(
+        &mut self,
+        cmds: &[&Cmd],
+        local: bool,
+        deadline: &Deadline,
+    ) -> Result<Option<Frame>, Error> {
         let Binding::Unbound {
             cluster,
             deferred_multi,
@@ -262,10 +283,10 @@ impl PooledConnection {
             }
         }
         let multi = *deferred_multi;
-        let node = cluster.node_for_exclusive(slot).await?;
-        let mut bound = node.exclusive().await?;
+        let node = deadline.bound(cluster.node_for_exclusive(slot)).await?;
+        let mut bound = node.exclusive(deadline).await?;
         if multi {
-            let reply = bound.send_frame(&Cmd::new("MULTI"), Wait::Default).await?;
+            let reply = bound.send_frame(&Cmd::new("MULTI"), deadline).await?;
             check_reply(reply)?;
         }
         self.binding = Binding::Bound(bound);
@@ -312,10 +333,30 @@ impl PooledConnection {
     /// Sends `cmd`, waiting for its reply as `wait` says (a blocking command adds its block
     /// time to the connection's timeout).
     pub(crate) async fn send_frame(&mut self, cmd: &Cmd, wait: Wait) -> Result<Frame, Error> {
-        if let Some(reply) = self.bind_for(&[cmd], true).await? {
+        let deadline = self.deadline(wait);
+        self.send_frame_by(cmd, &deadline).await
+    }
+
+    /// The deadline of a call on this connection starting now.
+    fn deadline(&self, wait: Wait) -> Deadline {
+        let default = match &self.binding {
+            Binding::Bound(n) => n.response_timeout(),
+            Binding::Unbound { cluster, .. } => cluster.connect_options().response_timeout,
+        };
+        Deadline::start(wait, default)
+    }
+
+    /// Sends `cmd` and waits for its reply by `deadline`, which may have started before this
+    /// connection was taken (a blocking command run on a client).
+    pub(crate) async fn send_frame_by(
+        &mut self,
+        cmd: &Cmd,
+        deadline: &Deadline,
+    ) -> Result<Frame, Error> {
+        if let Some(reply) = self.bind_for(&[cmd], true, deadline).await? {
             return Ok(reply);
         }
-        let reply = self.bound().send_frame(cmd, wait).await;
+        let reply = self.bound().send_frame(cmd, deadline).await;
         if let Ok(frame) = &reply {
             self.learn_from(std::slice::from_ref(frame));
         }
@@ -335,9 +376,10 @@ impl PooledConnection {
     ///
     /// Connection errors only; error replies are returned as frames.
     pub(crate) async fn send_many(&mut self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+        let deadline = self.deadline(Wait::Default);
         // A batch is never answered locally: it binds even when no command has a key.
-        self.bind_for(cmds, false).await?;
-        let replies = self.bound().send_many(cmds).await;
+        self.bind_for(cmds, false, &deadline).await?;
+        let replies = self.bound().send_many(cmds, &deadline).await;
         if let Ok(frames) = &replies {
             self.learn_from(frames);
         }

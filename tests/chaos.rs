@@ -2,7 +2,10 @@
 //!
 //! A soak runs many tasks that check every reply against what they wrote while a controller
 //! kills and restarts the server, kills connections, pauses the server and switches the fault
-//! proxy between latency, re-chunking, blackholes and dropped replies. Its length is
+//! proxy between latency, re-chunking, blackholes and dropped replies. Its response timeout
+//! is shorter than its connect timeout, and every call must return within its response
+//! timeout plus a stated margin, reconnects included; a fifth of the calls are cancelled at
+//! a random point. Its length is
 //! `CHAOS_SECS` (default 6, short enough for CI; run it for minutes by hand:
 //! `CHAOS_SECS=300 cargo test --release --test chaos -- --nocapture`).
 
@@ -18,10 +21,18 @@ use std::time::{Duration, Instant};
 use redis_manager::{Client, Config, Error, cmd};
 use support::{FaultProxy, Mode, RedisServer};
 
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// No operation may take longer than this, whatever the fault: a response timeout, plus a
-/// connect timeout for a reconnect, plus scheduling slack on a loaded 2-core machine.
+/// Shorter than the connect timeout on purpose: a call that must reconnect (to a frozen
+/// server, through a blackhole) is still bounded by its own response timeout, counted from
+/// the call.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(400);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How much longer than its response timeout a soak call may take to return, whatever the
+/// fault: timer granularity and scheduling of 16 workers on a loaded 2-core machine in a
+/// debug build. Without the call's deadline carried across reconnects, calls took a connect
+/// timeout (2 s) or more.
+const TIMEOUT_MARGIN: Duration = Duration::from_millis(400);
+/// No operation may take longer than this, whatever the fault (a safety net for the tests
+/// below; the soak holds each call to its timeout plus [`TIMEOUT_MARGIN`]).
 const HANG_BOUND: Duration = Duration::from_secs(5);
 
 fn client_via(proxy: &FaultProxy) -> Client {
@@ -48,6 +59,70 @@ struct Counts {
     ok: AtomicU64,
     failed: AtomicU64,
     checked_values: AtomicU64,
+    /// Calls dropped mid-call on purpose.
+    cancelled: AtomicU64,
+    /// The most any call went past its response timeout, in microseconds.
+    max_overrun_us: AtomicU64,
+}
+
+/// Runs one call of worker `id`, checks that it returned within its response timeout plus
+/// [`TIMEOUT_MARGIN`], and records how far past its timeout it went.
+///
+/// One call in [`CANCEL_ONE_IN`] is given a random point within its timeout at which it is
+/// cancelled (dropped, as a caller's `select!` or timeout would) if it is still running; a
+/// cancelled call's outcome is unknown, which the worker's checks allow for.
+async fn timed<T>(
+    id: usize,
+    what: &str,
+    counts: &Counts,
+    rng: &mut u64,
+    call: impl std::future::Future<Output = Result<T, Error>>,
+) -> Option<Result<T, Error>> {
+    let started = Instant::now();
+    let cancel_after = (next_random(rng) % CANCEL_ONE_IN == 0).then(|| {
+        // Half within the first millisecond (while queued, written, or being answered), half
+        // anywhere within the timeout (mostly during faults).
+        let micros = if next_random(rng) % 2 == 0 {
+            1000
+        } else {
+            RESPONSE_TIMEOUT.as_micros() as u64
+        };
+        Duration::from_micros(next_random(rng) % micros)
+    });
+    let result = match cancel_after {
+        Some(after) => match tokio::time::timeout(after, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                counts.cancelled.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        },
+        None => tokio::time::timeout(HANG_BOUND, call)
+            .await
+            .unwrap_or_else(|_| panic!("worker {id}: {what} hung past {HANG_BOUND:?}")),
+    };
+    let took = started.elapsed();
+    assert!(
+        took <= RESPONSE_TIMEOUT + TIMEOUT_MARGIN,
+        "worker {id}: {what} took {took:?}, its timeout is {RESPONSE_TIMEOUT:?} (+{TIMEOUT_MARGIN:?}): {:?}",
+        result.as_ref().err()
+    );
+    let over = took.saturating_sub(RESPONSE_TIMEOUT).as_micros() as u64;
+    counts.max_overrun_us.fetch_max(over, Ordering::Relaxed);
+    Some(result)
+}
+
+/// One call in this many is cancelled (the fifth of the external chaos run).
+const CANCEL_ONE_IN: u64 = 5;
+
+/// xorshift64*: enough randomness to pick calls to cancel and when.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 /// One worker: a key of its own for SET/GET and a counter of its own for INCR.
@@ -66,16 +141,20 @@ async fn worker(
     let mut attempted_seq;
     let mut incr_acked = 0u64;
     let mut incr_attempted = 0u64;
+    let mut rng = 0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     while !stop.load(Ordering::Relaxed) {
         seq += 1;
         let value = format!("{prefix}{seq}");
         attempted_seq = seq;
-        let set = tokio::time::timeout(
-            HANG_BOUND,
+        let set = timed(
+            id,
+            "SET",
+            &counts,
+            &mut rng,
             client.query::<()>(cmd("SET").arg(&key).arg(&value)),
         )
-        .await
-        .unwrap_or_else(|_| panic!("worker {id}: SET hung past {HANG_BOUND:?}"));
+        .await;
+        let Some(set) = set else { continue };
         match set {
             Ok(()) => {
                 acked_seq = seq;
@@ -89,12 +168,15 @@ async fn worker(
                 counts.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let get = tokio::time::timeout(
-            HANG_BOUND,
+        let get = timed(
+            id,
+            "GET",
+            &counts,
+            &mut rng,
             client.query::<Option<String>>(cmd("GET").arg(&key)),
         )
-        .await
-        .unwrap_or_else(|_| panic!("worker {id}: GET hung past {HANG_BOUND:?}"));
+        .await;
+        let Some(get) = get else { continue };
         match get {
             Ok(Some(v)) => {
                 // Never another worker's value, never older than what was acknowledged.
@@ -120,9 +202,15 @@ async fn worker(
             }
         }
         incr_attempted += 1;
-        let incr = tokio::time::timeout(HANG_BOUND, client.query::<i64>(cmd("INCR").arg(&counter)))
-            .await
-            .unwrap_or_else(|_| panic!("worker {id}: INCR hung past {HANG_BOUND:?}"));
+        let incr = timed(
+            id,
+            "INCR",
+            &counts,
+            &mut rng,
+            client.query::<i64>(cmd("INCR").arg(&counter)),
+        )
+        .await;
+        let Some(incr) = incr else { continue };
         match incr {
             Ok(n) => {
                 incr_acked += 1;
@@ -183,15 +271,18 @@ async fn soak_under_faults_delivers_every_reply_to_its_caller() {
         fault_counts[which] += 1;
         match faults[which] {
             "kill-restart" => {
-                server.kill();
+                // Blocking calls, off the workers' threads.
+                tokio::task::block_in_place(|| server.kill());
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                server.restart();
+                tokio::task::block_in_place(|| server.restart());
             }
             "client-kill" => {
-                server.cli(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+                tokio::task::block_in_place(|| {
+                    server.cli(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
+                });
             }
             "client-pause" => {
-                server.cli(&["CLIENT", "PAUSE", "300", "WRITE"]);
+                tokio::task::block_in_place(|| server.cli(&["CLIENT", "PAUSE", "300", "WRITE"]));
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             "sigstop" => {
@@ -256,8 +347,10 @@ async fn soak_under_faults_delivers_every_reply_to_its_caller() {
     let ok = counts.ok.load(Ordering::Relaxed);
     let failed = counts.failed.load(Ordering::Relaxed);
     println!(
-        "chaos: {secs}s, ops ok {ok}, ops failed with typed errors {failed}, values checked {}, faults {:?}",
+        "chaos: {secs}s, ops ok {ok}, ops failed with typed errors {failed}, values checked {}, cancelled {}, most past a timeout {:?}, faults {:?}",
         counts.checked_values.load(Ordering::Relaxed),
+        counts.cancelled.load(Ordering::Relaxed),
+        Duration::from_micros(counts.max_overrun_us.load(Ordering::Relaxed)),
         faults.iter().zip(&fault_counts).collect::<Vec<_>>()
     );
     assert!(ok > 100, "too little traffic got through to mean anything");

@@ -1002,3 +1002,64 @@ async fn raw_commands_with_keys_in_unusual_positions_go_straight_to_their_slot()
         );
     }
 }
+
+/// How much longer than its own timeout a call to a frozen cluster master may take to return:
+/// timer granularity and scheduling on a loaded 2-core machine. A wait bounded by the connect
+/// timeout instead (5 s here) is far outside it.
+const CLUSTER_TIMEOUT_MARGIN: Duration = Duration::from_millis(300);
+
+/// With the master of a slot frozen (SIGSTOP), every call to that slot returns within its own
+/// response timeout counted from the call, though it must reconnect and may retry and follow
+/// redirections: single commands, pipelines and blocking commands alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_frozen_master_end_within_their_own_timeout() {
+    let mut cluster = RedisCluster::start(3);
+    let timeout = Duration::from_millis(300);
+    // The default connect timeout (5 s): much longer than the response timeout.
+    let client = Client::connect(cluster.config().response_timeout(Some(timeout)))
+        .await
+        .unwrap();
+    let key = "frozen:{k}";
+    client.set(key, "v").await.unwrap();
+    let slot: u16 = cluster
+        .node_ref(cluster.master_ports()[0])
+        .cli(&["CLUSTER", "KEYSLOT", key])
+        .trim()
+        .parse()
+        .unwrap();
+    let owner = cluster.owner_of(slot);
+    cluster.node(owner).pause();
+    // About the cluster's node timeout (2 s): the frozen master may be failed over meanwhile,
+    // and an answer is fine then; only the time is checked.
+    for round in 0..2 {
+        let block = Duration::from_millis(100);
+        let mut pipe = Pipeline::new();
+        pipe.get(key).set(key, "w");
+        let calls: Vec<(&str, Duration, std::time::Duration)> = vec![
+            ("GET", timeout, {
+                let t = std::time::Instant::now();
+                let _ = client.get(key).await;
+                t.elapsed()
+            }),
+            ("pipeline", timeout, {
+                let t = std::time::Instant::now();
+                let _ = pipe.execute(&client).await;
+                t.elapsed()
+            }),
+            ("BLPOP", timeout + block, {
+                let t = std::time::Instant::now();
+                let _ = client
+                    .blpop(&["frozen:{k}:list"], block.as_secs_f64())
+                    .await;
+                t.elapsed()
+            }),
+        ];
+        for (what, limit, took) in calls {
+            assert!(
+                took <= limit + CLUSTER_TIMEOUT_MARGIN,
+                "{what} #{round}: took {took:?}, its timeout is {limit:?}"
+            );
+        }
+    }
+    cluster.node(owner).resume();
+}

@@ -288,3 +288,56 @@ async fn without_redis_publish_returns_zero_and_subscribe_fails() {
     bad.insert(vec![1u8], 1);
     assert_eq!(pubsub.publish("c", &bad).await, 0);
 }
+
+/// A subscription asked of a manager while Redis is down is not refused: it starts when Redis
+/// comes back, says it started late, and delivers what is published from then on.
+#[tokio::test]
+async fn a_subscription_asked_for_while_redis_is_down_starts_when_it_returns() {
+    let mut server = RedisServer::start();
+    let m = RedisManager::new(
+        config(&server).reconnect_delays(Duration::from_millis(20), Duration::from_millis(200)),
+    );
+    assert!(m.initialize().await);
+    server.stop();
+    let pubsub = PubSubManager::new(&m);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sub = pubsub
+        .subscribe(&["late"], move |c, v: Value| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((c, v));
+            }
+        })
+        .await
+        .expect("a subscription asked for while Redis is down waits for it");
+    let psub = pubsub
+        .psubscribe(&["late:*"], |_c, _v: Value| async {})
+        .await
+        .expect("a pattern subscription waits too");
+    assert!(!sub.is_started() && !sub.started_late());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!sub.is_started(), "started while Redis was down");
+
+    server.restart();
+    publish_until_received(&pubsub, "late", &json!({"n": 1})).await;
+    assert_eq!(recv(&mut rx).await, ("late".to_owned(), json!({"n": 1})));
+    assert!(sub.is_started() && sub.started_late());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !psub.started_late() {
+        assert!(
+            Instant::now() < deadline,
+            "the pattern subscription never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sub.stop().await;
+    psub.stop().await;
+
+    // Stopped while still pending: the task ends without subscribing.
+    server.stop();
+    let pending = pubsub
+        .subscribe(&["never"], |_c, _v: Value| async {})
+        .await
+        .unwrap();
+    pending.stop().await;
+}

@@ -73,7 +73,7 @@ use self::keys::{CommandInfo, CommandTable};
 use self::topology::{Topology, parse_target};
 use crate::command::Cmd;
 use crate::config::ServerAddr;
-use crate::connection::{ConnectOptions, Connection, NegotiatedProtocol, PushSink};
+use crate::connection::{ConnectOptions, Connection, Deadline, NegotiatedProtocol, PushSink, Wait};
 use crate::error::Error;
 use crate::node::{NodePool, PoolOptions};
 
@@ -281,12 +281,6 @@ impl Cluster {
             .clone()
     }
 
-    fn retry_window(&self) -> Duration {
-        self.template
-            .response_timeout
-            .unwrap_or(DEFAULT_RETRY_WINDOW)
-    }
-
     /// The pool of the node at `addr`, created on first use.
     pub(crate) fn node(&self, addr: &ServerAddr) -> Arc<NodePool> {
         let mut nodes = lock(&self.nodes);
@@ -396,7 +390,9 @@ impl Cluster {
 
     async fn fetch_topology(&self, addr: &ServerAddr) -> Result<Topology, Error> {
         let pool = self.node(addr);
-        let conn = pool.shared().await?;
+        // Outside any call (a refresh may run in the background): the connect timeout and the
+        // response timeout bound it.
+        let conn = pool.shared(&Deadline::unbounded()).await?;
         let tls = self.template.tls.is_some();
         let reply = conn
             .request(|b| encode_command(b, &["CLUSTER", "SHARDS"]))
@@ -627,7 +623,7 @@ impl Cluster {
     /// Opens a new connection to some master (subscribers).
     pub(crate) async fn open_any(&self, push: Option<PushSink>) -> Result<Connection, Error> {
         let node = self.node_for_exclusive(None).await?;
-        node.open(push).await
+        node.open(push, &Deadline::unbounded()).await
     }
 
     /// Opens a new connection to the master serving `slot` (shard-channel subscribers);
@@ -639,7 +635,7 @@ impl Cluster {
     ) -> Result<(ServerAddr, Connection), Error> {
         self.ensure_topology().await?;
         let addr = self.master_for(slot).await?;
-        let conn = self.node(&addr).open(push).await?;
+        let conn = self.node(&addr).open(push, &Deadline::unbounded()).await?;
         Ok((addr, conn))
     }
 
@@ -672,31 +668,46 @@ impl Cluster {
 
     /// Sends one command to the master at `addr` (no redirection: for node-wide commands).
     pub(crate) async fn request_on(&self, addr: &ServerAddr, cmd: &Cmd) -> Result<Frame, Error> {
-        self.node(addr).request(cmd).await
+        let pool = self.node(addr);
+        let deadline = pool.deadline(Wait::Default);
+        pool.request(cmd, &deadline).await
     }
 
     // ----- sending -----
 
-    /// One command: routed, redirected, and for split commands merged.
-    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Frame, Error> {
+    /// One command: routed, redirected, and for split commands merged, all by `d`.
+    pub(crate) async fn request(&self, cmd: &Cmd, d: &Deadline) -> Result<Frame, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.ensure_topology().await?;
+        d.bound(self.ensure_topology()).await?;
         match self.route(cmd)? {
             Route::Slot { slot, readonly } => {
-                self.run_in_slot(slot, readonly && self.read_from_replicas, cmd)
+                self.run_in_slot(slot, readonly && self.read_from_replicas, cmd, d)
                     .await
             }
-            Route::Any => self.run_anywhere(cmd).await,
-            Route::AllMasters(combine) => self.run_on_all_masters(cmd, combine).await,
-            Route::Split(combine) => self.run_split(cmd, combine).await,
+            Route::Any => self.run_anywhere(cmd, d).await,
+            Route::AllMasters(combine) => self.run_on_all_masters(cmd, combine, d).await,
+            Route::Split(combine) => self.run_split(cmd, combine, d).await,
         }
     }
 
+    /// Until when redirections and retries may go on: the call's deadline, or
+    /// [`DEFAULT_RETRY_WINDOW`] from now when the call has none.
+    fn retry_deadline(d: &Deadline) -> Instant {
+        d.at()
+            .unwrap_or_else(|| Instant::now() + DEFAULT_RETRY_WINDOW)
+    }
+
     /// Sends `cmd` to the node serving `slot`, following redirections.
-    async fn run_in_slot(&self, slot: u16, replica_ok: bool, cmd: &Cmd) -> Result<Frame, Error> {
-        let deadline = Instant::now() + self.retry_window();
+    async fn run_in_slot(
+        &self,
+        slot: u16,
+        replica_ok: bool,
+        cmd: &Cmd,
+        d: &Deadline,
+    ) -> Result<Frame, Error> {
+        let deadline = Self::retry_deadline(d);
         let mut redirects = 0;
         let mut waits = 0;
         let mut ask: Option<ServerAddr> = None;
@@ -716,13 +727,13 @@ impl Cluster {
                     match replica {
                         Some(r) => (r.clone(), self.replica(&r), Attempt::Plain),
                         None => {
-                            let a = self.master_for(slot).await?;
+                            let a = d.bound(self.master_for(slot)).await?;
                             (a.clone(), self.node(&a), Attempt::Plain)
                         }
                     }
                 }
             };
-            let result = send(&pool, cmd, attempt).await;
+            let result = send(&pool, cmd, attempt, d).await;
             match result {
                 Ok(frame) => match Redirect::of(&frame, &addr) {
                     None => return Ok(frame),
@@ -800,12 +811,12 @@ impl Cluster {
     }
 
     /// Sends a keyless command to some master, trying others when one cannot be reached.
-    async fn run_anywhere(&self, cmd: &Cmd) -> Result<Frame, Error> {
-        let deadline = Instant::now() + self.retry_window();
+    async fn run_anywhere(&self, cmd: &Cmd, d: &Deadline) -> Result<Frame, Error> {
+        let deadline = Self::retry_deadline(d);
         let mut waits = 0;
         loop {
             let addr = self.any_master().ok_or(Error::Closed)?;
-            match send(&self.node(&addr), cmd, Attempt::Plain).await {
+            match send(&self.node(&addr), cmd, Attempt::Plain, d).await {
                 Err(e) if is_retryable(&e) => {
                     if !self.wait(&mut waits, deadline).await {
                         return Err(e);
@@ -817,13 +828,18 @@ impl Cluster {
         }
     }
 
-    async fn run_on_all_masters(&self, cmd: &Cmd, combine: Combine) -> Result<Frame, Error> {
-        let masters = self.masters().await?;
+    async fn run_on_all_masters(
+        &self,
+        cmd: &Cmd,
+        combine: Combine,
+        d: &Deadline,
+    ) -> Result<Frame, Error> {
+        let masters = d.bound(self.masters()).await?;
         let futures: Vec<_> = masters
             .iter()
             .map(|a| {
                 let pool = self.node(a);
-                async move { send(&pool, cmd, Attempt::Plain).await }
+                async move { send(&pool, cmd, Attempt::Plain, d).await }
             })
             .collect();
         let replies = join_all(futures)
@@ -927,14 +943,14 @@ impl Cluster {
     }
 
     /// A multi-key command split into one command per slot; the replies combined.
-    async fn run_split(&self, cmd: &Cmd, combine: Combine) -> Result<Frame, Error> {
+    async fn run_split(&self, cmd: &Cmd, combine: Combine, d: &Deadline) -> Result<Frame, Error> {
         let readonly = self.command_info(cmd).is_some_and(|i| i.readonly);
         let (parts, positions) = self.split_parts(cmd);
         let futures: Vec<_> = parts
             .iter()
             .map(|(slot, part)| {
                 let readonly = readonly && self.read_from_replicas;
-                async move { self.run_in_slot(*slot, readonly, part).await }
+                async move { self.run_in_slot(*slot, readonly, part, d).await }
             })
             .collect();
         let replies = join_all(futures)
@@ -946,21 +962,27 @@ impl Cluster {
 
     /// A batch: a `MULTI` ... `EXEC` block goes whole to one slot's node; anything else is
     /// split by node and put back in order.
-    pub(crate) async fn request_many(&self, cmds: &[&Cmd]) -> Result<Vec<Frame>, Error> {
+    pub(crate) async fn request_many(
+        &self,
+        cmds: &[&Cmd],
+        d: &Deadline,
+    ) -> Result<Vec<Frame>, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.ensure_topology().await?;
+        d.bound(self.ensure_topology()).await?;
         let is_transaction = cmds.len() >= 2
             && cmds.first().is_some_and(|c| c.is("MULTI"))
             && cmds.last().is_some_and(|c| c.is("EXEC"));
         if is_transaction {
             // A transaction must go whole to one node.
             let slot = self.single_slot(cmds)?;
-            return self.run_batch_whole(slot, cmds, is_transaction).await;
+            return self.run_batch_whole(slot, cmds, is_transaction, d).await;
         }
         let expanded = self.expand_pipeline(cmds);
-        let frames = self.run_pipeline(&expanded.cmds, &expanded.slots).await?;
+        let frames = self
+            .run_pipeline(&expanded.cmds, &expanded.slots, d)
+            .await?;
         let mut frames: Vec<Option<Frame>> = frames.into_iter().map(Some).collect();
         let mut take = |i: usize| frames[i].take().unwrap_or(Frame::Null);
         Ok(expanded
@@ -984,17 +1006,18 @@ impl Cluster {
         slot: Option<u16>,
         cmds: &[&Cmd],
         transaction: bool,
+        d: &Deadline,
     ) -> Result<Vec<Frame>, Error> {
-        let deadline = Instant::now() + self.retry_window();
+        let deadline = Self::retry_deadline(d);
         let mut waits = 0;
         let mut redirects = 0;
         loop {
             let addr = match slot {
-                Some(s) => self.master_for(s).await?,
+                Some(s) => d.bound(self.master_for(s)).await?,
                 None => self.any_master().ok_or(Error::Closed)?,
             };
             let pool = self.node(&addr);
-            let frames = match send_many(&pool, cmds.iter().copied()).await {
+            let frames = match send_many(&pool, cmds.iter().copied(), d).await {
                 Ok(f) => f,
                 Err(e) if is_retryable(&e) => {
                     if !self.wait(&mut waits, deadline).await {
@@ -1046,13 +1069,14 @@ impl Cluster {
         &self,
         cmds: &[Cow<'_, Cmd>],
         slots: &[Option<u16>],
+        d: &Deadline,
     ) -> Result<Vec<Frame>, Error> {
         let n = cmds.len();
         let default_slot = slots.iter().flatten().next().copied();
         let mut out: Vec<Option<Frame>> = vec![None; n];
         let mut pending: Vec<usize> = (0..n).collect();
         let mut one_by_one: Vec<usize> = Vec::new();
-        let deadline = Instant::now() + self.retry_window();
+        let deadline = Self::retry_deadline(d);
         let mut waits = 0;
         let mut round = 0;
         while !pending.is_empty() {
@@ -1061,7 +1085,7 @@ impl Cluster {
             let mut groups: Vec<(ServerAddr, Vec<usize>)> = Vec::new();
             for &i in &pending {
                 let addr = match slots[i].or(default_slot) {
-                    Some(s) => self.master_for(s).await?,
+                    Some(s) => d.bound(self.master_for(s)).await?,
                     None => self.any_master().ok_or(Error::Closed)?,
                 };
                 match groups.iter_mut().find(|(a, _)| *a == addr) {
@@ -1073,7 +1097,7 @@ impl Cluster {
                 .iter()
                 .map(|(addr, idx)| {
                     let pool = self.node(addr);
-                    async move { send_many(&pool, idx.iter().map(|&i| &*cmds[i])).await }
+                    async move { send_many(&pool, idx.iter().map(|&i| &*cmds[i]), d).await }
                 })
                 .collect();
             let results = join_all(futures).await;
@@ -1122,8 +1146,8 @@ impl Cluster {
                     let (cmd, slot) = (&*cmds[i], slots[i]);
                     async move {
                         match slot {
-                            Some(s) => self.run_in_slot(s, false, cmd).await,
-                            None => self.run_anywhere(cmd).await,
+                            Some(s) => self.run_in_slot(s, false, cmd, d).await,
+                            None => self.run_anywhere(cmd, d).await,
                         }
                     }
                 })
@@ -1143,7 +1167,7 @@ impl Cluster {
 /// could not be made, or failed before the command was written.
 fn is_retryable(e: &Error) -> bool {
     match e {
-        Error::Io(_) | Error::PoolTimeout { .. } => true,
+        Error::Io(_) | Error::PoolTimeout { .. } | Error::Backoff { .. } => true,
         Error::Timeout { sent, .. } | Error::ConnectionClosed { sent, .. } => !sent,
         _ => false,
     }
@@ -1154,18 +1178,19 @@ fn is_retryable(e: &Error) -> bool {
 /// Connect errors come back as they are: `Io` and unsent errors mean nothing was written.
 /// An `Io` error from the request itself cannot happen: the connection reports failures of
 /// written requests as `ConnectionClosed { sent: true }`.
-async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt) -> Result<Frame, Error> {
-    let conn = pool.shared().await?;
+async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt, d: &Deadline) -> Result<Frame, Error> {
+    let conn = pool.shared(d).await?;
     match attempt {
-        Attempt::Plain => conn.request(|b| cmd.write_to(b)).await,
+        Attempt::Plain => conn.request_by(|b| cmd.write_to(b), d).await,
         Attempt::Asking => {
             let mut frames = conn
-                .request_many(
+                .request_many_by(
                     |b| {
                         encode_command(b, &["ASKING"]);
                         cmd.write_to(b);
                     },
                     2,
+                    d,
                 )
                 .await?;
             Ok(frames.pop().unwrap_or(Frame::Null))
@@ -1176,10 +1201,11 @@ async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt) -> Result<Frame, Err
 async fn send_many<'c>(
     pool: &NodePool,
     cmds: impl Iterator<Item = &'c Cmd> + Clone,
+    d: &Deadline,
 ) -> Result<Vec<Frame>, Error> {
-    let conn = pool.shared().await?;
+    let conn = pool.shared(d).await?;
     let replies = cmds.clone().count();
-    conn.request_many(|b| cmds.clone().for_each(|c| c.write_to(b)), replies)
+    conn.request_many_by(|b| cmds.clone().for_each(|c| c.write_to(b)), replies, d)
         .await
 }
 
@@ -1355,6 +1381,7 @@ mod tests {
                 acquire_timeout: Duration::from_secs(1),
                 reconnect_min: Duration::from_millis(10),
                 reconnect_max: Duration::from_millis(100),
+                idle_check_after: crate::config::DEFAULT_IDLE_CHECK_AFTER,
             },
             vec![tcp(7000)],
             false,

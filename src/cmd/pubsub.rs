@@ -10,7 +10,9 @@
 //! [`PubSubEvent::Lagged`] before any further message.
 //!
 //! The subscriber remembers what it was asked to subscribe to. When its connection dies it
-//! reconnects (with the pool's backoff), subscribes to everything again, and yields
+//! reconnects (with the pool's backoff, trying every `RECONNECT_POLL` meanwhile so that the
+//! pool's probe can notice a restarted server early; rejections by the breaker are not
+//! reported, real connect failures are), subscribes to everything again, and yields
 //! [`PubSubEvent::Reconnected`]: messages published during the gap are lost, and the consumer
 //! is told so.
 
@@ -31,6 +33,10 @@ use crate::error::{ConversionError, Error, ServerError};
 
 /// Messages a subscriber buffers before it starts dropping (see [`Subscriber`]).
 pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 4096;
+
+/// How often a subscriber that lost its connection tries again while the pool backs off (a
+/// try during the backoff costs no I/O, or the pool's rate-limited bare-connect probe).
+const RECONNECT_POLL: Duration = Duration::from_millis(50);
 
 /// Publishing, declared once: it runs on any [`Executor`]. Subscribing needs a connection
 /// of its own: see [`Client::subscriber`].
@@ -550,21 +556,28 @@ impl Subscriber {
             }
             let silence = self.silence_deadline();
             let Some(rx) = self.rx.as_mut() else {
-                // Reconnect, waiting out the breaker's backoff rather than spinning.
-                if let Some(at) = self.client.pool.retry_at() {
-                    tokio::time::sleep_until(at).await;
-                }
-                return Some(match self.connect().await {
-                    Ok(()) => Ok(PubSubEvent::Reconnected),
-                    Err(e) => {
-                        self.conn = None;
-                        self.rx = None;
-                        if matches!(e, Error::Closed) {
-                            return None;
-                        }
-                        Err(e)
+                // Reconnect, waiting out the breaker's backoff rather than spinning, but trying
+                // again every RECONNECT_POLL meanwhile: the pool's cheap probe may find a
+                // restarted server long before the backoff ends. A rejection by the breaker
+                // is no news (nothing was attempted) and is not reported.
+                loop {
+                    if let Some(at) = self.client.pool.retry_at() {
+                        let poll = tokio::time::Instant::now() + RECONNECT_POLL;
+                        tokio::time::sleep_until(at.min(poll)).await;
                     }
-                });
+                    return Some(match self.connect().await {
+                        Ok(()) => Ok(PubSubEvent::Reconnected),
+                        Err(e) if e.is_backoff() => continue,
+                        Err(e) => {
+                            self.conn = None;
+                            self.rx = None;
+                            if matches!(e, Error::Closed) {
+                                return None;
+                            }
+                            Err(e)
+                        }
+                    });
+                }
             };
             // Cluster shard links deliver into this channel too but cannot close it: check
             // them now and then.

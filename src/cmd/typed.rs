@@ -34,7 +34,7 @@ use resp_codec::{Frame, ToArg};
 use super::{Pipeline, Transaction};
 use crate::client::Client;
 use crate::command::Cmd;
-use crate::connection::{Pending, Wait};
+use crate::connection::{Deadline, Pending, Wait};
 use crate::error::Error;
 use crate::pool::{Pool, PooledConnection};
 use crate::reply::FromReply;
@@ -201,7 +201,7 @@ enum State<'a> {
     /// died first), it is sent again through the pool, which reconnects: at most once.
     Queued {
         pending: Pending,
-        resend: Option<(&'a Pool, Cmd)>,
+        resend: Option<(&'a Pool, Cmd, Deadline)>,
     },
     Running(Pin<Box<dyn Future<Output = Result<Frame, Error>> + Send + 'a>>),
     /// Answered without a round trip (a local reply, or an argument error); taken once.
@@ -237,11 +237,10 @@ impl<R> Future for Reply<'_, R> {
                 State::Queued { pending, resend } => {
                     match std::task::ready!(Pin::new(pending).poll(cx)) {
                         Err(e) if e.is_unsent() && resend.is_some() => {
-                            if let Some((pool, cmd)) = resend.take() {
-                                this.state =
-                                    State::Running(Box::pin(
-                                        async move { pool.request(&cmd).await },
-                                    ));
+                            if let Some((pool, cmd, deadline)) = resend.take() {
+                                this.state = State::Running(Box::pin(async move {
+                                    pool.request_by(&cmd, &deadline).await
+                                }));
                             }
                             continue;
                         }
@@ -283,22 +282,33 @@ impl<'a> Executor for &'a Client {
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| match wait {
-            None => match self.pool.try_submit(&cmd) {
-                Some(pending) => Reply {
-                    state: State::Queued {
-                        pending,
-                        resend: Some((&self.pool, cmd)),
+            None => {
+                // Counted from the call: the resend of a command that was never written, if
+                // it comes to that, ends by it too.
+                let deadline = self.pool.deadline(Wait::Default);
+                match self.pool.try_submit(&cmd) {
+                    Some(pending) => Reply {
+                        state: State::Queued {
+                            pending,
+                            resend: Some((&self.pool, cmd, deadline)),
+                        },
+                        convert,
                     },
-                    convert,
-                },
-                None => Reply::running(async move { self.pool.request(&cmd).await }, convert),
-            },
+                    None => Reply::running(
+                        async move { self.pool.request_by(&cmd, &deadline).await },
+                        convert,
+                    ),
+                }
+            }
             Some(wait) => Reply::running(
                 async move {
                     // A blocking command gets a connection of its own, so that it never
                     // stalls the shared one; dropped mid-call, that connection is closed.
-                    let mut conn = self.exclusive().await?;
-                    conn.send_frame(&cmd, wait).await
+                    // Its deadline counts from here: taking or opening that connection
+                    // is part of the wait.
+                    let deadline = self.pool.deadline(wait);
+                    let mut conn = self.pool.exclusive(&deadline).await?;
+                    conn.send_frame_by(&cmd, &deadline).await
                 },
                 convert,
             ),
@@ -337,11 +347,13 @@ impl<'a> Executor for &'a mut Pipeline {
 
 /// Raw commands on a client: the same path as the typed ones.
 impl Client {
-    /// Sends `cmd` and converts its reply into `T`.
+    /// Sends `cmd` and converts its reply into `T`, within the response timeout counted from
+    /// this call (a reconnect and a retry included).
     ///
     /// # Errors
     ///
-    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`], ...),
+    /// Connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::ConnectionClosed`],
+    /// [`Error::Backoff`], ...),
     /// [`Error::Server`] for an error reply, [`Error::Conversion`] when the reply does not fit
     /// `T`.
     ///

@@ -209,6 +209,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Checks a pooled exclusive connection with `PING` before reusing it when it has been
+    /// idle for `after` or longer (default [`DEFAULT_IDLE_CHECK_AFTER`](super::DEFAULT_IDLE_CHECK_AFTER));
+    /// one that fails the check is closed and another taken or opened. `Duration::ZERO`
+    /// checks every reuse.
+    pub fn idle_check_after(mut self, after: Duration) -> Self {
+        self.config.idle_check_after = after;
+        self
+    }
+
     /// Connects over TLS with `options`: [`TlsOptions::new`] for full verification against
     /// the default roots, or a [`TlsOptionsBuilder`](super::TlsOptionsBuilder) directly.
     pub fn tls(mut self, options: impl Into<TlsOptions>) -> Self {

@@ -56,6 +56,9 @@ pub const DEFAULT_SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 /// Default cap on the reconnect delay: 5 s.
 pub const DEFAULT_RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
+/// How long a pooled exclusive connection may sit idle before it is checked with `PING` when
+/// it is next taken: 15 s.
+pub const DEFAULT_IDLE_CHECK_AFTER: Duration = Duration::from_secs(15);
 
 /// Where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -153,6 +156,7 @@ pub struct Config {
     pool_acquire_timeout: Option<Duration>,
     reconnect_min_delay: Duration,
     reconnect_max_delay: Duration,
+    idle_check_after: Duration,
     /// `None`: plain TCP.
     tls: Option<TlsOptions>,
     /// Seed nodes of a Redis Cluster; empty: not a cluster.
@@ -186,6 +190,7 @@ impl Default for Config {
             pool_acquire_timeout: None,
             reconnect_min_delay: DEFAULT_RECONNECT_MIN_DELAY,
             reconnect_max_delay: DEFAULT_RECONNECT_MAX_DELAY,
+            idle_check_after: DEFAULT_IDLE_CHECK_AFTER,
             tls: None,
             cluster_nodes: Vec::new(),
             read_from_replicas: false,
@@ -223,6 +228,7 @@ impl fmt::Debug for Config {
             .field("pool_acquire_timeout", &self.pool_acquire_timeout())
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
+            .field("idle_check_after", &self.idle_check_after)
             .field("tls", &self.tls)
             .field("cluster_nodes", &self.cluster_nodes)
             .field("read_from_replicas", &self.read_from_replicas)
@@ -356,6 +362,12 @@ impl Config {
     /// The cap on the reconnect delay.
     pub fn reconnect_max_delay(&self) -> Duration {
         self.reconnect_max_delay
+    }
+
+    /// How long a pooled exclusive connection may sit idle before it is checked with `PING`
+    /// when it is next taken (and replaced if the check fails).
+    pub fn idle_check_after(&self) -> Duration {
+        self.idle_check_after
     }
 
     /// The TLS settings, or `None` for plain text.

@@ -124,6 +124,19 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
 }
 
 /// Tries each address `host` resolves to, in order.
+/// True when something accepts a connection at `endpoint` now: a bare connect, no TLS, no
+/// handshake, closed at once. The node pool's cheap probe of a server that refused
+/// connections, ahead of its backoff schedule.
+pub(crate) async fn listens(endpoint: &ServerAddr) -> bool {
+    match endpoint {
+        ServerAddr::Tcp { host, port } => connect_tcp(host, *port).await.is_ok(),
+        #[cfg(unix)]
+        ServerAddr::Unix(path) => tokio::net::UnixStream::connect(path).await.is_ok(),
+        #[cfg(not(unix))]
+        ServerAddr::Unix(_) => false,
+    }
+}
+
 async fn connect_tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, Error> {
     let mut last = None;
     for addr in lookup_host((host, port)).await? {

@@ -3,19 +3,24 @@
 //! A [`Connection`] is one socket to one server, shared by any number of concurrent callers.
 //! Its socket belongs to a spawned I/O task (see `mux`); the handle only queues requests and
 //! waits for replies, so dropping a caller's future at any point is harmless to everyone else.
+//!
+//! A caller's wait is bounded by a [`Deadline`] fixed when its call started, which may be
+//! before this connection existed (a reconnect, a retry): see [`Connection::request_by`].
 
 mod handshake;
 mod mux;
 mod stream;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-pub(crate) use handshake::ConnectOptions;
+pub(crate) use handshake::{ConnectOptions, listens};
 pub(crate) use mux::PushSink;
 use mux::{ReplyTx, Shared};
 
@@ -145,47 +150,78 @@ impl Connection {
         encode: impl FnOnce(&mut BytesMut),
         wait: Wait,
     ) -> Result<Frame, Error> {
-        let (tx, rx) = oneshot::channel();
-        let timeout = wait.resolve(self.inner.timeout);
-        self.wait(encode, 1, timeout, ReplyTx::One(tx), rx).await
+        self.request_by(encode, &Deadline::start(wait, self.inner.timeout))
+            .await
     }
 
-    /// Sends several commands in one write and waits for `replies` frames, within the
-    /// connection's response timeout.
+    /// Like [`Connection::request`], answered by `deadline`: the caller's wait was counted
+    /// from its call, before this connection was found or made.
+    ///
+    /// The connection itself still judges the server by the whole budget, counted from
+    /// now: a caller with little time left gives up (`Timeout`, its reply discarded when it
+    /// comes) without failing the connection for everyone else.
+    pub(crate) async fn request_by(
+        &self,
+        encode: impl FnOnce(&mut BytesMut),
+        deadline: &Deadline,
+    ) -> Result<Frame, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.wait(encode, 1, deadline, ReplyTx::One(tx), rx).await
+    }
+
+    /// Sends several commands in one write and waits for `replies` frames by `deadline`
+    /// (see [`Connection::request_by`]).
     ///
     /// # Cancel safety
     ///
     /// As for [`Connection::request`]: the batch is sent whole or not at all.
-    pub(crate) async fn request_many(
+    pub(crate) async fn request_many_by(
         &self,
         encode: impl FnOnce(&mut BytesMut),
         replies: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<Frame>, Error> {
         if replies == 0 {
             return Ok(Vec::new());
         }
         let (tx, rx) = oneshot::channel();
-        self.wait(encode, replies, self.inner.timeout, ReplyTx::Many(tx), rx)
+        self.wait(encode, replies, deadline, ReplyTx::Many(tx), rx)
             .await
     }
 
-    /// Queues a request and waits for its reply; withdraws it if dropped before it is taken.
+    /// Queues a request and waits for its reply until `deadline`; withdraws it if dropped or
+    /// out of time before it is taken.
     async fn wait<T>(
         &self,
         encode: impl FnOnce(&mut BytesMut),
         replies: usize,
-        timeout: Option<Duration>,
+        deadline: &Deadline,
         tx: ReplyTx,
         rx: oneshot::Receiver<Result<T, Error>>,
     ) -> Result<T, Error> {
+        if deadline.is_past() {
+            return Err(deadline.expired(false));
+        }
         let shared = &*self.inner.shared;
-        let id = shared.submit(encode, replies, timeout, tx)?;
+        let id = shared.submit(encode, replies, deadline.budget, tx)?;
         let mut guard = CancelOnDrop {
             shared,
             id,
             armed: true,
         };
-        let reply = rx.await;
+        let reply = match deadline.at {
+            None => rx.await,
+            Some(at) => match tokio::time::timeout_at(at, rx).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    // Out of time. Still queued: withdrawn, never sent. Taken: it may have
+                    // been written; its reply will be read and dropped.
+                    guard.armed = false;
+                    let sent = !shared.cancel(id);
+                    return Err(deadline.expired(sent));
+                }
+            },
+        };
         guard.armed = false;
         match reply {
             Ok(result) => result,
@@ -300,6 +336,76 @@ impl Wait {
             Wait::Default => default,
             Wait::Plus(extra) => default.map(|d| d.saturating_add(extra)),
             Wait::Exactly(t) => t,
+        }
+    }
+}
+
+/// When a call must be answered: fixed when the call starts and carried through every step
+/// of it (waiting for a connection, reconnecting, the retry of a request that was never
+/// sent, cluster redirections), so that the timeout bounds the caller's whole wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    /// `None`: no limit.
+    at: Option<Instant>,
+    /// The whole budget: reported in [`Error::Timeout`], and the connection's own limit for
+    /// the request once it is queued.
+    budget: Option<Duration>,
+}
+
+impl Deadline {
+    /// A deadline starting now, `wait` resolved against the response timeout `default`.
+    pub(crate) fn start(wait: Wait, default: Option<Duration>) -> Deadline {
+        let budget = wait.resolve(default);
+        Deadline {
+            at: budget.and_then(|b| Instant::now().checked_add(b)),
+            budget,
+        }
+    }
+
+    /// No limit from a caller: for opening connections outside any call (subscribers,
+    /// topology refreshes), which the connect timeout bounds anyway. Never used to send.
+    pub(crate) fn unbounded() -> Deadline {
+        Deadline {
+            at: None,
+            budget: None,
+        }
+    }
+
+    /// The instant the caller's wait ends, if it is bounded.
+    pub(crate) fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// The time left, if bounded (zero once past).
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn is_past(&self) -> bool {
+        self.at.is_some_and(|at| at <= Instant::now())
+    }
+
+    /// The error of a call whose deadline passed; `sent` says whether its request may have
+    /// been written.
+    pub(crate) fn expired(&self, sent: bool) -> Error {
+        Error::Timeout {
+            after: self.budget.unwrap_or_default(),
+            sent,
+        }
+    }
+
+    /// Runs `step`, which sends nothing (waiting for a connection, connecting), failing with
+    /// `Timeout { sent: false }` if the deadline passes first.
+    pub(crate) async fn bound<T>(
+        &self,
+        step: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match self.at {
+            None => step.await,
+            Some(at) => tokio::time::timeout_at(at, step)
+                .await
+                .unwrap_or_else(|_| Err(self.expired(false))),
         }
     }
 }

@@ -31,8 +31,12 @@
 //!   works on one batch while the client works on another instead of the two taking turns.
 //! - A response timeout fails the whole connection: after it, the reply order can no longer be
 //!   trusted by anyone outside this task, and a silent server (SIGSTOP, blackhole) must not hold
-//!   requests hostage. A request's deadline counts from when it was queued, so time spent
-//!   behind other writes is part of the wait its timeout bounds. The timer is one `Sleep` for
+//!   requests hostage. A request's deadline here counts from when it was queued (so time
+//!   spent behind other writes is part of it) and is the whole budget of its call: the
+//!   connection's judgement of the server. The caller's own wait, which started earlier (at
+//!   the call, before a reconnect), is bounded in `Connection::wait`; a caller out of time
+//!   withdraws a queued request or abandons a written one (its reply is read and dropped)
+//!   without failing the connection for others. The timer is one `Sleep` for
 //!   the connection, re-armed lazily to the deadline of the oldest in-flight request (and,
 //!   while a write is unfinished, of the requests queued behind it), so there is no timer per
 //!   request.

@@ -16,16 +16,18 @@
 //!   [`RedisManager::fallback`] for their JSON and token errors); the rate limiter, the lock
 //!   and pub/sub through [`Backend`], which is a manager (log and health) or a plain
 //!   [`Client`] (log only). Where the error itself is the answer (the lock's
-//!   `LockError::Unavailable`, a failed subscribe), [`Backend::note_failure`] records it
-//!   here and the caller returns it.
+//!   `LockError::Unavailable`, a subscribe refused by the server or failing on a plain
+//!   client), [`Backend::note_failure`] records it here and the caller returns it.
 //! - Health is an [`AtomicBool`](std::sync::atomic::AtomicBool) in the manager, so
 //!   [`RedisManager::is_enabled`] costs no I/O. A connection-level failure (I/O, timeouts,
 //!   lost connections, authentication, an exhausted pool) clears it; server error replies
 //!   (`WRONGTYPE`), conversions (non-UTF-8 data), JSON errors and a failed OS random number
 //!   generator do not: Redis is still there. While the flag is clear, operations return their
 //!   defaults at once without touching the network, and one background task probes the
-//!   server with `PING`, backing off between attempts (and never before the pool's circuit
-//!   breaker allows a new connect). The first successful probe sets the flag again.
+//!   server with `PING`: while the pool's circuit breaker rejects it at once (no I/O, or the
+//!   pool's rate-limited bare-connect probe), every 50 ms, so the pool decides when to
+//!   connect and a restarted server is noticed within about its probe interval; after other
+//!   failures, backing off between attempts. The first successful probe sets the flag again.
 //! - The client, the flag and the recovery task change together: the recovery task only
 //!   marks healthy the client that is still current (checked under the client lock), and
 //!   [`RedisManager::disconnect`] clears all three.
@@ -34,6 +36,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::token::RandomError;
 use super::{Inner, RedisManager, locked};
@@ -276,9 +279,14 @@ fn is_unavailable(e: &Error) -> bool {
         || matches!(e, Error::PoolTimeout { .. } | Error::Closed)
 }
 
-/// The background recovery: probes `client` with `PING`, with exponential backoff between the
-/// configured reconnect delays and never before the pool's breaker allows a connect, until it
-/// answers; then marks the manager healthy and ends. Ends early when the manager is dropped or
+/// How soon the recovery asks again after a connect failure or the pool's breaker rejected its
+/// `PING` (which cost no I/O, or one bare connect of the pool's rate-limited probe).
+const BACKOFF_POLL: Duration = Duration::from_millis(50);
+
+/// The background recovery: probes `client` with `PING` until it answers: every
+/// [`BACKOFF_POLL`] while the pool's breaker rejects it at once (the breaker decides when a
+/// connect is attempted), with exponential backoff between the configured reconnect delays
+/// after other failures; then marks the manager healthy and ends. Ends early when the manager is dropped or
 /// `client` is no longer current.
 async fn recover(weak: Weak<Inner>, client: Client) {
     let (min, max) = match weak.upgrade() {
@@ -288,15 +296,10 @@ async fn recover(weak: Weak<Inner>, client: Client) {
         ),
         None => return,
     };
-    let mut delay = min;
+    let mut delay = min.min(BACKOFF_POLL);
     let mut attempts: u32 = 0;
     loop {
-        let breaker = client
-            .pool
-            .retry_at()
-            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
-            .unwrap_or_default();
-        tokio::time::sleep(delay.max(breaker)).await;
+        tokio::time::sleep(delay).await;
         let Some(inner) = weak.upgrade() else { return };
         let manager = RedisManager { inner };
         let still_current = manager
@@ -312,6 +315,14 @@ async fn recover(weak: Weak<Inner>, client: Client) {
                 manager.set_healthy(&client);
                 tracing::info!(addr = %manager.inner.config.addr(), attempts, "Redis is reachable again");
                 return;
+            }
+            Err(e) if e.is_backoff() || matches!(e, Error::Io(_)) => {
+                // Rejected by the pool's breaker without I/O (or after its cheap probe found
+                // nothing listening), or a connect attempt failed, which opened the breaker:
+                // ask again soon, so that the pool's breaker and probe, not this loop's
+                // backoff, decide when to connect and how soon a restarted server is noticed.
+                tracing::trace!(attempts, "Redis still unreachable (backing off)");
+                delay = BACKOFF_POLL;
             }
             Err(e) => {
                 tracing::debug!(attempts, error = %Chain(&e), "Redis still unreachable");

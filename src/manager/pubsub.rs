@@ -14,6 +14,14 @@
 //! fell behind (the subscriber's buffer is bounded: a slow handler loses its own messages,
 //! never blocks the connection).
 //!
+//! A subscription asked of a manager that is enabled but cannot reach Redis right now (its
+//! health flag is clear, or subscribing fails with a connection-level error) is not refused:
+//! [`PubSubManager::subscribe`] returns a pending [`Subscription`] whose task waits for the
+//! manager to find Redis again (a cheap look at its health flag every
+//! [`PENDING_POLL`], no I/O of its own: the manager's recovery task probes), then subscribes
+//! and runs as usual. It logs that it started late, and [`Subscription::started_late`] says
+//! so. A disabled manager and a plain [`Client`] still fail at once.
+//!
 //! The task stops when told to (a oneshot channel, from [`Subscription::stop`] or from dropping
 //! the [`Subscription`]), after the message being handled, and closes its connection.
 //!
@@ -24,6 +32,8 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -36,6 +46,14 @@ use super::fallback::Backend;
 use crate::client::Client;
 use crate::cmd::{DEFAULT_SUBSCRIBER_CAPACITY, PubSubCommands, PubSubEvent, Subscriber};
 use crate::error::Error;
+
+/// How often a pending subscription looks at its manager's health flag (no I/O).
+const PENDING_POLL: Duration = Duration::from_millis(25);
+
+/// A subscription's progress, shared between its task and its [`Subscription`].
+const PENDING: u8 = 0;
+const STARTED: u8 = 1;
+const STARTED_LATE: u8 = 2;
 
 /// What a [`PubSubManager::subscribe`] handler returns: `()`, or a `Result` whose error is
 /// logged (the subscription goes on either way).
@@ -143,10 +161,16 @@ impl PubSubManager {
     /// is handled. After a reconnect the subscriptions are restored by themselves (messages
     /// published meanwhile are lost, and logged as such).
     ///
+    /// On a [`RedisManager`] that is enabled but cannot reach Redis now, the subscription is
+    /// not refused: it is returned pending, and starts by itself once the manager finds Redis
+    /// again ([`Subscription::is_started`], [`Subscription::started_late`]; a warning is
+    /// logged). Messages published before it started are not delivered.
+    ///
     /// # Errors
     ///
-    /// [`Error::Closed`] when the manager is disabled or knows Redis is down; the connect or
-    /// server error when subscribing failed.
+    /// [`Error::Closed`] when the manager is disabled (or was disconnected); through a plain
+    /// [`Client`], the connect or server error when subscribing failed; on a manager, a
+    /// server error refusing the subscription.
     ///
     /// # Cancel safety
     ///
@@ -180,11 +204,7 @@ impl PubSubManager {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerResult + Send,
     {
-        let mut sub = self.subscriber().await?;
-        sub.subscribe(channels)
-            .await
-            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))?;
-        Ok(Subscription::spawn(sub, handler, self.backend.clone()))
+        self.start(Names::Channels(owned(channels)), handler).await
     }
 
     /// Like [`PubSubManager::subscribe`], for glob-style patterns (`PSUBSCRIBE`, e.g.
@@ -208,20 +228,100 @@ impl PubSubManager {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerResult + Send,
     {
-        let mut sub = self.subscriber().await?;
-        sub.psubscribe(patterns)
-            .await
-            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))?;
-        Ok(Subscription::spawn(sub, handler, self.backend.clone()))
+        self.start(Names::Patterns(owned(patterns)), handler).await
     }
 
-    async fn subscriber(&self) -> Result<Subscriber, Error> {
-        let client = self.backend.client().ok_or(Error::Closed)?;
-        client
-            .subscriber_with_capacity(self.capacity)
-            .await
-            .inspect_err(|e| self.backend.note_failure("subscribe", "", e.clone()))
+    /// Subscribes now, or, when a manager cannot reach Redis now, returns a pending
+    /// subscription that starts when it can.
+    async fn start<T, F, Fut>(&self, names: Names, handler: F) -> Result<Subscription, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(String, T) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerResult + Send,
+    {
+        match subscribe_now(&self.backend, self.capacity, &names).await {
+            Ok(sub) => Ok(Subscription::spawn(
+                Start::Now(Box::new(sub)),
+                handler,
+                self.backend.clone(),
+            )),
+            Err(e) if self.may_wait(&e) => {
+                tracing::warn!(
+                    what = %names,
+                    error = %e,
+                    "Redis is unavailable; the subscription will start when it answers"
+                );
+                Ok(Subscription::spawn(
+                    Start::Later {
+                        names,
+                        capacity: self.capacity,
+                    },
+                    handler,
+                    self.backend.clone(),
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
+
+    /// True when a subscription that failed with `e` should wait for Redis instead: on an
+    /// enabled, initialized manager, for unavailability (not a server's refusal).
+    fn may_wait(&self, e: &Error) -> bool {
+        let Backend::Manager(m) = &self.backend else {
+            return false;
+        };
+        m.inner.config.is_enabled()
+            && m.inner.current_client().is_some_and(|c| !c.is_closed())
+            && (matches!(e, Error::Closed) || e.is_connection_error() || e.is_timeout())
+    }
+}
+
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// What a subscription is for.
+#[derive(Debug, Clone)]
+enum Names {
+    Channels(Vec<String>),
+    Patterns(Vec<String>),
+}
+
+impl Display for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Names::Channels(c) => write!(f, "channels {}", c.join(",")),
+            Names::Patterns(p) => write!(f, "patterns {}", p.join(",")),
+        }
+    }
+}
+
+/// How the subscription task begins: with a confirmed subscriber, or by waiting for Redis.
+enum Start {
+    Now(Box<Subscriber>),
+    Later { names: Names, capacity: usize },
+}
+
+/// Opens a subscriber and subscribes it to `names`, waiting for the confirmation; a failure
+/// goes through the fallback (logged, the manager's health updated).
+async fn subscribe_now(
+    backend: &Backend,
+    capacity: usize,
+    names: &Names,
+) -> Result<Subscriber, Error> {
+    let attempt = async {
+        let client = backend.client().ok_or(Error::Closed)?;
+        let mut sub = client.subscriber_with_capacity(capacity).await?;
+        match names {
+            Names::Channels(c) => sub.subscribe(c).await?,
+            Names::Patterns(p) => sub.psubscribe(p).await?,
+        }
+        Ok(sub)
+    };
+    attempt
+        .await
+        .inspect_err(|e: &Error| backend.note_failure("subscribe", "", e.clone()))
 }
 
 /// A running subscription from [`PubSubManager::subscribe`]. Dropping it stops the
@@ -231,22 +331,59 @@ impl PubSubManager {
 pub struct Subscription {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    state: Arc<AtomicU8>,
 }
 
 impl Subscription {
-    fn spawn<T, F, Fut>(sub: Subscriber, handler: F, backend: Backend) -> Subscription
+    fn spawn<T, F, Fut>(start: Start, handler: F, backend: Backend) -> Subscription
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(String, T) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: HandlerResult + Send,
     {
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(listen(sub, handler, backend, stopped));
+        let (stop, mut stopped) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(PENDING));
+        let task = match start {
+            Start::Now(sub) => {
+                state.store(STARTED, Ordering::Release);
+                tokio::spawn(listen(*sub, handler, backend, stopped))
+            }
+            Start::Later { names, capacity } => {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let waiting = wait_for_redis(&backend, capacity, &names);
+                    let sub = tokio::select! {
+                        biased;
+                        _ = &mut stopped => return,
+                        sub = waiting => sub,
+                    };
+                    state.store(STARTED_LATE, Ordering::Release);
+                    tracing::warn!(
+                        what = %names,
+                        "subscription started late: Redis was unavailable when it was asked for; messages published before now were missed"
+                    );
+                    listen(sub, handler, backend, stopped).await;
+                })
+            }
+        };
         Subscription {
             stop: Some(stop),
             task: Some(task),
+            state,
         }
+    }
+
+    /// True once the server confirmed the subscriptions (at once for a subscription made
+    /// while Redis was reachable; later for one that waited for it).
+    pub fn is_started(&self) -> bool {
+        self.state.load(Ordering::Acquire) != PENDING
+    }
+
+    /// True when the subscription was asked for while Redis was unavailable and started only
+    /// when it came back: messages published in between were not delivered.
+    pub fn started_late(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STARTED_LATE
     }
 
     /// Stops the subscription: lets the handler finish the message in progress, then
@@ -281,6 +418,27 @@ impl Drop for Subscription {
     }
 }
 
+/// Waits until the manager behind `backend` can reach Redis (its health flag; its recovery
+/// task does the probing) and subscribes; tries again after each failure.
+async fn wait_for_redis(backend: &Backend, capacity: usize, names: &Names) -> Subscriber {
+    // After a failed attempt (logged by the fallback), wait longer each time, up to a
+    // second: a server that refuses the subscription must not be asked 40 times a second.
+    let mut pause = PENDING_POLL;
+    loop {
+        if backend.client().is_some() {
+            match subscribe_now(backend, capacity, names).await {
+                Ok(sub) => return sub,
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        tokio::time::sleep(PENDING_POLL).await;
+    }
+}
+
 /// The subscription task: reads events until stopped, decoding and handling messages.
 async fn listen<T, F, Fut>(
     mut sub: Subscriber,
@@ -294,7 +452,7 @@ async fn listen<T, F, Fut>(
     Fut::Output: HandlerResult + Send,
 {
     // Pause after a failed reconnect attempt (the subscriber already waits for the pool's
-    // breaker; this guards against a tight loop if it has none to wait for).
+    // breaker; this only guards against a tight loop if it has none to wait for).
     let mut pause = Duration::from_millis(50);
     loop {
         let event = tokio::select! {
@@ -361,7 +519,9 @@ async fn listen<T, F, Fut>(
                     _ = &mut stopped => break,
                     _ = tokio::time::sleep(pause) => {}
                 }
-                pause = (pause * 2).min(Duration::from_secs(5));
+                // Capped low: the subscriber already waits for the pool's breaker, and a long
+                // pause here would delay noticing a server that is back.
+                pause = (pause * 2).min(Duration::from_millis(200));
             }
         }
     }
