@@ -165,10 +165,29 @@ impl Cmd {
     /// Adds one argument in place.
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
         let arg = arg.to_arg();
-        encode_bulk(&mut self.body, &arg);
-        // The payload is the last `len` bytes before the closing CRLF just written.
+        let n = arg.len();
+        // Lengths below 1000 (nearly every argument) get their header written in one piece
+        // after one capacity check; the general writer is an out-of-line call per piece.
+        if n < 1000 {
+            let digit = |d: usize| b'0' + (d % 10) as u8;
+            let (header, len): ([u8; 6], usize) = match n {
+                0..=9 => ([b'$', digit(n), b'\r', b'\n', 0, 0], 4),
+                10..=99 => ([b'$', digit(n / 10), digit(n), b'\r', b'\n', 0], 5),
+                _ => (
+                    [b'$', digit(n / 100), digit(n / 10), digit(n), b'\r', b'\n'],
+                    6,
+                ),
+            };
+            self.body.reserve(len + n + 2);
+            self.body.extend_from_slice(&header[..len]);
+            self.body.extend_from_slice(&arg);
+            self.body.extend_from_slice(b"\r\n");
+        } else {
+            encode_bulk(&mut self.body, &arg);
+        }
+        // The payload is the last `n` bytes before the closing CRLF just written.
         let end = self.body.len() - 2;
-        self.spans.push(Span::new(end - arg.len(), end));
+        self.spans.push(Span::new(end - n, end));
         self
     }
 
@@ -287,6 +306,20 @@ mod tests {
         assert_eq!(words.len(), c.len());
         for (i, (word, recorded)) in words.iter().zip(c.arg_list()).enumerate() {
             assert_eq!(word.as_bytes(), Some(recorded), "argument {i}");
+        }
+    }
+
+    #[test]
+    fn arguments_encode_as_bulk_strings_at_every_length_boundary() {
+        for n in [0, 1, 9, 10, 99, 100, 999, 1000, 1001] {
+            let payload = "x".repeat(n);
+            let mut want = BytesMut::new();
+            resp_codec::encode_bulk(&mut want, payload.as_bytes());
+            let c = cmd(payload.as_str());
+            let mut wire = BytesMut::new();
+            c.write_to(&mut wire);
+            assert_eq!(&wire[4..], &want[..], "length {n}");
+            assert_eq!(c.arg_bytes(0), Some(payload.as_bytes()), "length {n}");
         }
     }
 
