@@ -248,10 +248,10 @@ impl NodePool {
             return Err(Error::Closed);
         }
         let started = Instant::now();
-        if let Err(backoff) = self.check_breaker(started) {
-            if !self.probe_ahead(started, deadline).await {
-                return Err(backoff);
-            }
+        if let Err(backoff) = self.check_breaker(started)
+            && !self.probe_ahead(started, deadline).await
+        {
+            return Err(backoff);
         }
         let result = match deadline.at() {
             None => self.connect(push).await,
@@ -715,10 +715,10 @@ impl NodeConnection {
         self.busy = true;
         self.state.observe(cmd);
         let result = self.conn().request_by(|b| cmd.write_to(b), deadline).await;
-        if let Err(e) = &result {
-            if e.is_connection_error() {
-                self.conn().close();
-            }
+        if let Err(e) = &result
+            && e.is_connection_error()
+        {
+            self.conn().close();
         }
         self.busy = false;
         result

@@ -266,20 +266,21 @@ impl PooledConnection {
             return Ok(None);
         };
         let slot = cmds.iter().find_map(|c| cluster.slot_of(c));
-        if slot.is_none() && local {
-            if let [one] = cmds {
-                if one.is("MULTI") && !*deferred_multi {
-                    *deferred_multi = true;
-                    return Ok(Some(Frame::SimpleString("OK".into())));
-                }
-                if one.is("EXEC") && *deferred_multi {
-                    *deferred_multi = false;
-                    return Ok(Some(Frame::Array(Vec::new())));
-                }
-                if one.is("DISCARD") && *deferred_multi {
-                    *deferred_multi = false;
-                    return Ok(Some(Frame::SimpleString("OK".into())));
-                }
+        if slot.is_none()
+            && local
+            && let [one] = cmds
+        {
+            if one.is("MULTI") && !*deferred_multi {
+                *deferred_multi = true;
+                return Ok(Some(Frame::SimpleString("OK".into())));
+            }
+            if one.is("EXEC") && *deferred_multi {
+                *deferred_multi = false;
+                return Ok(Some(Frame::Array(Vec::new())));
+            }
+            if one.is("DISCARD") && *deferred_multi {
+                *deferred_multi = false;
+                return Ok(Some(Frame::SimpleString("OK".into())));
             }
         }
         let multi = *deferred_multi;

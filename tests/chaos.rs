@@ -79,10 +79,10 @@ async fn timed<T>(
     call: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Option<Result<T, Error>> {
     let started = Instant::now();
-    let cancel_after = (next_random(rng) % CANCEL_ONE_IN == 0).then(|| {
+    let cancel_after = next_random(rng).is_multiple_of(CANCEL_ONE_IN).then(|| {
         // Half within the first millisecond (while queued, written, or being answered), half
         // anywhere within the timeout (mostly during faults).
-        let micros = if next_random(rng) % 2 == 0 {
+        let micros = if next_random(rng).is_multiple_of(2) {
             1000
         } else {
             RESPONSE_TIMEOUT.as_micros() as u64

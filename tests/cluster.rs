@@ -372,10 +372,10 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
         while let Ok(Some(event)) =
             tokio::time::timeout(Duration::from_millis(300), sub.next()).await
         {
-            if let Ok(PubSubEvent::Message(m)) = event {
-                if m.payload_str().unwrap() == "after" {
-                    break 'received;
-                }
+            if let Ok(PubSubEvent::Message(m)) = event
+                && m.payload_str().unwrap() == "after"
+            {
+                break 'received;
             }
         }
     }
@@ -468,10 +468,10 @@ async fn a_frozen_shard_master_is_noticed_by_its_subscriber() {
         while let Ok(Some(event)) =
             tokio::time::timeout(Duration::from_millis(300), sub.next()).await
         {
-            if let Ok(PubSubEvent::Message(m)) = event {
-                if m.payload_str().unwrap() == "after" {
-                    break 'received;
-                }
+            if let Ok(PubSubEvent::Message(m)) = event
+                && m.payload_str().unwrap() == "after"
+            {
+                break 'received;
             }
         }
     }

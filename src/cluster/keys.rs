@@ -394,18 +394,18 @@ fn insert_doc(map: &mut HashMap<Vec<u8>, CommandInfo>, doc: &Frame) {
         .unwrap_or_default();
     if specs.is_empty() {
         // Servers before 7.0: first key, last key, step (0 when there are no keys).
-        if let (Some(first), Some(last), Some(step)) = (int(3), int(4), int(5)) {
-            if first > 0 {
-                let last = if last >= 0 { last - first } else { last };
-                specs.push(KeySpec {
-                    begin: Begin::Index(first as usize),
-                    find: Find::Range {
-                        last: last as isize,
-                        step: step.max(1) as usize,
-                        limit: 0,
-                    },
-                });
-            }
+        if let (Some(first), Some(last), Some(step)) = (int(3), int(4), int(5))
+            && first > 0
+        {
+            let last = if last >= 0 { last - first } else { last };
+            specs.push(KeySpec {
+                begin: Begin::Index(first as usize),
+                find: Find::Range {
+                    last: last as isize,
+                    step: step.max(1) as usize,
+                    limit: 0,
+                },
+            });
         }
     }
     if let Some(subs) = fields.get(9).and_then(Frame::as_slice) {

@@ -39,10 +39,10 @@ pub(crate) fn crc16(data: &[u8]) -> u16 {
 pub(crate) fn hash_part(key: &[u8]) -> &[u8] {
     if let Some(open) = key.iter().position(|&b| b == b'{') {
         let rest = &key[open + 1..];
-        if let Some(close) = rest.iter().position(|&b| b == b'}') {
-            if close > 0 {
-                return &rest[..close];
-            }
+        if let Some(close) = rest.iter().position(|&b| b == b'}')
+            && close > 0
+        {
+            return &rest[..close];
         }
     }
     key
@@ -99,10 +99,10 @@ impl SlotSet {
         let mut set = SlotSet::new();
         for field in line.split_whitespace().skip(8) {
             if let Some(inner) = field.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
-                if let Some((slot, _)) = inner.split_once("-<-") {
-                    if let Ok(slot) = slot.parse() {
-                        set.insert(slot);
-                    }
+                if let Some((slot, _)) = inner.split_once("-<-")
+                    && let Ok(slot) = slot.parse()
+                {
+                    set.insert(slot);
                 }
                 continue;
             }

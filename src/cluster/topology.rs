@@ -151,10 +151,10 @@ impl Topology {
             t.shards.push(Shard { master, replicas });
             let i = t.shards.len() - 1;
             for pair in slots.chunks(2) {
-                if let [a, b] = pair {
-                    if let (Some(a), Some(b)) = (int(a), int(b)) {
-                        t.assign(a, b, i);
-                    }
+                if let [a, b] = pair
+                    && let (Some(a), Some(b)) = (int(a), int(b))
+                {
+                    t.assign(a, b, i);
                 }
             }
         }

@@ -428,7 +428,7 @@ pub(crate) fn parse_pairs<A: FromReply, B: FromReply>(
     items: Vec<Frame>,
     out: &mut VecDeque<(A, B)>,
 ) -> Result<(), Error> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(Error::Conversion(ConversionError {
             expected: "pairs of elements",
             got: "odd number of elements",

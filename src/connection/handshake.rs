@@ -250,19 +250,15 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
             Some(e) => return Err(Error::Server(e)),
         }
     }
-    if !authenticated {
-        if let Some(pass) = &opts.password {
-            let reply = match &opts.username {
-                Some(u) => hs.call(&[&"AUTH", u, pass]).await?,
-                None => hs.call(&[&"AUTH", pass]).await?,
-            };
-            check_ok(reply)?;
-        }
+    if !authenticated && let Some(pass) = &opts.password {
+        let reply = match &opts.username {
+            Some(u) => hs.call(&[&"AUTH", u, pass]).await?,
+            None => hs.call(&[&"AUTH", pass]).await?,
+        };
+        check_ok(reply)?;
     }
-    if !named {
-        if let Some(name) = &opts.client_name {
-            check_ok(hs.call(&[&"CLIENT", &"SETNAME", name]).await?)?;
-        }
+    if !named && let Some(name) = &opts.client_name {
+        check_ok(hs.call(&[&"CLIENT", &"SETNAME", name]).await?)?;
     }
     if opts.db != 0 {
         check_ok(hs.call(&[&"SELECT", &opts.db]).await?)?;

@@ -140,10 +140,10 @@ impl RedisManager {
         }
         let ticket = self.inner.flights.join(key);
         let mut result = ticket.flight().result.lock().await;
-        if let Some(json) = result.as_ref() {
-            if let Ok(shared) = serde_json::from_slice::<T>(json) {
-                return Ok(shared);
-            }
+        if let Some(json) = result.as_ref()
+            && let Ok(shared) = serde_json::from_slice::<T>(json)
+        {
+            return Ok(shared);
         }
         // Checked again inside the flight: a caller whose miss raced with a leader that has
         // since stored the value and left finds it here instead of loading a second time.

@@ -102,12 +102,11 @@ pub(super) fn fallback<T>(
     };
     match &e {
         OpError::Redis(err) => {
-            if let Some(m) = manager {
-                if is_unavailable(err) {
-                    if let Some(client) = m.inner.current_client() {
-                        m.mark_unhealthy(&client);
-                    }
-                }
+            if let Some(m) = manager
+                && is_unavailable(err)
+                && let Some(client) = m.inner.current_client()
+            {
+                m.mark_unhealthy(&client);
             }
             tracing::warn!(op, key, error = %Chain(err), "Redis operation failed; using the fallback");
         }
