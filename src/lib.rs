@@ -25,6 +25,9 @@
 //! 6. The manager: the API of the Python `redis_manager` this project ports, with graceful
 //!    fallback to defaults while Redis is unavailable.
 //!
+//! Coming from Python? [`porting`] maps every call of the Python `redis_manager` module and
+//! its patterns to the Rust call, with the differences and why.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -61,6 +64,7 @@ mod into_stream;
 pub mod manager;
 mod node;
 pub mod pool;
+pub mod porting;
 mod reply;
 mod sentinel;
 #[cfg(feature = "test-util")]
