@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use resp_codec::DecodeError;
 
+pub use crate::cmd::HashStructError;
 pub use crate::config::ConfigError;
 /// The rustls crate, whose [`rustls::Error`] [`Error::Tls`] carries (feature `tls`).
 #[cfg(feature = "tls")]
@@ -99,6 +100,11 @@ pub enum Error {
     /// returned null). Nothing in it was executed; it is safe to retry.
     #[error("transaction aborted: a watched key changed")]
     TransactionAborted,
+    /// A struct could not be written as a hash, or a hash read into a struct
+    /// ([`HashCommands::hset_struct`](crate::HashCommands::hset_struct),
+    /// [`HashCommands::hgetall_struct`](crate::HashCommands::hgetall_struct)).
+    #[error(transparent)]
+    HashStruct(HashStructError),
     /// An argument given to a command is not acceptable.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),

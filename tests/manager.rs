@@ -44,6 +44,12 @@ async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// A flat struct for `hset_struct` / `hgetall_struct`.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Row {
+    a: i64,
+}
+
 /// Runs every operation of the table on fresh keys and asserts each returned its default.
 async fn assert_every_operation_returns_its_default(m: &RedisManager) {
     assert_eq!(m.get("t:get").await, None);
@@ -60,6 +66,8 @@ async fn assert_every_operation_returns_its_default(m: &RedisManager) {
     assert_eq!(m.hset("t:h", "f", "v").await, 0);
     assert_eq!(m.hset_mapping("t:h", [("a", "1"), ("b", "2")]).await, 0);
     assert_eq!(m.hget("t:h", "f").await, None);
+    assert_eq!(m.hset_struct("t:h", &Row { a: 1 }).await, 0);
+    assert_eq!(m.hgetall_struct::<Row>("t:h").await, None);
     assert!(
         !m.set_json("t:j", &json!({"a": 1}), SetOptions::default())
             .await
@@ -148,6 +156,9 @@ async fn every_operation_works_when_enabled() {
     assert_eq!(m.hget("h", "age").await.as_deref(), Some("31"));
     assert_eq!(m.hget("h", "missing").await, None);
     assert_eq!(m.hget("missing", "name").await, None);
+    assert_eq!(m.hset_struct("row", &Row { a: 7 }).await, 1);
+    assert_eq!(m.hgetall_struct::<Row>("row").await, Some(Row { a: 7 }));
+    assert_eq!(m.hgetall_struct::<Row>("missing").await, None);
 
     // JSON.
     let doc = json!({"id": 1, "tags": ["a"], "nested": {"ok": true}});

@@ -18,6 +18,19 @@ use redis_manager::{
 };
 use support::RedisServer;
 
+/// A flat struct for `hset_struct` / `hgetall_struct`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Flat {
+    a: i64,
+    b: Option<String>,
+}
+
+/// A struct with nothing to write: `hset_struct` answers without a round trip.
+#[derive(Debug, serde::Serialize)]
+struct Sparse {
+    c: Option<i64>,
+}
+
 type Outcome<'a> = Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 'a>>;
 
 /// One typed command with its reply type erased: queue it, convert a frame, or run it.
@@ -125,6 +138,21 @@ fn every_typed_command(p: &str) -> Vec<Case> {
         case("hlen", go.hlen(&h)),
         case("hkeys", go.hkeys(&h)),
         case("hvals", go.hvals(&h)),
+        case(
+            "hset_struct",
+            go.hset_struct(
+                &h,
+                &Flat {
+                    a: 5,
+                    b: Some("x".into()),
+                },
+            ),
+        ),
+        case(
+            "hset_struct of nothing",
+            go.hset_struct(&h, &Sparse { c: None }),
+        ),
+        case("hgetall_struct", go.hgetall_struct::<Flat>(&h)),
         case("hdel", go.hdel(&h, &["c"])),
         // lists
         case("rpush", go.rpush(&l, &["a", "b", "c", "d", "e", "f"])),

@@ -15,8 +15,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use resp_codec::ToArg;
+use resp_codec::{Frame, ToArg};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use super::hash_serde;
 use super::scan::{ScanOptions, ScanStream, parse_pairs};
 use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
@@ -73,6 +76,101 @@ pub trait HashCommands: Executor {
     /// (use [`Client::hscan`](crate::client::Client::hscan) for binary field names).
     fn hgetall(self, key: impl ToArg) -> Self::Run<HashMap<String, Bytes>> {
         self.run(TypedCmd::new(cmd("HGETALL").key(key)))
+    }
+
+    /// `HSET key field value ...` from the fields of a flat struct: returns how many fields
+    /// were new. Read it back with [`Self::hgetall_struct`].
+    ///
+    /// The mapping is the one Redis itself and other clients use for hashes:
+    ///
+    /// | Rust field | written as | read from |
+    /// |---|---|---|
+    /// | `String`, `&str` | its text | any UTF-8 value |
+    /// | integers | decimal text (`-12`) | decimal text |
+    /// | `f32`, `f64` | the shortest text that reads back exactly (`0.1`, `3`, `inf`, `NaN`) | any float text Rust parses (`1e3`, `-inf`, ...) |
+    /// | `bool` | `1` / `0` | `1`, `0`, `true`, `false` (any case) |
+    /// | `char` | the character | exactly one character |
+    /// | `Option<T>` | `Some`: as `T`; `None`: the field is not written | a missing field is `None` |
+    /// | unit enum variant | its (serde) name | its name |
+    /// | bytes (`serde_bytes`) | the bytes | any value |
+    ///
+    /// A field that is `None` is not written, so a value left in the hash by an earlier
+    /// write stays: delete the key first, in a transaction, to replace the whole record.
+    /// When there is nothing to write (every field `None`), nothing is sent and the answer
+    /// is `0`. Anything that is not flat (a nested struct, a map, a sequence, a tuple, an
+    /// enum variant with data, a unit) is refused with a typed error, never a panic.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HashStruct`](crate::Error::HashStruct), before anything is sent, for a value
+    /// that is not a flat struct (a nested struct, a map, a sequence or an enum variant with
+    /// data in a field); connection errors; `WRONGTYPE`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use redis_manager::prelude::*;
+    /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct User {
+    ///     name: String,
+    ///     age: u32,
+    ///     admin: bool,
+    ///     email: Option<String>,
+    /// }
+    ///
+    /// let ada = User { name: "Ada".into(), age: 36, admin: true, email: None };
+    /// // HSET user:1 name Ada age 36 admin 1
+    /// client.hset_struct("user:1", &ada).await?;
+    /// let back: Option<User> = client.hgetall_struct("user:1").await?;
+    /// assert_eq!(back.map(|u| u.age), Some(36));
+    /// # Ok(()) }
+    /// ```
+    fn hset_struct<T: Serialize + ?Sized>(self, key: impl ToArg, value: &T) -> Self::Run<i64> {
+        match hash_serde::to_pairs(value) {
+            Ok(pairs) if pairs.is_empty() => self.run(TypedCmd::local(Frame::Integer(0))),
+            Ok(pairs) => self.run(TypedCmd::new(cmd("HSET").key(key).pairs(&pairs))),
+            Err(e) => self.run(TypedCmd::refused(e.into())),
+        }
+    }
+
+    /// `HGETALL key` read into a flat struct: `None` when the hash is empty or the key does
+    /// not exist, so that "no such record" is not an error.
+    ///
+    /// Values are read as [`Self::hset_struct`] writes them, and as other clients do: numbers
+    /// from their decimal text, a `bool` from `1`, `0`, `true` or `false` (any case), an
+    /// `Option` field is `None` when the hash has no such field. Fields of the hash that
+    /// the struct does not have are ignored (unless it says
+    /// `#[serde(deny_unknown_fields)]`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HashStruct`](crate::Error::HashStruct) when a value does not parse as its
+    /// field's type or a required field is missing (the error names the field, never the
+    /// value); connection errors; `WRONGTYPE`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use redis_manager::prelude::*;
+    /// # async fn demo(client: redis_manager::Client) -> redis_manager::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Counter {
+    ///     hits: u64,
+    ///     ratio: f64,
+    ///     label: Option<String>,
+    /// }
+    ///
+    /// client.hset_multiple("stats", &[("hits", "10"), ("ratio", "0.5")]).await?;
+    /// let stats: Counter = client.hgetall_struct("stats").await?.expect("stats exist");
+    /// assert_eq!((stats.hits, stats.label), (10, None));
+    /// # Ok(()) }
+    /// ```
+    fn hgetall_struct<T: DeserializeOwned>(self, key: impl ToArg) -> Self::Run<Option<T>> {
+        self.run(TypedCmd::with(
+            cmd("HGETALL").key(key),
+            hash_serde::from_reply::<T>,
+        ))
     }
 
     /// `HDEL key field...`: how many of the fields existed and were removed.

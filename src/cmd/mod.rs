@@ -9,6 +9,7 @@
 //! [`PooledConnection`](crate::pool::PooledConnection), a [`Transaction`] or a [`Pipeline`]. Bring
 //! them into scope with `use redis_manager::prelude::*`.
 
+mod hash_serde;
 mod hashes;
 mod keys;
 mod lists;
@@ -27,6 +28,7 @@ mod typed;
 pub use crate::command::{Cmd, cmd};
 pub use crate::reply::FromReply;
 pub(crate) use crate::reply::check as check_reply;
+pub use hash_serde::HashStructError;
 pub use hashes::HashCommands;
 pub use keys::{ExpireOption, KeyCommands};
 pub use lists::ListCommands;

@@ -90,8 +90,13 @@ impl<R> TypedCmd<R> {
 
     /// A command refused before it is sent.
     pub(crate) fn invalid(reason: &'static str) -> TypedCmd<R> {
+        TypedCmd::refused(Error::InvalidArgument(reason))
+    }
+
+    /// A command refused before it is sent, with `error`.
+    pub(crate) fn refused(error: Error) -> TypedCmd<R> {
         TypedCmd {
-            body: Body::Invalid(Error::InvalidArgument(reason)),
+            body: Body::Invalid(error),
             wait: None,
             // Never called: nothing is sent, so no reply comes back.
             convert: |_| Err(Error::UnexpectedReply),

@@ -172,6 +172,8 @@ pub fn redis_manager() -> &'static RedisManager {
 /// | [`incr`](RedisManager::incr) | `Option<i64>` | `None` |
 /// | [`hset`](RedisManager::hset), [`hset_mapping`](RedisManager::hset_mapping) | fields added | `0` |
 /// | [`hget`](RedisManager::hget) | `Option<String>` | `None` |
+/// | [`hset_struct`](RedisManager::hset_struct) | fields added | `0` |
+/// | [`hgetall_struct`](RedisManager::hgetall_struct) | `Option<T>` | `None` |
 /// | [`set_json`](RedisManager::set_json) | `bool` | `false` |
 /// | [`get_json`](RedisManager::get_json) | `Option<T>` | `None` |
 ///
@@ -524,6 +526,52 @@ impl RedisManager {
     pub async fn hget(&self, name: &str, field: &str) -> Option<String> {
         self.run("hget", name, None, |c| async move {
             utf8(c.hget(name, field).await?)
+        })
+        .await
+    }
+
+    /// Writes the fields of the flat struct `value` into the hash `name` (as
+    /// [`HashCommands::hset_struct`] does: numbers as decimal text, `bool` as `1`/`0`,
+    /// `None` fields not written). Returns the number of fields added; `0` when every field
+    /// is `None` (no I/O), when `value` is not a flat struct (logged), or on error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_manager::RedisManager) {
+    /// #[derive(serde::Serialize)]
+    /// struct User { name: String, age: u32, verified: bool }
+    ///
+    /// let user = User { name: "John Doe".into(), age: 30, verified: true };
+    /// redis.hset_struct("user:123", &user).await;
+    /// # }
+    /// ```
+    pub async fn hset_struct<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> i64 {
+        self.run("hset_struct", name, 0, |c| async move {
+            c.hset_struct(name, value).await
+        })
+        .await
+    }
+
+    /// The hash `name` read into the flat struct `T` (as [`HashCommands::hgetall_struct`]
+    /// does); `None` when the hash is empty or missing, when it does not read into `T`
+    /// (logged, naming the field), or on error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_manager::RedisManager) {
+    /// #[derive(serde::Deserialize)]
+    /// struct User { name: String, age: u32, email: Option<String> }
+    ///
+    /// if let Some(user) = redis.hgetall_struct::<User>("user:123").await {
+    ///     println!("{} is {}", user.name, user.age);
+    /// }
+    /// # }
+    /// ```
+    pub async fn hgetall_struct<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.run("hgetall_struct", name, None, |c| async move {
+            c.hgetall_struct(name).await
         })
         .await
     }
