@@ -56,6 +56,7 @@ use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::command::Cmd;
 use crate::config::Config;
@@ -63,6 +64,7 @@ use crate::connection::{
     ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait, listens,
 };
 use crate::error::Error;
+use crate::observe::Telemetry;
 use crate::reply::check as check_reply;
 
 /// A boxed future, for the one trait object below.
@@ -89,6 +91,8 @@ pub(crate) struct PoolOptions {
     /// How long an exclusive connection may sit idle before it is checked with `PING` on
     /// reuse.
     pub(crate) idle_check_after: Duration,
+    /// The client's counters and span settings, shared by every node pool of a cluster.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl PoolOptions {
@@ -100,6 +104,11 @@ impl PoolOptions {
             reconnect_min: config.reconnect_min_delay(),
             reconnect_max: config.reconnect_max_delay(),
             idle_check_after: config.idle_check_after(),
+            telemetry: Arc::new(Telemetry {
+                query_text: config.is_trace_query_text(),
+                db: config.db(),
+                ..Telemetry::default()
+            }),
         }
     }
 }
@@ -139,6 +148,8 @@ pub(crate) struct NodePool {
     breaker: Mutex<Breaker>,
     closed: AtomicBool,
     jitter: AtomicU64,
+    /// A shared connection was made before: the next one is a reconnect.
+    had_shared: AtomicBool,
 }
 
 /// Where the callers waiting for the shared connection's connect learn its outcome.
@@ -195,6 +206,7 @@ impl NodePool {
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
             closed: AtomicBool::new(false),
+            had_shared: AtomicBool::new(false),
             // Pools of one process (one per cluster node) must not back off in lockstep.
             jitter: AtomicU64::new(
                 0x9e37_79b9_7f4a_7c15
@@ -253,17 +265,27 @@ impl NodePool {
         {
             return Err(backoff);
         }
+        // Connect and handshake (and, with Sentinel, the master's lookup) in a span of
+        // their own, inside the command's span when a command waits for them.
+        let connect = self
+            .connect(push)
+            .instrument(crate::observe::connect_span(&self.opts.endpoint));
         let result = match deadline.at() {
-            None => self.connect(push).await,
-            Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
+            None => connect.await,
+            Some(at) => match tokio::time::timeout_at(at, connect).await {
                 Ok(result) => result,
                 Err(_) => return Err(deadline.expired(false)),
             },
         };
+        let stats = &self.popts.telemetry.stats;
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
-            Ok(_) => *b = Breaker::default(),
+            Ok(_) => {
+                *b = Breaker::default();
+                stats.connected();
+            }
             Err(e) => {
+                stats.connect_failed();
                 b.failures = b.failures.saturating_add(1);
                 b.since.get_or_insert(started);
                 let delay = self.backoff(b.failures);
@@ -409,6 +431,10 @@ impl NodePool {
                 runtime.spawn(async move {
                     let result = pool.open(None, &Deadline::unbounded()).await;
                     if let Ok(c) = &result {
+                        if pool.had_shared.swap(true, Ordering::Relaxed) {
+                            pool.popts.telemetry.stats.reconnected();
+                            tracing::info!(endpoint = %pool.opts.endpoint, "reconnected");
+                        }
                         if pool.is_closed() {
                             c.close();
                         } else {
@@ -461,6 +487,10 @@ impl NodePool {
             Ok(frame) if self.is_demoted(&frame) => {
                 // The master we knew was demoted (a failover): the command was refused, not
                 // run, so it is safe to send again to the master Sentinel names now.
+                tracing::info!(
+                    endpoint = %self.opts.endpoint,
+                    "the master was demoted (a failover); asking the sentinels again"
+                );
                 self.forget_master();
                 self.shared(deadline)
                     .await?
@@ -528,7 +558,11 @@ impl NodePool {
         }
         let waited = self.popts.acquire_timeout;
         let limit = deadline.remaining().map_or(waited, |r| r.min(waited));
-        let permit = match tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await {
+        let asked = Instant::now();
+        let acquired = tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await;
+        let stats = &self.popts.telemetry.stats;
+        stats.acquired(asked.elapsed(), acquired.is_err() && limit >= waited);
+        let permit = match acquired {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
             Err(_) if limit < waited => return Err(deadline.expired(false)),
@@ -610,6 +644,17 @@ impl NodePool {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// True when the master is found through Sentinel: [`NodePool::endpoint`] is then the
+    /// configured address, not the master's.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        self.master.is_some()
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.popts.telemetry
     }
 
     /// The address this pool connects to.
@@ -695,6 +740,11 @@ impl NodeConnection {
     /// The address of the node this connection belongs to.
     pub(crate) fn endpoint(&self) -> &crate::config::ServerAddr {
         self.pool.endpoint()
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        self.pool.telemetry()
     }
 
     /// The response timeout of this connection's pool.
