@@ -438,8 +438,14 @@ impl NodePool {
                         if pool.is_closed() {
                             c.close();
                         } else {
-                            *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some(c.clone());
+                            let old = pool
+                                .shared
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace(c.clone());
+                            if old.is_none() {
+                                pool.popts.telemetry.stats.connections(0, 1);
+                            }
                         }
                     }
                     let _ = tx.send(Some(result));
@@ -510,8 +516,10 @@ impl NodePool {
     /// (and, in Sentinel mode, resolves the master again: after `+switch-master` or a
     /// `READONLY` reply).
     pub(crate) fn forget_master(&self) {
+        let stats = &self.popts.telemetry.stats;
         if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
             c.close();
+            stats.connections(0, -1);
         }
         for (c, _) in self
             .idle
@@ -520,6 +528,7 @@ impl NodePool {
             .drain(..)
         {
             c.close();
+            stats.connections(-1, 0);
         }
     }
 
@@ -573,6 +582,7 @@ impl NodePool {
             let Some((conn, since)) = candidate else {
                 break self.open_exclusive(deadline).await?;
             };
+            stats.connections(-1, 0);
             if conn.is_closed() {
                 continue;
             }
@@ -582,6 +592,7 @@ impl NodePool {
             }
             break conn;
         };
+        stats.connections(0, 1);
         Ok(NodeConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -628,6 +639,7 @@ impl NodePool {
             return;
         }
         idle.push((conn, Instant::now()));
+        self.popts.telemetry.stats.connections(1, 0);
     }
 
     /// How many exclusive connections may be in use at once.
@@ -808,9 +820,19 @@ impl NodeConnection {
     }
 }
 
+impl Drop for NodePool {
+    /// The connections still held close with the pool: they leave the connection counts.
+    fn drop(&mut self) {
+        let shared = self.shared.get_mut().map_or(0, |s| i64::from(s.is_some()));
+        let idle = self.idle.get_mut().map_or(0, |i| i.len() as i64);
+        self.popts.telemetry.stats.connections(-idle, -shared);
+    }
+}
+
 impl Drop for NodeConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        self.pool.popts.telemetry.stats.connections(0, -1);
         if self.busy || !self.state.is_clean() {
             // Dropped mid-call (a reply or a blocked pop is still owed on this socket), or
             // with server-side state the next user must not inherit.

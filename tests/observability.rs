@@ -364,6 +364,36 @@ fn metrics_count_operations_by_name_and_outcome() {
     assert!(matches!(&failed.3, DebugValue::Histogram(v) if v.len() == 1));
     let connects = find("redis.client.connects", &[]).expect("connects");
     assert!(matches!(connects.3, DebugValue::Counter(1)));
+    // The client was dropped: its connections left the count.
+    let used = find(
+        "db.client.connection.count",
+        &[("db.client.connection.state", "used")],
+    )
+    .expect("connections in use");
+    assert!(
+        matches!(used.3, DebugValue::Gauge(g) if g.into_inner() == 0.0),
+        "{used:?}"
+    );
     let pending = find("redis.client.pending_requests", &[]).expect("pending");
     assert!(matches!(pending.3, DebugValue::Gauge(g) if g.into_inner() == 0.0));
+}
+
+#[tokio::test]
+async fn connections_are_counted_by_state() {
+    captured();
+    let server = RedisServer::start();
+    let client = Client::new(config(&server)).unwrap();
+    client.ping().await.unwrap();
+    let s = client.stats();
+    assert_eq!((s.connections_idle, s.connections_used), (0, 1), "{s:?}");
+    let mut conn = client.exclusive().await.unwrap();
+    conn.query::<()>(cmd("PING")).await.unwrap();
+    let s = client.stats();
+    assert_eq!((s.connections_idle, s.connections_used), (0, 2), "{s:?}");
+    drop(conn);
+    let s = client.stats();
+    assert_eq!((s.connections_idle, s.connections_used), (1, 1), "{s:?}");
+    client.close();
+    let s = client.stats();
+    assert_eq!((s.connections_idle, s.connections_used), (0, 0), "{s:?}");
 }

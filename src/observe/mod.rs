@@ -49,6 +49,7 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `db.client.operation.duration` (seconds) | histogram | `db.system.name`, `db.operation.name`; on failure `error.type`, `db.response.status_code` |
+//! | `db.client.connection.count` | gauge | `db.system.name`, `db.client.connection.state` (`idle`, `used`) |
 //! | `db.client.connection.wait_time` (seconds) | histogram | `db.system.name`: waiting for an exclusive connection |
 //! | `db.client.connection.timeouts` | counter | `db.system.name`: that wait ran out |
 //! | `redis.client.pending_requests` | gauge | commands sent or queued, not yet answered |

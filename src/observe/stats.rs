@@ -6,7 +6,7 @@
 //! records also goes to the `metrics` recorder, in the same function, so the two never
 //! disagree about what was counted.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use super::Failure;
 use crate::error::Error;
@@ -52,6 +52,11 @@ pub struct ClientStats {
     pub asks: u64,
     /// Cluster slot maps read.
     pub topology_refreshes: u64,
+    /// Connections open now and waiting in the pool (exclusive connections not in use).
+    pub connections_idle: u64,
+    /// Connections open now and in use: the shared connection (while installed, until it
+    /// is replaced after a failure) and the exclusive connections taken.
+    pub connections_used: u64,
     /// Pub/sub messages dropped because a subscriber's consumer fell behind.
     pub pubsub_dropped: u64,
     /// Subscriber reconnects that subscribed again to everything wanted.
@@ -98,6 +103,8 @@ pub(crate) struct Stats {
     moved: AtomicU64,
     asks: AtomicU64,
     topology_refreshes: AtomicU64,
+    connections_idle: AtomicI64,
+    connections_used: AtomicI64,
     pubsub_dropped: AtomicU64,
     pubsub_resubscribes: AtomicU64,
     cache_hits: AtomicU64,
@@ -126,6 +133,8 @@ impl Stats {
             moved: r(&self.moved),
             asks: r(&self.asks),
             topology_refreshes: r(&self.topology_refreshes),
+            connections_idle: self.connections_idle.load(Relaxed).max(0) as u64,
+            connections_used: self.connections_used.load(Relaxed).max(0) as u64,
             pubsub_dropped: r(&self.pubsub_dropped),
             pubsub_resubscribes: r(&self.pubsub_resubscribes),
             cache_hits: r(&self.cache_hits),
@@ -177,6 +186,23 @@ impl Stats {
         bump(&self.reconnects);
         #[cfg(feature = "metrics")]
         metrics::counter!("redis.client.reconnects").increment(1);
+    }
+
+    /// Connections changed state: `idle` and `used` are the changes of each count
+    /// (`db.client.connection.count` by `db.client.connection.state`).
+    pub(crate) fn connections(&self, idle: i64, used: i64) {
+        if idle != 0 {
+            self.connections_idle.fetch_add(idle, Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::gauge!("db.client.connection.count", "db.system.name" => "redis", "db.client.connection.state" => "idle")
+                .increment(idle as f64);
+        }
+        if used != 0 {
+            self.connections_used.fetch_add(used, Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::gauge!("db.client.connection.count", "db.system.name" => "redis", "db.client.connection.state" => "used")
+                .increment(used as f64);
+        }
     }
 
     /// A connect attempt failed.
