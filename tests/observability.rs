@@ -289,6 +289,11 @@ async fn a_reconnect_is_an_event_and_a_count() {
         })
         .count();
     assert!(connects >= 2, "{connects}");
+    // They name the address the connection reached.
+    assert!(c.spans.iter().any(|s| s.name == "redis.connect"
+        && s.get("server.port") == Some(&server.port().to_string())
+        && s.get("network.peer.address") == Some("127.0.0.1")
+        && s.get("network.peer.port") == Some(&server.port().to_string())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,7 +316,9 @@ async fn a_cluster_redirect_is_followed_inside_the_command_span() {
 
     let got = client.get("{obs}:k").await.unwrap();
     assert_eq!(got.as_deref(), Some(&b"v"[..]));
-    assert!(client.stats().moved >= 1, "{:?}", client.stats());
+    let stats = client.stats();
+    assert!(stats.moved >= 1, "{stats:?}");
+    assert!(stats.topology_refreshes >= 1, "{stats:?}");
     // The GET's span names the node that answered, and the redirect is an event in it.
     let get = spans("GET", to);
     assert_eq!(get.len(), 1, "{get:#?}");

@@ -68,6 +68,7 @@ use bytes::Bytes;
 use resp_codec::{Frame, encode_command};
 use smallvec::SmallVec;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::keys::{CommandInfo, CommandTable};
 use self::topology::{Topology, parse_target};
@@ -314,6 +315,13 @@ impl Cluster {
     /// Reads the slot map now, unless a refresh that started after the caller's last look
     /// completes first. `prefer` is asked first (the target of a `MOVED` knows the news).
     async fn refresh(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
+        // A span of its own: inside the command that waits for it, or alone when it runs
+        // in the background.
+        let span = tracing::debug_span!(target: "redis_manager::cluster", "redis.cluster.refresh");
+        self.refresh_now(prefer).instrument(span).await
+    }
+
+    async fn refresh_now(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
         let seen = self.refreshes.load(Ordering::Acquire);
         let _one_at_a_time = self.refresh_lock.lock().await;
         if self.refreshes.load(Ordering::Acquire) != seen {

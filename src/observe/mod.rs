@@ -34,9 +34,10 @@
 //!
 //! | span (`otel.name`) | level | attributes |
 //! |---|---|---|
-//! | `redis.command` (the command: `GET`) | DEBUG | `db.system.name`, `db.operation.name`, `db.namespace`, `server.address`, `server.port`, `db.query.text` (opt-in); on failure `error.type`, `db.response.status_code`, `otel.status_code` |
+//! | `redis.command` (the command: `GET`) | DEBUG | `db.system.name`, `db.operation.name`, `db.namespace`, `server.address`, `server.port` (the node, for a cluster), `db.query.text` (opt-in); on failure `error.type`, `db.response.status_code`, `otel.status_code` |
 //! | `redis.batch` (`PIPELINE` or `MULTI`) | DEBUG | the same, and `db.operation.batch.size` (the user's commands) |
-//! | `redis.connect` | INFO | `server.address`, `server.port`; its events say why a connect failed |
+//! | `redis.connect` | INFO | `server.address`, `server.port`, `network.peer.address`, `network.peer.port` (the IP reached) |
+//! | `redis.cluster.refresh` | DEBUG | reading the slot map; its events name nodes that failed |
 //! | `redis.manager` (the manager's operation: `get_json`) | DEBUG | `redis.manager.operation`, `redis.manager.fallback` |
 //!
 //! Events: `reconnected` (INFO), `connect failed` (WARN), `MOVED`/`ASK` followed (DEBUG,
@@ -86,6 +87,9 @@ pub const SPAN_TARGET: &str = "redis_manager::command";
 
 /// The name of the command spans (`otel.name` holds the command name).
 pub const COMMAND_SPAN: &str = "redis.command";
+
+/// The name of the connect spans.
+pub const CONNECT_SPAN: &str = "redis.connect";
 
 /// The name of the pipeline and transaction spans.
 pub const BATCH_SPAN: &str = "redis.batch";
@@ -161,8 +165,6 @@ impl<'a> Call<'a> {
             db.query.text = Empty,
             server.address = endpoint.and_then(host),
             server.port = endpoint.and_then(port),
-            network.peer.address = Empty,
-            network.peer.port = Empty,
             error.type = Empty,
             db.response.status_code = Empty,
         );
@@ -199,8 +201,6 @@ impl<'a> Call<'a> {
             db.query.text = Empty,
             server.address = endpoint.and_then(host),
             server.port = endpoint.and_then(port),
-            network.peer.address = Empty,
-            network.peer.port = Empty,
             error.type = Empty,
             db.response.status_code = Empty,
         );
@@ -407,12 +407,26 @@ fn port(e: &ServerAddr) -> Option<u16> {
 pub(crate) fn connect_span(endpoint: &ServerAddr) -> Span {
     tracing::info_span!(
         target: "redis_manager::connection",
-        "redis.connect",
+        CONNECT_SPAN,
         otel.kind = "client",
         db.system.name = "redis",
         server.address = host(endpoint),
         server.port = port(endpoint),
+        network.peer.address = Empty,
+        network.peer.port = Empty,
     )
+}
+
+/// Records on the current connect span the address the TCP connection reached (the
+/// resolved IP of `server.address`).
+pub(crate) fn record_peer(peer: Option<std::net::SocketAddr>) {
+    let span = Span::current();
+    if let Some(peer) = peer
+        && span.metadata().is_some_and(|m| m.name() == CONNECT_SPAN)
+    {
+        span.record("network.peer.address", peer.ip().to_string().as_str());
+        span.record("network.peer.port", peer.port());
+    }
 }
 
 /// The span of one manager operation (`get_json`, `acquire_lock`, ...), named `op`: its
