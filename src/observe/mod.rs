@@ -61,6 +61,10 @@
 //! | `redis.client.pubsub.dropped`, `redis.client.pubsub.resubscribes` | counter | |
 //! | `redis.client.cache.events` | counter | `event` (`hit`, `miss`, `invalidation`, `eviction`) |
 //!
+//! Install the recorder before creating clients: a client registers its per-call metric
+//! handles with the recorder of its creation, once, so that a command builds no metric
+//! key (a client made earlier reports its commands' durations to no recorder).
+//!
 //! [`Client::stats`](crate::Client::stats) counts the same events without any metrics stack.
 
 mod stats;
@@ -102,6 +106,10 @@ pub(crate) struct Telemetry {
     pub(crate) query_text: bool,
     /// The database index, `db.namespace`.
     pub(crate) db: i64,
+    /// Metric handles registered once, with the recorder installed when the client was
+    /// made (the `metrics` crate's advice for hot paths: no key is built per call).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: stats::Handles,
 }
 
 /// The telemetry a call reports to: borrowed from the client for the duration of the call,
@@ -171,11 +179,13 @@ impl<'a> Call<'a> {
         if telemetry.query_text && !span.is_disabled() {
             span.record("db.query.text", query_text(cmd).as_str());
         }
+        #[cfg(feature = "metrics")]
+        let metrics = stats::Timing::start(&telemetry.metrics, stats::op_label(cmd));
         Call {
             span,
             telemetry,
             #[cfg(feature = "metrics")]
-            metrics: stats::Timing::start(stats::op_label(cmd)),
+            metrics,
         }
     }
 
@@ -207,11 +217,16 @@ impl<'a> Call<'a> {
         if telemetry.query_text && !span.is_disabled() {
             span.record("db.query.text", batch_query_text(cmds).as_str());
         }
+        #[cfg(feature = "metrics")]
+        let metrics = stats::Timing::start(
+            &telemetry.metrics,
+            stats::op_label_of(Cow::Borrowed(operation)),
+        );
         Call {
             span,
             telemetry,
             #[cfg(feature = "metrics")]
-            metrics: stats::Timing::start(Cow::Borrowed(operation)),
+            metrics,
         }
     }
 
@@ -250,7 +265,7 @@ impl<'a> Call<'a> {
         t.command();
         let Some(failure) = failure else {
             #[cfg(feature = "metrics")]
-            self.metrics.finish(None, None);
+            self.metrics.finish(&self.telemetry.metrics, None, None);
             return;
         };
         let (kind, code) = failure.classify();
@@ -263,7 +278,15 @@ impl<'a> Call<'a> {
             }
         }
         #[cfg(feature = "metrics")]
-        self.metrics.finish(Some(kind), code);
+        self.metrics
+            .finish(&self.telemetry.metrics, Some(kind), code);
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        self.telemetry.metrics.pending.decrement(1.0);
     }
 }
 

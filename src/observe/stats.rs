@@ -272,24 +272,56 @@ impl Stats {
 }
 
 #[cfg(feature = "metrics")]
-pub(super) use timing::{Timing, op_label};
+pub(super) use timing::{Handles, Timing, op_label, op_label_of};
 
 #[cfg(feature = "metrics")]
 mod timing {
     use std::borrow::Cow;
+    use std::sync::OnceLock;
     use std::time::Instant;
+
+    use metrics::{Gauge, Histogram};
 
     use crate::command::Cmd;
 
-    /// The duration and in-flight count of one call, for the `metrics` feature.
+    /// The handles of the per-call metrics, registered once: the pending gauge at once,
+    /// the success histogram of each common command at its first use. Failures, and
+    /// commands outside [`COMMON`], register per call (their labels vary).
+    pub(crate) struct Handles {
+        pub(crate) pending: Gauge,
+        ok: Box<[OnceLock<Histogram>]>,
+    }
+
+    impl Default for Handles {
+        fn default() -> Handles {
+            Handles {
+                pending: metrics::gauge!("redis.client.pending_requests"),
+                ok: COMMON.iter().map(|_| OnceLock::new()).collect(),
+            }
+        }
+    }
+
+    impl std::fmt::Debug for Handles {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Handles")
+        }
+    }
+
+    /// A call's operation as a metric label: its index in [`COMMON`] when it is there.
+    pub(crate) struct Op {
+        index: Option<usize>,
+        name: Cow<'static, str>,
+    }
+
+    /// The duration of one call.
     pub(crate) struct Timing {
         started: Instant,
-        op: Cow<'static, str>,
+        op: Op,
     }
 
     impl Timing {
-        pub(crate) fn start(op: Cow<'static, str>) -> Timing {
-            metrics::gauge!("redis.client.pending_requests").increment(1.0);
+        pub(crate) fn start(handles: &Handles, op: Op) -> Timing {
+            handles.pending.increment(1.0);
             Timing {
                 started: Instant::now(),
                 op,
@@ -298,16 +330,27 @@ mod timing {
 
         /// `db.client.operation.duration`, with the outcome's `error.type` and
         /// `db.response.status_code` when it failed.
-        pub(crate) fn finish(&self, error: Option<&str>, code: Option<&str>) {
+        pub(crate) fn finish(&self, handles: &Handles, error: Option<&str>, code: Option<&str>) {
             let secs = self.started.elapsed().as_secs_f64();
-            let op = self.op.clone();
+            let op = self.op.name.clone();
             match (error, code) {
-                (None, _) => metrics::histogram!(
-                    "db.client.operation.duration",
-                    "db.system.name" => "redis",
-                    "db.operation.name" => op,
-                )
-                .record(secs),
+                (None, _) => match self.op.index.and_then(|i| handles.ok.get(i)) {
+                    Some(cell) => cell
+                        .get_or_init(|| {
+                            metrics::histogram!(
+                                "db.client.operation.duration",
+                                "db.system.name" => "redis",
+                                "db.operation.name" => op,
+                            )
+                        })
+                        .record(secs),
+                    None => metrics::histogram!(
+                        "db.client.operation.duration",
+                        "db.system.name" => "redis",
+                        "db.operation.name" => op,
+                    )
+                    .record(secs),
+                },
                 (Some(e), None) => metrics::histogram!(
                     "db.client.operation.duration",
                     "db.system.name" => "redis",
@@ -324,12 +367,6 @@ mod timing {
                 )
                 .record(secs),
             }
-        }
-    }
-
-    impl Drop for Timing {
-        fn drop(&mut self) {
-            metrics::gauge!("redis.client.pending_requests").decrement(1.0);
         }
     }
 
@@ -452,17 +489,26 @@ mod timing {
     ];
 
     /// `db.operation.name` as a metric label.
-    pub(crate) fn op_label(cmd: &Cmd) -> Cow<'static, str> {
+    pub(crate) fn op_label(cmd: &Cmd) -> Op {
         let name = super::super::operation_name(cmd);
         let mut upper = [0u8; 16];
         if let Some(buf) = upper.get_mut(..name.len()) {
             buf.copy_from_slice(name.as_bytes());
             buf.make_ascii_uppercase();
             if let Ok(i) = COMMON.binary_search_by(|c| c.as_bytes().cmp(buf)) {
-                return Cow::Borrowed(COMMON[i]);
+                return Op {
+                    index: Some(i),
+                    name: Cow::Borrowed(COMMON[i]),
+                };
             }
         }
-        Cow::Owned(name.to_ascii_uppercase())
+        op_label_of(Cow::Owned(name.to_ascii_uppercase()))
+    }
+
+    /// A label for an operation known by name (`PIPELINE`, `MULTI`).
+    pub(crate) fn op_label_of(name: Cow<'static, str>) -> Op {
+        let index = COMMON.binary_search(&&*name).ok();
+        Op { index, name }
     }
 
     #[cfg(test)]
