@@ -68,8 +68,9 @@ impl ConfigBuilder {
     /// response timeout), a zero acquire timeout, ping interval or minimum reconnect delay,
     /// a minimum reconnect delay above the maximum, a client name with spaces or line breaks
     /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
-    /// server name, a database other than 0 on a cluster, cluster and Sentinel together,
-    /// or a Sentinel setting without a master name or sentinels.
+    /// server name, a rustls `ClientConfig` combined with the TLS settings it replaces, a
+    /// database other than 0 on a cluster, cluster and Sentinel together, or a Sentinel
+    /// setting without a master name or sentinels.
     ///
     /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
     /// configs behave the same in every build; creating a client from it then fails with
@@ -413,6 +414,18 @@ impl Config {
             if let Some((cert, key)) = tls.client_cert() {
                 not_empty(cert, "tls_cert_file")?;
                 not_empty(key, "tls_key_file")?;
+            }
+            if tls.has_client_config() {
+                let combined = tls.ca_file().is_some()
+                    || tls.client_cert().is_some()
+                    || tls.roots() != super::TlsRoots::Builtin
+                    || tls.is_danger_accept_invalid_certs();
+                check(
+                    !combined,
+                    "tls_client_config",
+                    &"ClientConfig { .. }",
+                    "replaces the ca file, client certificate, roots and verification settings: set them in the ClientConfig",
+                )?;
             }
             if let Some(name) = tls.server_name() {
                 check(

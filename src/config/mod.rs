@@ -39,7 +39,9 @@ mod url;
 
 pub use builder::ConfigBuilder;
 pub use error::ConfigError;
-pub use tls::{TlsOptions, TlsOptionsBuilder};
+#[cfg(feature = "tls")]
+pub use tls::rustls;
+pub use tls::{TlsOptions, TlsOptionsBuilder, TlsRoots};
 
 /// Default host: `localhost`.
 pub const DEFAULT_HOST: &str = "localhost";
