@@ -8,7 +8,7 @@ use bytes::Bytes;
 use resp_codec::DecodeError;
 
 pub use crate::cmd::HashStructError;
-pub use crate::config::ConfigError;
+pub use crate::config::{ConfigError, CredentialsError};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -129,6 +129,10 @@ pub enum Error {
         /// How many times the scan re-read the slot map and rescanned.
         rechecks: u32,
     },
+    /// The [`CredentialsProvider`](crate::config::CredentialsProvider) could not give
+    /// credentials for a handshake: nothing was sent on that connection, and it was closed.
+    #[error(transparent)]
+    Credentials(CredentialsError),
     /// The TLS handshake or session failed (feature `tls`); [`TlsError::kind`] says why (an
     /// untrusted CA, a certificate for another name, a server that wants a client
     /// certificate, a peer that does not speak TLS...). The connection is closed.
@@ -313,12 +317,14 @@ impl Error {
     }
 
     /// True for failures of the connection itself (I/O, TLS, protocol, closed, no master
-    /// found through Sentinel, backing off from an unreachable server), as opposed to a server error reply or a conversion error.
+    /// found through Sentinel, backing off from an unreachable server, no credentials from
+    /// the provider), as opposed to a server error reply or a conversion error.
     pub fn is_connection_error(&self) -> bool {
         matches!(
             self,
             Error::Io(_)
                 | Error::Tls(_)
+                | Error::Credentials(_)
                 | Error::Protocol(_)
                 | Error::ConnectionClosed { .. }
                 | Error::Timeout { .. }
