@@ -266,6 +266,9 @@ impl NodePool {
                 Err(_) => return Err(deadline.expired(false)),
             },
         };
+        if result.is_ok() {
+            self.start_reauth();
+        }
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(_) => *b = Breaker::default(),
@@ -420,7 +423,6 @@ impl NodePool {
                         } else {
                             *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
                                 Some(c.clone());
-                            pool.start_reauth();
                         }
                     }
                     let _ = tx.send(Some(result));
@@ -633,7 +635,7 @@ impl NodePool {
 /// Scheduled re-`AUTH` (`ConfigBuilder::reauth_interval`): credentials that expire (tokens)
 /// must be renewed on connections that outlive them.
 ///
-/// One task per pool, started with its first shared connection and ended when the pool is
+/// One task per pool, started with its first connection and ended when the pool is
 /// closed or dropped (it holds the pool weakly). Each round asks the provider once, then
 /// sends `AUTH` to the shared connection and to every idle exclusive one. Only there: a
 /// connection in use may be inside `MULTI` (where `AUTH` would be queued into the

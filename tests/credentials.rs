@@ -165,6 +165,16 @@ async fn the_scheduled_reauth_reaches_live_connections() {
     let conn = client.exclusive().await.unwrap();
     let idle_id = conn.client_id().expect("RESP3 learns the id");
     drop(conn);
+    // A client that never used its shared connection: its exclusive one, idle, too.
+    let exclusive_only = Client::new(
+        base(server.port())
+            .credentials_provider(provider.clone())
+            .reauth_interval(Some(Duration::from_millis(100))),
+    )
+    .unwrap();
+    let conn = exclusive_only.exclusive().await.unwrap();
+    let lone_id = conn.client_id().expect("RESP3 learns the id");
+    drop(conn);
 
     // AUTH as another user switches the connection's user: seeing `bob` on the same
     // connection (same client id, no reconnect) shows the re-AUTH arrived.
@@ -175,11 +185,13 @@ async fn the_scheduled_reauth_reaches_live_connections() {
     .await;
     let same: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
     assert_eq!(same, id, "re-authenticated in place, not reconnected");
-    eventually("the idle connection was re-authenticated", async || {
-        let list = server.cli(&["CLIENT", "LIST", "ID", &idle_id.to_string()]);
-        list.contains("user=bob").then_some(())
-    })
-    .await;
+    for id in [idle_id, lone_id] {
+        eventually("the idle connection was re-authenticated", async || {
+            let list = server.cli(&["CLIENT", "LIST", "ID", &id.to_string()]);
+            list.contains("user=bob").then_some(())
+        })
+        .await;
+    }
 
     // A refused re-AUTH (a token the server does not know) is logged, not fatal: the
     // connection keeps its user, and the server's ACL log records the attempts.
