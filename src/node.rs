@@ -45,6 +45,9 @@
 //! - An exclusive connection idle for `idle_check_after` (configurable) is checked with
 //!   `PING` before reuse, for at most [`IDLE_PING_TIMEOUT`] and within the caller's deadline;
 //!   one that fails it is closed and another taken or opened.
+//! - With a credentials provider and a re-`AUTH` interval, one task per pool re-sends
+//!   `AUTH` to the shared and the idle connections, never to one in use (see
+//!   [`NodePool::start_reauth`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -150,6 +153,8 @@ pub(crate) struct NodePool {
     jitter: AtomicU64,
     /// A shared connection was made before: the next one is a reconnect.
     had_shared: AtomicBool,
+    /// Set once the scheduled re-`AUTH` task runs (see [`NodePool::start_reauth`]).
+    reauth_started: AtomicBool,
 }
 
 /// Where the callers waiting for the shared connection's connect learn its outcome.
@@ -207,6 +212,7 @@ impl NodePool {
             breaker: Mutex::new(Breaker::default()),
             closed: AtomicBool::new(false),
             had_shared: AtomicBool::new(false),
+            reauth_started: AtomicBool::new(false),
             // Pools of one process (one per cluster node) must not back off in lockstep.
             jitter: AtomicU64::new(
                 0x9e37_79b9_7f4a_7c15
@@ -277,6 +283,9 @@ impl NodePool {
                 Err(_) => return Err(deadline.expired(false)),
             },
         };
+        if result.is_ok() {
+            self.start_reauth();
+        }
         let stats = &self.popts.telemetry.stats;
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
@@ -677,6 +686,78 @@ impl NodePool {
     /// The protocol of the shared connection, if it is up.
     pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
         self.current().map(|c| c.protocol())
+    }
+}
+
+/// Scheduled re-`AUTH` (`ConfigBuilder::reauth_interval`): credentials that expire (tokens)
+/// must be renewed on connections that outlive them.
+///
+/// One task per pool, started with its first connection and ended when the pool is
+/// closed or dropped (it holds the pool weakly). Each round asks the provider once, then
+/// sends `AUTH` to the shared connection and to every idle exclusive one. Only there: a
+/// connection in use may be inside `MULTI` (where `AUTH` would be queued into the
+/// transaction and change what `EXEC` returns) or blocked on a `BLPOP`, and a subscriber's
+/// RESP2 connection refuses `AUTH`; those are authenticated afresh when they reconnect, and
+/// exclusive ones get the next round once returned. The `AUTH` of an idle connection is
+/// queued under the idle list's lock, so it precedes anything its next user sends.
+impl NodePool {
+    fn start_reauth(&self) {
+        let Some(every) = self.opts.reauth_interval else {
+            return;
+        };
+        if self.opts.credentials.is_none() || self.reauth_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.me.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match pool.upgrade() {
+                    Some(pool) if !pool.is_closed() => pool.reauth_round().await,
+                    _ => return,
+                }
+            }
+        });
+    }
+
+    async fn reauth_round(&self) {
+        let fetched = tokio::time::timeout(
+            self.opts.connect_timeout,
+            crate::connection::credentials(&self.opts),
+        )
+        .await;
+        let creds = match fetched {
+            Ok(Ok(Some(creds))) => creds,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(endpoint = %self.opts.endpoint, error = %e, "scheduled re-authentication skipped");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(endpoint = %self.opts.endpoint, "scheduled re-authentication skipped: the credentials provider timed out");
+                return;
+            }
+        };
+        let encode = |b: &mut BytesMut| crate::connection::encode_auth(b, &creds);
+        let mut replies = Vec::new();
+        if let Some(shared) = self.current() {
+            replies.extend(shared.submit(encode, Wait::Default).ok());
+        }
+        {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            for (conn, _) in idle.iter().filter(|(c, _)| !c.is_closed()) {
+                replies.extend(conn.submit(encode, Wait::Default).ok());
+            }
+        }
+        for reply in replies {
+            // A refusal leaves the connection as it was authenticated; the server closes
+            // it if that has expired, and the reconnect asks the provider again.
+            if let Err(e) = reply.await.and_then(check_reply) {
+                tracing::warn!(endpoint = %self.opts.endpoint, error = %e, "scheduled re-authentication failed");
+            }
+        }
     }
 }
 

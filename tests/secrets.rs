@@ -317,3 +317,73 @@ fn metric_labels_show_no_argument_value() {
         assert_hidden(secret, "the metric labels", &labels);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credentials_providers_tokens_show_nowhere() {
+    use redis_manager::config::{Credentials, CredentialsError};
+    logs();
+    let right = "Provider-Right-Token-4e1f9a07";
+    let wrong = "Provider-Wrong-Token-8d2c3b55";
+    let server = RedisServer::start();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        &format!(">{right}"),
+        "~*",
+        "+@all",
+    ]);
+    let creds = Credentials::user("app", wrong);
+    assert_hidden(
+        wrong,
+        "Credentials' Debug",
+        &format!("{creds:?} {creds:#?}"),
+    );
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        // A refused handshake.
+        let bad = config(&server)
+            .protocol(protocol)
+            .credentials_fn(move || async move { Ok(Credentials::user("app", wrong)) });
+        assert_hidden(wrong, "the config", &format!("{bad:?} {bad:#?}"));
+        let err = Client::connect(bad).await.unwrap_err();
+        assert!(err.is_auth_error(), "{err:?}");
+        assert_hidden(wrong, "the auth error", &everything_about(&err));
+        // A provider's own error, quoting its token.
+        let failing = config(&server)
+            .protocol(protocol)
+            .credentials_fn(move || async move {
+                Err(CredentialsError::new(format!("token {wrong} was revoked")))
+            });
+        let err = Client::connect(failing).await.unwrap_err();
+        assert!(matches!(err, Error::Credentials(_)), "{err:?}");
+        assert_hidden(wrong, "the provider error's Display", &err.to_string());
+        // Accepted at the handshake, then refused by scheduled re-AUTHs (logged).
+        let flip = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let provider_flip = flip.clone();
+        let good = config(&server)
+            .protocol(protocol)
+            .reauth_interval(Some(Duration::from_millis(50)))
+            .credentials_fn(move || {
+                let token = if provider_flip.load(std::sync::atomic::Ordering::SeqCst) {
+                    wrong
+                } else {
+                    right
+                };
+                async move { Ok(Credentials::user("app", token)) }
+            });
+        let client = Client::connect(good).await.unwrap();
+        client.ping().await.unwrap();
+        assert_hidden(right, "the client", &format!("{client:?}"));
+        flip.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.ping().await.unwrap();
+    }
+    let log = logs();
+    assert!(
+        log.contains("scheduled re-authentication failed"),
+        "the refused re-AUTH was not logged:\n{log}"
+    );
+    assert_hidden(wrong, "the log", &log);
+    assert_hidden(right, "the log", &log);
+}

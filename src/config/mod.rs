@@ -19,6 +19,8 @@
 //!   deployment setting cannot weaken it by accident. The options are plain data (this
 //!   module does no I/O): the files are read when a client is created, and a build without
 //!   the `tls` cargo feature refuses a TLS config there rather than connecting in plain text;
+//! - `credentials.rs`: [`CredentialsProvider`], asked for the credentials at every
+//!   handshake and for the scheduled re-`AUTH` (credentials that change: tokens, rotation);
 //! - `error.rs`: [`ConfigError`].
 //!
 //! Secrets: the password is never printed. `Debug` shows `<redacted>`; errors about a URL show
@@ -29,17 +31,23 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod builder;
+mod credentials;
 pub mod env;
 mod error;
 mod tls;
 mod url;
 
 pub use builder::ConfigBuilder;
+pub(crate) use credentials::ProviderHandle;
+pub use credentials::{BoxFuture, Credentials, CredentialsError, CredentialsProvider};
 pub use error::ConfigError;
-pub use tls::{TlsOptions, TlsOptionsBuilder};
+#[cfg(feature = "tls")]
+pub use tls::rustls;
+pub use tls::{TlsOptions, TlsOptionsBuilder, TlsRoots};
 
 /// Default host: `localhost`.
 pub const DEFAULT_HOST: &str = "localhost";
@@ -173,6 +181,10 @@ pub struct Config {
     /// are not the master's.
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
+    /// Asked for the credentials at every handshake, instead of `username`/`password`.
+    credentials_provider: Option<ProviderHandle>,
+    /// How often live connections re-send `AUTH` with the provider's credentials.
+    reauth_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -201,6 +213,8 @@ impl Default for Config {
             sentinel_master: None,
             sentinel_username: None,
             sentinel_password: None,
+            credentials_provider: None,
+            reauth_interval: None,
         }
     }
 }
@@ -243,6 +257,8 @@ impl fmt::Debug for Config {
                 "sentinel_password",
                 &self.sentinel_password.as_ref().map(|_| Redacted),
             )
+            .field("credentials_provider", &self.credentials_provider)
+            .field("reauth_interval", &self.reauth_interval)
             .finish()
     }
 }
@@ -321,6 +337,18 @@ impl Config {
     /// The password, if any. Do not log it.
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
+    }
+
+    /// The provider asked for the credentials at every handshake, when one is set
+    /// (see [`ConfigBuilder::credentials_provider`]).
+    pub fn credentials_provider(&self) -> Option<&Arc<dyn CredentialsProvider>> {
+        self.credentials_provider.as_ref().map(|p| &p.0)
+    }
+
+    /// How often live connections re-send `AUTH` with the provider's credentials; `None`:
+    /// only at handshakes.
+    pub fn reauth_interval(&self) -> Option<Duration> {
+        self.reauth_interval
     }
 
     /// The maximum number of pooled connections.

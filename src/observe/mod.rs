@@ -360,7 +360,7 @@ pub(crate) fn error_type(e: &Error) -> &'static str {
         Error::CrossSlot { .. } => "cross_slot",
         Error::NoMaster { .. } => "no_master",
         Error::ScanUnsettled { .. } => "scan_unsettled",
-        #[cfg(feature = "tls")]
+        Error::Credentials(_) => "credentials",
         Error::Tls(_) => "tls",
     }
 }
