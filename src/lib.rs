@@ -63,6 +63,7 @@ pub mod error;
 mod into_stream;
 pub mod manager;
 mod node;
+pub mod observe;
 pub mod pool;
 pub mod porting;
 mod reply;

@@ -59,6 +59,7 @@ use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::command::Cmd;
 use crate::config::Config;
@@ -66,6 +67,7 @@ use crate::connection::{
     ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait, listens,
 };
 use crate::error::Error;
+use crate::observe::Telemetry;
 use crate::reply::check as check_reply;
 
 /// A boxed future, for the one trait object below.
@@ -92,6 +94,8 @@ pub(crate) struct PoolOptions {
     /// How long an exclusive connection may sit idle before it is checked with `PING` on
     /// reuse.
     pub(crate) idle_check_after: Duration,
+    /// The client's counters and span settings, shared by every node pool of a cluster.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl PoolOptions {
@@ -103,6 +107,11 @@ impl PoolOptions {
             reconnect_min: config.reconnect_min_delay(),
             reconnect_max: config.reconnect_max_delay(),
             idle_check_after: config.idle_check_after(),
+            telemetry: Arc::new(Telemetry {
+                query_text: config.is_trace_query_text(),
+                db: config.db(),
+                ..Telemetry::default()
+            }),
         }
     }
 }
@@ -142,6 +151,8 @@ pub(crate) struct NodePool {
     breaker: Mutex<Breaker>,
     closed: AtomicBool,
     jitter: AtomicU64,
+    /// A shared connection was made before: the next one is a reconnect.
+    had_shared: AtomicBool,
     /// Set once the scheduled re-`AUTH` task runs (see [`NodePool::start_reauth`]).
     reauth_started: AtomicBool,
 }
@@ -200,6 +211,7 @@ impl NodePool {
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
             closed: AtomicBool::new(false),
+            had_shared: AtomicBool::new(false),
             reauth_started: AtomicBool::new(false),
             // Pools of one process (one per cluster node) must not back off in lockstep.
             jitter: AtomicU64::new(
@@ -259,9 +271,14 @@ impl NodePool {
         {
             return Err(backoff);
         }
+        // Connect and handshake (and, with Sentinel, the master's lookup) in a span of
+        // their own, inside the command's span when a command waits for them.
+        let connect = self
+            .connect(push)
+            .instrument(crate::observe::connect_span(&self.opts.endpoint));
         let result = match deadline.at() {
-            None => self.connect(push).await,
-            Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
+            None => connect.await,
+            Some(at) => match tokio::time::timeout_at(at, connect).await {
                 Ok(result) => result,
                 Err(_) => return Err(deadline.expired(false)),
             },
@@ -269,10 +286,15 @@ impl NodePool {
         if result.is_ok() {
             self.start_reauth();
         }
+        let stats = &self.popts.telemetry.stats;
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
-            Ok(_) => *b = Breaker::default(),
+            Ok(_) => {
+                *b = Breaker::default();
+                stats.connected();
+            }
             Err(e) => {
+                stats.connect_failed();
                 b.failures = b.failures.saturating_add(1);
                 b.since.get_or_insert(started);
                 let delay = self.backoff(b.failures);
@@ -418,11 +440,21 @@ impl NodePool {
                 runtime.spawn(async move {
                     let result = pool.open(None, &Deadline::unbounded()).await;
                     if let Ok(c) = &result {
+                        if pool.had_shared.swap(true, Ordering::Relaxed) {
+                            pool.popts.telemetry.stats.reconnected();
+                            tracing::info!(endpoint = %pool.opts.endpoint, "reconnected");
+                        }
                         if pool.is_closed() {
                             c.close();
                         } else {
-                            *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some(c.clone());
+                            let old = pool
+                                .shared
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace(c.clone());
+                            if old.is_none() {
+                                pool.popts.telemetry.stats.connections(0, 1);
+                            }
                         }
                     }
                     let _ = tx.send(Some(result));
@@ -470,6 +502,10 @@ impl NodePool {
             Ok(frame) if self.is_demoted(&frame) => {
                 // The master we knew was demoted (a failover): the command was refused, not
                 // run, so it is safe to send again to the master Sentinel names now.
+                tracing::info!(
+                    endpoint = %self.opts.endpoint,
+                    "the master was demoted (a failover); asking the sentinels again"
+                );
                 self.forget_master();
                 self.shared(deadline)
                     .await?
@@ -489,8 +525,10 @@ impl NodePool {
     /// (and, in Sentinel mode, resolves the master again: after `+switch-master` or a
     /// `READONLY` reply).
     pub(crate) fn forget_master(&self) {
+        let stats = &self.popts.telemetry.stats;
         if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
             c.close();
+            stats.connections(0, -1);
         }
         for (c, _) in self
             .idle
@@ -499,6 +537,7 @@ impl NodePool {
             .drain(..)
         {
             c.close();
+            stats.connections(-1, 0);
         }
     }
 
@@ -537,7 +576,11 @@ impl NodePool {
         }
         let waited = self.popts.acquire_timeout;
         let limit = deadline.remaining().map_or(waited, |r| r.min(waited));
-        let permit = match tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await {
+        let asked = Instant::now();
+        let acquired = tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await;
+        let stats = &self.popts.telemetry.stats;
+        stats.acquired(asked.elapsed(), acquired.is_err() && limit >= waited);
+        let permit = match acquired {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
             Err(_) if limit < waited => return Err(deadline.expired(false)),
@@ -548,6 +591,7 @@ impl NodePool {
             let Some((conn, since)) = candidate else {
                 break self.open_exclusive(deadline).await?;
             };
+            stats.connections(-1, 0);
             if conn.is_closed() {
                 continue;
             }
@@ -557,6 +601,7 @@ impl NodePool {
             }
             break conn;
         };
+        stats.connections(0, 1);
         Ok(NodeConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -603,6 +648,7 @@ impl NodePool {
             return;
         }
         idle.push((conn, Instant::now()));
+        self.popts.telemetry.stats.connections(1, 0);
     }
 
     /// How many exclusive connections may be in use at once.
@@ -619,6 +665,17 @@ impl NodePool {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// True when the master is found through Sentinel: [`NodePool::endpoint`] is then the
+    /// configured address, not the master's.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        self.master.is_some()
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.popts.telemetry
     }
 
     /// The address this pool connects to.
@@ -778,6 +835,11 @@ impl NodeConnection {
         self.pool.endpoint()
     }
 
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        self.pool.telemetry()
+    }
+
     /// The response timeout of this connection's pool.
     pub(crate) fn response_timeout(&self) -> Option<Duration> {
         self.pool.opts.response_timeout
@@ -839,9 +901,19 @@ impl NodeConnection {
     }
 }
 
+impl Drop for NodePool {
+    /// The connections still held close with the pool: they leave the connection counts.
+    fn drop(&mut self) {
+        let shared = self.shared.get_mut().map_or(0, |s| i64::from(s.is_some()));
+        let idle = self.idle.get_mut().map_or(0, |i| i.len() as i64);
+        self.popts.telemetry.stats.connections(-idle, -shared);
+    }
+}
+
 impl Drop for NodeConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        self.pool.popts.telemetry.stats.connections(0, -1);
         if self.busy || !self.state.is_clean() {
             // Dropped mid-call (a reply or a blocked pop is still owed on this socket), or
             // with server-side state the next user must not inherit.

@@ -275,6 +275,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Puts `db.query.text` on every command span (default: off, as OpenTelemetry's
+    /// conventions ask): the command name followed by one `?` per argument, `SET ? ?`. No
+    /// argument value is ever recorded, so keys, values and passwords stay out of traces.
+    pub fn trace_query_text(mut self, enabled: bool) -> Self {
+        self.config.trace_query_text = enabled;
+        self
+    }
+
     /// Connects over TLS with `options`: [`TlsOptions::new`] for full verification against
     /// the default roots, or a [`TlsOptionsBuilder`](super::TlsOptionsBuilder) directly.
     pub fn tls(mut self, options: impl Into<TlsOptions>) -> Self {

@@ -171,6 +171,8 @@ pub struct Config {
     cluster_nodes: Vec<ServerAddr>,
     /// Cluster reads from replicas (`READONLY`).
     read_from_replicas: bool,
+    /// Put `db.query.text` (arguments redacted) on command spans.
+    trace_query_text: bool,
     /// Sentinels to ask for the master; empty: no Sentinel.
     sentinels: Vec<ServerAddr>,
     /// The master name the sentinels monitor.
@@ -206,6 +208,7 @@ impl Default for Config {
             tls: None,
             cluster_nodes: Vec::new(),
             read_from_replicas: false,
+            trace_query_text: false,
             sentinels: Vec::new(),
             sentinel_master: None,
             sentinel_username: None,
@@ -246,6 +249,7 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("cluster_nodes", &self.cluster_nodes)
             .field("read_from_replicas", &self.read_from_replicas)
+            .field("trace_query_text", &self.trace_query_text)
             .field("sentinels", &self.sentinels)
             .field("sentinel_master", &self.sentinel_master)
             .field("sentinel_username", &self.sentinel_username)
@@ -390,6 +394,12 @@ impl Config {
     /// The cap on the reconnect delay.
     pub fn reconnect_max_delay(&self) -> Duration {
         self.reconnect_max_delay
+    }
+
+    /// True when command spans carry `db.query.text`, the command with every argument
+    /// replaced by `?` (see [`ConfigBuilder::trace_query_text`]).
+    pub fn is_trace_query_text(&self) -> bool {
+        self.trace_query_text
     }
 
     /// How long a pooled exclusive connection may sit idle before it is checked with `PING`

@@ -116,6 +116,7 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
     match &opts.endpoint {
         ServerAddr::Tcp { host, port } => {
             let stream = connect_tcp(host, *port).await?;
+            crate::observe::record_peer(stream.peer_addr().ok());
             match tls {
                 Some(connector) => connector.connect(stream).await,
                 None => Ok(Stream::Tcp(stream)),
