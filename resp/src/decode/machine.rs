@@ -628,10 +628,18 @@ pub(super) const PAIR_SLOT: u64 = size_of::<(Frame, Frame)>() as u64;
 #[inline(always)]
 pub(super) fn extend_within<T>(v: &mut Vec<T>, len: usize, total: usize, f: impl FnMut() -> T) {
     if len > v.capacity() {
-        let want = v.capacity().saturating_mul(2).min(total).max(len);
-        v.reserve_exact(want - v.len());
+        grow_within(v, len, total);
     }
     v.resize_with(len, f);
+}
+
+/// The growth of [`extend_within`], out of line: most aggregates fit the capacity reserved
+/// when they opened.
+#[cold]
+#[inline(never)]
+fn grow_within<T>(v: &mut Vec<T>, len: usize, total: usize) {
+    let want = v.capacity().saturating_mul(2).min(total).max(len);
+    v.reserve_exact(want - v.len());
 }
 
 /// Writes an array, set or push (by `kind`) holding `items` over the placeholder `out`, leaving
