@@ -983,6 +983,15 @@ fn integers_reject_signs_spaces_empty_and_overflow() {
             "{:?}",
             String::from_utf8_lossy(input)
         );
+        // With more bytes behind the line, the word-at-a-time path reads nineteen digits
+        // itself: out of range, it must leave them to the loop, which reports the same error.
+        let followed = [&input[..], b"+OK\r\n+OK\r\n"].concat();
+        assert_eq!(
+            &err(&followed),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(&followed)
+        );
     }
 }
 
@@ -1600,8 +1609,8 @@ fn second_tier_fast_path_matches_the_general_path() {
 
 #[test]
 fn integers_and_lengths_of_every_digit_count_decode_exactly() {
-    // The eight-bytes-at-a-time path handles 1 to 7 digits with 8 bytes readable and 8 to 15
-    // with 16 readable; the rest take the byte loop. All must agree, whatever follows the
+    // The eight-bytes-at-a-time path handles 1 to 7 digits with 8 bytes readable, 8 to 15
+    // with 16 readable and 16 to 19 with 24; the rest take the byte loop. All must agree, whatever follows the
     // line, at the top level and inside an aggregate.
     let mut values: Vec<i64> = vec![0, 1, 9, 10, i64::MAX, i64::MIN, -1];
     let mut p = 1i64;
