@@ -20,7 +20,7 @@ impl Decoder {
                 if !line_fits(cr - 1, &self.limits) {
                     return None;
                 }
-                Some(Frame::SimpleString(self.status_line(src, cr)))
+                self.line_frame(src, b'+', cr).ok()
             }
             b':' => match integer_line(src, &self.limits) {
                 Ok(Some((value, end))) => {
@@ -80,35 +80,7 @@ impl Decoder {
         if !line_fits(cr - 1, &self.limits) {
             return None;
         }
-        // Each arm returns its frame directly: building it into a local first made the
-        // compiler copy it to the result field by field, and that copy stalled.
-        let line = &src[1..cr];
-        match ty {
-            b'-' => Some(Frame::SimpleError(self.take_payload(
-                src,
-                1,
-                cr - 1,
-                cr + 2,
-            ))),
-            b'(' if is_big_number(line) => {
-                Some(Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2)))
-            }
-            b',' => {
-                let value = parse_double(line)?;
-                self.skip(src, cr + 2);
-                Some(Frame::Double(value))
-            }
-            b'#' => {
-                let value = parse_boolean(line)?;
-                self.skip(src, cr + 2);
-                Some(Frame::Boolean(value))
-            }
-            b'_' if line.is_empty() => {
-                self.skip(src, cr + 2);
-                Some(Frame::Null)
-            }
-            _ => None,
-        }
+        self.line_frame(src, ty, cr).ok()
     }
 
     /// A top-level `*0`, `%0`, `~0` or `>0` (an empty `LRANGE`, `HGETALL` or `SMEMBERS`), or

@@ -79,6 +79,7 @@ use crate::error::{DecodeError, Expected, LimitKind};
 use crate::frame::{Frame, Verbatim};
 use crate::limits::Limits;
 use crate::payload::Payload;
+use number::{is_big_number, parse_boolean, parse_double};
 
 /// An incremental RESP2 + RESP3 decoder.
 ///
@@ -265,6 +266,46 @@ impl Decoder {
             _ => Frame::VerbatimString(Verbatim::from_checked(
                 self.take_payload(src, start, len, total),
             )),
+        }
+    }
+
+    /// Consumes the complete line of type `ty` (`+ - , # _ (`) whose `\r` is at `cr` and
+    /// returns its value: the rule for line-typed values, which every path applies once it has
+    /// found the line's end. `Err` says what the text should have been, with nothing consumed:
+    /// the fast path then leaves the line to the state machine, which reports it.
+    ///
+    /// Each arm returns its frame directly: building it into a local first made the compiler
+    /// copy it to the result field by field, and that copy stalled.
+    #[inline(always)]
+    fn line_frame(&mut self, src: &mut BytesMut, ty: u8, cr: usize) -> Result<Frame, Expected> {
+        let line = &src[1..cr];
+        match ty {
+            b'+' => Ok(Frame::SimpleString(self.status_line(src, cr))),
+            b'-' => Ok(Frame::SimpleError(self.take_payload(
+                src,
+                1,
+                cr - 1,
+                cr + 2,
+            ))),
+            b'(' if is_big_number(line) => {
+                Ok(Frame::BigNumber(self.take_payload(src, 1, cr - 1, cr + 2)))
+            }
+            b'(' => Err(Expected::BigNumber),
+            b',' => {
+                let value = parse_double(line).ok_or(Expected::Double)?;
+                self.skip(src, cr + 2);
+                Ok(Frame::Double(value))
+            }
+            b'#' => {
+                let value = parse_boolean(line).ok_or(Expected::Boolean)?;
+                self.skip(src, cr + 2);
+                Ok(Frame::Boolean(value))
+            }
+            _ if line.is_empty() => {
+                self.skip(src, cr + 2);
+                Ok(Frame::Null)
+            }
+            _ => Err(Expected::Null),
         }
     }
 
