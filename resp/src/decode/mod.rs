@@ -37,7 +37,12 @@
 //!
 //! The fast paths do not repeat the grammar: each rule is one function in `rules.rs` or
 //! `number.rs` that all three paths call (`integer_line`, `length_line`, `line_fits`,
-//! `bulk_len`, `payload_end`, `parse_double`, `is_big_number`, the line-end finders). A fast
+//! `bulk_len`, `payload_end`, `parse_double`, `is_big_number`, the line-end finders), and the
+//! frames of line-typed and bulk-like values are built by `Decoder::line_frame` and
+//! `Decoder::bulk_frame` whichever path found them. The line search has two forms: the fast
+//! paths' one, bounded by the line limit, and `Decoder::line_end`, which resumes where it
+//! stopped; the resumable one in the fast paths too cost a reply mix of RESP3 scalars 3.6 %
+//! more instructions (callgrind). A fast
 //! path takes what a rule accepts and leaves everything else, including every error, to the
 //! state machine, which reports it from the same rule's answer. The property tests feed every
 //! input whole and in every split, which sends the same bytes through all the paths.
