@@ -42,10 +42,10 @@
 //! `Decoder::bulk_frame` whichever path found them. The line search has two forms: the fast
 //! paths' one, bounded by the line limit, and `Decoder::line_end`, which resumes where it
 //! stopped; the resumable one in the fast paths too cost a reply mix of RESP3 scalars 3.6 %
-//! more instructions (callgrind). A fast
-//! path takes what a rule accepts and leaves everything else, including every error, to the
-//! state machine, which reports it from the same rule's answer. The property tests feed every
-//! input whole and in every split, which sends the same bytes through all the paths.
+//! more instructions (callgrind). A fast path takes what a rule accepts and leaves everything
+//! else, including every error, to the state machine, which reports it from the same rule's
+//! answer. The property tests feed every input whole and in every split, which sends the same
+//! bytes through all the paths.
 //!
 //! Invariants that must change together:
 //!
