@@ -70,7 +70,7 @@
 //! - `fast.rs`: the two fast paths described above.
 //! - `rules.rs` and `number.rs`: the grammar's rules (line ends, payload ends, integers,
 //!   lengths, doubles, big numbers), each written once and called by every path.
-//! - `tests.rs`: the unit tests and properties, including the hostile-input ones.
+//! - `tests/`: the unit tests and properties, a file per concern (see `tests/mod.rs`).
 //!
 //! Payloads longer than [`Payload::INLINE_CAPACITY`] become `Bytes` slices of the read buffer
 //! (`BytesMut::split_to` + `freeze`): one reference-count increment per string, no copy.

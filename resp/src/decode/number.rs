@@ -1,6 +1,6 @@
 //! Number parsing: integer lines, length headers, doubles and big numbers. The word-at-a-time
 //! (SWAR) digit parsing and the exact double parser are tested against `str::parse` in the
-//! tests below and in `tests.rs`.
+//! tests below and in `tests/parsers.rs`.
 
 use super::*;
 
