@@ -174,16 +174,6 @@ impl Decoder {
             return Ok(Step::Incomplete);
         };
         match ty {
-            b'+' | b'-' => {
-                let Some(cr) = self.line_end(src)? else {
-                    return Ok(Step::Incomplete);
-                };
-                if ty == b'+' {
-                    return Ok(Step::Value(Frame::SimpleString(self.status_line(src, cr))));
-                }
-                let line = self.take_payload(src, 1, cr - 1, cr + 2);
-                Ok(Step::Value(Frame::SimpleError(line)))
-            }
             b':' => match integer_line(src, &self.limits) {
                 Ok(Some((value, end))) => {
                     self.skip(src, end);
@@ -198,50 +188,20 @@ impl Decoder {
             },
             b'!' | b'=' => self.bulk(src, ty),
             b'*' | b'%' | b'~' | b'>' | b'|' => self.open(src, ty),
-            b',' | b'#' | b'_' | b'(' | b'.' => {
+            b'+' | b'-' | b',' | b'#' | b'_' | b'(' | b'.' => {
                 let Some(cr) = self.line_end(src)? else {
                     return Ok(Step::Incomplete);
                 };
-                self.small_line(src, ty, cr)
+                if ty == b'.' {
+                    return self.stream_end(src, cr);
+                }
+                match self.line_frame(src, ty, cr) {
+                    Ok(frame) => Ok(Step::Value(frame)),
+                    Err(expected) => Err(self.syntax(src, 1, expected)),
+                }
             }
             _ => Err(self.syntax(src, 0, Expected::TypeByte)),
         }
-    }
-
-    /// Doubles, booleans, nulls, big numbers and the streamed-aggregate end `.`.
-    pub(super) fn small_line(
-        &mut self,
-        src: &mut BytesMut,
-        ty: u8,
-        cr: usize,
-    ) -> Result<Step, DecodeError> {
-        let line = &src[1..cr];
-        let frame = match ty {
-            b',' => match parse_double(line) {
-                Some(d) => Frame::Double(d),
-                None => return Err(self.syntax(src, 1, Expected::Double)),
-            },
-            b'#' => match parse_boolean(line) {
-                Some(b) => Frame::Boolean(b),
-                None => return Err(self.syntax(src, 1, Expected::Boolean)),
-            },
-            b'_' => {
-                if !line.is_empty() {
-                    return Err(self.syntax(src, 1, Expected::Null));
-                }
-                Frame::Null
-            }
-            b'(' => {
-                if !is_big_number(line) {
-                    return Err(self.syntax(src, 1, Expected::BigNumber));
-                }
-                let line = self.take_payload(src, 1, cr - 1, cr + 2);
-                return Ok(Step::Value(Frame::BigNumber(line)));
-            }
-            _ => return self.stream_end(src, cr),
-        };
-        self.skip(src, cr + 2);
-        Ok(Step::Value(frame))
     }
 
     /// `.\r\n`: closes the innermost streamed aggregate.
@@ -628,10 +588,18 @@ pub(super) const PAIR_SLOT: u64 = size_of::<(Frame, Frame)>() as u64;
 #[inline(always)]
 pub(super) fn extend_within<T>(v: &mut Vec<T>, len: usize, total: usize, f: impl FnMut() -> T) {
     if len > v.capacity() {
-        let want = v.capacity().saturating_mul(2).min(total).max(len);
-        v.reserve_exact(want - v.len());
+        grow_within(v, len, total);
     }
     v.resize_with(len, f);
+}
+
+/// The growth of [`extend_within`], out of line: most aggregates fit the capacity reserved
+/// when they opened.
+#[cold]
+#[inline(never)]
+fn grow_within<T>(v: &mut Vec<T>, len: usize, total: usize) {
+    let want = v.capacity().saturating_mul(2).min(total).max(len);
+    v.reserve_exact(want - v.len());
 }
 
 /// Writes an array, set or push (by `kind`) holding `items` over the placeholder `out`, leaving

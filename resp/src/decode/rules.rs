@@ -64,18 +64,28 @@ pub(super) fn long_line_end(src: &[u8], max_len: usize) -> Option<usize> {
 /// streamed strings, partial input and limits exceeded, which the general path handles.
 #[inline(always)]
 pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, usize)> {
-    let (len, end) = match short_len(s) {
-        // The usual length, with its usize form at hand: through `length_line` and its `u64`,
-        // the checks below took a tenth more instructions per 16-byte bulk string.
-        Some((len, end)) if line_fits(end - 3, limits) && len as u64 <= limits.max_bulk_len => {
-            (len, end)
+    // Each arm finds the payload's end itself: after a merge of the two, the compiler no
+    // longer knew that a short length cannot overflow it.
+    match short_len(s) {
+        // The usual length, with its small types at hand: through `length_line` and its
+        // `u64`, the checks below took a tenth more instructions per 16-byte bulk string.
+        Some((len, end)) => {
+            let (len, end) = (usize::from(len), usize::from(end));
+            if !line_fits(end - 3, limits) || len as u64 > limits.max_bulk_len {
+                return None;
+            }
+            complete_payload(s, end, len)
         }
-        Some(_) => return None,
-        None => match length_line(s, limits) {
-            Ok(Len::Known { len, end }) => (bulk_len(len, limits)?, end),
-            _ => return None,
+        None => match long_length_line(s, limits) {
+            Ok(Len::Known { len, end }) => complete_payload(s, end, bulk_len(len, limits)?),
+            _ => None,
         },
-    };
+    }
+}
+
+/// `(end, len, total)` when the payload of `len` bytes at `s[end]` is complete ([`payload_end`]).
+#[inline(always)]
+fn complete_payload(s: &[u8], end: usize, len: usize) -> Option<(usize, usize, usize)> {
     match payload_end(s, end, len) {
         PayloadEnd::Complete(total) => Some((end, len, total)),
         _ => None,
@@ -113,7 +123,22 @@ pub(super) fn integer_line(src: &[u8], limits: &Limits) -> Result<Option<(i64, u
 /// rule every path applies to lengths and counts.
 #[inline(always)]
 pub(super) fn length_line(src: &[u8], limits: &Limits) -> Result<Len, LineError> {
-    match parse_len(src) {
+    within_line_limit(parse_len(src), limits)
+}
+
+/// [`length_line`] for a header that [`short_len`] has already refused, so that a long length
+/// (`$1024`) is not tried twice as a short one.
+#[inline(always)]
+pub(super) fn long_length_line(src: &[u8], limits: &Limits) -> Result<Len, LineError> {
+    within_line_limit(parse_len_general(src), limits)
+}
+
+#[inline(always)]
+fn within_line_limit(
+    parsed: Result<Len, (usize, Expected)>,
+    limits: &Limits,
+) -> Result<Len, LineError> {
+    match parsed {
         Ok(len) => {
             if let Len::Known { end, .. } | Len::Null { end } | Len::Streamed { end } = len {
                 if !line_fits(end - 3, limits) {
