@@ -14,6 +14,7 @@ use std::time::Duration;
 use resp_codec::Frame;
 use tokio::time::Instant;
 
+use crate::cache::{Cache, CacheTracking};
 use crate::cluster::Cluster;
 use crate::command::Cmd;
 use crate::config::Config;
@@ -39,6 +40,9 @@ impl SwitchListener for NodePool {
 /// master, or a cluster.
 pub(crate) struct Pool {
     kind: Kind,
+    /// Client-side caching, when the config asks for it: its tracking is set up on each
+    /// node pool's shared connection.
+    pub(crate) cache: Option<Arc<Cache>>,
 }
 
 enum Kind {
@@ -52,9 +56,16 @@ impl Pool {
     /// The pool `config` asks for: a cluster when it names cluster nodes, a Sentinel-managed
     /// master when it names sentinels, otherwise one server. No I/O happens here.
     pub(crate) fn from_config(config: &Config) -> Arc<Pool> {
-        let opts = ConnectOptions::from_config(config);
+        let mut opts = ConnectOptions::from_config(config);
+        let cache = config.cache().map(|c| Arc::new(Cache::new(c.clone())));
+        // Set after the sentinels took their copy of the options: only the node pools'
+        // shared connections are tracked (see `NodePool::tracked`).
+        let tracking = cache
+            .clone()
+            .map(|c| Arc::new(CacheTracking(c)) as Arc<dyn crate::connection::Tracking>);
         let popts = PoolOptions::from_config(config);
         let kind = if !config.cluster_nodes().is_empty() {
+            opts.tracking = tracking;
             Kind::Cluster(Cluster::new(
                 opts,
                 popts,
@@ -67,14 +78,16 @@ impl Pool {
                 config.sentinel_password().map(str::to_owned),
             );
             let sentinel = Sentinel::new(master, config.sentinels().to_vec(), &opts, credentials);
+            opts.tracking = tracking;
             let pool = NodePool::new_with_master(opts, popts, Arc::new(sentinel.clone()));
             let listener: Arc<dyn SwitchListener> = pool.clone();
             sentinel.attach(Arc::downgrade(&listener));
             Kind::Node(pool)
         } else {
+            opts.tracking = tracking;
             Kind::Node(NodePool::new(opts, popts))
         };
-        Arc::new(Pool { kind })
+        Arc::new(Pool { kind, cache })
     }
 
     /// The cluster router, in cluster mode.

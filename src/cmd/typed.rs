@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use resp_codec::{Frame, ToArg};
 
 use super::{Pipeline, Transaction};
+use crate::cache::{AfterReply, Lookup};
 use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
@@ -199,6 +200,8 @@ impl Executor for Prepare {
 pub struct Reply<'a, R> {
     state: State<'a>,
     convert: fn(Frame) -> Result<R, Error>,
+    /// Client-side caching: store a read's reply, or drop a write's keys again.
+    after: AfterReply<'a>,
 }
 
 enum State<'a> {
@@ -221,6 +224,7 @@ impl<'a, R> Reply<'a, R> {
         Reply {
             state: State::Running(Box::pin(f)),
             convert,
+            after: AfterReply::Nothing,
         }
     }
 
@@ -228,6 +232,7 @@ impl<'a, R> Reply<'a, R> {
         Reply {
             state: State::Done(Some(answer)),
             convert,
+            after: AfterReply::Nothing,
         }
     }
 }
@@ -256,6 +261,7 @@ impl<R> Future for Reply<'_, R> {
                 // Polled again after it completed: a caller's bug, answered with an error.
                 State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
             };
+            this.after.complete(frame.as_ref().map_err(|_| ()));
             return Poll::Ready(frame.and_then(this.convert));
         }
     }
@@ -286,38 +292,69 @@ impl<'a> Executor for &'a Client {
     type Run<R> = Reply<'a, R>;
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        c.reply(|cmd, wait, convert| match wait {
-            None => {
-                // Counted from the call: the resend of a command that was never written, if
-                // it comes to that, ends by it too.
-                let deadline = self.pool.deadline(Wait::Default);
-                match self.pool.try_submit(&cmd) {
-                    Some(pending) => Reply {
-                        state: State::Queued {
-                            pending,
-                            resend: Some((&self.pool, cmd, deadline)),
-                        },
-                        convert,
-                    },
-                    None => Reply::running(
-                        async move { self.pool.request_by(&cmd, &deadline).await },
-                        convert,
-                    ),
-                }
-            }
-            Some(wait) => Reply::running(
-                async move {
-                    // A blocking command gets a connection of its own, so that it never
-                    // stalls the shared one; dropped mid-call, that connection is closed.
-                    // Its deadline counts from here: taking or opening that connection
-                    // is part of the wait.
-                    let deadline = self.pool.deadline(wait);
-                    let mut conn = self.pool.exclusive(&deadline).await?;
-                    conn.send_frame_by(&cmd, &deadline).await
+        c.reply(|cmd, wait, convert| {
+            // Client-side caching: a hit answers here; a miss carries its ticket to the
+            // reply; a write drops its keys now and again when its reply comes.
+            let after = match &self.pool.cache {
+                None => AfterReply::Nothing,
+                Some(cache) => match cache.read(&cmd) {
+                    Some(Lookup::Hit(frame)) if wait.is_none() => {
+                        return Reply::done(Ok(frame), convert);
+                    }
+                    Some(Lookup::Miss(Some(ticket))) if wait.is_none() => AfterReply::Fill(ticket),
+                    Some(_) => AfterReply::Nothing,
+                    None => cache
+                        .write(&cmd)
+                        .map_or(AfterReply::Nothing, AfterReply::Invalidate),
                 },
-                convert,
-            ),
+            };
+            let mut reply = send_on(self, cmd, wait, convert);
+            reply.after = after;
+            reply
         })
+    }
+}
+
+/// Sends `cmd` on `client`'s shared connection, or on an exclusive one when it blocks.
+fn send_on<'a, R>(
+    client: &'a Client,
+    cmd: Cmd,
+    wait: Option<Wait>,
+    convert: fn(Frame) -> Result<R, Error>,
+) -> Reply<'a, R> {
+    let pool = &client.pool;
+    match wait {
+        None => {
+            // Counted from the call: the resend of a command that was never written, if
+            // it comes to that, ends by it too.
+            let deadline = pool.deadline(Wait::Default);
+            match pool.try_submit(&cmd) {
+                Some(pending) => Reply {
+                    state: State::Queued {
+                        pending,
+                        resend: Some((pool, cmd, deadline)),
+                    },
+                    convert,
+                    after: AfterReply::Nothing,
+                },
+                None => Reply::running(
+                    async move { pool.request_by(&cmd, &deadline).await },
+                    convert,
+                ),
+            }
+        }
+        Some(wait) => Reply::running(
+            async move {
+                // A blocking command gets a connection of its own, so that it never
+                // stalls the shared one; dropped mid-call, that connection is closed.
+                // Its deadline counts from here: taking or opening that connection
+                // is part of the wait.
+                let deadline = pool.deadline(wait);
+                let mut conn = pool.exclusive(&deadline).await?;
+                conn.send_frame_by(&cmd, &deadline).await
+            },
+            convert,
+        ),
     }
 }
 

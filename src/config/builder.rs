@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::invalid;
-use super::{Config, ConfigError, DEFAULT_HOST, DEFAULT_PORT, Protocol, ServerAddr, TlsOptions};
+use super::{
+    CacheConfig, Config, ConfigError, DEFAULT_HOST, DEFAULT_PORT, Protocol, ServerAddr, TlsOptions,
+};
 
 /// Builds a [`Config`]: consuming setters that accept any value, then
 /// [`ConfigBuilder::build`] checks them all at once, so a chain never panics and never
@@ -69,7 +71,8 @@ impl ConfigBuilder {
     /// a minimum reconnect delay above the maximum, a client name with spaces or line breaks
     /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
     /// server name, a database other than 0 on a cluster, cluster and Sentinel together,
-    /// or a Sentinel setting without a master name or sentinels.
+    /// a Sentinel setting without a master name or sentinels, or a cache budget under
+    /// 1024 bytes or a zero cache age limit.
     ///
     /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
     /// configs behave the same in every build; creating a client from it then fails with
@@ -290,6 +293,20 @@ impl ConfigBuilder {
         self.config.sentinel_username = Some(username.into());
         self
     }
+
+    /// Turns on server-assisted client-side caching (see [`crate::cache`]): replies of the
+    /// cached read commands are kept in memory and dropped when the server says their keys
+    /// changed. Needs RESP3 (Redis 6 or later); over RESP2 every read goes to the server.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.config.cache = Some(cache);
+        self
+    }
+
+    /// Turns client-side caching off (the default).
+    pub fn no_cache(mut self) -> Self {
+        self.config.cache = None;
+        self
+    }
 }
 
 impl Config {
@@ -391,6 +408,20 @@ impl Config {
         ];
         for (ok, variable, value, reason) in durations {
             check(ok, variable, value, reason)?;
+        }
+        if let Some(cache) = &self.cache {
+            check(
+                cache.max_bytes() >= 1024,
+                "cache_max_bytes",
+                &cache.max_bytes(),
+                "must be at least 1024",
+            )?;
+            check(
+                cache.max_age_limit() != Some(Duration::ZERO),
+                "cache_max_age",
+                &cache.max_age_limit(),
+                "must be greater than zero",
+            )?;
         }
         if let Some(name) = &self.client_name {
             check(

@@ -37,6 +37,7 @@ mod error;
 mod tls;
 mod url;
 
+pub use crate::cache::{CacheConfig, CachedCommand, TrackingMode};
 pub use builder::ConfigBuilder;
 pub use error::ConfigError;
 pub use tls::{TlsOptions, TlsOptionsBuilder};
@@ -171,6 +172,8 @@ pub struct Config {
     /// are not the master's.
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
+    /// Client-side caching; `None`: off.
+    cache: Option<CacheConfig>,
 }
 
 impl Default for Config {
@@ -198,6 +201,7 @@ impl Default for Config {
             sentinel_master: None,
             sentinel_username: None,
             sentinel_password: None,
+            cache: None,
         }
     }
 }
@@ -239,6 +243,7 @@ impl fmt::Debug for Config {
                 "sentinel_password",
                 &self.sentinel_password.as_ref().map(|_| Redacted),
             )
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -408,6 +413,11 @@ impl Config {
     /// The password for the sentinels, if any. Do not log it.
     pub fn sentinel_password(&self) -> Option<&str> {
         self.sentinel_password.as_deref()
+    }
+
+    /// The client-side caching settings, when caching is on.
+    pub fn cache(&self) -> Option<&CacheConfig> {
+        self.cache.as_ref()
     }
 }
 

@@ -34,6 +34,9 @@ pub(crate) struct ConnectOptions {
     /// a build without the `tls` feature); every connection attempt returns that error and
     /// none is made in plain text.
     pub(crate) tls: Option<Result<Arc<Connector>, Error>>,
+    /// Client-side caching: turn tracking on in the handshake (RESP3), so that it is on
+    /// again after every reconnect. Set only on the connections that serve cached reads.
+    pub(crate) tracking: Option<Arc<dyn super::Tracking>>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -49,6 +52,7 @@ impl fmt::Debug for ConnectOptions {
             .field("response_timeout", &self.response_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("tls", &self.tls)
+            .field("tracking", &self.tracking.is_some())
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl ConnectOptions {
             tls: config.tls().map(|options| {
                 Connector::new(options, config.host().unwrap_or_default()).map(Arc::new)
             }),
+            tracking: None,
         }
     }
 }
@@ -80,6 +85,8 @@ pub(crate) struct Established {
     pub(crate) rbuf: BytesMut,
     pub(crate) protocol: NegotiatedProtocol,
     pub(crate) client_id: Option<i64>,
+    /// `CLIENT TRACKING ON` succeeded.
+    pub(crate) tracking: bool,
 }
 
 /// Connects and hand-shakes, within `opts.connect_timeout`.
@@ -263,12 +270,25 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
     if opts.db != 0 {
         check_ok(hs.call(&[&"SELECT", &opts.db]).await?)?;
     }
+    // Client-side caching: invalidations come as pushes on this connection, which RESP3
+    // allows; over RESP2 the connection is untracked and the cache stays out of the way.
+    let mut tracking = false;
+    if let Some(t) = &opts.tracking
+        && protocol == NegotiatedProtocol::Resp3
+    {
+        let options = t.options();
+        let mut args: Vec<&dyn ToArg> = vec![&"CLIENT", &"TRACKING", &"ON"];
+        args.extend(options.iter().map(|o| o as &dyn ToArg));
+        check_ok(hs.call(&args).await?)?;
+        tracking = true;
+    }
     Ok(Established {
         stream: hs.stream,
         decoder: hs.decoder,
         rbuf: hs.rbuf,
         protocol,
         client_id,
+        tracking,
     })
 }
 

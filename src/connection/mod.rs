@@ -35,6 +35,24 @@ pub enum NegotiatedProtocol {
     Resp3,
 }
 
+/// Told about a tracked connection's push frames and its end: how client-side caching
+/// learns of invalidations without this layer knowing about caches.
+pub(crate) trait PushHook: Send + Sync {
+    /// Offers a push frame, in wire order with the replies; true when it was consumed.
+    fn push(&self, frame: &Frame) -> bool;
+    /// The connection ended or is ending: called as soon as that is known (possibly more
+    /// than once), before any later request could be written to another connection.
+    fn closed(&self);
+}
+
+/// Server-assisted tracking a connection sets up in its handshake (RESP3 only).
+pub(crate) trait Tracking: Send + Sync {
+    /// The words after `CLIENT TRACKING ON` (`BCAST`, `PREFIX p`, `OPTIN`, ...).
+    fn options(&self) -> Vec<bytes::Bytes>;
+    /// A connection with tracking on is about to serve requests: its hook.
+    fn opened(&self) -> Arc<dyn PushHook>;
+}
+
 /// One multiplexed connection to a server.
 ///
 /// Cheap to clone: clones share the socket. When the last clone is dropped, the connection
@@ -80,6 +98,11 @@ impl Connection {
     ) -> Result<Connection, Error> {
         let established = handshake::establish(opts).await?;
         let shared = mux::new_shared();
+        if established.tracking
+            && let Some(tracking) = &opts.tracking
+        {
+            shared.set_hook(tracking.opened());
+        }
         let task = mux::IoTask::new(
             established.stream,
             shared.clone(),
