@@ -52,7 +52,9 @@
 mod config;
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::quality::RandomState;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -172,7 +174,7 @@ impl std::fmt::Display for CacheStats {
 
 /// One cached reply.
 struct Value {
-    variant: Box<[u8]>,
+    variant: Bytes,
     frame: Frame,
     at: Instant,
     size: usize,
@@ -190,7 +192,7 @@ struct KeyEntry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Bytes, KeyEntry>,
+    map: HashMap<Bytes, KeyEntry, RandomState>,
     /// Keys in insertion order for second-chance eviction, with the epoch they were queued
     /// with (a removed entry's slot is skipped when it comes round).
     clock: VecDeque<(Bytes, u64)>,
@@ -276,8 +278,9 @@ pub(crate) enum Lookup<'c> {
     /// The cached reply.
     Hit(Frame),
     /// Not cached: send the read, and give its reply to [`Ticket::fill`]. `None`: nothing
-    /// can be stored now (no tracked connection is up).
-    Miss(Option<Ticket<'c>>),
+    /// can be stored now (no tracked connection is up). Boxed: the hit path returns two
+    /// words, not the ticket's dozen.
+    Miss(Option<Box<Ticket<'c>>>),
 }
 
 /// A read's permission to store its reply, valid while no invalidation removed the epochs
@@ -286,7 +289,7 @@ pub(crate) struct Ticket<'c> {
     cache: &'c Cache,
     command: CachedCommand,
     keys: SmallVec<[(Bytes, u64); 1]>,
-    variant: Box<[u8]>,
+    variant: Bytes,
     done: bool,
 }
 
@@ -297,16 +300,18 @@ pub(crate) struct Written<'c> {
     flush: bool,
 }
 
-/// What the cache does when a command's reply arrives.
+/// What the cache does when a command's reply arrives. Boxed, so that every command's
+/// reply future (cached or not) grows by one word only; the box is paid on a miss or a
+/// write, next to a round trip.
 #[derive(Default)]
 pub(crate) enum AfterReply<'c> {
     /// Nothing.
     #[default]
     Nothing,
     /// Store a read's reply.
-    Fill(Ticket<'c>),
+    Fill(Box<Ticket<'c>>),
     /// Drop a write's keys again.
-    Invalidate(Written<'c>),
+    Invalidate(Box<Written<'c>>),
 }
 
 impl AfterReply<'_> {
@@ -326,12 +331,45 @@ impl AfterReply<'_> {
 
 /// The variant of a single-key read: its name in upper case, then each non-key argument
 /// with its length in front (so that `HGET a bc` and `HGET ab c` differ).
-fn variant(cmd: &Cmd, out: &mut SmallVec<[u8; 64]>) {
-    out.extend(cmd.name_bytes().iter().map(u8::to_ascii_uppercase));
+fn variant(command: CachedCommand, cmd: &Cmd) -> Bytes {
+    if cmd.len() == 2 {
+        // `GET k`, `HGETALL k`, ...: the name alone, static, no allocation.
+        return Bytes::from_static(command.name().as_bytes());
+    }
+    let mut out = command.name().as_bytes().to_vec();
     for arg in cmd.arg_list().skip(2) {
         out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
         out.extend_from_slice(arg);
     }
+    Bytes::from(out)
+}
+
+/// True when `stored` is `cmd`'s variant (see [`variant`]), compared piece by piece: the
+/// hit path builds nothing.
+fn is_variant(command: CachedCommand, cmd: &Cmd, stored: &[u8]) -> bool {
+    let name = command.name().as_bytes();
+    let Some((head, mut rest)) = stored.split_at_checked(name.len()) else {
+        return false;
+    };
+    if head != name {
+        return false;
+    }
+    for arg in cmd.arg_list().skip(2) {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return false;
+        };
+        if u32::from_le_bytes(*len) as usize != arg.len() {
+            return false;
+        }
+        let Some((payload, tail)) = tail.split_at_checked(arg.len()) else {
+            return false;
+        };
+        if payload != arg {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty()
 }
 
 /// Roughly the memory a frame holds, without recursion (replies nest as deep as the
@@ -379,7 +417,7 @@ impl Cache {
             shard_budget: config.max_bytes() / shards,
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             config,
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             live: AtomicUsize::new(0),
             next_epoch: AtomicU64::new(1),
             flushes: AtomicU64::new(0),
@@ -387,7 +425,8 @@ impl Cache {
     }
 
     fn shard(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(key) as usize) & (self.shards.len() - 1);
+        // The top bits: the map inside the shard indexes by the low ones.
+        let i = (self.hasher.hash_one(key) >> 32) as usize & (self.shards.len() - 1);
         // A panic under this lock can only come from a bug here; the shard stays valid.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -419,14 +458,16 @@ impl Cache {
             return Some(self.read_many(cmd));
         }
         let key = cmd.arg_bytes(1)?;
-        let mut v = SmallVec::new();
-        variant(cmd, &mut v);
         let live = self.live.load(Ordering::Acquire) > 0;
         let mut shard = self.shard(key);
         let shard = &mut *shard;
-        let mut epoch = None;
+        let mut found = None;
         if let Some(e) = shard.map.get_mut(key) {
-            if let Some(i) = e.values.iter().position(|x| *x.variant == *v) {
+            if let Some(i) = e
+                .values
+                .iter()
+                .position(|x| is_variant(command, cmd, &x.variant))
+            {
                 let value = &e.values[i];
                 let fresh = self
                     .config
@@ -444,30 +485,34 @@ impl Cache {
                 shard.values -= 1;
                 shard.evictions += 1;
             }
-            epoch = Some(e.epoch);
+            found = Some(e.epoch);
         }
         shard.misses += 1;
         if !live {
             return Some(Lookup::Miss(None));
         }
-        let epoch = epoch.unwrap_or_else(|| self.pending(shard, key));
-        Some(Lookup::Miss(Some(Ticket {
+        // The ticket shares the map's copy of the key.
+        let (key, epoch) = match found {
+            Some(epoch) => (shard.map.get_key_value(key)?.0.clone(), epoch),
+            None => self.pending(shard, key),
+        };
+        Some(Lookup::Miss(Some(Box::new(Ticket {
             cache: self,
             command,
-            keys: smallvec::smallvec![(Bytes::copy_from_slice(key), epoch)],
-            variant: v.as_slice().into(),
+            keys: smallvec::smallvec![(key, epoch)],
+            variant: variant(command, cmd),
             done: false,
-        })))
+        }))))
     }
 
-    /// Creates a pending entry for `key` (absent from `shard`); returns its epoch.
-    fn pending(&self, shard: &mut Shard, key: &[u8]) -> u64 {
+    /// Creates a pending entry for `key` (absent from `shard`); returns its key and epoch.
+    fn pending(&self, shard: &mut Shard, key: &[u8]) -> (Bytes, u64) {
         let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed);
         let key = Bytes::copy_from_slice(key);
         let bytes = key.len() + ENTRY_OVERHEAD;
         shard.clock.push_back((key.clone(), epoch));
         shard.map.insert(
-            key,
+            key.clone(),
             KeyEntry {
                 epoch,
                 used: false,
@@ -477,7 +522,7 @@ impl Cache {
         );
         shard.bytes += bytes;
         shard.evict(self.shard_budget);
-        epoch
+        (key, epoch)
     }
 
     /// `MGET`: a hit when every key's `MGET` value is cached.
@@ -515,49 +560,50 @@ impl Cache {
             if !live {
                 continue;
             }
-            let epoch = match shard.map.get(key) {
-                Some(e) => e.epoch,
+            let entry = match shard.map.get_key_value(key) {
+                Some((k, e)) => (k.clone(), e.epoch),
                 None => self.pending(&mut shard, key),
             };
-            keys.push((Bytes::copy_from_slice(key), epoch));
+            keys.push(entry);
         }
         if !live {
             return Lookup::Miss(None);
         }
-        Lookup::Miss(Some(Ticket {
+        Lookup::Miss(Some(Box::new(Ticket {
             cache: self,
             command: CachedCommand::Mget,
             keys,
-            variant: VARIANT.into(),
+            variant: Bytes::from_static(VARIANT),
             done: false,
-        }))
+        })))
     }
 
     /// Stores `frame` as `variant` of `key` if its entry still has `epoch`.
-    fn store(&self, key: &Bytes, epoch: u64, variant: &[u8], frame: &Frame) {
+    /// True when stored.
+    fn store(&self, key: &Bytes, epoch: u64, variant: &Bytes, frame: &Frame) -> bool {
         if frame.is_error() {
-            return;
+            return false;
         }
         let size = VALUE_OVERHEAD + variant.len() + frame_size(frame);
         let mut shard = self.shard(key);
         let shard = &mut *shard;
         let Some(e) = shard.map.get_mut(&key[..]) else {
-            return;
+            return false;
         };
         if e.epoch != epoch {
-            return;
+            return false;
         }
         if size + e.bytes > self.shard_budget {
             // Too large to ever fit its shard's share of the budget.
-            return;
+            return false;
         }
         let value = Value {
-            variant: variant.into(),
+            variant: variant.clone(),
             frame: frame.clone(),
             at: Instant::now(),
             size,
         };
-        match e.values.iter_mut().find(|x| *x.variant == *variant) {
+        match e.values.iter_mut().find(|x| x.variant == *variant) {
             Some(old) => {
                 let old_size = std::mem::replace(old, value).size;
                 e.bytes = e.bytes - old_size + size;
@@ -571,6 +617,7 @@ impl Cache {
             }
         }
         shard.evict(self.shard_budget);
+        true
     }
 
     /// Drops what is cached for `key` (a server invalidation when `counted`).
@@ -687,20 +734,26 @@ impl Ticket<'_> {
     /// Stores the reply, where no invalidation came since the lookup.
     pub(crate) fn fill(&mut self, frame: &Frame) {
         self.done = true;
-        if self.command == CachedCommand::Mget {
-            let Some(items) = frame.without_attributes().as_slice() else {
-                return self.abandon();
-            };
-            if items.len() != self.keys.len() {
-                return self.abandon();
+        let stored = if self.command == CachedCommand::Mget {
+            match frame.without_attributes().as_slice() {
+                Some(items) if items.len() == self.keys.len() => {
+                    let mut all = true;
+                    for ((key, epoch), item) in self.keys.iter().zip(items) {
+                        all &= self.cache.store(key, *epoch, &self.variant, item);
+                    }
+                    all
+                }
+                _ => false,
             }
-            for ((key, epoch), item) in self.keys.iter().zip(items) {
-                self.cache.store(key, *epoch, &self.variant, item);
-            }
-        } else if let Some((key, epoch)) = self.keys.first() {
-            self.cache.store(key, *epoch, &self.variant, frame);
+        } else {
+            self.keys
+                .first()
+                .is_some_and(|(key, epoch)| self.cache.store(key, *epoch, &self.variant, frame))
+        };
+        if !stored {
+            // Leave no empty pending entry behind (a refused or oversized reply).
+            self.abandon();
         }
-        self.abandon();
     }
 
     /// Removes the pending entries this ticket created that hold nothing.
@@ -788,7 +841,7 @@ mod tests {
         c.read(&cmd("GET").key(key)).expect("cacheable")
     }
 
-    fn miss<'c>(l: Lookup<'c>) -> Ticket<'c> {
+    fn miss<'c>(l: Lookup<'c>) -> Box<Ticket<'c>> {
         match l {
             Lookup::Miss(Some(t)) => t,
             Lookup::Miss(None) => panic!("no ticket"),
@@ -828,6 +881,29 @@ mod tests {
     }
 
     #[test]
+    fn a_variant_matches_only_its_own_command_and_arguments() {
+        let cmds = [
+            cmd("GET").key("k"),
+            cmd("get").key("other"),
+            cmd("HGET").key("k").arg("ab"),
+            cmd("HGET").key("k").arg("a"),
+            cmd("HMGET").key("k").arg("a").arg("b"),
+            cmd("HMGET").key("k").arg("ab"),
+            cmd("LRANGE").key("k").arg(0).arg(-1),
+            cmd("LRANGE").key("k").arg(0).arg(-2),
+        ];
+        let of = |c: &Cmd| CachedCommand::of(c.name_bytes()).unwrap();
+        for (i, a) in cmds.iter().enumerate() {
+            let stored = variant(of(a), a);
+            for (j, b) in cmds.iter().enumerate() {
+                // GET of another key has the same variant: the key is not part of it.
+                let same = i == j || (i < 2 && j < 2);
+                assert_eq!(is_variant(of(b), b, &stored), same, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
     fn a_reply_is_stored_and_hit_per_variant() {
         let c = cache(1 << 20);
         miss(get(&c, "k")).fill(&bulk("v1"));
@@ -862,7 +938,7 @@ mod tests {
         // A read queued between the write's invalidation and its send stores the old value;
         // the write's reply drops it again.
         miss(get(&c, "k")).fill(&bulk("old"));
-        AfterReply::Invalidate(w).complete(Ok(&Frame::SimpleString("OK".into())));
+        AfterReply::Invalidate(Box::new(w)).complete(Ok(&Frame::SimpleString("OK".into())));
         assert!(hit(get(&c, "k")).is_none());
         assert!(c.write(&cmd("TTL").key("k")).is_none());
     }

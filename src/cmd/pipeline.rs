@@ -147,7 +147,7 @@ impl Pipeline {
         };
         let replies = self.send_split(client, cmds).await;
         for w in written {
-            crate::cache::AfterReply::Invalidate(w).complete(Err(()));
+            crate::cache::AfterReply::Invalidate(Box::new(w)).complete(Err(()));
         }
         Ok(merge_local(replies?, local))
     }

@@ -305,7 +305,7 @@ impl<'a> Executor for &'a Client {
                     Some(_) => AfterReply::Nothing,
                     None => cache
                         .write(&cmd)
-                        .map_or(AfterReply::Nothing, AfterReply::Invalidate),
+                        .map_or(AfterReply::Nothing, |w| AfterReply::Invalidate(Box::new(w))),
                 },
             };
             let mut reply = send_on(self, cmd, wait, convert);
