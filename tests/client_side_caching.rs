@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_manager::config::{CacheConfig, Protocol};
+use redis_manager::config::{CacheConfig, Protocol, TrackingMode};
 use redis_manager::prelude::*;
 use redis_manager::{CacheStats, Client, Pipeline, RedisManager};
 use support::RedisServer;
@@ -376,4 +376,60 @@ async fn the_managers_reads_are_served_from_the_cache() {
     assert_eq!((s.hits, s.misses), (6, 3), "{s:?}");
     assert!(redis.set("k", "w").await);
     assert_eq!(redis.get("k").await.as_deref(), Some("w"));
+}
+
+#[tokio::test]
+async fn broadcast_mode_caches_only_its_prefixes_and_hears_every_change_under_them() {
+    let server = RedisServer::start();
+    let mode = TrackingMode::broadcast(["user:", "conf:"]);
+    let client = cached(&server, CacheConfig::default().mode(mode)).await;
+    let other = server.client().await;
+    other.set("user:1", "a").await.unwrap();
+    other.set("misc", "m").await.unwrap();
+    for _ in 0..3 {
+        client.get("user:1").await.unwrap();
+        client.get("misc").await.unwrap();
+    }
+    let s = stats(&client);
+    assert_eq!((s.hits, s.entries), (2, 1), "{s:?}");
+    for round in 0..20 {
+        let before = stats(&client);
+        other.set("user:1", round).await.unwrap();
+        // Announced though never read by this client.
+        other.set("conf:x", round).await.unwrap();
+        wait_stats(&client, "two invalidations", |s| {
+            s.invalidations >= before.invalidations + 2
+        })
+        .await;
+        assert_eq!(
+            text(client.get("user:1").await.unwrap()),
+            Some(round.to_string())
+        );
+        client.get("user:1").await.unwrap();
+    }
+    let overlapping = CacheConfig::default().mode(TrackingMode::broadcast(["a", "ab"]));
+    let err = server.config().cache(overlapping).build().unwrap_err();
+    assert_eq!(err.variable(), "cache_mode");
+}
+
+#[tokio::test]
+async fn opt_in_mode_tracks_the_reads_it_caches() {
+    let server = RedisServer::start();
+    let client = cached(&server, CacheConfig::default().mode(TrackingMode::OptIn)).await;
+    let other = server.client().await;
+    for round in 0..20 {
+        assert_eq!(client.get("k").await.unwrap().is_some(), round > 0);
+        let before = stats(&client);
+        client.get("k").await.unwrap();
+        assert_eq!(stats(&client).hits, before.hits + 1);
+        other.set("k", round).await.unwrap();
+        wait_stats(&client, "the invalidation", |s| {
+            s.invalidations > before.invalidations
+        })
+        .await;
+        assert_eq!(
+            text(client.get("k").await.unwrap()),
+            Some(round.to_string())
+        );
+    }
 }

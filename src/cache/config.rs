@@ -120,6 +120,54 @@ pub enum TrackingMode {
     /// (`CLIENT TRACKING ON`). The default.
     #[default]
     Default,
+    /// Broadcast (`CLIENT TRACKING ON BCAST PREFIX p ...`): the server remembers nothing per
+    /// client and announces every change of a key starting with one of `prefixes` (all keys
+    /// when the list is empty). Only keys under those prefixes are cached. Cheaper for the
+    /// server when many clients cache the same keys; each client then hears about every
+    /// change under its prefixes, cached or not. Prefixes must not overlap (the server
+    /// refuses `a` with `ab`).
+    Broadcast {
+        /// The key prefixes to cache and hear about.
+        prefixes: Vec<Vec<u8>>,
+    },
+    /// Opt-in (`CLIENT TRACKING ON OPTIN`): the server tracks only the reads this client
+    /// asks it to, so a miss is sent as `CLIENT CACHING yes` followed by the read, in one
+    /// write; other reads cost the server nothing. Not available on a cluster, where the
+    /// two commands could be sent to different nodes.
+    OptIn,
+}
+
+impl TrackingMode {
+    /// Broadcast mode for these key prefixes.
+    pub fn broadcast<P: Into<Vec<u8>>>(prefixes: impl IntoIterator<Item = P>) -> TrackingMode {
+        TrackingMode::Broadcast {
+            prefixes: prefixes.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// True when `key` may be cached in this mode.
+    pub(crate) fn covers(&self, key: &[u8]) -> bool {
+        match self {
+            TrackingMode::Broadcast { prefixes } if !prefixes.is_empty() => {
+                prefixes.iter().any(|p| key.starts_with(p))
+            }
+            _ => true,
+        }
+    }
+
+    /// Two prefixes of which one starts the other, which the server refuses.
+    pub(crate) fn overlapping(&self) -> Option<(&[u8], &[u8])> {
+        let TrackingMode::Broadcast { prefixes } = self else {
+            return None;
+        };
+        prefixes.iter().enumerate().find_map(|(i, a)| {
+            prefixes
+                .iter()
+                .enumerate()
+                .find(|(j, b)| i != *j && b.starts_with(a))
+                .map(|(_, b)| (a.as_slice(), b.as_slice()))
+        })
+    }
 }
 
 /// Client-side caching settings: opt in with

@@ -45,6 +45,12 @@
 //! - A hit returns a clone of the stored [`Frame`]: payloads are reference-counted
 //!   immutable bytes, so no caller can change what another reads.
 //!
+//! Modes ([`TrackingMode`]): default tracking; broadcast, where the server announces
+//! every change under the configured prefixes and only keys under them are cached (the
+//! argument above holds: an announcement of a change made after a read still follows that
+//! read's reply); opt-in, where a miss is sent as `CLIENT CACHING yes` and the read in one
+//! batch, so the two stay adjacent on the connection.
+//!
 //! What must change together: the invalidation paths (`invalidate`, `flush`, eviction) and
 //! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and [`PushHook::push`]'s
 //! parsing of the invalidation message.
@@ -444,11 +450,14 @@ impl Cache {
             return None;
         }
         let mut keys = cmd.marked_keys()?;
+        let mode = self.config.tracking_mode();
         if command == CachedCommand::Mget {
             // Every word after the name, and nothing else, is a key.
-            return keys.eq(1..n).then_some(command);
+            let covered = cmd.arg_list().skip(1).all(|k| mode.covers(k));
+            return (covered && keys.eq(1..n)).then_some(command);
         }
-        (keys.next() == Some(1) && keys.next().is_none()).then_some(command)
+        let one = keys.next() == Some(1) && keys.next().is_none();
+        (one && mode.covers(cmd.arg_bytes(1)?)).then_some(command)
     }
 
     /// A cacheable read's lookup, or `None` when `cmd` is not one.
@@ -683,6 +692,11 @@ impl Cache {
         }
     }
 
+    /// True in opt-in mode: a miss must be sent right after `CLIENT CACHING yes`.
+    pub(crate) fn is_opt_in(&self) -> bool {
+        matches!(self.config.tracking_mode(), TrackingMode::OptIn)
+    }
+
     /// What the cache counted so far.
     pub(crate) fn stats(&self) -> CacheStats {
         let mut s = CacheStats {
@@ -807,6 +821,15 @@ impl Tracking for CacheTracking {
     fn options(&self) -> Vec<Bytes> {
         match self.0.config.tracking_mode() {
             TrackingMode::Default => Vec::new(),
+            TrackingMode::OptIn => vec![Bytes::from_static(b"OPTIN")],
+            TrackingMode::Broadcast { prefixes } => {
+                let mut words = vec![Bytes::from_static(b"BCAST")];
+                for p in prefixes {
+                    words.push(Bytes::from_static(b"PREFIX"));
+                    words.push(Bytes::copy_from_slice(p));
+                }
+                words
+            }
         }
     }
 

@@ -308,6 +308,23 @@ impl<'a> Executor for &'a Client {
                         .map_or(AfterReply::Nothing, |w| AfterReply::Invalidate(Box::new(w))),
                 },
             };
+            if let AfterReply::Fill(_) = &after
+                && self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
+            {
+                // Opt-in tracking: the server tracks the read that follows `CLIENT CACHING
+                // yes` on the same connection; one batch keeps the two together.
+                let pool = &self.pool;
+                let mut reply = Reply::running(
+                    async move {
+                        let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
+                        let mut frames = pool.request_many(&[&optin, &cmd]).await?;
+                        frames.pop().ok_or(Error::UnexpectedReply)
+                    },
+                    convert,
+                );
+                reply.after = after;
+                return reply;
+            }
             let mut reply = send_on(self, cmd, wait, convert);
             reply.after = after;
             reply

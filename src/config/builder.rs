@@ -72,7 +72,8 @@ impl ConfigBuilder {
     /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
     /// server name, a database other than 0 on a cluster, cluster and Sentinel together,
     /// a Sentinel setting without a master name or sentinels, or a cache budget under
-    /// 1024 bytes or a zero cache age limit.
+    /// 1024 bytes, a zero cache age limit, overlapping broadcast prefixes, or opt-in
+    /// tracking on a cluster.
     ///
     /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
     /// configs behave the same in every build; creating a client from it then fails with
@@ -421,6 +422,21 @@ impl Config {
                 "cache_max_age",
                 &cache.max_age_limit(),
                 "must be greater than zero",
+            )?;
+            if let Some((a, b)) = cache.tracking_mode().overlapping() {
+                check(
+                    false,
+                    "cache_mode",
+                    &(String::from_utf8_lossy(a), String::from_utf8_lossy(b)),
+                    "has overlapping broadcast prefixes, which the server refuses",
+                )?;
+            }
+            check(
+                self.cluster_nodes.is_empty()
+                    || !matches!(cache.tracking_mode(), super::TrackingMode::OptIn),
+                "cache_mode",
+                cache.tracking_mode(),
+                "cannot be OptIn on a cluster",
             )?;
         }
         if let Some(name) = &self.client_name {
