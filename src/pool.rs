@@ -66,12 +66,23 @@ impl Pool {
         let popts = PoolOptions::from_config(config);
         let kind = if !config.cluster_nodes().is_empty() {
             opts.tracking = tracking;
-            Kind::Cluster(Cluster::new(
+            let cluster = Cluster::new(
                 opts,
                 popts,
                 config.cluster_nodes().to_vec(),
                 config.is_read_from_replicas(),
-            ))
+            );
+            // Each node's shared connection tracks what it served; a slot that changes
+            // owner leaves entries nobody will invalidate, so they all go.
+            if let Some(cache) = &cache {
+                let cache = Arc::downgrade(cache);
+                let _ = cluster.on_owner_change.set(Box::new(move || {
+                    if let Some(c) = cache.upgrade() {
+                        c.flush();
+                    }
+                }));
+            }
+            Kind::Cluster(cluster)
         } else if let Some(master) = config.sentinel_master() {
             let credentials = (
                 config.sentinel_username().map(str::to_owned),

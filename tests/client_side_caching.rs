@@ -433,3 +433,110 @@ async fn opt_in_mode_tracks_the_reads_it_caches() {
         );
     }
 }
+
+/// Waits, polling the client, until `read` stops failing (a failover or a reconnect).
+async fn until_ok<T>(what: &str, read: impl AsyncFn() -> redis_manager::Result<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        match read().await {
+            Ok(v) => return v,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "{what}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_each_node_tracks_its_keys_and_a_moved_slot_empties_the_cache() {
+    let mut cluster = tokio::task::spawn_blocking(|| support::RedisCluster::start(3))
+        .await
+        .unwrap();
+    let client = Client::connect(cluster.config().cache(CacheConfig::default()))
+        .await
+        .unwrap();
+    let other = Client::connect(cluster.config()).await.unwrap();
+    // Keys on every master.
+    let keys: Vec<String> = (0..12).map(|i| format!("key:{i}")).collect();
+    for k in &keys {
+        other.set(k.as_str(), "old").await.unwrap();
+        client.get(k.as_str()).await.unwrap();
+        client.get(k.as_str()).await.unwrap();
+    }
+    let before = stats(&client);
+    assert_eq!(before.hits, keys.len() as u64);
+    for k in &keys {
+        other.set(k.as_str(), "new").await.unwrap();
+    }
+    wait_stats(&client, "an invalidation per key", |s| {
+        s.invalidations >= before.invalidations + keys.len() as u64
+    })
+    .await;
+    for k in &keys {
+        assert_eq!(text(client.get(k.as_str()).await.unwrap()).unwrap(), "new");
+    }
+
+    // A slot moves to another master: its keys leave the old owner (which invalidates
+    // them), and the first command that meets the move empties the cache.
+    let key = "{moving}1";
+    other.set(key, "before").await.unwrap();
+    client.get(key).await.unwrap();
+    let port = cluster.master_ports()[0];
+    let slot: u16 = cluster
+        .node_ref(port)
+        .cli(&["CLUSTER", "KEYSLOT", key])
+        .parse()
+        .unwrap();
+    let from = cluster.owner_of(slot);
+    let to = *cluster.master_ports().iter().find(|p| **p != from).unwrap();
+    let before = stats(&client);
+    tokio::task::block_in_place(|| cluster.migrate_slot(slot, to, 10, || {}));
+    wait_stats(&client, "the migrated key's invalidation", |s| {
+        s.invalidations > before.invalidations
+    })
+    .await;
+    other.set(key, "after").await.unwrap();
+    assert_eq!(text(client.get(key).await.unwrap()).unwrap(), "after");
+    assert!(
+        stats(&client).flushes > before.flushes,
+        "{:?}",
+        stats(&client)
+    );
+    // Tracked on the new owner now.
+    client.get(key).await.unwrap();
+    let before = stats(&client);
+    other.set(key, "later").await.unwrap();
+    wait_stats(&client, "the new owner's invalidation", |s| {
+        s.invalidations > before.invalidations
+    })
+    .await;
+    assert_eq!(text(client.get(key).await.unwrap()).unwrap(), "later");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_drops_the_cache_and_the_new_master_tracks() {
+    let mut setup = tokio::task::block_in_place(support::SentinelSetup::start);
+    let client = Client::connect(setup.config().cache(CacheConfig::default()))
+        .await
+        .unwrap();
+    client.set("k", "v1").await.unwrap();
+    client.get("k").await.unwrap();
+    client.get("k").await.unwrap();
+    assert_eq!(stats(&client).hits, 1);
+    let acked: i64 = client
+        .query(redis_manager::cmd("WAIT").arg(1).arg(5000))
+        .await
+        .unwrap();
+    assert_eq!(acked, 1);
+    setup.master.kill();
+    wait_stats(&client, "the flush", |s| s.flushes >= 1).await;
+    let value = until_ok("the failover", async || client.get("k").await).await;
+    assert_eq!(text(value).unwrap(), "v1");
+    client.get("k").await.unwrap();
+    let before = stats(&client);
+    setup.replica.cli(&["SET", "k", "v2"]);
+    wait_stats(&client, "the new master's invalidation", |s| {
+        s.invalidations > before.invalidations
+    })
+    .await;
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "v2");
+}
