@@ -54,7 +54,7 @@ async fn pair(
     a: impl std::future::Future<Output = f64>,
     b: impl std::future::Future<Output = f64>,
 ) -> (f64, f64) {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         let a = a.await;
         (a, b.await)
     } else {

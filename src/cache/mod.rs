@@ -3,7 +3,7 @@
 //!
 //! # Design
 //!
-//! The cache is a map from a Redis key to a [`KeyEntry`]: the replies cached for that key,
+//! The cache is a map from a Redis key to a `KeyEntry`: the replies cached for that key,
 //! one per *variant* (the command name and its non-key arguments: `GET`, `HGET f1`,
 //! `LRANGE 0 9`, ...), split in shards, each behind its own lock and holding its share of
 //! the memory budget. Which command is cached, and which of its words is the key, comes
@@ -20,10 +20,10 @@
 //!   write by this client with `K` marked, eviction. So "the entry still has the epoch I saw"
 //!   means "nothing invalidated `K` since".
 //! - **The in-flight race.** A miss records the entry's epoch (creating a pending entry) in
-//!   its [`Ticket`] *before* the read is queued, and stores the reply only if the entry
+//!   its `Ticket` *before* the read is queued, and stores the reply only if the entry
 //!   still has that epoch. The server sends the invalidation of a write made after it ran
 //!   the read on the same connection, after the read's reply; the connection's task hands
-//!   it to the cache in wire order ([`PushHook`]), but the reader stores its reply later, in
+//!   it to the cache in wire order (`PushHook`), but the reader stores its reply later, in
 //!   its own task. Either the invalidation came first (epoch gone: not stored), or the
 //!   value is stored and the invalidation then removes it. Never stored: a stale reply.
 //! - **Connection generations.** Only a connection whose handshake turned tracking on
@@ -52,7 +52,7 @@
 //! batch, so the two stay adjacent on the connection.
 //!
 //! What must change together: the invalidation paths (`invalidate`, `flush`, eviction) and
-//! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and [`PushHook::push`]'s
+//! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and `PushHook::push`'s
 //! parsing of the invalidation message.
 
 mod config;
