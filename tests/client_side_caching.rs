@@ -540,3 +540,29 @@ async fn a_sentinel_failover_drops_the_cache_and_the_new_master_tracks() {
     .await;
     assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "v2");
 }
+
+#[tokio::test]
+async fn a_frozen_server_costs_the_tracking_connection_and_the_cache() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        server
+            .config()
+            .response_timeout(Some(Duration::from_millis(300)))
+            .cache(CacheConfig::default()),
+    )
+    .await
+    .unwrap();
+    client.set("k", "v1").await.unwrap();
+    client.get("k").await.unwrap();
+    server.pause();
+    // A frozen server changes nothing: the cached value is still right, and served.
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "v1");
+    // A read that must go to the server times out, and the connection with it: whatever
+    // the server does after it wakes up, this connection will not hear of it.
+    assert!(client.get("other").await.unwrap_err().is_timeout());
+    wait_stats(&client, "the flush", |s| s.flushes >= 1).await;
+    server.resume();
+    server.cli(&["SET", "k", "v2"]);
+    let value = until_ok("the reconnect", async || client.get("k").await).await;
+    assert_eq!(text(value).unwrap(), "v2");
+}
