@@ -14,7 +14,7 @@ use std::time::Duration;
 use resp_codec::Frame;
 use tokio::time::Instant;
 
-use crate::cache::{Cache, CacheTracking};
+use crate::cache::{AfterReply, Cache, CacheTracking, Written};
 use crate::cluster::Cluster;
 use crate::command::Cmd;
 use crate::config::Config;
@@ -183,6 +183,8 @@ impl Pool {
             Kind::Node(n) => Ok(PooledConnection {
                 binding: Binding::Bound(n.exclusive(deadline).await?),
                 cluster: None,
+                cache: self.cache.clone(),
+                queued_writes: None,
             }),
             Kind::Cluster(c) => {
                 if c.is_closed() {
@@ -194,6 +196,8 @@ impl Pool {
                         deferred_multi: false,
                     },
                     cluster: Some(c.clone()),
+                    cache: self.cache.clone(),
+                    queued_writes: None,
                 })
             }
         }
@@ -248,6 +252,11 @@ pub struct PooledConnection {
     binding: Binding,
     /// The router, in cluster mode: told about `MOVED` replies seen on this connection.
     cluster: Option<Arc<Cluster>>,
+    /// The client's cache: writes made here drop its copies of their keys at once.
+    cache: Option<Arc<Cache>>,
+    /// Inside a `MULTI` sent command by command: the keys its writes touch, dropped again
+    /// when `EXEC` has run them.
+    queued_writes: Option<Vec<bytes::Bytes>>,
 }
 
 enum Binding {
@@ -381,11 +390,35 @@ impl PooledConnection {
         if let Some(reply) = self.bind_for(&[cmd], true, deadline).await? {
             return Ok(reply);
         }
+        let cache = self.cache.clone();
+        let written = cache.as_deref().and_then(|c| c.write(cmd));
         let reply = self.bound().send_frame(cmd, deadline).await;
+        if let Some(cache) = &cache {
+            self.track_transaction(cache, cmd, written);
+        }
         if let Ok(frame) = &reply {
             self.learn_from(std::slice::from_ref(frame));
         }
         reply
+    }
+
+    /// Client-side caching: drops a write's keys again now that it ran, or, inside a
+    /// `MULTI`, when `EXEC` has run it.
+    fn track_transaction(&mut self, cache: &Cache, cmd: &Cmd, written: Option<Written<'_>>) {
+        if cmd.is("MULTI") {
+            self.queued_writes = Some(Vec::new());
+        }
+        if let Some(w) = written {
+            if let Some(queued) = &mut self.queued_writes {
+                queued.extend(w.keys().iter().cloned());
+            }
+            AfterReply::Invalidate(Box::new(w)).complete(Err(()));
+        }
+        if cmd.is("EXEC") || cmd.is("DISCARD") {
+            for key in self.queued_writes.take().unwrap_or_default() {
+                cache.forget(&key);
+            }
+        }
     }
 
     /// Tells the cluster router about `MOVED` replies among `frames`.
@@ -404,7 +437,16 @@ impl PooledConnection {
         let deadline = self.deadline(Wait::Default);
         // A batch is never answered locally: it binds even when no command has a key.
         self.bind_for(cmds, false, &deadline).await?;
+        let cache = self.cache.clone();
+        let written: Vec<_> = match cache.as_deref() {
+            Some(c) => cmds.iter().filter_map(|cmd| c.write(cmd)).collect(),
+            None => Vec::new(),
+        };
         let replies = self.bound().send_many(cmds, &deadline).await;
+        // A `MULTI` ... `EXEC` batch has run its writes once its replies are in.
+        for w in written {
+            AfterReply::Invalidate(Box::new(w)).complete(Err(()));
+        }
         if let Ok(frames) = &replies {
             self.learn_from(frames);
         }

@@ -119,6 +119,26 @@ async fn this_clients_own_write_is_seen_at_once() {
     client.mget(&["k", "j"]).await.unwrap();
     client.flushdb().await.unwrap();
     assert_eq!(client.mget(&["k", "j"]).await.unwrap(), vec![None, None]);
+
+    // On an exclusive connection, in a transaction, and in a MULTI sent command by command.
+    client.get("k").await.unwrap();
+    let mut conn = client.exclusive().await.unwrap();
+    conn.set("k", "exclusive").await.unwrap();
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "exclusive");
+    let mut tx = client.watch(&["k"]).await.unwrap();
+    tx.exec(&[redis_manager::cmd("SET").key("k").arg("watched")])
+        .await
+        .unwrap();
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "watched");
+    conn.query::<()>(redis_manager::cmd("MULTI")).await.unwrap();
+    let _queued = conn.set("k", "queued").await;
+    // Queued, not run: a read now may cache the old value...
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "watched");
+    conn.query::<redis_manager::Frame>(redis_manager::cmd("EXEC"))
+        .await
+        .unwrap();
+    // ...which EXEC drops at once.
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "queued");
 }
 
 /// The in-flight race, made deterministic: the read's request is queued (its lookup has

@@ -36,8 +36,11 @@
 //! - **Own writes.** A command of this client that is not a cached read drops its marked
 //!   keys before it is sent and again when its reply arrives (a read queued between the two
 //!   could otherwise store the value from before the write until the server's push comes).
-//!   `FLUSHALL`/`FLUSHDB` empty the cache the same way. Commands without marked keys (a raw
-//!   `cmd("SET").arg(..)`) are invalidated by the server's push only.
+//!   `FLUSHALL`/`FLUSHDB` empty the cache the same way. This holds on the client's shared
+//!   connection, in its pipelines, and on its exclusive connections and transactions (a
+//!   `MULTI` sent command by command drops its keys again when `EXEC` has run). Commands
+//!   without marked keys (a raw `cmd("SET").arg(..)`) are invalidated by the server's push
+//!   only.
 //! - **Memory.** A shard's `bytes` counts keys, variants, values and a fixed overhead per
 //!   entry and never stays above its budget after an insert: entries are evicted
 //!   second-chance (a hit sets `used`; the clock skips a used entry once). A value larger
@@ -304,6 +307,13 @@ pub(crate) struct Written<'c> {
     cache: &'c Cache,
     keys: SmallVec<[Bytes; 2]>,
     flush: bool,
+}
+
+impl Written<'_> {
+    /// The keys the write touches.
+    pub(crate) fn keys(&self) -> &[Bytes] {
+        &self.keys
+    }
 }
 
 /// What the cache does when a command's reply arrives. Boxed, so that every command's
@@ -681,6 +691,11 @@ impl Cache {
             keys,
             flush: false,
         })
+    }
+
+    /// Drops what is cached for `key` (not counted as a server invalidation).
+    pub(crate) fn forget(&self, key: &[u8]) {
+        self.invalidate(key, false);
     }
 
     fn drop_written(&self, w: &Written<'_>) {
