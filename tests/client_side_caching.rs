@@ -358,8 +358,21 @@ async fn memory_stays_within_the_budget_and_larger_values_are_never_stored() {
     assert!(s.evictions > 0 && s.entries > 0, "{s:?}");
 }
 
+/// The id of the connection subscribed to the invalidation channel (`P` in its flags).
+fn redirect_connection(server: &RedisServer) -> String {
+    let list = server.cli(&["CLIENT", "LIST"]);
+    let line = list
+        .lines()
+        .find(|l| {
+            l.split(' ')
+                .any(|f| f.starts_with("flags=") && f[6..].contains('P'))
+        })
+        .unwrap_or_else(|| panic!("no subscriber connection in {list}"));
+    line.split(' ').next().unwrap()[3..].to_owned()
+}
+
 #[tokio::test]
-async fn over_resp2_every_read_goes_to_the_server() {
+async fn over_resp2_invalidations_come_through_a_redirect_connection() {
     let server = RedisServer::start();
     let client = Client::connect(
         server
@@ -370,11 +383,71 @@ async fn over_resp2_every_read_goes_to_the_server() {
     .await
     .unwrap();
     let other = server.client().await;
-    for i in 0..20 {
-        other.set("k", i).await.unwrap();
-        assert_eq!(text(client.get("k").await.unwrap()), Some(i.to_string()));
+    for round in 0..20 {
+        assert_eq!(client.get("k").await.unwrap().is_some(), round > 0);
+        let before = stats(&client);
+        client.get("k").await.unwrap();
+        assert_eq!(stats(&client).hits, before.hits + 1);
+        other.set("k", round).await.unwrap();
+        wait_stats(&client, "the invalidation", |s| {
+            s.invalidations > before.invalidations
+        })
+        .await;
+        assert_eq!(
+            text(client.get("k").await.unwrap()),
+            Some(round.to_string())
+        );
     }
-    assert_eq!(stats(&client).hits, 0);
+    // The invalidation connection killed: nothing can be trusted any more. The cache is
+    // emptied and the tracked connection closed; the next read reconnects both.
+    client.get("k").await.unwrap();
+    let id = redirect_connection(&server);
+    server.cli(&["CLIENT", "KILL", "ID", &id]);
+    server.cli(&["SET", "k", "after"]);
+    wait_stats(&client, "the flush", |s| s.flushes >= 1).await;
+    let value = until_ok("the reconnect", async || client.get("k").await).await;
+    assert_eq!(text(value).unwrap(), "after");
+    client.get("k").await.unwrap();
+    let before = stats(&client);
+    assert_ne!(redirect_connection(&server), id);
+    other.set("k", "later").await.unwrap();
+    wait_stats(&client, "the invalidation", |s| {
+        s.invalidations > before.invalidations
+    })
+    .await;
+    assert_eq!(text(client.get("k").await.unwrap()).unwrap(), "later");
+    // A null invalidation over RESP2 too.
+    client.get("k").await.unwrap();
+    let before = stats(&client);
+    server.cli(&["FLUSHALL"]);
+    wait_stats(&client, "the flush", |s| s.flushes > before.flushes).await;
+    assert_eq!(client.get("k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_user_not_allowed_to_track_gets_fresh_reads_from_the_server() {
+    let server = RedisServer::start();
+    server.cli(&[
+        "ACL", "SETUSER", "app", "on", ">pw", "~*", "+@all", "-client",
+    ]);
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let client = Client::connect(
+            server
+                .config()
+                .username("app")
+                .password("pw")
+                .protocol(protocol)
+                .cache(CacheConfig::default()),
+        )
+        .await
+        .unwrap();
+        let other = server.client().await;
+        for i in 0..10 {
+            other.set("k", i).await.unwrap();
+            assert_eq!(text(client.get("k").await.unwrap()), Some(i.to_string()));
+        }
+        assert_eq!(stats(&client).hits, 0, "{protocol:?}");
+    }
 }
 
 #[tokio::test]

@@ -175,8 +175,9 @@ impl TrackingMode {
 ///
 /// The cache holds replies of the [`CachedCommand`]s run on a [`Client`](crate::Client)
 /// (and so on a [`RedisManager`](crate::RedisManager)), within `max_bytes`, evicting the
-/// least recently hit first; the server tells the client when a cached key changes (RESP3
-/// tracking, set up on every connect), and the entry is dropped at once.
+/// least recently hit first; the server tells the client when a cached key changes
+/// (tracking, set up on every connect: RESP3 pushes, or over RESP2 a second connection the
+/// server redirects them to), and the entry is dropped at once.
 ///
 /// # Examples
 ///

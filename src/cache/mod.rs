@@ -26,6 +26,13 @@
 //!   it to the cache in wire order (`PushHook`), but the reader stores its reply later, in
 //!   its own task. Either the invalidation came first (epoch gone: not stored), or the
 //!   value is stored and the invalidation then removes it. Never stored: a stale reply.
+//! - **RESP2.** Invalidations come on a second connection subscribed to
+//!   `__redis__:invalidate` (`REDIRECT`), so they are not ordered with the replies: an
+//!   invalidation of a write made after a read ran is still sent after that read's reply,
+//!   and is handled before or after the reply is stored; either way the value is gone once
+//!   it is handled. When that connection ends, the cache is emptied and the tracked
+//!   connection closed (invalidations can no longer reach it); when the tracked one ends,
+//!   its invalidation connection is closed with it.
 //! - **Connection generations.** Only a connection whose handshake turned tracking on
 //!   serves cached reads; while none is up (`live == 0`) reads are neither served nor
 //!   stored. When a tracked connection ends (lost, killed, closed for a failover) its hook
@@ -75,7 +82,9 @@ use smallvec::SmallVec;
 pub use config::{CacheConfig, CachedCommand, DEFAULT_CACHE_MAX_BYTES, TrackingMode};
 
 use crate::command::Cmd;
-use crate::connection::{PushHook, Tracking};
+use crate::connection::{ConnectOptions, Connection, PushHook, Redirect, Tracking, push_channel};
+use crate::error::Error;
+use crate::node::BoxFuture;
 
 /// Bookkeeping charged per key entry and per cached value, on top of their bytes: the map
 /// slot, the clock slot and the vectors' headers, roughly.
@@ -813,6 +822,8 @@ impl Drop for Ticket<'_> {
 struct Tracked {
     cache: Arc<Cache>,
     closed: std::sync::atomic::AtomicBool,
+    /// Over RESP2, the connection its invalidations go to: closed with it.
+    redirect: Option<Arc<RedirectLink>>,
 }
 
 impl PushHook for Tracked {
@@ -824,8 +835,109 @@ impl PushHook for Tracked {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.cache.live.fetch_sub(1, Ordering::AcqRel);
             self.cache.flush();
+            if let Some(link) = &self.redirect {
+                link.conn.close();
+            }
             tracing::debug!("tracked connection ended; client-side cache emptied");
         }
+    }
+}
+
+/// A RESP2 tracked connection's invalidation connection, subscribed to
+/// `__redis__:invalidate`. When it ends, invalidations stop arriving: the cache is emptied
+/// and the tracked connection closed (`close`), so that the next request reconnects both.
+struct RedirectLink {
+    conn: Connection,
+    close: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    dead: std::sync::atomic::AtomicBool,
+}
+
+impl RedirectLink {
+    fn lost(&self) {
+        self.dead.store(true, Ordering::Release);
+        if let Some(close) = self.close.get() {
+            close();
+        }
+    }
+}
+
+/// The channel RESP2 clients receive invalidations on.
+const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
+
+/// How long the invalidation connection may take to answer `CLIENT ID` and `SUBSCRIBE`.
+const REDIRECT_SETUP: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Cache {
+    /// Opens the invalidation connection for a RESP2 connection made with `opts`.
+    async fn open_redirect(self: &Arc<Self>, opts: &ConnectOptions) -> Result<Redirect, Error> {
+        let mut opts = opts.clone();
+        opts.tracking = None;
+        opts.resp3 = false;
+        let (sink, mut rx) = push_channel(4096, true, Arc::new(AtomicU64::new(0)));
+        let conn = Connection::connect(&opts, Some(sink)).await?;
+        let limit = opts.response_timeout.unwrap_or(REDIRECT_SETUP);
+        let setup = async {
+            // Every frame of a subscriber connection comes through the sink, replies too.
+            conn.send_unanswered(|b| resp_codec::encode_command(b, &["CLIENT", "ID"]))?;
+            let id = match rx.recv().await {
+                Some(Frame::Integer(id)) => id,
+                _ => return Err(Error::UnexpectedReply),
+            };
+            conn.send_unanswered(|b| {
+                resp_codec::encode_command(b, &["SUBSCRIBE", INVALIDATE_CHANNEL])
+            })?;
+            match rx.recv().await {
+                Some(Frame::Array(items))
+                    if items.first().and_then(Frame::as_bytes) == Some(b"subscribe") =>
+                {
+                    Ok(id)
+                }
+                _ => Err(Error::UnexpectedReply),
+            }
+        };
+        let id = match tokio::time::timeout(limit, setup).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => {
+                conn.close();
+                return Err(e);
+            }
+            Err(_) => {
+                conn.close();
+                return Err(Error::Timeout {
+                    after: limit,
+                    sent: true,
+                });
+            }
+        };
+        let link = Arc::new(RedirectLink {
+            conn,
+            close: std::sync::OnceLock::new(),
+            dead: std::sync::atomic::AtomicBool::new(false),
+        });
+        let cache = self.clone();
+        let watched = link.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                // `message __redis__:invalidate [key...]` (or a null: flush everything).
+                if let Frame::Array(mut items) = frame
+                    && items.len() == 3
+                    && items[0].as_bytes() == Some(b"message")
+                {
+                    let keys = items.pop().unwrap_or(Frame::Null);
+                    cache.on_push(&Frame::Push(vec![
+                        Frame::BulkString(resp_codec::Payload::from_static(b"invalidate")),
+                        keys,
+                    ]));
+                }
+            }
+            cache.flush();
+            watched.lost();
+        });
+        Ok(Redirect {
+            id,
+            conn: link.conn.clone(),
+            guard: Box::new(link),
+        })
     }
 }
 
@@ -848,11 +960,29 @@ impl Tracking for CacheTracking {
         }
     }
 
-    fn opened(&self) -> Arc<dyn PushHook> {
+    fn redirect<'a>(&'a self, opts: &'a ConnectOptions) -> BoxFuture<'a, Result<Redirect, Error>> {
+        Box::pin(self.0.open_redirect(opts))
+    }
+
+    fn opened(
+        &self,
+        redirect: Option<Redirect>,
+        close: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<dyn PushHook> {
+        let link = redirect.and_then(|r| r.guard.downcast::<Arc<RedirectLink>>().ok());
+        let link = link.map(|l| *l);
+        if let Some(l) = &link {
+            let _ = l.close.set(close);
+            if l.dead.load(Ordering::Acquire) {
+                // Lost before this connection came up: it must not serve cached reads.
+                l.lost();
+            }
+        }
         self.0.live.fetch_add(1, Ordering::AcqRel);
         Arc::new(Tracked {
             cache: self.0.clone(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            redirect: link,
         })
     }
 }
@@ -867,7 +997,7 @@ mod tests {
     fn cache(max: usize) -> Arc<Cache> {
         let c = Arc::new(Cache::new(CacheConfig::new(max)));
         // As if a tracked connection were up.
-        std::mem::forget(CacheTracking(c.clone()).opened());
+        std::mem::forget(CacheTracking(c.clone()).opened(None, Box::new(|| {})));
         c
     }
 
@@ -985,7 +1115,7 @@ mod tests {
     fn losing_the_tracked_connection_empties_the_cache_and_stops_storing() {
         let c = Arc::new(Cache::new(CacheConfig::new(1 << 20)));
         assert!(matches!(get(&c, "k"), Lookup::Miss(None)));
-        let hook = CacheTracking(c.clone()).opened();
+        let hook = CacheTracking(c.clone()).opened(None, Box::new(|| {}));
         let mut pending = miss(get(&c, "p"));
         miss(get(&c, "k")).fill(&bulk("v"));
         hook.closed();
@@ -1034,7 +1164,7 @@ mod tests {
         let c = Arc::new(Cache::new(
             CacheConfig::new(1 << 20).max_age(Duration::from_millis(1)),
         ));
-        std::mem::forget(CacheTracking(c.clone()).opened());
+        std::mem::forget(CacheTracking(c.clone()).opened(None, Box::new(|| {})));
         miss(get(&c, "k")).fill(&bulk("v"));
         std::thread::sleep(Duration::from_millis(5));
         assert!(hit(get(&c, "k")).is_none());

@@ -297,7 +297,8 @@ impl ConfigBuilder {
 
     /// Turns on server-assisted client-side caching (see [`crate::cache`]): replies of the
     /// cached read commands are kept in memory and dropped when the server says their keys
-    /// changed. Needs RESP3 (Redis 6 or later); over RESP2 every read goes to the server.
+    /// changed (Redis 6 or later: over RESP3 on the connection itself, over RESP2 through a
+    /// second connection subscribed to `__redis__:invalidate`).
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.config.cache = Some(cache);
         self

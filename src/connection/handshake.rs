@@ -87,6 +87,8 @@ pub(crate) struct Established {
     pub(crate) client_id: Option<i64>,
     /// `CLIENT TRACKING ON` succeeded.
     pub(crate) tracking: bool,
+    /// Over RESP2, the connection its invalidations go to.
+    pub(crate) redirect: Option<super::Redirect>,
 }
 
 /// Connects and hand-shakes, within `opts.connect_timeout`.
@@ -270,17 +272,44 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
     if opts.db != 0 {
         check_ok(hs.call(&[&"SELECT", &opts.db]).await?)?;
     }
-    // Client-side caching: invalidations come as pushes on this connection, which RESP3
-    // allows; over RESP2 the connection is untracked and the cache stays out of the way.
+    // Client-side caching: invalidations come as pushes on this connection over RESP3, and
+    // to a subscriber connection over RESP2.
     let mut tracking = false;
+    let mut redirect = None;
     if let Some(t) = &opts.tracking
-        && protocol == NegotiatedProtocol::Resp3
+        && let Some(redirect_to) = match protocol {
+            NegotiatedProtocol::Resp3 => Some(None),
+            // RESP2 has no pushes: invalidations go to a connection of their own. Without
+            // one (refused, or unreachable) this connection goes on untracked.
+            NegotiatedProtocol::Resp2 => match t.redirect(opts).await {
+                Ok(r) => Some(Some(r)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no invalidation connection; client-side caching is off on this connection");
+                    None
+                }
+            },
+        }
     {
+        redirect = redirect_to;
         let options = t.options();
         let mut args: Vec<&dyn ToArg> = vec![&"CLIENT", &"TRACKING", &"ON"];
         args.extend(options.iter().map(|o| o as &dyn ToArg));
-        check_ok(hs.call(&args).await?)?;
-        tracking = true;
+        let id = redirect.as_ref().map(|r| r.id);
+        if let Some(id) = &id {
+            args.extend([&"REDIRECT" as &dyn ToArg, id]);
+        }
+        let reply = hs.call(&args).await?;
+        match server_error(&reply) {
+            None => tracking = true,
+            // A server without tracking (before 6.0), or a user not allowed `CLIENT`: the
+            // connection works untracked, and the cache serves nothing from it.
+            Some(e) => {
+                tracing::warn!(error = %e, "CLIENT TRACKING refused; client-side caching is off on this connection");
+                if let Some(r) = redirect.take() {
+                    r.conn.close();
+                }
+            }
+        }
     }
     Ok(Established {
         stream: hs.stream,
@@ -289,6 +318,7 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
         protocol,
         client_id,
         tracking,
+        redirect,
     })
 }
 
