@@ -23,6 +23,7 @@ use crate::connection::{
 };
 use crate::error::Error;
 use crate::node::{NodeConnection, NodePool, PoolOptions};
+use crate::observe::Telemetry;
 use crate::reply::{FromReply, check as check_reply};
 use crate::sentinel::{Sentinel, SwitchListener};
 
@@ -43,6 +44,8 @@ pub(crate) struct Pool {
     /// Client-side caching, when the config asks for it: its tracking is set up on each
     /// node pool's shared connection.
     pub(crate) cache: Option<Arc<Cache>>,
+    /// The counters and span settings every node pool of this client shares.
+    telemetry: Arc<Telemetry>,
 }
 
 enum Kind {
@@ -64,6 +67,7 @@ impl Pool {
             .clone()
             .map(|c| Arc::new(CacheTracking(c)) as Arc<dyn crate::connection::Tracking>);
         let popts = PoolOptions::from_config(config);
+        let telemetry = popts.telemetry.clone();
         let kind = if !config.cluster_nodes().is_empty() {
             opts.tracking = tracking;
             let cluster = Cluster::new(
@@ -98,7 +102,25 @@ impl Pool {
             opts.tracking = tracking;
             Kind::Node(NodePool::new(opts, popts))
         };
-        Arc::new(Pool { kind, cache })
+        Arc::new(Pool {
+            kind,
+            telemetry,
+            cache,
+        })
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// The server every command goes to, when that is known before routing (one server;
+    /// not a cluster, and not Sentinel, whose master may move).
+    pub(crate) fn fixed_endpoint(&self) -> Option<&crate::config::ServerAddr> {
+        match &self.kind {
+            Kind::Node(n) if !n.is_sentinel() => Some(n.endpoint()),
+            _ => None,
+        }
     }
 
     /// The cluster router, in cluster mode.
@@ -459,6 +481,14 @@ impl PooledConnection {
         match &mut self.binding {
             Binding::Bound(n) => n.discard(),
             Binding::Unbound { deferred_multi, .. } => *deferred_multi = false,
+        }
+    }
+
+    /// The client's telemetry, and the node this connection is bound to (if it is).
+    pub(crate) fn telemetry(&self) -> (&Arc<Telemetry>, Option<&crate::config::ServerAddr>) {
+        match &self.binding {
+            Binding::Bound(n) => (n.telemetry(), Some(n.endpoint())),
+            Binding::Unbound { cluster, .. } => (cluster.telemetry(), None),
         }
     }
 

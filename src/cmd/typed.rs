@@ -37,6 +37,7 @@ use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
 use crate::error::Error;
+use crate::observe::Call;
 use crate::pool::{Pool, PooledConnection};
 use crate::reply::FromReply;
 
@@ -202,6 +203,8 @@ pub struct Reply<'a, R> {
     convert: fn(Frame) -> Result<R, Error>,
     /// Client-side caching: store a read's reply, or drop a write's keys again.
     after: AfterReply<'a>,
+    /// The command's span and counters; `None` for an answer given without a round trip.
+    call: Option<Call<'a>>,
 }
 
 enum State<'a> {
@@ -220,11 +223,13 @@ impl<'a, R> Reply<'a, R> {
     fn running(
         f: impl Future<Output = Result<Frame, Error>> + Send + 'a,
         convert: fn(Frame) -> Result<R, Error>,
+        call: Call<'a>,
     ) -> Reply<'a, R> {
         Reply {
             state: State::Running(Box::pin(f)),
             convert,
             after: AfterReply::Nothing,
+            call: Some(call),
         }
     }
 
@@ -233,6 +238,7 @@ impl<'a, R> Reply<'a, R> {
             state: State::Done(Some(answer)),
             convert,
             after: AfterReply::Nothing,
+            call: None,
         }
     }
 }
@@ -242,6 +248,8 @@ impl<R> Future for Reply<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Events of the pool (a reconnect, a redirection) nest in the command's span.
+        let _entered = this.call.as_ref().map(|c| c.span().enter());
         loop {
             let frame = match &mut this.state {
                 State::Queued { pending, resend } => {
@@ -262,7 +270,16 @@ impl<R> Future for Reply<'_, R> {
                 State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
             };
             this.after.complete(frame.as_ref().map_err(|_| ()));
-            return Poll::Ready(frame.and_then(this.convert));
+            let Some(call) = &this.call else {
+                return Poll::Ready(frame.and_then(this.convert));
+            };
+            call.finish(&frame);
+            let answered = frame.as_ref().is_ok_and(|f| f.as_error().is_none());
+            let reply = frame.and_then(this.convert);
+            if answered && reply.is_err() {
+                call.conversion_failed();
+            }
+            return Poll::Ready(reply);
         }
     }
 }
@@ -293,6 +310,7 @@ impl<'a> Executor for &'a Client {
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
+            let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
             // Client-side caching: a hit answers here; a miss carries its ticket to the
             // reply; a write drops its keys now and again when its reply comes.
             let after = match &self.pool.cache {
@@ -321,57 +339,64 @@ impl<'a> Executor for &'a Client {
                         frames.pop().ok_or(Error::UnexpectedReply)
                     },
                     convert,
+                    call,
                 );
                 reply.after = after;
                 return reply;
             }
-            let mut reply = send_on(self, cmd, wait, convert);
+            let mut reply = self.submit(cmd, wait, convert, call);
             reply.after = after;
             reply
         })
     }
 }
 
-/// Sends `cmd` on `client`'s shared connection, or on an exclusive one when it blocks.
-fn send_on<'a, R>(
-    client: &'a Client,
-    cmd: Cmd,
-    wait: Option<Wait>,
-    convert: fn(Frame) -> Result<R, Error>,
-) -> Reply<'a, R> {
-    let pool = &client.pool;
-    match wait {
-        None => {
-            // Counted from the call: the resend of a command that was never written, if
-            // it comes to that, ends by it too.
-            let deadline = pool.deadline(Wait::Default);
-            match pool.try_submit(&cmd) {
-                Some(pending) => Reply {
-                    state: State::Queued {
-                        pending,
-                        resend: Some((pool, cmd, deadline)),
+impl Client {
+    /// Sends `cmd` for a typed reply: queued at once on a standalone server's shared
+    /// connection when it is up, or through the pool.
+    fn submit<'a, R>(
+        &'a self,
+        cmd: Cmd,
+        wait: Option<Wait>,
+        convert: fn(Frame) -> Result<R, Error>,
+        call: Call<'a>,
+    ) -> Reply<'a, R> {
+        match wait {
+            None => {
+                // Counted from the call: the resend of a command that was never written, if
+                // it comes to that, ends by it too.
+                let deadline = self.pool.deadline(Wait::Default);
+                match self.pool.try_submit(&cmd) {
+                    Some(pending) => Reply {
+                        state: State::Queued {
+                            pending,
+                            resend: Some((&self.pool, cmd, deadline)),
+                        },
+                        convert,
+                        call: Some(call),
+                        after: AfterReply::Nothing,
                     },
-                    convert,
-                    after: AfterReply::Nothing,
-                },
-                None => Reply::running(
-                    async move { pool.request_by(&cmd, &deadline).await },
-                    convert,
-                ),
+                    None => Reply::running(
+                        async move { self.pool.request_by(&cmd, &deadline).await },
+                        convert,
+                        call,
+                    ),
+                }
             }
+            Some(wait) => Reply::running(
+                async move {
+                    // A blocking command gets a connection of its own, so that it never
+                    // stalls the shared one; dropped mid-call, that connection is closed.
+                    // Its deadline counts from here: taking or opening that connection
+                    // is part of the wait.
+                    let deadline = self.pool.deadline(wait);
+                    let mut conn = self.pool.exclusive(&deadline).await?;
+                    conn.send_frame_by(&cmd, &deadline).await
+                },
+                convert,
+                call,
+            ),
         }
-        Some(wait) => Reply::running(
-            async move {
-                // A blocking command gets a connection of its own, so that it never
-                // stalls the shared one; dropped mid-call, that connection is closed.
-                // Its deadline counts from here: taking or opening that connection
-                // is part of the wait.
-                let deadline = pool.deadline(wait);
-                let mut conn = pool.exclusive(&deadline).await?;
-                conn.send_frame_by(&cmd, &deadline).await
-            },
-            convert,
-        ),
     }
 }
 
@@ -380,9 +405,14 @@ impl<'a> Executor for &'a mut PooledConnection {
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
+            let call = {
+                let (telemetry, endpoint) = self.telemetry();
+                Call::command(telemetry.clone(), &cmd, endpoint)
+            };
             Reply::running(
                 async move { self.send_frame(&cmd, wait.unwrap_or_default()).await },
                 convert,
+                call,
             )
         })
     }
