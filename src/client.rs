@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::CacheStats;
 use crate::config::IntoConfig;
 use crate::connection::NegotiatedProtocol;
 use crate::error::Error;
@@ -100,6 +101,13 @@ impl Client {
     /// True once [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+
+    /// What the client-side cache counted (hits, misses, invalidations, ...), when caching
+    /// is on (see [`ConfigBuilder::cache`](crate::config::ConfigBuilder::cache)). A plain
+    /// snapshot: cheap enough to poll for metrics, each counter read under its shard's lock.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.pool.cache.as_ref().map(|c| c.stats())
     }
 
     /// A snapshot of this client's counters (shared by its clones): commands, failures,

@@ -22,6 +22,8 @@
 //!    command-group trait of the [`prelude`], and run by any [`Executor`] — a [`Client`], a
 //!    [`PooledConnection`], a [`Transaction`] or a [`Pipeline`]; `cmd("ANY").arg(..)` for
 //!    everything else; scripts, scans, pub/sub.
+//!    Reads of hot keys can be served from memory with server-assisted client-side caching
+//!    ([`cache`], opt in with [`ConfigBuilder::cache`]).
 //! 6. The manager: the API of the Python `redis_manager` this project ports, with graceful
 //!    fallback to defaults while Redis is unavailable.
 //!
@@ -53,6 +55,7 @@
 // then show the feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cache;
 pub mod client;
 mod cluster;
 pub mod cmd;
@@ -85,6 +88,7 @@ pub mod prelude {
     };
 }
 
+pub use cache::{CacheConfig, CacheStats};
 pub use client::Client;
 pub use cmd::{
     Cmd, Executor, ExpireOption, FromReply, GetExOption, HashCommands, Info, KeyCommands,

@@ -135,6 +135,10 @@ static POOLS: AtomicU64 = AtomicU64::new(0);
 /// The connections to one server.
 pub(crate) struct NodePool {
     opts: ConnectOptions,
+    /// `opts` with client-side caching's tracking, for the shared connection only (the one
+    /// cached reads use); `None` without a cache. Exclusive connections are never tracked:
+    /// a subscriber would take invalidations for messages.
+    tracked: Option<ConnectOptions>,
     popts: PoolOptions,
     /// Send `READONLY` on every new connection: a cluster replica serving reads.
     readonly: bool,
@@ -192,15 +196,20 @@ impl NodePool {
     }
 
     fn build(
-        opts: ConnectOptions,
+        mut opts: ConnectOptions,
         popts: PoolOptions,
         readonly: bool,
         master: Option<Arc<dyn MasterSource>>,
     ) -> Arc<NodePool> {
+        let tracked = opts.tracking.take().map(|t| ConnectOptions {
+            tracking: Some(t),
+            ..opts.clone()
+        });
         let exclusive = popts.max_connections.saturating_sub(1).max(1);
         // Keep in step with `max_exclusive`.
         Arc::new_cyclic(|me| NodePool {
             opts,
+            tracked,
             popts,
             readonly,
             master,
@@ -262,6 +271,16 @@ impl NodePool {
         push: Option<PushSink>,
         deadline: &Deadline,
     ) -> Result<Connection, Error> {
+        self.open_as(push, deadline, false).await
+    }
+
+    /// [`NodePool::open`], for the shared connection when `shared` (tracked, with a cache).
+    async fn open_as(
+        &self,
+        push: Option<PushSink>,
+        deadline: &Deadline,
+        shared: bool,
+    ) -> Result<Connection, Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -274,7 +293,7 @@ impl NodePool {
         // Connect and handshake (and, with Sentinel, the master's lookup) in a span of
         // their own, inside the command's span when a command waits for them.
         let connect = self
-            .connect(push)
+            .connect(push, shared)
             .instrument(crate::observe::connect_span(&self.opts.endpoint));
         let result = match deadline.at() {
             None => connect.await,
@@ -365,10 +384,14 @@ impl NodePool {
 
     /// Connects to the fixed server, or to the master its source names now (checked with
     /// `ROLE`); a replica pool then switches the connection to `READONLY`.
-    async fn connect(&self, push: Option<PushSink>) -> Result<Connection, Error> {
+    async fn connect(&self, push: Option<PushSink>, shared: bool) -> Result<Connection, Error> {
+        let opts = match &self.tracked {
+            Some(tracked) if shared => tracked,
+            _ => &self.opts,
+        };
         let conn = match &self.master {
-            None => Connection::connect(&self.opts, push).await?,
-            Some(source) => source.connect_master(&self.opts, push).await?,
+            None => Connection::connect(opts, push).await?,
+            Some(source) => source.connect_master(opts, push).await?,
         };
         if self.readonly {
             let reply = conn
@@ -438,7 +461,7 @@ impl NodePool {
         match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
             (Some(pool), Ok(runtime)) => {
                 runtime.spawn(async move {
-                    let result = pool.open(None, &Deadline::unbounded()).await;
+                    let result = pool.open_as(None, &Deadline::unbounded(), true).await;
                     if let Ok(c) = &result {
                         if pool.had_shared.swap(true, Ordering::Relaxed) {
                             pool.popts.telemetry.stats.reconnected();

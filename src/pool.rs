@@ -14,6 +14,7 @@ use std::time::Duration;
 use resp_codec::Frame;
 use tokio::time::Instant;
 
+use crate::cache::{AfterReply, Cache, CacheTracking, Written};
 use crate::cluster::Cluster;
 use crate::command::Cmd;
 use crate::config::Config;
@@ -40,6 +41,9 @@ impl SwitchListener for NodePool {
 /// master, or a cluster.
 pub(crate) struct Pool {
     kind: Kind,
+    /// Client-side caching, when the config asks for it: its tracking is set up on each
+    /// node pool's shared connection.
+    pub(crate) cache: Option<Arc<Cache>>,
     /// The counters and span settings every node pool of this client shares.
     telemetry: Arc<Telemetry>,
 }
@@ -55,30 +59,54 @@ impl Pool {
     /// The pool `config` asks for: a cluster when it names cluster nodes, a Sentinel-managed
     /// master when it names sentinels, otherwise one server. No I/O happens here.
     pub(crate) fn from_config(config: &Config) -> Arc<Pool> {
-        let opts = ConnectOptions::from_config(config);
+        let mut opts = ConnectOptions::from_config(config);
+        let cache = config.cache().map(|c| Arc::new(Cache::new(c.clone())));
+        // Set after the sentinels took their copy of the options: only the node pools'
+        // shared connections are tracked (see `NodePool::tracked`).
+        let tracking = cache
+            .clone()
+            .map(|c| Arc::new(CacheTracking(c)) as Arc<dyn crate::connection::Tracking>);
         let popts = PoolOptions::from_config(config);
         let telemetry = popts.telemetry.clone();
         let kind = if !config.cluster_nodes().is_empty() {
-            Kind::Cluster(Cluster::new(
+            opts.tracking = tracking;
+            let cluster = Cluster::new(
                 opts,
                 popts,
                 config.cluster_nodes().to_vec(),
                 config.is_read_from_replicas(),
-            ))
+            );
+            // Each node's shared connection tracks what it served; a slot that changes
+            // owner leaves entries nobody will invalidate, so they all go.
+            if let Some(cache) = &cache {
+                let cache = Arc::downgrade(cache);
+                let _ = cluster.on_owner_change.set(Box::new(move || {
+                    if let Some(c) = cache.upgrade() {
+                        c.flush();
+                    }
+                }));
+            }
+            Kind::Cluster(cluster)
         } else if let Some(master) = config.sentinel_master() {
             let credentials = (
                 config.sentinel_username().map(str::to_owned),
                 config.sentinel_password().map(str::to_owned),
             );
             let sentinel = Sentinel::new(master, config.sentinels().to_vec(), &opts, credentials);
+            opts.tracking = tracking;
             let pool = NodePool::new_with_master(opts, popts, Arc::new(sentinel.clone()));
             let listener: Arc<dyn SwitchListener> = pool.clone();
             sentinel.attach(Arc::downgrade(&listener));
             Kind::Node(pool)
         } else {
+            opts.tracking = tracking;
             Kind::Node(NodePool::new(opts, popts))
         };
-        Arc::new(Pool { kind, telemetry })
+        Arc::new(Pool {
+            kind,
+            telemetry,
+            cache,
+        })
     }
 
     /// The client's counters and span settings.
@@ -177,6 +205,8 @@ impl Pool {
             Kind::Node(n) => Ok(PooledConnection {
                 binding: Binding::Bound(n.exclusive(deadline).await?),
                 cluster: None,
+                cache: self.cache.clone(),
+                queued_writes: None,
             }),
             Kind::Cluster(c) => {
                 if c.is_closed() {
@@ -188,6 +218,8 @@ impl Pool {
                         deferred_multi: false,
                     },
                     cluster: Some(c.clone()),
+                    cache: self.cache.clone(),
+                    queued_writes: None,
                 })
             }
         }
@@ -242,6 +274,11 @@ pub struct PooledConnection {
     binding: Binding,
     /// The router, in cluster mode: told about `MOVED` replies seen on this connection.
     cluster: Option<Arc<Cluster>>,
+    /// The client's cache: writes made here drop its copies of their keys at once.
+    cache: Option<Arc<Cache>>,
+    /// Inside a `MULTI` sent command by command: the keys its writes touch, dropped again
+    /// when `EXEC` has run them.
+    queued_writes: Option<Vec<bytes::Bytes>>,
 }
 
 enum Binding {
@@ -375,11 +412,35 @@ impl PooledConnection {
         if let Some(reply) = self.bind_for(&[cmd], true, deadline).await? {
             return Ok(reply);
         }
+        let cache = self.cache.clone();
+        let written = cache.as_deref().and_then(|c| c.write(cmd));
         let reply = self.bound().send_frame(cmd, deadline).await;
+        if let Some(cache) = &cache {
+            self.track_transaction(cache, cmd, written);
+        }
         if let Ok(frame) = &reply {
             self.learn_from(std::slice::from_ref(frame));
         }
         reply
+    }
+
+    /// Client-side caching: drops a write's keys again now that it ran, or, inside a
+    /// `MULTI`, when `EXEC` has run it.
+    fn track_transaction(&mut self, cache: &Cache, cmd: &Cmd, written: Option<Written<'_>>) {
+        if cmd.is("MULTI") {
+            self.queued_writes = Some(Vec::new());
+        }
+        if let Some(w) = written {
+            if let Some(queued) = &mut self.queued_writes {
+                queued.extend(w.keys().iter().cloned());
+            }
+            AfterReply::Invalidate(Box::new(w)).complete(Err(()));
+        }
+        if cmd.is("EXEC") || cmd.is("DISCARD") {
+            for key in self.queued_writes.take().unwrap_or_default() {
+                cache.forget(&key);
+            }
+        }
     }
 
     /// Tells the cluster router about `MOVED` replies among `frames`.
@@ -398,7 +459,16 @@ impl PooledConnection {
         let deadline = self.deadline(Wait::Default);
         // A batch is never answered locally: it binds even when no command has a key.
         self.bind_for(cmds, false, &deadline).await?;
+        let cache = self.cache.clone();
+        let written: Vec<_> = match cache.as_deref() {
+            Some(c) => cmds.iter().filter_map(|cmd| c.write(cmd)).collect(),
+            None => Vec::new(),
+        };
         let replies = self.bound().send_many(cmds, &deadline).await;
+        // A `MULTI` ... `EXEC` batch has run its writes once its replies are in.
+        for w in written {
+            AfterReply::Invalidate(Box::new(w)).complete(Err(()));
+        }
         if let Ok(frames) = &replies {
             self.learn_from(frames);
         }

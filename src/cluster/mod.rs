@@ -105,6 +105,9 @@ impl Drop for RefreshRunning {
 pub(crate) struct Cluster {
     /// Every node's connect options are this, with the node's address.
     template: ConnectOptions,
+    /// Client-side caching: told when a slot changes owner (a `MOVED`, or a refresh that
+    /// says so), since the new owner was never asked to track what the old one served.
+    pub(crate) on_owner_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     popts: PoolOptions,
     seeds: Vec<ServerAddr>,
     read_from_replicas: bool,
@@ -221,6 +224,7 @@ impl Cluster {
     ) -> Arc<Cluster> {
         Arc::new_cyclic(|me| Cluster {
             template,
+            on_owner_change: std::sync::OnceLock::new(),
             popts,
             seeds,
             read_from_replicas,
@@ -390,7 +394,14 @@ impl Cluster {
         if !departed.is_empty() {
             tracing::info!(nodes = ?departed, "cluster nodes left the slot map; their pools are released");
         }
-        *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+        let t = Arc::new(t);
+        let old = std::mem::replace(
+            &mut *self.topology.write().unwrap_or_else(|e| e.into_inner()),
+            t.clone(),
+        );
+        if (0..16384).any(|slot| old.master_for(slot) != t.master_for(slot)) {
+            self.owner_changed();
+        }
         self.refreshes.fetch_add(1, Ordering::AcqRel);
         *lock(&self.last_refresh) = Some(Instant::now());
         self.popts.telemetry.stats.topology_refreshed();
@@ -485,13 +496,24 @@ impl Cluster {
     }
 
     fn apply_moved(&self, slot: u16, to: &ServerAddr) {
-        {
+        let changed = {
             let mut t = self.topology.write().unwrap_or_else(|e| e.into_inner());
-            if t.master_for(slot) != Some(to) {
+            let changed = t.master_for(slot) != Some(to);
+            if changed {
                 *t = Arc::new(t.with_moved(slot, to));
             }
+            changed
+        };
+        if changed {
+            self.owner_changed();
         }
         self.refresh_in_background(Some(to.clone()));
+    }
+
+    fn owner_changed(&self) {
+        if let Some(hook) = self.on_owner_change.get() {
+            hook();
+        }
     }
 
     // ----- routing -----

@@ -151,7 +151,22 @@ impl Pipeline {
     }
 
     async fn send(&self, client: &Client, (cmds, local): Split<'_>) -> Result<Vec<Frame>, Error> {
-        let replies = if cmds.is_empty() {
+        // Client-side caching: this client's writes drop its cached copies at once, before
+        // the batch is sent and again when its replies are in (reads in a pipeline are sent,
+        // not served from the cache).
+        let written: Vec<_> = match &client.pool.cache {
+            Some(cache) => cmds.iter().filter_map(|c| cache.write(c)).collect(),
+            None => Vec::new(),
+        };
+        let replies = self.send_split(client, cmds).await;
+        for w in written {
+            crate::cache::AfterReply::Invalidate(Box::new(w)).complete(Err(()));
+        }
+        Ok(merge_local(replies?, local))
+    }
+
+    async fn send_split(&self, client: &Client, cmds: Vec<&Cmd>) -> Result<Vec<Frame>, Error> {
+        Ok(if cmds.is_empty() {
             Vec::new()
         } else if !self.atomic {
             client.pool.request_many(&cmds).await?
@@ -162,8 +177,7 @@ impl Pipeline {
             batch.extend(cmds);
             batch.push(&exec);
             unwrap_exec(client.pool.request_many(&batch).await?)?
-        };
-        Ok(merge_local(replies, local))
+        })
     }
 
     /// Sends the commands and converts all replies at once into `T`: a tuple with one element

@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use resp_codec::{Frame, ToArg};
 
 use super::{Pipeline, Transaction};
+use crate::cache::{AfterReply, Lookup};
 use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
@@ -200,6 +201,8 @@ impl Executor for Prepare {
 pub struct Reply<'a, R> {
     state: State<'a>,
     convert: fn(Frame) -> Result<R, Error>,
+    /// Client-side caching: store a read's reply, or drop a write's keys again.
+    after: AfterReply<'a>,
     /// The command's span and counters; `None` for an answer given without a round trip.
     call: Option<Call<'a>>,
 }
@@ -225,6 +228,7 @@ impl<'a, R> Reply<'a, R> {
         Reply {
             state: State::Running(Box::pin(f)),
             convert,
+            after: AfterReply::Nothing,
             call: Some(call),
         }
     }
@@ -233,6 +237,7 @@ impl<'a, R> Reply<'a, R> {
         Reply {
             state: State::Done(Some(answer)),
             convert,
+            after: AfterReply::Nothing,
             call: None,
         }
     }
@@ -264,6 +269,7 @@ impl<R> Future for Reply<'_, R> {
                 // Polled again after it completed: a caller's bug, answered with an error.
                 State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
             };
+            this.after.complete(frame.as_ref().map_err(|_| ()));
             let Some(call) = &this.call else {
                 return Poll::Ready(frame.and_then(this.convert));
             };
@@ -305,7 +311,42 @@ impl<'a> Executor for &'a Client {
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
             let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
-            self.submit(cmd, wait, convert, call)
+            // Client-side caching: a hit answers here; a miss carries its ticket to the
+            // reply; a write drops its keys now and again when its reply comes.
+            let after = match &self.pool.cache {
+                None => AfterReply::Nothing,
+                Some(cache) => match cache.read(&cmd) {
+                    Some(Lookup::Hit(frame)) if wait.is_none() => {
+                        return Reply::done(Ok(frame), convert);
+                    }
+                    Some(Lookup::Miss(Some(ticket))) if wait.is_none() => AfterReply::Fill(ticket),
+                    Some(_) => AfterReply::Nothing,
+                    None => cache
+                        .write(&cmd)
+                        .map_or(AfterReply::Nothing, |w| AfterReply::Invalidate(Box::new(w))),
+                },
+            };
+            if let AfterReply::Fill(_) = &after
+                && self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
+            {
+                // Opt-in tracking: the server tracks the read that follows `CLIENT CACHING
+                // yes` on the same connection; one batch keeps the two together.
+                let pool = &self.pool;
+                let mut reply = Reply::running(
+                    async move {
+                        let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
+                        let mut frames = pool.request_many(&[&optin, &cmd]).await?;
+                        frames.pop().ok_or(Error::UnexpectedReply)
+                    },
+                    convert,
+                    call,
+                );
+                reply.after = after;
+                return reply;
+            }
+            let mut reply = self.submit(cmd, wait, convert, call);
+            reply.after = after;
+            reply
         })
     }
 }
@@ -333,6 +374,7 @@ impl Client {
                         },
                         convert,
                         call: Some(call),
+                        after: AfterReply::Nothing,
                     },
                     None => Reply::running(
                         async move { self.pool.request_by(&cmd, &deadline).await },

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::credentials::FnProvider;
 use super::error::invalid;
 use super::{
-    Config, ConfigError, Credentials, CredentialsError, CredentialsProvider, DEFAULT_HOST,
-    DEFAULT_PORT, Protocol, ProviderHandle, ServerAddr, TlsOptions,
+    CacheConfig, Config, ConfigError, Credentials, CredentialsError, CredentialsProvider,
+    DEFAULT_HOST, DEFAULT_PORT, Protocol, ProviderHandle, ServerAddr, TlsOptions,
 };
 
 /// Builds a [`Config`]: consuming setters that accept any value, then
@@ -76,8 +76,9 @@ impl ConfigBuilder {
     /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
     /// server name, a rustls `ClientConfig` combined with the TLS settings it replaces, a
     /// database other than 0 on a cluster, cluster and Sentinel together, a Sentinel
-    /// setting without a master name or sentinels, or a zero re-`AUTH` interval or one
-    /// without a credentials provider.
+    /// setting without a master name or sentinels, a zero re-`AUTH` interval or one
+    /// without a credentials provider, or a cache budget under 1024 bytes, a zero cache age
+    /// limit, overlapping broadcast prefixes, or opt-in tracking on a cluster.
     ///
     /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
     /// configs behave the same in every build; creating a client from it then fails with
@@ -355,6 +356,21 @@ impl ConfigBuilder {
         self.config.sentinel_username = Some(username.into());
         self
     }
+
+    /// Turns on server-assisted client-side caching (see [`crate::cache`]): replies of the
+    /// cached read commands are kept in memory and dropped when the server says their keys
+    /// changed (Redis 6 or later: over RESP3 on the connection itself, over RESP2 through a
+    /// second connection subscribed to `__redis__:invalidate`).
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.config.cache = Some(cache);
+        self
+    }
+
+    /// Turns client-side caching off (the default).
+    pub fn no_cache(mut self) -> Self {
+        self.config.cache = None;
+        self
+    }
 }
 
 impl Config {
@@ -456,6 +472,35 @@ impl Config {
         ];
         for (ok, variable, value, reason) in durations {
             check(ok, variable, value, reason)?;
+        }
+        if let Some(cache) = &self.cache {
+            check(
+                cache.max_bytes() >= 1024,
+                "cache_max_bytes",
+                &cache.max_bytes(),
+                "must be at least 1024",
+            )?;
+            check(
+                cache.max_age_limit() != Some(Duration::ZERO),
+                "cache_max_age",
+                &cache.max_age_limit(),
+                "must be greater than zero",
+            )?;
+            if let Some((a, b)) = cache.tracking_mode().overlapping() {
+                check(
+                    false,
+                    "cache_mode",
+                    &(String::from_utf8_lossy(a), String::from_utf8_lossy(b)),
+                    "has overlapping broadcast prefixes, which the server refuses",
+                )?;
+            }
+            check(
+                self.cluster_nodes.is_empty()
+                    || !matches!(cache.tracking_mode(), super::TrackingMode::OptIn),
+                "cache_mode",
+                cache.tracking_mode(),
+                "cannot be OptIn on a cluster",
+            )?;
         }
         if let Some(interval) = self.reauth_interval {
             check(

@@ -63,8 +63,15 @@ pub const REDIS_SENTINEL_PASSWORD: &str = "REDIS_SENTINEL_PASSWORD";
 /// ACL user name on the sentinels (default none); needs `REDIS_SENTINEL_PASSWORD`.
 pub const REDIS_SENTINEL_USERNAME: &str = "REDIS_SENTINEL_USERNAME";
 
+/// Client-side caching's memory budget in bytes; setting it turns caching on (default:
+/// off). See [`ConfigBuilder::cache`](super::ConfigBuilder::cache).
+pub const REDIS_CACHE_MAX_BYTES: &str = "REDIS_CACHE_MAX_BYTES";
+/// The age limit of a client-side cache entry in seconds, a decimal number (default none);
+/// needs `REDIS_CACHE_MAX_BYTES`.
+pub const REDIS_CACHE_MAX_AGE: &str = "REDIS_CACHE_MAX_AGE";
+
 /// Every variable [`Config::from_lookup`] reads.
-const ALL: [&str; 22] = [
+const ALL: [&str; 24] = [
     ENABLE_REDIS,
     REDIS_URL,
     REDIS_HOST,
@@ -87,11 +94,14 @@ const ALL: [&str; 22] = [
     REDIS_SENTINEL_MASTER,
     REDIS_SENTINEL_PASSWORD,
     REDIS_SENTINEL_USERNAME,
+    REDIS_CACHE_MAX_BYTES,
+    REDIS_CACHE_MAX_AGE,
 ];
 
 const EXPECTED_PORT: &str = "expected a port number from 1 to 65535";
 const EXPECTED_DB: &str = "expected a non-negative integer";
 const EXPECTED_MAX: &str = "expected an integer of at least 1";
+const EXPECTED_CACHE: &str = "expected a number of bytes of at least 1024";
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -150,6 +160,8 @@ impl Config {
     /// | `REDIS_SENTINEL_MASTER` | none | the master name the sentinels monitor; needs `REDIS_SENTINELS` |
     /// | `REDIS_SENTINEL_PASSWORD` | none | the sentinels' own password |
     /// | `REDIS_SENTINEL_USERNAME` | none | the sentinels' ACL user; needs `REDIS_SENTINEL_PASSWORD` |
+    /// | `REDIS_CACHE_MAX_BYTES` | none | turns client-side caching on with this memory budget (at least 1024) |
+    /// | `REDIS_CACHE_MAX_AGE` | none | client-side cache entry age limit in seconds; needs `REDIS_CACHE_MAX_BYTES` |
     ///
     /// TLS is on when `REDIS_TLS` is `true` or `REDIS_URL` is a `rediss://` URL. The four
     /// `REDIS_TLS_*` file and name variables are refused while TLS is off, and
@@ -246,6 +258,31 @@ impl Config {
             };
         }
         sentinels_from_lookup(&mut get, &mut config)?;
+        config.cache = match (get(REDIS_CACHE_MAX_BYTES), get(REDIS_CACHE_MAX_AGE)) {
+            (Some(bytes), age) => {
+                let max = parse_number(
+                    REDIS_CACHE_MAX_BYTES,
+                    &bytes,
+                    |n| *n >= 1024,
+                    EXPECTED_CACHE,
+                )?;
+                let mut cache = crate::cache::CacheConfig::new(max);
+                if let Some(age) = age {
+                    let t = parse_seconds(REDIS_CACHE_MAX_AGE, &age)?;
+                    if t.is_zero() {
+                        return Err(invalid(
+                            REDIS_CACHE_MAX_AGE,
+                            &age,
+                            "must be greater than zero",
+                        ));
+                    }
+                    cache = cache.max_age(t);
+                }
+                Some(cache)
+            }
+            (None, Some(_)) => return Err(missing(REDIS_CACHE_MAX_BYTES, REDIS_CACHE_MAX_AGE)),
+            (None, None) => None,
+        };
         config.check_settings()?;
         Ok(config)
     }
@@ -427,6 +464,34 @@ mod tests {
         }
         for v in ["", "false", "1", "yes", "on", " true", "true ", "truee"] {
             assert!(!enabled(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn cache_variables_turn_caching_on_and_are_checked() {
+        let c = Config::from_lookup(lookup(&[
+            (REDIS_CACHE_MAX_BYTES, "1048576"),
+            (REDIS_CACHE_MAX_AGE, "2.5"),
+        ]))
+        .unwrap();
+        let cache = c.cache().unwrap();
+        assert_eq!(cache.max_bytes(), 1 << 20);
+        assert_eq!(cache.max_age_limit(), Some(Duration::from_millis(2500)));
+        assert!(Config::from_lookup(lookup(&[])).unwrap().cache().is_none());
+        for (vars, variable) in [
+            (&[(REDIS_CACHE_MAX_BYTES, "100")][..], REDIS_CACHE_MAX_BYTES),
+            (
+                &[(REDIS_CACHE_MAX_BYTES, "lots")][..],
+                REDIS_CACHE_MAX_BYTES,
+            ),
+            (
+                &[(REDIS_CACHE_MAX_BYTES, "4096"), (REDIS_CACHE_MAX_AGE, "0")][..],
+                REDIS_CACHE_MAX_AGE,
+            ),
+            (&[(REDIS_CACHE_MAX_AGE, "1")][..], REDIS_CACHE_MAX_BYTES),
+        ] {
+            let err = Config::from_lookup(lookup(vars)).unwrap_err();
+            assert_eq!(err.variable(), variable, "{vars:?}: {err}");
         }
     }
 

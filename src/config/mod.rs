@@ -41,6 +41,7 @@ mod error;
 mod tls;
 mod url;
 
+pub use crate::cache::{CacheConfig, CachedCommand, TrackingMode};
 pub use builder::ConfigBuilder;
 pub(crate) use credentials::ProviderHandle;
 pub use credentials::{BoxFuture, Credentials, CredentialsError, CredentialsProvider};
@@ -181,6 +182,8 @@ pub struct Config {
     /// are not the master's.
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
+    /// Client-side caching; `None`: off.
+    cache: Option<CacheConfig>,
     /// Asked for the credentials at every handshake, instead of `username`/`password`.
     credentials_provider: Option<ProviderHandle>,
     /// How often live connections re-send `AUTH` with the provider's credentials.
@@ -213,6 +216,7 @@ impl Default for Config {
             sentinel_master: None,
             sentinel_username: None,
             sentinel_password: None,
+            cache: None,
             credentials_provider: None,
             reauth_interval: None,
         }
@@ -257,6 +261,7 @@ impl fmt::Debug for Config {
                 "sentinel_password",
                 &self.sentinel_password.as_ref().map(|_| Redacted),
             )
+            .field("cache", &self.cache)
             .field("credentials_provider", &self.credentials_provider)
             .field("reauth_interval", &self.reauth_interval)
             .finish()
@@ -446,6 +451,11 @@ impl Config {
     /// The password for the sentinels, if any. Do not log it.
     pub fn sentinel_password(&self) -> Option<&str> {
         self.sentinel_password.as_deref()
+    }
+
+    /// The client-side caching settings, when caching is on.
+    pub fn cache(&self) -> Option<&CacheConfig> {
+        self.cache.as_ref()
     }
 }
 

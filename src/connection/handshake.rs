@@ -39,6 +39,9 @@ pub(crate) struct ConnectOptions {
     /// a build without the `tls` feature); every connection attempt returns that error and
     /// none is made in plain text.
     pub(crate) tls: Option<Result<Arc<Connector>, Error>>,
+    /// Client-side caching: turn tracking on in the handshake (RESP3), so that it is on
+    /// again after every reconnect. Set only on the connections that serve cached reads.
+    pub(crate) tracking: Option<Arc<dyn super::Tracking>>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -59,6 +62,7 @@ impl fmt::Debug for ConnectOptions {
             .field("response_timeout", &self.response_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("tls", &self.tls)
+            .field("tracking", &self.tracking.is_some())
             .finish()
     }
 }
@@ -81,6 +85,7 @@ impl ConnectOptions {
             tls: config.tls().map(|options| {
                 Connector::new(options, config.host().unwrap_or_default()).map(Arc::new)
             }),
+            tracking: None,
         }
     }
 }
@@ -92,6 +97,10 @@ pub(crate) struct Established {
     pub(crate) rbuf: BytesMut,
     pub(crate) protocol: NegotiatedProtocol,
     pub(crate) client_id: Option<i64>,
+    /// `CLIENT TRACKING ON` succeeded.
+    pub(crate) tracking: bool,
+    /// Over RESP2, the connection its invalidations go to.
+    pub(crate) redirect: Option<super::Redirect>,
 }
 
 /// Connects and hand-shakes, within `opts.connect_timeout`.
@@ -303,12 +312,53 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
     if opts.db != 0 {
         check_ok(hs.call(&[&"SELECT", &opts.db]).await?)?;
     }
+    // Client-side caching: invalidations come as pushes on this connection over RESP3, and
+    // to a subscriber connection over RESP2.
+    let mut tracking = false;
+    let mut redirect = None;
+    if let Some(t) = &opts.tracking
+        && let Some(redirect_to) = match protocol {
+            NegotiatedProtocol::Resp3 => Some(None),
+            // RESP2 has no pushes: invalidations go to a connection of their own. Without
+            // one (refused, or unreachable) this connection goes on untracked.
+            NegotiatedProtocol::Resp2 => match t.redirect(opts).await {
+                Ok(r) => Some(Some(r)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no invalidation connection; client-side caching is off on this connection");
+                    None
+                }
+            },
+        }
+    {
+        redirect = redirect_to;
+        let options = t.options();
+        let mut args: Vec<&dyn ToArg> = vec![&"CLIENT", &"TRACKING", &"ON"];
+        args.extend(options.iter().map(|o| o as &dyn ToArg));
+        let id = redirect.as_ref().map(|r| r.id);
+        if let Some(id) = &id {
+            args.extend([&"REDIRECT" as &dyn ToArg, id]);
+        }
+        let reply = hs.call(&args).await?;
+        match server_error(&reply) {
+            None => tracking = true,
+            // A server without tracking (before 6.0), or a user not allowed `CLIENT`: the
+            // connection works untracked, and the cache serves nothing from it.
+            Some(e) => {
+                tracing::warn!(error = %e, "CLIENT TRACKING refused; client-side caching is off on this connection");
+                if let Some(r) = redirect.take() {
+                    r.conn.close();
+                }
+            }
+        }
+    }
     Ok(Established {
         stream: hs.stream,
         decoder: hs.decoder,
         rbuf: hs.rbuf,
         protocol,
         client_id,
+        tracking,
+        redirect,
     })
 }
 

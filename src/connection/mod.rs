@@ -35,6 +35,46 @@ pub enum NegotiatedProtocol {
     Resp3,
 }
 
+/// Told about a tracked connection's push frames and its end: how client-side caching
+/// learns of invalidations without this layer knowing about caches.
+pub(crate) trait PushHook: Send + Sync {
+    /// Offers a push frame, in wire order with the replies; true when it was consumed.
+    fn push(&self, frame: &Frame) -> bool;
+    /// The connection ended or is ending: called as soon as that is known (possibly more
+    /// than once), before any later request could be written to another connection.
+    fn closed(&self);
+}
+
+/// Server-assisted tracking a connection sets up in its handshake: RESP3 pushes on the
+/// connection itself, or, over RESP2, `REDIRECT` to a connection of its own.
+pub(crate) trait Tracking: Send + Sync {
+    /// The words after `CLIENT TRACKING ON` (`BCAST`, `PREFIX p`, `OPTIN`, ...).
+    fn options(&self) -> Vec<bytes::Bytes>;
+    /// RESP2: opens the connection that receives the invalidations of a connection made
+    /// with `opts` and returns it, for `REDIRECT`.
+    fn redirect<'a>(
+        &'a self,
+        opts: &'a ConnectOptions,
+    ) -> crate::node::BoxFuture<'a, Result<Redirect, Error>>;
+    /// A connection with tracking on is about to serve requests: its hook. `close` ends
+    /// that connection (called when its invalidations can no longer arrive).
+    fn opened(
+        &self,
+        redirect: Option<Redirect>,
+        close: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<dyn PushHook>;
+}
+
+/// The connection a RESP2 connection's invalidations are redirected to.
+pub(crate) struct Redirect {
+    /// Its server-side id, for `CLIENT TRACKING ON REDIRECT id`.
+    pub(crate) id: i64,
+    /// The connection itself, closed if the server refuses tracking.
+    pub(crate) conn: Connection,
+    /// What keeps it open: owned by the tracked connection's hook.
+    pub(crate) guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
 /// One multiplexed connection to a server.
 ///
 /// Cheap to clone: clones share the socket. When the last clone is dropped, the connection
@@ -80,6 +120,19 @@ impl Connection {
     ) -> Result<Connection, Error> {
         let established = handshake::establish(opts).await?;
         let shared = mux::new_shared();
+        if established.tracking
+            && let Some(tracking) = &opts.tracking
+        {
+            let weak = Arc::downgrade(&shared);
+            let close = Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.abort(Error::Io(Arc::new(std::io::Error::other(
+                        "the connection receiving its invalidations was lost",
+                    ))));
+                }
+            });
+            shared.set_hook(tracking.opened(established.redirect, close));
+        }
         let task = mux::IoTask::new(
             established.stream,
             shared.clone(),

@@ -45,7 +45,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -126,6 +126,10 @@ pub(crate) struct Shared {
     /// Mirrors `closed.is_some() || abort.is_some()` so the pool can check health per request
     /// without taking the lock.
     done: AtomicBool,
+    /// Client-side caching's hook on a tracked connection (set before the task starts): it
+    /// takes invalidation pushes in wire order with the replies, and is told at once when
+    /// the connection ends, so that nothing read through it is served afterwards.
+    hook: OnceLock<Arc<dyn super::PushHook>>,
 }
 
 impl Shared {
@@ -185,6 +189,9 @@ impl Shared {
     /// Asks the I/O task to end the connection, failing what is outstanding with `err`.
     pub(crate) fn abort(&self, err: Error) {
         self.done.store(true, Ordering::Release);
+        // From here on no invalidation is read: the hook must forget this connection now,
+        // not when the task gets round to ending.
+        self.hook_closed();
         let mut q = self.lock();
         if q.abort.is_none() {
             q.abort = Some(err);
@@ -199,6 +206,17 @@ impl Shared {
     /// True once the connection has ended (or is ending).
     pub(crate) fn is_closed(&self) -> bool {
         self.done.load(Ordering::Acquire)
+    }
+
+    /// Installs the push hook; before the I/O task is spawned.
+    pub(crate) fn set_hook(&self, hook: Arc<dyn super::PushHook>) {
+        let _ = self.hook.set(hook);
+    }
+
+    fn hook_closed(&self) {
+        if let Some(hook) = self.hook.get() {
+            hook.closed();
+        }
     }
 }
 
@@ -311,6 +329,7 @@ pub(crate) fn new_shared() -> Arc<Shared> {
             earliest: None,
         }),
         done: AtomicBool::new(false),
+        hook: OnceLock::new(),
     })
 }
 
@@ -469,6 +488,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     /// Routes one frame: to the push sink, or to the request it answers. True when it
     /// completed a request (woke a caller).
     fn route(&mut self, frame: Frame) -> Result<bool, Error> {
+        // Client-side caching: an invalidation goes to the cache here, in wire order with
+        // the replies around it (see `cache`'s design note).
+        if let Some(hook) = self.shared.hook.get()
+            && frame.without_attributes().is_push()
+            && hook.push(frame.without_attributes())
+        {
+            return Ok(false);
+        }
         if let Some(push) = &self.push {
             if push.all_frames || frame.without_attributes().is_push() {
                 if push.tx.try_send(frame).is_err() {
@@ -593,6 +620,7 @@ impl<S> IoTask<S> {
     fn finish(&mut self, err: Error) {
         self.finished = true;
         self.shared.done.store(true, Ordering::Release);
+        self.shared.hook_closed();
         let queued = {
             let mut q = self.shared.lock();
             q.closed = Some(err.clone());

@@ -375,6 +375,13 @@ impl RedisManager {
         self.inner.current_client()
     }
 
+    /// What the current client's client-side cache counted, when caching is on and a client
+    /// is up (see [`Client::cache_stats`]). `get`, `get_json`, `hget` and `exists` are
+    /// served from that cache when it holds their key.
+    pub fn cache_stats(&self) -> Option<crate::CacheStats> {
+        self.inner.current_client()?.cache_stats()
+    }
+
     /// The value of `key`; `None` when it is missing, not valid UTF-8, or on error.
     pub async fn get(&self, key: &str) -> Option<String> {
         self.run("get", key, None, |c| async move { utf8(c.get(key).await?) })

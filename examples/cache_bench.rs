@@ -1,0 +1,161 @@
+//! Client-side caching's cost and gain, measured against this crate's own uncached reads in
+//! the same run, A and B interleaved round by round:
+//!
+//! - one task reading one hot key: a cache hit against an uncached `GET`;
+//! - 64 tasks reading 1,000 hot keys: the same;
+//! - the miss path: reads of keys never read before (each a miss that is then stored)
+//!   with the cache on, against the same reads with no cache.
+//!
+//! ```text
+//! cargo run --release --example cache_bench
+//! ```
+//!
+//! Starts a private `redis-server` for the run. `CACHE_BENCH_ROUNDS` (default 21) sets the
+//! number of rounds; each line gives the median ratio and its range over the rounds.
+#![allow(clippy::print_stdout)]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use redis_manager::config::CacheConfig;
+use redis_manager::prelude::*;
+use redis_manager::{Client, Config};
+
+/// Reads per second of `reads` calls of `read` by `tasks` tasks, key `i` of each task's
+/// sequence given by `key(task, i)`.
+async fn rate(
+    client: &Client,
+    tasks: usize,
+    reads: usize,
+    key: impl Fn(usize, usize) -> String + Send + Sync + Clone + 'static,
+) -> f64 {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let client = client.clone();
+        let key = key.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..reads {
+                std::hint::black_box(client.get(key(t, i)).await.unwrap());
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    (tasks * reads) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Runs `a` and `b` one after the other, `a` first in even rounds, `b` first in odd ones.
+async fn pair(
+    round: usize,
+    a: impl std::future::Future<Output = f64>,
+    b: impl std::future::Future<Output = f64>,
+) -> (f64, f64) {
+    if round.is_multiple_of(2) {
+        let a = a.await;
+        (a, b.await)
+    } else {
+        let b = b.await;
+        (a.await, b)
+    }
+}
+
+fn summary(name: &str, ratios: &mut [f64], a: &[f64], b: &[f64]) {
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "{name}: ratio median {median:.2} (range {:.2}..{:.2}); {:.0} vs {:.0} reads/s",
+        ratios[0],
+        ratios[ratios.len() - 1],
+        avg(a),
+        avg(b)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = std::env::var("CACHE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
+        .max(1);
+    let Some((demo, _port)) = common::start_private_demo().await else {
+        println!("redis-server is not on PATH: nothing to measure.");
+        return;
+    };
+    let config: Config = demo.config.clone();
+    let plain = Client::connect(config.clone()).await.unwrap();
+    let cached = Client::connect(
+        config
+            .clone()
+            .into_builder()
+            .cache(CacheConfig::new(256 << 20)),
+    )
+    .await
+    .unwrap();
+    for i in 0..1000 {
+        plain
+            .set(format!("hot:{i}"), "x".repeat(100))
+            .await
+            .unwrap();
+    }
+
+    // Each section: `rounds` pairs of short blocks, the order alternating, so that the
+    // machine's load drifting during the run touches both sides alike; the median of the
+    // per-pair ratios is reported with its range.
+    let hot = |_, _| "hot:0".to_owned();
+    let spread = |t: usize, i: usize| format!("hot:{}", (t * 131 + i * 7) % 1000);
+    let sections: [(&str, usize, usize, usize); 2] = [
+        ("hit / uncached GET, 1 task, 1 key", 1, 200_000, 2_000),
+        ("hit / uncached GET, 64 tasks, 1000 keys", 64, 5_000, 100),
+    ];
+    for (i, (name, tasks, hits, gets)) in sections.into_iter().enumerate() {
+        let (mut ratios, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (cached_rate, plain_rate) = if i == 0 {
+                pair(
+                    round,
+                    rate(&cached, tasks, hits, hot),
+                    rate(&plain, tasks, gets, hot),
+                )
+                .await
+            } else {
+                pair(
+                    round,
+                    rate(&cached, tasks, hits, spread),
+                    rate(&plain, tasks, gets, spread),
+                )
+                .await
+            };
+            ratios.push(cached_rate / plain_rate);
+            a.push(cached_rate);
+            b.push(plain_rate);
+        }
+        summary(name, &mut ratios, &a, &b);
+    }
+
+    // The miss path: every key read once; the server answers, the reply is stored.
+    let (mut ratios, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let reads = 2_000;
+        let miss_key = move |_, i| format!("cold:{round}:c:{i}");
+        let plain_key = move |_, i| format!("cold:{round}:p:{i}");
+        let (miss, none) = pair(
+            round,
+            rate(&cached, 1, reads, miss_key),
+            rate(&plain, 1, reads, plain_key),
+        )
+        .await;
+        ratios.push(miss / none);
+        a.push(miss);
+        b.push(none);
+    }
+    summary("miss with cache / no cache, 1 task", &mut ratios, &a, &b);
+    let stats = cached.cache_stats().unwrap_or_default();
+    println!("cache: {stats}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

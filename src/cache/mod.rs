@@ -1,0 +1,1180 @@
+//! Server-assisted client-side caching: replies of read commands kept in memory, dropped
+//! when the server says their keys changed.
+//!
+//! # Design
+//!
+//! The cache is a map from a Redis key to a `KeyEntry`: the replies cached for that key,
+//! one per *variant* (the command name and its non-key arguments: `GET`, `HGET f1`,
+//! `LRANGE 0 9`, ...), split in shards, each behind its own lock and holding its share of
+//! the memory budget. Which command is cached, and which of its words is the key, comes
+//! from the command value ([`Cmd`]'s name and marked keys); nothing here parses encoded
+//! bytes.
+//!
+//! States of a key: absent; *pending* (an entry with no value: a read was sent and its
+//! reply may be stored); *cached* (one or more values). Every entry carries an `epoch`,
+//! unique for the cache's life, fixed when the entry is created.
+//!
+//! Invariants:
+//!
+//! - **Invalidation removes the whole entry**, whatever its state: a push for key `K`, a
+//!   write by this client with `K` marked, eviction. So "the entry still has the epoch I saw"
+//!   means "nothing invalidated `K` since".
+//! - **The in-flight race.** A miss records the entry's epoch (creating a pending entry) in
+//!   its `Ticket` *before* the read is queued, and stores the reply only if the entry
+//!   still has that epoch. The server sends the invalidation of a write made after it ran
+//!   the read on the same connection, after the read's reply; the connection's task hands
+//!   it to the cache in wire order (`PushHook`), but the reader stores its reply later, in
+//!   its own task. Either the invalidation came first (epoch gone: not stored), or the
+//!   value is stored and the invalidation then removes it. Never stored: a stale reply.
+//! - **RESP2.** Invalidations come on a second connection subscribed to
+//!   `__redis__:invalidate` (`REDIRECT`), so they are not ordered with the replies: an
+//!   invalidation of a write made after a read ran is still sent after that read's reply,
+//!   and is handled before or after the reply is stored; either way the value is gone once
+//!   it is handled. When that connection ends, the cache is emptied and the tracked
+//!   connection closed (invalidations can no longer reach it); when the tracked one ends,
+//!   its invalidation connection is closed with it.
+//! - **Connection generations.** Only a connection whose handshake turned tracking on
+//!   serves cached reads; while none is up (`live == 0`) reads are neither served nor
+//!   stored. When a tracked connection ends (lost, killed, closed for a failover) its hook
+//!   empties the whole cache, pending entries included, as soon as the end is known (in
+//!   `abort` as well as when its task finishes), before any later request can go to its
+//!   replacement: everything read through it may have missed invalidations. A reply of the
+//!   old connection that arrives late finds its epoch gone.
+//! - **Own writes.** A command of this client that is not a cached read drops its marked
+//!   keys before it is sent and again when its reply arrives (a read queued between the two
+//!   could otherwise store the value from before the write until the server's push comes).
+//!   `FLUSHALL`/`FLUSHDB` empty the cache the same way. This holds on the client's shared
+//!   connection, in its pipelines, and on its exclusive connections and transactions (a
+//!   `MULTI` sent command by command drops its keys again when `EXEC` has run). Commands
+//!   without marked keys (a raw `cmd("SET").arg(..)`) are invalidated by the server's push
+//!   only.
+//! - **Memory.** A shard's `bytes` counts keys, variants, values and a fixed overhead per
+//!   entry and never stays above its budget after an insert: entries are evicted
+//!   second-chance (a hit sets `used`; the clock skips a used entry once). A value larger
+//!   than the shard's budget is not stored.
+//! - A hit returns a clone of the stored [`Frame`]: payloads are reference-counted
+//!   immutable bytes, so no caller can change what another reads.
+//!
+//! Modes ([`TrackingMode`]): default tracking; broadcast, where the server announces
+//! every change under the configured prefixes and only keys under them are cached (the
+//! argument above holds: an announcement of a change made after a read still follows that
+//! read's reply); opt-in, where a miss is sent as `CLIENT CACHING yes` and the read in one
+//! batch, so the two stay adjacent on the connection.
+//!
+//! What must change together: the invalidation paths (`invalidate`, `flush`, eviction) and
+//! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and `PushHook::push`'s
+//! parsing of the invalidation message.
+
+mod config;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+
+use foldhash::quality::RandomState;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use resp_codec::Frame;
+use smallvec::SmallVec;
+
+pub use config::{CacheConfig, CachedCommand, DEFAULT_CACHE_MAX_BYTES, TrackingMode};
+
+use crate::command::Cmd;
+use crate::connection::{ConnectOptions, Connection, PushHook, Redirect, Tracking, push_channel};
+use crate::error::Error;
+use crate::node::BoxFuture;
+
+/// Bookkeeping charged per key entry and per cached value, on top of their bytes: the map
+/// slot, the clock slot and the vectors' headers, roughly.
+const ENTRY_OVERHEAD: usize = 96;
+const VALUE_OVERHEAD: usize = 64;
+
+/// Commands with marked keys that only read, so that running them does not drop this
+/// client's cached copies (any other command with marked keys does).
+const READS: &[&str] = &[
+    "TTL",
+    "PTTL",
+    "TYPE",
+    "EXPIRETIME",
+    "PEXPIRETIME",
+    "OBJECT",
+    "DUMP",
+    "GETRANGE",
+    "SUBSTR",
+    "HLEN",
+    "HEXISTS",
+    "HKEYS",
+    "HVALS",
+    "HSTRLEN",
+    "HSCAN",
+    "HRANDFIELD",
+    "LLEN",
+    "LINDEX",
+    "LPOS",
+    "SCARD",
+    "SISMEMBER",
+    "SMISMEMBER",
+    "SRANDMEMBER",
+    "SSCAN",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "SINTERCARD",
+    "ZCARD",
+    "ZCOUNT",
+    "ZRANGE",
+    "ZRANGEBYSCORE",
+    "ZREVRANGE",
+    "ZRANK",
+    "ZREVRANK",
+    "ZMSCORE",
+    "ZSCAN",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "XREAD",
+    "XINFO",
+    "XPENDING",
+    "PFCOUNT",
+    "BITCOUNT",
+    "BITPOS",
+    "GETBIT",
+    "EXISTS",
+    "MGET",
+    "STRLEN",
+    "GET",
+    "HGET",
+    "HMGET",
+    "HGETALL",
+    "LRANGE",
+    "SMEMBERS",
+    "ZSCORE",
+    "WATCH",
+];
+
+/// What a client's cache counted, since it was created.
+///
+/// `invalidations` counts the keys named by the server's invalidation messages (whether or
+/// not they were cached); `flushes` counts the times the whole cache was emptied (a
+/// `FLUSHALL`/`FLUSHDB` seen by the server, or a tracked connection lost); `evictions`
+/// counts entries dropped for memory or age. `bytes` and `entries` are the current size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads answered from memory.
+    pub hits: u64,
+    /// Cacheable reads sent to the server.
+    pub misses: u64,
+    /// Keys named by the server's invalidation messages.
+    pub invalidations: u64,
+    /// Entries dropped to stay within the memory budget or the age limit.
+    pub evictions: u64,
+    /// Times the whole cache was emptied.
+    pub flushes: u64,
+    /// Bytes held now (keys, values and bookkeeping).
+    pub bytes: u64,
+    /// Replies held now.
+    pub entries: u64,
+}
+
+impl std::fmt::Display for CacheStats {
+    /// `hits=N misses=M invalidations=K evictions=E bytes=B`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hits={} misses={} invalidations={} evictions={} bytes={}",
+            self.hits, self.misses, self.invalidations, self.evictions, self.bytes
+        )
+    }
+}
+
+/// One cached reply.
+struct Value {
+    variant: Bytes,
+    frame: Frame,
+    at: Instant,
+    size: usize,
+}
+
+/// Everything cached for one Redis key.
+struct KeyEntry {
+    epoch: u64,
+    /// Hit since the clock last passed it.
+    used: bool,
+    /// Bytes charged for this entry (its key, overhead and values).
+    bytes: usize,
+    values: SmallVec<[Value; 1]>,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Bytes, KeyEntry, RandomState>,
+    /// Keys in insertion order for second-chance eviction, with the epoch they were queued
+    /// with (a removed entry's slot is skipped when it comes round).
+    clock: VecDeque<(Bytes, u64)>,
+    bytes: usize,
+    values: usize,
+    hits: u64,
+    misses: u64,
+    invalidations: u64,
+    evictions: u64,
+}
+
+impl Shard {
+    fn remove(&mut self, key: &[u8]) -> bool {
+        match self.map.remove(key) {
+            Some(e) => {
+                self.bytes -= e.bytes;
+                self.values -= e.values.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.clock.clear();
+        self.bytes = 0;
+        self.values = 0;
+    }
+
+    /// Evicts until within `budget`.
+    fn evict(&mut self, budget: usize) {
+        while self.bytes > budget {
+            let Some((key, epoch)) = self.clock.pop_front() else {
+                break;
+            };
+            match self.map.get_mut(&key) {
+                Some(e) if e.epoch == epoch => {
+                    if e.used {
+                        e.used = false;
+                        self.clock.push_back((key, epoch));
+                    } else {
+                        self.remove(&key);
+                        self.evictions += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Slots of removed entries pile up under invalidations: compact now and then, so
+        // the clock stays proportional to the map.
+        if self.clock.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.clock
+                .retain(|(k, epoch)| map.get(k).is_some_and(|e| e.epoch == *epoch));
+        }
+    }
+}
+
+/// A client's cache: see the module's design note.
+pub(crate) struct Cache {
+    config: CacheConfig,
+    shards: Box<[Mutex<Shard>]>,
+    /// Each shard's share of the budget.
+    shard_budget: usize,
+    hasher: RandomState,
+    /// Tracked connections up now.
+    live: AtomicUsize,
+    next_epoch: AtomicU64,
+    flushes: AtomicU64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a cacheable read found.
+pub(crate) enum Lookup<'c> {
+    /// The cached reply.
+    Hit(Frame),
+    /// Not cached: send the read, and give its reply to [`Ticket::fill`]. `None`: nothing
+    /// can be stored now (no tracked connection is up). Boxed: the hit path returns two
+    /// words, not the ticket's dozen.
+    Miss(Option<Box<Ticket<'c>>>),
+}
+
+/// A read's permission to store its reply, valid while no invalidation removed the epochs
+/// it recorded. Dropped unused, it removes the pending entries it created.
+pub(crate) struct Ticket<'c> {
+    cache: &'c Cache,
+    command: CachedCommand,
+    keys: SmallVec<[(Bytes, u64); 1]>,
+    variant: Bytes,
+    done: bool,
+}
+
+/// The keys a write of this client drops, again when its reply arrives.
+pub(crate) struct Written<'c> {
+    cache: &'c Cache,
+    keys: SmallVec<[Bytes; 2]>,
+    flush: bool,
+}
+
+impl Written<'_> {
+    /// The keys the write touches.
+    pub(crate) fn keys(&self) -> &[Bytes] {
+        &self.keys
+    }
+}
+
+/// What the cache does when a command's reply arrives. Boxed, so that every command's
+/// reply future (cached or not) grows by one word only; the box is paid on a miss or a
+/// write, next to a round trip.
+#[derive(Default)]
+pub(crate) enum AfterReply<'c> {
+    /// Nothing.
+    #[default]
+    Nothing,
+    /// Store a read's reply.
+    Fill(Box<Ticket<'c>>),
+    /// Drop a write's keys again.
+    Invalidate(Box<Written<'c>>),
+}
+
+impl AfterReply<'_> {
+    /// Called with the reply (or the error) when it arrives.
+    pub(crate) fn complete(&mut self, reply: Result<&Frame, ()>) {
+        match std::mem::take(self) {
+            AfterReply::Nothing => {}
+            AfterReply::Fill(mut ticket) => {
+                if let Ok(frame) = reply {
+                    ticket.fill(frame);
+                }
+            }
+            AfterReply::Invalidate(w) => w.cache.drop_written(&w),
+        }
+    }
+}
+
+/// The variant of a single-key read: its name in upper case, then each non-key argument
+/// with its length in front (so that `HGET a bc` and `HGET ab c` differ).
+fn variant(command: CachedCommand, cmd: &Cmd) -> Bytes {
+    if cmd.len() == 2 {
+        // `GET k`, `HGETALL k`, ...: the name alone, static, no allocation.
+        return Bytes::from_static(command.name().as_bytes());
+    }
+    let mut out = command.name().as_bytes().to_vec();
+    for arg in cmd.arg_list().skip(2) {
+        out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
+        out.extend_from_slice(arg);
+    }
+    Bytes::from(out)
+}
+
+/// True when `stored` is `cmd`'s variant (see [`variant`]), compared piece by piece: the
+/// hit path builds nothing.
+fn is_variant(command: CachedCommand, cmd: &Cmd, stored: &[u8]) -> bool {
+    let name = command.name().as_bytes();
+    let Some((head, mut rest)) = stored.split_at_checked(name.len()) else {
+        return false;
+    };
+    if head != name {
+        return false;
+    }
+    for arg in cmd.arg_list().skip(2) {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return false;
+        };
+        if u32::from_le_bytes(*len) as usize != arg.len() {
+            return false;
+        }
+        let Some((payload, tail)) = tail.split_at_checked(arg.len()) else {
+            return false;
+        };
+        if payload != arg {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty()
+}
+
+/// Roughly the memory a frame holds, without recursion (replies nest as deep as the
+/// decoder allows).
+fn frame_size(frame: &Frame) -> usize {
+    let mut total = 0;
+    let mut stack: SmallVec<[&Frame; 16]> = SmallVec::new();
+    stack.push(frame);
+    while let Some(f) = stack.pop() {
+        total += std::mem::size_of::<Frame>();
+        match f {
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => stack.extend(items),
+            Frame::Map(pairs) => {
+                for (k, v) in pairs {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            Frame::Attribute { attributes, data } => {
+                for (k, v) in attributes {
+                    stack.push(k);
+                    stack.push(v);
+                }
+                stack.push(data);
+            }
+            other => {
+                // Inline payloads (23 bytes or less) live in the frame itself.
+                if let Some(p) = other.as_payload()
+                    && !p.is_inline()
+                {
+                    total += p.as_slice().len();
+                }
+            }
+        }
+    }
+    total
+}
+
+impl Cache {
+    pub(crate) fn new(config: CacheConfig) -> Cache {
+        // About 1 MiB per shard, at most 16 shards: enough to keep 64 tasks on two cores
+        // from queueing on one lock, while a small budget stays one piece.
+        let shards = (config.max_bytes() >> 20).clamp(1, 16).next_power_of_two();
+        Cache {
+            shard_budget: config.max_bytes() / shards,
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            config,
+            hasher: RandomState::default(),
+            live: AtomicUsize::new(0),
+            next_epoch: AtomicU64::new(1),
+            flushes: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
+        // The top bits: the map inside the shard indexes by the low ones.
+        let i = (self.hasher.hash_one(key) >> 32) as usize & (self.shards.len() - 1);
+        // A panic under this lock can only come from a bug here; the shard stays valid.
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Which cached command `cmd` is, if it is one this cache serves in the form it
+    /// caches: the expected number of words and its key(s) marked.
+    fn cacheable(&self, cmd: &Cmd) -> Option<CachedCommand> {
+        let command = CachedCommand::of(cmd.name_bytes())?;
+        if !self.config.caches(command) {
+            return None;
+        }
+        let (words, at_least) = command.arity();
+        let n = cmd.len();
+        if n < words || (!at_least && n != words) {
+            return None;
+        }
+        let mut keys = cmd.marked_keys()?;
+        let mode = self.config.tracking_mode();
+        if command == CachedCommand::Mget {
+            // Every word after the name, and nothing else, is a key.
+            let covered = cmd.arg_list().skip(1).all(|k| mode.covers(k));
+            return (covered && keys.eq(1..n)).then_some(command);
+        }
+        let one = keys.next() == Some(1) && keys.next().is_none();
+        (one && mode.covers(cmd.arg_bytes(1)?)).then_some(command)
+    }
+
+    /// A cacheable read's lookup, or `None` when `cmd` is not one.
+    pub(crate) fn read(&self, cmd: &Cmd) -> Option<Lookup<'_>> {
+        let command = self.cacheable(cmd)?;
+        if command == CachedCommand::Mget {
+            return Some(self.read_many(cmd));
+        }
+        let key = cmd.arg_bytes(1)?;
+        let live = self.live.load(Ordering::Acquire) > 0;
+        let mut shard = self.shard(key);
+        let shard = &mut *shard;
+        let mut found = None;
+        if let Some(e) = shard.map.get_mut(key) {
+            if let Some(i) = e
+                .values
+                .iter()
+                .position(|x| is_variant(command, cmd, &x.variant))
+            {
+                let value = &e.values[i];
+                let fresh = self
+                    .config
+                    .max_age_limit()
+                    .is_none_or(|max| value.at.elapsed() < max);
+                if fresh {
+                    e.used = true;
+                    let frame = value.frame.clone();
+                    shard.hits += 1;
+                    return Some(Lookup::Hit(frame));
+                }
+                let old = e.values.swap_remove(i);
+                e.bytes -= old.size;
+                shard.bytes -= old.size;
+                shard.values -= 1;
+                shard.evictions += 1;
+            }
+            found = Some(e.epoch);
+        }
+        shard.misses += 1;
+        if !live {
+            return Some(Lookup::Miss(None));
+        }
+        // The ticket shares the map's copy of the key.
+        let (key, epoch) = match found {
+            Some(epoch) => (shard.map.get_key_value(key)?.0.clone(), epoch),
+            None => self.pending(shard, key),
+        };
+        Some(Lookup::Miss(Some(Box::new(Ticket {
+            cache: self,
+            command,
+            keys: smallvec::smallvec![(key, epoch)],
+            variant: variant(command, cmd),
+            done: false,
+        }))))
+    }
+
+    /// Creates a pending entry for `key` (absent from `shard`); returns its key and epoch.
+    fn pending(&self, shard: &mut Shard, key: &[u8]) -> (Bytes, u64) {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed);
+        let key = Bytes::copy_from_slice(key);
+        let bytes = key.len() + ENTRY_OVERHEAD;
+        shard.clock.push_back((key.clone(), epoch));
+        shard.map.insert(
+            key.clone(),
+            KeyEntry {
+                epoch,
+                used: false,
+                bytes,
+                values: SmallVec::new(),
+            },
+        );
+        shard.bytes += bytes;
+        shard.evict(self.shard_budget);
+        (key, epoch)
+    }
+
+    /// `MGET`: a hit when every key's `MGET` value is cached.
+    fn read_many(&self, cmd: &Cmd) -> Lookup<'_> {
+        const VARIANT: &[u8] = b"MGET";
+        let max_age = self.config.max_age_limit();
+        let mut found = Vec::with_capacity(cmd.len() - 1);
+        for key in cmd.arg_list().skip(1) {
+            let mut shard = self.shard(key);
+            let hit = shard.map.get_mut(key).and_then(|e| {
+                let v = e.values.iter().find(|x| &*x.variant == VARIANT)?;
+                if max_age.is_some_and(|max| v.at.elapsed() >= max) {
+                    return None;
+                }
+                e.used = true;
+                Some(v.frame.clone())
+            });
+            match hit {
+                Some(f) => found.push(f),
+                None => break,
+            }
+        }
+        if found.len() == cmd.len() - 1 {
+            self.shard(cmd.arg_bytes(1).unwrap_or_default()).hits += 1;
+            return Lookup::Hit(Frame::Array(found));
+        }
+        drop(found);
+        let live = self.live.load(Ordering::Acquire) > 0;
+        let mut keys = SmallVec::new();
+        for (i, key) in cmd.arg_list().skip(1).enumerate() {
+            let mut shard = self.shard(key);
+            if i == 0 {
+                shard.misses += 1;
+            }
+            if !live {
+                continue;
+            }
+            let entry = match shard.map.get_key_value(key) {
+                Some((k, e)) => (k.clone(), e.epoch),
+                None => self.pending(&mut shard, key),
+            };
+            keys.push(entry);
+        }
+        if !live {
+            return Lookup::Miss(None);
+        }
+        Lookup::Miss(Some(Box::new(Ticket {
+            cache: self,
+            command: CachedCommand::Mget,
+            keys,
+            variant: Bytes::from_static(VARIANT),
+            done: false,
+        })))
+    }
+
+    /// Stores `frame` as `variant` of `key` if its entry still has `epoch`.
+    /// True when stored.
+    fn store(&self, key: &Bytes, epoch: u64, variant: &Bytes, frame: &Frame) -> bool {
+        if frame.is_error() {
+            return false;
+        }
+        let size = VALUE_OVERHEAD + variant.len() + frame_size(frame);
+        let mut shard = self.shard(key);
+        let shard = &mut *shard;
+        let Some(e) = shard.map.get_mut(&key[..]) else {
+            return false;
+        };
+        if e.epoch != epoch {
+            return false;
+        }
+        if size + e.bytes > self.shard_budget {
+            // Too large to ever fit its shard's share of the budget.
+            return false;
+        }
+        let value = Value {
+            variant: variant.clone(),
+            frame: frame.clone(),
+            at: Instant::now(),
+            size,
+        };
+        match e.values.iter_mut().find(|x| x.variant == *variant) {
+            Some(old) => {
+                let old_size = std::mem::replace(old, value).size;
+                e.bytes = e.bytes - old_size + size;
+                shard.bytes = shard.bytes - old_size + size;
+            }
+            None => {
+                e.values.push(value);
+                e.bytes += size;
+                shard.bytes += size;
+                shard.values += 1;
+            }
+        }
+        shard.evict(self.shard_budget);
+        true
+    }
+
+    /// Drops what is cached for `key` (a server invalidation when `counted`).
+    fn invalidate(&self, key: &[u8], counted: bool) {
+        let mut shard = self.shard(key);
+        shard.remove(key);
+        if counted {
+            shard.invalidations += 1;
+        }
+    }
+
+    /// Empties the cache, pending entries included.
+    pub(crate) fn flush(&self) {
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A command of this client that may write: drops its marked keys now (or everything,
+    /// for `FLUSHALL`/`FLUSHDB`) and returns what to drop again when its reply arrives.
+    /// `None` for reads and commands without marked keys.
+    pub(crate) fn write(&self, cmd: &Cmd) -> Option<Written<'_>> {
+        if cmd.is("FLUSHALL") || cmd.is("FLUSHDB") {
+            self.flush();
+            return Some(Written {
+                cache: self,
+                keys: SmallVec::new(),
+                flush: true,
+            });
+        }
+        let marked = cmd.marked_keys()?;
+        let name = cmd.name_bytes();
+        if READS
+            .iter()
+            .any(|r| r.as_bytes().eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        let keys: SmallVec<[Bytes; 2]> = marked
+            .filter_map(|i| cmd.arg_bytes(i))
+            .map(Bytes::copy_from_slice)
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        for k in &keys {
+            self.invalidate(k, false);
+        }
+        Some(Written {
+            cache: self,
+            keys,
+            flush: false,
+        })
+    }
+
+    /// Drops what is cached for `key` (not counted as a server invalidation).
+    pub(crate) fn forget(&self, key: &[u8]) {
+        self.invalidate(key, false);
+    }
+
+    fn drop_written(&self, w: &Written<'_>) {
+        if w.flush {
+            self.flush();
+        }
+        for k in &w.keys {
+            self.invalidate(k, false);
+        }
+    }
+
+    /// True in opt-in mode: a miss must be sent right after `CLIENT CACHING yes`.
+    pub(crate) fn is_opt_in(&self) -> bool {
+        matches!(self.config.tracking_mode(), TrackingMode::OptIn)
+    }
+
+    /// What the cache counted so far.
+    pub(crate) fn stats(&self) -> CacheStats {
+        let mut s = CacheStats {
+            flushes: self.flushes.load(Ordering::Relaxed),
+            ..CacheStats::default()
+        };
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            s.hits += shard.hits;
+            s.misses += shard.misses;
+            s.invalidations += shard.invalidations;
+            s.evictions += shard.evictions;
+            s.bytes += shard.bytes as u64;
+            s.entries += shard.values as u64;
+        }
+        s
+    }
+
+    /// Handles an invalidation message: `["invalidate", [key...]]`, or
+    /// `["invalidate", null]` after `FLUSHALL`/`FLUSHDB` (and when the server's tracking
+    /// table overflows).
+    fn on_push(&self, frame: &Frame) -> bool {
+        let Frame::Push(items) = frame else {
+            return false;
+        };
+        let is_invalidate = items
+            .first()
+            .and_then(Frame::as_bytes)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case(b"invalidate"));
+        if !is_invalidate {
+            return false;
+        }
+        match items.get(1).map(Frame::without_attributes) {
+            Some(Frame::Array(keys) | Frame::Set(keys)) => {
+                for k in keys {
+                    if let Some(k) = k.as_bytes() {
+                        self.invalidate(k, true);
+                    }
+                }
+            }
+            // A null (or anything unexpected): dropping everything is always safe.
+            _ => self.flush(),
+        }
+        true
+    }
+}
+
+impl Ticket<'_> {
+    /// Stores the reply, where no invalidation came since the lookup.
+    pub(crate) fn fill(&mut self, frame: &Frame) {
+        self.done = true;
+        let stored = if self.command == CachedCommand::Mget {
+            match frame.without_attributes().as_slice() {
+                Some(items) if items.len() == self.keys.len() => {
+                    let mut all = true;
+                    for ((key, epoch), item) in self.keys.iter().zip(items) {
+                        all &= self.cache.store(key, *epoch, &self.variant, item);
+                    }
+                    all
+                }
+                _ => false,
+            }
+        } else {
+            self.keys
+                .first()
+                .is_some_and(|(key, epoch)| self.cache.store(key, *epoch, &self.variant, frame))
+        };
+        if !stored {
+            // Leave no empty pending entry behind (a refused or oversized reply).
+            self.abandon();
+        }
+    }
+
+    /// Removes the pending entries this ticket created that hold nothing.
+    fn abandon(&mut self) {
+        self.done = true;
+        for (key, epoch) in &self.keys {
+            let mut shard = self.cache.shard(key);
+            if shard
+                .map
+                .get(&key[..])
+                .is_some_and(|e| e.epoch == *epoch && e.values.is_empty())
+            {
+                shard.remove(key);
+            }
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.abandon();
+        }
+    }
+}
+
+/// A tracked connection's hook: invalidations to the cache; its end empties the cache.
+struct Tracked {
+    cache: Arc<Cache>,
+    closed: std::sync::atomic::AtomicBool,
+    /// Over RESP2, the connection its invalidations go to: closed with it.
+    redirect: Option<Arc<RedirectLink>>,
+}
+
+impl PushHook for Tracked {
+    fn push(&self, frame: &Frame) -> bool {
+        self.cache.on_push(frame)
+    }
+
+    fn closed(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.cache.live.fetch_sub(1, Ordering::AcqRel);
+            self.cache.flush();
+            if let Some(link) = &self.redirect {
+                link.conn.close();
+            }
+            tracing::debug!("tracked connection ended; client-side cache emptied");
+        }
+    }
+}
+
+/// A RESP2 tracked connection's invalidation connection, subscribed to
+/// `__redis__:invalidate`. When it ends, invalidations stop arriving: the cache is emptied
+/// and the tracked connection closed (`close`), so that the next request reconnects both.
+struct RedirectLink {
+    conn: Connection,
+    close: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    dead: std::sync::atomic::AtomicBool,
+}
+
+impl RedirectLink {
+    fn lost(&self) {
+        self.dead.store(true, Ordering::Release);
+        if let Some(close) = self.close.get() {
+            close();
+        }
+    }
+}
+
+/// The channel RESP2 clients receive invalidations on.
+const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
+
+/// How long the invalidation connection may take to answer `CLIENT ID` and `SUBSCRIBE`.
+const REDIRECT_SETUP: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Cache {
+    /// Opens the invalidation connection for a RESP2 connection made with `opts`.
+    async fn open_redirect(self: &Arc<Self>, opts: &ConnectOptions) -> Result<Redirect, Error> {
+        let mut opts = opts.clone();
+        opts.tracking = None;
+        opts.resp3 = false;
+        let (sink, mut rx) = push_channel(4096, true, Arc::new(AtomicU64::new(0)));
+        let conn = Connection::connect(&opts, Some(sink)).await?;
+        let limit = opts.response_timeout.unwrap_or(REDIRECT_SETUP);
+        let setup = async {
+            // Every frame of a subscriber connection comes through the sink, replies too.
+            conn.send_unanswered(|b| resp_codec::encode_command(b, &["CLIENT", "ID"]))?;
+            let id = match rx.recv().await {
+                Some(Frame::Integer(id)) => id,
+                _ => return Err(Error::UnexpectedReply),
+            };
+            conn.send_unanswered(|b| {
+                resp_codec::encode_command(b, &["SUBSCRIBE", INVALIDATE_CHANNEL])
+            })?;
+            match rx.recv().await {
+                Some(Frame::Array(items))
+                    if items.first().and_then(Frame::as_bytes) == Some(b"subscribe") =>
+                {
+                    Ok(id)
+                }
+                _ => Err(Error::UnexpectedReply),
+            }
+        };
+        let id = match tokio::time::timeout(limit, setup).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => {
+                conn.close();
+                return Err(e);
+            }
+            Err(_) => {
+                conn.close();
+                return Err(Error::Timeout {
+                    after: limit,
+                    sent: true,
+                });
+            }
+        };
+        let link = Arc::new(RedirectLink {
+            conn,
+            close: std::sync::OnceLock::new(),
+            dead: std::sync::atomic::AtomicBool::new(false),
+        });
+        let cache = self.clone();
+        let watched = link.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                // `message __redis__:invalidate [key...]` (or a null: flush everything).
+                if let Frame::Array(mut items) = frame
+                    && items.len() == 3
+                    && items[0].as_bytes() == Some(b"message")
+                {
+                    let keys = items.pop().unwrap_or(Frame::Null);
+                    cache.on_push(&Frame::Push(vec![
+                        Frame::BulkString(resp_codec::Payload::from_static(b"invalidate")),
+                        keys,
+                    ]));
+                }
+            }
+            cache.flush();
+            watched.lost();
+        });
+        Ok(Redirect {
+            id,
+            conn: link.conn.clone(),
+            guard: Box::new(link),
+        })
+    }
+}
+
+/// The handle the connection layer uses to set up tracking for a cache.
+pub(crate) struct CacheTracking(pub(crate) Arc<Cache>);
+
+impl Tracking for CacheTracking {
+    fn options(&self) -> Vec<Bytes> {
+        match self.0.config.tracking_mode() {
+            TrackingMode::Default => Vec::new(),
+            TrackingMode::OptIn => vec![Bytes::from_static(b"OPTIN")],
+            TrackingMode::Broadcast { prefixes } => {
+                let mut words = vec![Bytes::from_static(b"BCAST")];
+                for p in prefixes {
+                    words.push(Bytes::from_static(b"PREFIX"));
+                    words.push(Bytes::copy_from_slice(p));
+                }
+                words
+            }
+        }
+    }
+
+    fn redirect<'a>(&'a self, opts: &'a ConnectOptions) -> BoxFuture<'a, Result<Redirect, Error>> {
+        Box::pin(self.0.open_redirect(opts))
+    }
+
+    fn opened(
+        &self,
+        redirect: Option<Redirect>,
+        close: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<dyn PushHook> {
+        let link = redirect.and_then(|r| r.guard.downcast::<Arc<RedirectLink>>().ok());
+        let link = link.map(|l| *l);
+        if let Some(l) = &link {
+            let _ = l.close.set(close);
+            if l.dead.load(Ordering::Acquire) {
+                // Lost before this connection came up: it must not serve cached reads.
+                l.lost();
+            }
+        }
+        self.0.live.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Tracked {
+            cache: self.0.clone(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            redirect: link,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::command::cmd;
+
+    fn cache(max: usize) -> Arc<Cache> {
+        let c = Arc::new(Cache::new(CacheConfig::new(max)));
+        // As if a tracked connection were up.
+        std::mem::forget(CacheTracking(c.clone()).opened(None, Box::new(|| {})));
+        c
+    }
+
+    fn bulk(s: &str) -> Frame {
+        Frame::BulkString(resp_codec::Payload::copy_from_slice(s.as_bytes()))
+    }
+
+    fn get<'c>(c: &'c Cache, key: &str) -> Lookup<'c> {
+        c.read(&cmd("GET").key(key)).expect("cacheable")
+    }
+
+    fn miss<'c>(l: Lookup<'c>) -> Box<Ticket<'c>> {
+        match l {
+            Lookup::Miss(Some(t)) => t,
+            Lookup::Miss(None) => panic!("no ticket"),
+            Lookup::Hit(_) => panic!("hit"),
+        }
+    }
+
+    fn hit(l: Lookup<'_>) -> Option<Frame> {
+        match l {
+            Lookup::Hit(f) => Some(f),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    #[test]
+    fn only_the_cached_forms_with_marked_keys_are_cacheable() {
+        let c = cache(1 << 20);
+        let cases = [
+            (cmd("GET").key("k"), true),
+            (cmd("get").key("k"), true),
+            (cmd("GET").arg("k"), false),
+            (cmd("GET").key("k").arg("x"), false),
+            (cmd("MGET").keys(["a", "b"]), true),
+            (cmd("MGET").key("a").arg("b"), false),
+            (cmd("HGET").key("h").arg("f"), true),
+            (cmd("HMGET").key("h").args(["f", "g"]), true),
+            (cmd("LRANGE").key("l").arg(0).arg(-1), true),
+            (cmd("EXISTS").keys(["a", "b"]), false),
+            (cmd("SET").key("k").arg("v"), false),
+            (cmd("TTL").key("k"), false),
+        ];
+        for (command, want) in cases {
+            assert_eq!(c.read(&command).is_some(), want, "{command:?}");
+        }
+        let only_get = Cache::new(CacheConfig::new(1 << 20).commands([CachedCommand::Get]));
+        assert!(only_get.read(&cmd("HGET").key("h").arg("f")).is_none());
+    }
+
+    #[test]
+    fn a_variant_matches_only_its_own_command_and_arguments() {
+        let cmds = [
+            cmd("GET").key("k"),
+            cmd("get").key("other"),
+            cmd("HGET").key("k").arg("ab"),
+            cmd("HGET").key("k").arg("a"),
+            cmd("HMGET").key("k").arg("a").arg("b"),
+            cmd("HMGET").key("k").arg("ab"),
+            cmd("LRANGE").key("k").arg(0).arg(-1),
+            cmd("LRANGE").key("k").arg(0).arg(-2),
+        ];
+        let of = |c: &Cmd| CachedCommand::of(c.name_bytes()).unwrap();
+        for (i, a) in cmds.iter().enumerate() {
+            let stored = variant(of(a), a);
+            for (j, b) in cmds.iter().enumerate() {
+                // GET of another key has the same variant: the key is not part of it.
+                let same = i == j || (i < 2 && j < 2);
+                assert_eq!(is_variant(of(b), b, &stored), same, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reply_is_stored_and_hit_per_variant() {
+        let c = cache(1 << 20);
+        miss(get(&c, "k")).fill(&bulk("v1"));
+        assert_eq!(hit(get(&c, "k")), Some(bulk("v1")));
+        let hget = |f: &str| c.read(&cmd("HGET").key("k").arg(f)).unwrap();
+        miss(hget("a")).fill(&bulk("A"));
+        assert_eq!(hit(hget("a")), Some(bulk("A")));
+        assert!(hit(hget("b")).is_none());
+        assert_eq!(hit(get(&c, "k")), Some(bulk("v1")));
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.entries), (3, 3, 2));
+    }
+
+    #[test]
+    fn an_invalidation_during_the_read_keeps_its_reply_out() {
+        let c = cache(1 << 20);
+        let mut t = miss(get(&c, "k"));
+        let push = Frame::Push(vec![bulk("invalidate"), Frame::Array(vec![bulk("k")])]);
+        assert!(c.on_push(&push));
+        t.fill(&bulk("old"));
+        assert!(hit(get(&c, "k")).is_none(), "a stale reply was stored");
+        assert_eq!(c.stats().invalidations, 1);
+    }
+
+    #[test]
+    fn a_write_between_lookup_and_reply_keeps_the_reply_out() {
+        let c = cache(1 << 20);
+        let mut t = miss(get(&c, "k"));
+        let w = c.write(&cmd("SET").key("k").arg("v")).expect("a write");
+        t.fill(&bulk("old"));
+        assert!(hit(get(&c, "k")).is_none());
+        // A read queued between the write's invalidation and its send stores the old value;
+        // the write's reply drops it again.
+        miss(get(&c, "k")).fill(&bulk("old"));
+        AfterReply::Invalidate(Box::new(w)).complete(Ok(&Frame::SimpleString("OK".into())));
+        assert!(hit(get(&c, "k")).is_none());
+        assert!(c.write(&cmd("TTL").key("k")).is_none());
+    }
+
+    #[test]
+    fn losing_the_tracked_connection_empties_the_cache_and_stops_storing() {
+        let c = Arc::new(Cache::new(CacheConfig::new(1 << 20)));
+        assert!(matches!(get(&c, "k"), Lookup::Miss(None)));
+        let hook = CacheTracking(c.clone()).opened(None, Box::new(|| {}));
+        let mut pending = miss(get(&c, "p"));
+        miss(get(&c, "k")).fill(&bulk("v"));
+        hook.closed();
+        hook.closed();
+        pending.fill(&bulk("late"));
+        assert!(matches!(get(&c, "k"), Lookup::Miss(None)));
+        assert!(matches!(get(&c, "p"), Lookup::Miss(None)));
+        let s = c.stats();
+        assert_eq!((s.flushes, s.entries, s.bytes), (1, 0, 0));
+    }
+
+    #[test]
+    fn memory_stays_within_budget_and_oversized_values_are_not_stored() {
+        let budget = 64 * 1024;
+        let c = cache(budget);
+        let big = "x".repeat(budget);
+        miss(get(&c, "big")).fill(&bulk(&big));
+        assert!(hit(get(&c, "big")).is_none());
+        let value = "y".repeat(1000);
+        for i in 0..500 {
+            miss(get(&c, &format!("k{i}"))).fill(&bulk(&value));
+            assert!(c.stats().bytes as usize <= budget);
+        }
+        let s = c.stats();
+        assert!(s.evictions > 0 && s.entries > 10, "{s:?}");
+    }
+
+    #[test]
+    fn null_invalidation_flushes_and_mget_is_served_per_key() {
+        let c = cache(1 << 20);
+        let mget = cmd("MGET").keys(["a", "b"]);
+        miss(c.read(&mget).unwrap()).fill(&Frame::Array(vec![bulk("1"), Frame::Null]));
+        assert_eq!(
+            hit(c.read(&mget).unwrap()),
+            Some(Frame::Array(vec![bulk("1"), Frame::Null]))
+        );
+        assert!(hit(c.read(&cmd("MGET").keys(["a", "c"])).unwrap()).is_none());
+        assert!(c.on_push(&Frame::Push(vec![bulk("invalidate"), Frame::Null])));
+        assert!(hit(c.read(&mget).unwrap()).is_none());
+        assert_eq!(c.stats().flushes, 1);
+        assert!(!c.on_push(&Frame::Push(vec![bulk("message"), bulk("x")])));
+    }
+
+    #[test]
+    fn entries_older_than_the_age_limit_are_not_served() {
+        let c = Arc::new(Cache::new(
+            CacheConfig::new(1 << 20).max_age(Duration::from_millis(1)),
+        ));
+        std::mem::forget(CacheTracking(c.clone()).opened(None, Box::new(|| {})));
+        miss(get(&c, "k")).fill(&bulk("v"));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(hit(get(&c, "k")).is_none());
+        assert_eq!(c.stats().evictions, 1);
+    }
+
+    #[test]
+    fn an_abandoned_read_leaves_nothing_behind() {
+        let c = cache(1 << 20);
+        drop(miss(get(&c, "k")));
+        assert_eq!(c.stats().bytes, 0);
+    }
+}
