@@ -196,6 +196,15 @@ impl Cmd {
             self.body.extend_from_slice(&arg);
             self.body.extend_from_slice(b"\r\n");
         } else {
+            let needed = n + 24;
+            if self.body.capacity() - self.body.len() < needed {
+                // A new allocation, sized geometrically, with the little encoded so far copied
+                // over: `reserve` grows through `realloc`, which copied far more than that.
+                let len = self.body.len();
+                let mut grown = BytesMut::with_capacity((len + needed).max(2 * len));
+                grown.extend_from_slice(&self.body);
+                self.body = grown;
+            }
             encode_bulk(&mut self.body, &arg);
         }
         // The payload is the last `n` bytes before the closing CRLF just written.
@@ -306,11 +315,14 @@ mod tests {
         // Payloads with CRLF, empty ones and long ones: the spans must match what a decoder
         // reads back from the wire form, for every argument.
         let long = "x".repeat(300);
+        let large: Vec<String> = (0..5).map(|i| i.to_string().repeat(4000 << i)).collect();
         let c = cmd("EVAL")
             .arg("return 1\r\n")
             .arg("")
             .arg(long.as_str())
-            .args(["a", "b", "c", "d", "e"]);
+            .args(["a", "b", "c", "d", "e"])
+            .args(&large)
+            .arg("after");
         let mut wire = BytesMut::new();
         c.write_to(&mut wire);
         let frame = resp_codec::Decoder::new()
