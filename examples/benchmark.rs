@@ -15,8 +15,10 @@
 //! a new tag per pipeline), so a whole pipeline goes to one node, as clients that refuse
 //! cross-slot pipelines need; the default, `spread`, keeps the keys above.
 //!
-//! Each task SETs a 16-byte key to a 100-byte value (`--value-size N` bytes) and then GETs it,
-//! checking the reply's length as the peer benchmarks do; both count as operations.
+//! Each task SETs a 16-byte key to a 100-byte value (`--value-size N` bytes) and then GETs it;
+//! both count as operations. Each GET's length is checked, the same check as the peer
+//! comparison in `benches/peers` makes for every client (which is where the comparisons with
+//! other clients are measured).
 //! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
 //! `--typed` sends the typed `client.set`/`client.get` instead of `cmd("SET")`/`cmd("GET")`.
 //! Prints `ops_per_sec <n>` and `client_cpu_us_per_op <x>` (this process's user + system CPU

@@ -101,4 +101,11 @@ impl Client {
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
     }
+
+    /// A snapshot of this client's counters (shared by its clones): commands, failures,
+    /// timeouts, reconnects, redirections, dropped pub/sub messages. For services with no
+    /// metrics stack; the `metrics` feature sends the same events to a `metrics` recorder.
+    pub fn stats(&self) -> crate::observe::ClientStats {
+        self.pool.telemetry().stats.snapshot()
+    }
 }

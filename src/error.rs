@@ -8,10 +8,7 @@ use bytes::Bytes;
 use resp_codec::DecodeError;
 
 pub use crate::cmd::HashStructError;
-pub use crate::config::ConfigError;
-/// The rustls crate, whose [`rustls::Error`] [`Error::Tls`] carries (feature `tls`).
-#[cfg(feature = "tls")]
-pub use tokio_rustls::rustls;
+pub use crate::config::{ConfigError, CredentialsError};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -132,14 +129,137 @@ pub enum Error {
         /// How many times the scan re-read the slot map and rescanned.
         rechecks: u32,
     },
-    /// The TLS handshake or session failed (feature `tls`): for example
-    /// `InvalidCertificate(UnknownIssuer)` for a certificate from an untrusted CA,
-    /// `InvalidCertificate(NotValidForName..)` for one issued to another name,
-    /// `AlertReceived(CertificateRequired)` when the server wants a client certificate, or
-    /// `InvalidMessage(..)` when the peer does not speak TLS. The connection is closed.
-    #[cfg(feature = "tls")]
+    /// The [`CredentialsProvider`](crate::config::CredentialsProvider) could not give
+    /// credentials for a handshake: nothing was sent on that connection, and it was closed.
+    #[error(transparent)]
+    Credentials(CredentialsError),
+    /// The TLS handshake or session failed (feature `tls`); [`TlsError::kind`] says why (an
+    /// untrusted CA, a certificate for another name, a server that wants a client
+    /// certificate, a peer that does not speak TLS...). The connection is closed.
     #[error("tls error")]
-    Tls(#[source] rustls::Error),
+    Tls(#[source] TlsError),
+}
+
+/// Why a TLS handshake or session failed: [`TlsError::kind`] to match on, and the TLS
+/// library's own error as [`source`](std::error::Error::source) (a
+/// [`rustls::Error`](crate::config::rustls::Error) to downcast to for the finest detail).
+/// The type of this crate's errors does not change with the TLS library's version.
+#[derive(Debug, Clone)]
+pub struct TlsError {
+    kind: TlsErrorKind,
+    /// The TLS library's error. Shared: errors are cloned to every waiting request.
+    inner: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.describe())
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The error itself, not the Arc around it, so that callers can downcast it.
+        Some(&*self.inner)
+    }
+}
+
+/// The kinds of [`TlsError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The server's certificate was not issued by a trusted CA (a private CA not given
+    /// with a CA file, or the platform roots that do not hold it).
+    UnknownIssuer,
+    /// The server's certificate is not valid for the name verified (the host, or the
+    /// `server_name` setting).
+    NotValidForName,
+    /// The server's certificate has expired or is not valid yet.
+    Expired,
+    /// The server's certificate was refused for another reason (revoked, bad signature,
+    /// wrong usage...).
+    InvalidCertificate,
+    /// The server asked for a client certificate and got none (or one it refused): set
+    /// one with [`TlsOptionsBuilder::client_cert`](crate::config::TlsOptionsBuilder::client_cert).
+    CertificateRequired,
+    /// The server ended the handshake with another TLS alert.
+    AlertReceived,
+    /// The peer does not speak TLS (a plain-text port?), or broke the protocol.
+    Protocol,
+    /// The TLS configuration cannot be used: a private key that does not match its
+    /// certificate.
+    Config,
+    /// Anything else the TLS library reports.
+    Other,
+}
+
+impl TlsErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            TlsErrorKind::UnknownIssuer => "certificate issued by an untrusted ca",
+            TlsErrorKind::NotValidForName => "certificate not valid for the server name",
+            TlsErrorKind::Expired => "certificate expired or not yet valid",
+            TlsErrorKind::InvalidCertificate => "invalid certificate",
+            TlsErrorKind::CertificateRequired => "the server requires a client certificate",
+            TlsErrorKind::AlertReceived => "alert received from the server",
+            TlsErrorKind::Protocol => "the peer does not speak tls",
+            TlsErrorKind::Config => "unusable tls configuration",
+            TlsErrorKind::Other => "tls failure",
+        }
+    }
+}
+
+impl TlsError {
+    /// Why the handshake or session failed.
+    pub fn kind(&self) -> TlsErrorKind {
+        self.kind
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<tokio_rustls::rustls::Error> for TlsError {
+    fn from(e: tokio_rustls::rustls::Error) -> TlsError {
+        use tokio_rustls::rustls::{AlertDescription as A, CertificateError as C, Error as E};
+        let kind = match &e {
+            E::InvalidCertificate(C::UnknownIssuer) => TlsErrorKind::UnknownIssuer,
+            E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                TlsErrorKind::NotValidForName
+            }
+            E::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => TlsErrorKind::Expired,
+            E::InvalidCertificate(_) | E::NoCertificatesPresented => {
+                TlsErrorKind::InvalidCertificate
+            }
+            E::AlertReceived(A::CertificateRequired) => TlsErrorKind::CertificateRequired,
+            E::AlertReceived(_) => TlsErrorKind::AlertReceived,
+            E::InvalidMessage(_)
+            | E::InappropriateMessage { .. }
+            | E::InappropriateHandshakeMessage { .. } => TlsErrorKind::Protocol,
+            E::InconsistentKeys(_) => TlsErrorKind::Config,
+            _ => TlsErrorKind::Other,
+        };
+        TlsError {
+            kind,
+            inner: Arc::new(e),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<tokio_rustls::rustls::Error> for Error {
+    fn from(e: tokio_rustls::rustls::Error) -> Error {
+        Error::Tls(e.into())
+    }
+}
+
+impl From<TlsError> for Error {
+    fn from(e: TlsError) -> Error {
+        Error::Tls(e)
+    }
 }
 
 impl From<io::Error> for Error {
@@ -147,8 +267,11 @@ impl From<io::Error> for Error {
         // tokio-rustls reports TLS failures (handshake and later alerts) as I/O errors
         // wrapping the rustls error; give them their own variant so callers can match them.
         #[cfg(feature = "tls")]
-        if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            return Error::Tls(tls.clone());
+        if let Some(tls) = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>())
+        {
+            return Error::Tls(tls.clone().into());
         }
         Error::Io(Arc::new(e))
     }
@@ -194,15 +317,14 @@ impl Error {
     }
 
     /// True for failures of the connection itself (I/O, TLS, protocol, closed, no master
-    /// found through Sentinel, backing off from an unreachable server), as opposed to a server error reply or a conversion error.
+    /// found through Sentinel, backing off from an unreachable server, no credentials from
+    /// the provider), as opposed to a server error reply or a conversion error.
     pub fn is_connection_error(&self) -> bool {
-        #[cfg(feature = "tls")]
-        if let Error::Tls(_) = self {
-            return true;
-        }
         matches!(
             self,
             Error::Io(_)
+                | Error::Tls(_)
+                | Error::Credentials(_)
                 | Error::Protocol(_)
                 | Error::ConnectionClosed { .. }
                 | Error::Timeout { .. }

@@ -63,6 +63,7 @@ pub mod error;
 mod into_stream;
 pub mod manager;
 mod node;
+pub mod observe;
 pub mod pool;
 pub mod porting;
 mod reply;
@@ -94,7 +95,9 @@ pub use cmd::{
 };
 pub use config::{Config, ConfigBuilder, ConfigError, IntoConfig, Protocol, ServerAddr};
 pub use connection::NegotiatedProtocol;
-pub use error::{ConversionError, Error, HashStructError, Result, ServerError};
+pub use error::{
+    ConversionError, Error, HashStructError, Result, ServerError, TlsError, TlsErrorKind,
+};
 pub use into_stream::{IntoStream, NextSource};
 pub use manager::{RedisManager, SessionManager, redis_manager};
 pub use pool::PooledConnection;

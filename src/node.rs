@@ -45,6 +45,9 @@
 //! - An exclusive connection idle for `idle_check_after` (configurable) is checked with
 //!   `PING` before reuse, for at most [`IDLE_PING_TIMEOUT`] and within the caller's deadline;
 //!   one that fails it is closed and another taken or opened.
+//! - With a credentials provider and a re-`AUTH` interval, one task per pool re-sends
+//!   `AUTH` to the shared and the idle connections, never to one in use (see
+//!   [`NodePool::start_reauth`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,6 +59,7 @@ use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::command::Cmd;
 use crate::config::Config;
@@ -63,6 +67,7 @@ use crate::connection::{
     ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait, listens,
 };
 use crate::error::Error;
+use crate::observe::Telemetry;
 use crate::reply::check as check_reply;
 
 /// A boxed future, for the one trait object below.
@@ -89,6 +94,8 @@ pub(crate) struct PoolOptions {
     /// How long an exclusive connection may sit idle before it is checked with `PING` on
     /// reuse.
     pub(crate) idle_check_after: Duration,
+    /// The client's counters and span settings, shared by every node pool of a cluster.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl PoolOptions {
@@ -100,6 +107,11 @@ impl PoolOptions {
             reconnect_min: config.reconnect_min_delay(),
             reconnect_max: config.reconnect_max_delay(),
             idle_check_after: config.idle_check_after(),
+            telemetry: Arc::new(Telemetry {
+                query_text: config.is_trace_query_text(),
+                db: config.db(),
+                ..Telemetry::default()
+            }),
         }
     }
 }
@@ -139,6 +151,10 @@ pub(crate) struct NodePool {
     breaker: Mutex<Breaker>,
     closed: AtomicBool,
     jitter: AtomicU64,
+    /// A shared connection was made before: the next one is a reconnect.
+    had_shared: AtomicBool,
+    /// Set once the scheduled re-`AUTH` task runs (see [`NodePool::start_reauth`]).
+    reauth_started: AtomicBool,
 }
 
 /// Where the callers waiting for the shared connection's connect learn its outcome.
@@ -195,6 +211,8 @@ impl NodePool {
             permits: Arc::new(Semaphore::new(exclusive)),
             breaker: Mutex::new(Breaker::default()),
             closed: AtomicBool::new(false),
+            had_shared: AtomicBool::new(false),
+            reauth_started: AtomicBool::new(false),
             // Pools of one process (one per cluster node) must not back off in lockstep.
             jitter: AtomicU64::new(
                 0x9e37_79b9_7f4a_7c15
@@ -253,17 +271,30 @@ impl NodePool {
         {
             return Err(backoff);
         }
+        // Connect and handshake (and, with Sentinel, the master's lookup) in a span of
+        // their own, inside the command's span when a command waits for them.
+        let connect = self
+            .connect(push)
+            .instrument(crate::observe::connect_span(&self.opts.endpoint));
         let result = match deadline.at() {
-            None => self.connect(push).await,
-            Some(at) => match tokio::time::timeout_at(at, self.connect(push)).await {
+            None => connect.await,
+            Some(at) => match tokio::time::timeout_at(at, connect).await {
                 Ok(result) => result,
                 Err(_) => return Err(deadline.expired(false)),
             },
         };
+        if result.is_ok() {
+            self.start_reauth();
+        }
+        let stats = &self.popts.telemetry.stats;
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
-            Ok(_) => *b = Breaker::default(),
+            Ok(_) => {
+                *b = Breaker::default();
+                stats.connected();
+            }
             Err(e) => {
+                stats.connect_failed();
                 b.failures = b.failures.saturating_add(1);
                 b.since.get_or_insert(started);
                 let delay = self.backoff(b.failures);
@@ -409,11 +440,21 @@ impl NodePool {
                 runtime.spawn(async move {
                     let result = pool.open(None, &Deadline::unbounded()).await;
                     if let Ok(c) = &result {
+                        if pool.had_shared.swap(true, Ordering::Relaxed) {
+                            pool.popts.telemetry.stats.reconnected();
+                            tracing::info!(endpoint = %pool.opts.endpoint, "reconnected");
+                        }
                         if pool.is_closed() {
                             c.close();
                         } else {
-                            *pool.shared.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some(c.clone());
+                            let old = pool
+                                .shared
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .replace(c.clone());
+                            if old.is_none() {
+                                pool.popts.telemetry.stats.connections(0, 1);
+                            }
                         }
                     }
                     let _ = tx.send(Some(result));
@@ -461,6 +502,10 @@ impl NodePool {
             Ok(frame) if self.is_demoted(&frame) => {
                 // The master we knew was demoted (a failover): the command was refused, not
                 // run, so it is safe to send again to the master Sentinel names now.
+                tracing::info!(
+                    endpoint = %self.opts.endpoint,
+                    "the master was demoted (a failover); asking the sentinels again"
+                );
                 self.forget_master();
                 self.shared(deadline)
                     .await?
@@ -480,8 +525,10 @@ impl NodePool {
     /// (and, in Sentinel mode, resolves the master again: after `+switch-master` or a
     /// `READONLY` reply).
     pub(crate) fn forget_master(&self) {
+        let stats = &self.popts.telemetry.stats;
         if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
             c.close();
+            stats.connections(0, -1);
         }
         for (c, _) in self
             .idle
@@ -490,6 +537,7 @@ impl NodePool {
             .drain(..)
         {
             c.close();
+            stats.connections(-1, 0);
         }
     }
 
@@ -528,7 +576,11 @@ impl NodePool {
         }
         let waited = self.popts.acquire_timeout;
         let limit = deadline.remaining().map_or(waited, |r| r.min(waited));
-        let permit = match tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await {
+        let asked = Instant::now();
+        let acquired = tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await;
+        let stats = &self.popts.telemetry.stats;
+        stats.acquired(asked.elapsed(), acquired.is_err() && limit >= waited);
+        let permit = match acquired {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
             Err(_) if limit < waited => return Err(deadline.expired(false)),
@@ -539,6 +591,7 @@ impl NodePool {
             let Some((conn, since)) = candidate else {
                 break self.open_exclusive(deadline).await?;
             };
+            stats.connections(-1, 0);
             if conn.is_closed() {
                 continue;
             }
@@ -548,6 +601,7 @@ impl NodePool {
             }
             break conn;
         };
+        stats.connections(0, 1);
         Ok(NodeConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -594,6 +648,7 @@ impl NodePool {
             return;
         }
         idle.push((conn, Instant::now()));
+        self.popts.telemetry.stats.connections(1, 0);
     }
 
     /// How many exclusive connections may be in use at once.
@@ -612,6 +667,17 @@ impl NodePool {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// True when the master is found through Sentinel: [`NodePool::endpoint`] is then the
+    /// configured address, not the master's.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        self.master.is_some()
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.popts.telemetry
+    }
+
     /// The address this pool connects to.
     pub(crate) fn endpoint(&self) -> &crate::config::ServerAddr {
         &self.opts.endpoint
@@ -620,6 +686,78 @@ impl NodePool {
     /// The protocol of the shared connection, if it is up.
     pub(crate) fn protocol(&self) -> Option<NegotiatedProtocol> {
         self.current().map(|c| c.protocol())
+    }
+}
+
+/// Scheduled re-`AUTH` (`ConfigBuilder::reauth_interval`): credentials that expire (tokens)
+/// must be renewed on connections that outlive them.
+///
+/// One task per pool, started with its first connection and ended when the pool is
+/// closed or dropped (it holds the pool weakly). Each round asks the provider once, then
+/// sends `AUTH` to the shared connection and to every idle exclusive one. Only there: a
+/// connection in use may be inside `MULTI` (where `AUTH` would be queued into the
+/// transaction and change what `EXEC` returns) or blocked on a `BLPOP`, and a subscriber's
+/// RESP2 connection refuses `AUTH`; those are authenticated afresh when they reconnect, and
+/// exclusive ones get the next round once returned. The `AUTH` of an idle connection is
+/// queued under the idle list's lock, so it precedes anything its next user sends.
+impl NodePool {
+    fn start_reauth(&self) {
+        let Some(every) = self.opts.reauth_interval else {
+            return;
+        };
+        if self.opts.credentials.is_none() || self.reauth_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.me.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match pool.upgrade() {
+                    Some(pool) if !pool.is_closed() => pool.reauth_round().await,
+                    _ => return,
+                }
+            }
+        });
+    }
+
+    async fn reauth_round(&self) {
+        let fetched = tokio::time::timeout(
+            self.opts.connect_timeout,
+            crate::connection::credentials(&self.opts),
+        )
+        .await;
+        let creds = match fetched {
+            Ok(Ok(Some(creds))) => creds,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(endpoint = %self.opts.endpoint, error = %e, "scheduled re-authentication skipped");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(endpoint = %self.opts.endpoint, "scheduled re-authentication skipped: the credentials provider timed out");
+                return;
+            }
+        };
+        let encode = |b: &mut BytesMut| crate::connection::encode_auth(b, &creds);
+        let mut replies = Vec::new();
+        if let Some(shared) = self.current() {
+            replies.extend(shared.submit(encode, Wait::Default).ok());
+        }
+        {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            for (conn, _) in idle.iter().filter(|(c, _)| !c.is_closed()) {
+                replies.extend(conn.submit(encode, Wait::Default).ok());
+            }
+        }
+        for reply in replies {
+            // A refusal leaves the connection as it was authenticated; the server closes
+            // it if that has expired, and the reconnect asks the provider again.
+            if let Err(e) = reply.await.and_then(check_reply) {
+                tracing::warn!(endpoint = %self.opts.endpoint, error = %e, "scheduled re-authentication failed");
+            }
+        }
     }
 }
 
@@ -697,6 +835,11 @@ impl NodeConnection {
         self.pool.endpoint()
     }
 
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Arc<Telemetry> {
+        self.pool.telemetry()
+    }
+
     /// The response timeout of this connection's pool.
     pub(crate) fn response_timeout(&self) -> Option<Duration> {
         self.pool.opts.response_timeout
@@ -758,9 +901,19 @@ impl NodeConnection {
     }
 }
 
+impl Drop for NodePool {
+    /// The connections still held close with the pool: they leave the connection counts.
+    fn drop(&mut self) {
+        let shared = self.shared.get_mut().map_or(0, |s| i64::from(s.is_some()));
+        let idle = self.idle.get_mut().map_or(0, |i| i.len() as i64);
+        self.popts.telemetry.stats.connections(-idle, -shared);
+    }
+}
+
 impl Drop for NodeConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        self.pool.popts.telemetry.stats.connections(0, -1);
         if self.busy || !self.state.is_clean() {
             // Dropped mid-call (a reply or a blocked pop is still owed on this socket), or
             // with server-side state the next user must not inherit.

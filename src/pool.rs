@@ -22,6 +22,7 @@ use crate::connection::{
 };
 use crate::error::Error;
 use crate::node::{NodeConnection, NodePool, PoolOptions};
+use crate::observe::Telemetry;
 use crate::reply::{FromReply, check as check_reply};
 use crate::sentinel::{Sentinel, SwitchListener};
 
@@ -39,6 +40,8 @@ impl SwitchListener for NodePool {
 /// master, or a cluster.
 pub(crate) struct Pool {
     kind: Kind,
+    /// The counters and span settings every node pool of this client shares.
+    telemetry: Arc<Telemetry>,
 }
 
 enum Kind {
@@ -54,6 +57,7 @@ impl Pool {
     pub(crate) fn from_config(config: &Config) -> Arc<Pool> {
         let opts = ConnectOptions::from_config(config);
         let popts = PoolOptions::from_config(config);
+        let telemetry = popts.telemetry.clone();
         let kind = if !config.cluster_nodes().is_empty() {
             Kind::Cluster(Cluster::new(
                 opts,
@@ -74,7 +78,21 @@ impl Pool {
         } else {
             Kind::Node(NodePool::new(opts, popts))
         };
-        Arc::new(Pool { kind })
+        Arc::new(Pool { kind, telemetry })
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// The server every command goes to, when that is known before routing (one server;
+    /// not a cluster, and not Sentinel, whose master may move).
+    pub(crate) fn fixed_endpoint(&self) -> Option<&crate::config::ServerAddr> {
+        match &self.kind {
+            Kind::Node(n) if !n.is_sentinel() => Some(n.endpoint()),
+            _ => None,
+        }
     }
 
     /// The cluster router, in cluster mode.
@@ -393,6 +411,14 @@ impl PooledConnection {
         match &mut self.binding {
             Binding::Bound(n) => n.discard(),
             Binding::Unbound { deferred_multi, .. } => *deferred_multi = false,
+        }
+    }
+
+    /// The client's telemetry, and the node this connection is bound to (if it is).
+    pub(crate) fn telemetry(&self) -> (&Arc<Telemetry>, Option<&crate::config::ServerAddr>) {
+        match &self.binding {
+            Binding::Bound(n) => (n.telemetry(), Some(n.endpoint())),
+            Binding::Unbound { cluster, .. } => (cluster.telemetry(), None),
         }
     }
 

@@ -81,6 +81,9 @@ impl Sentinel {
     ) -> Arc<Sentinel> {
         let mut sentinel_opts = opts.clone();
         (sentinel_opts.username, sentinel_opts.password) = credentials;
+        // The provider gives the master's credentials, never the sentinels'.
+        sentinel_opts.credentials = None;
+        sentinel_opts.reauth_interval = None;
         sentinel_opts.db = 0;
         sentinel_opts.client_name = None;
         Arc::new(Sentinel {

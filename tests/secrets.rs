@@ -3,7 +3,8 @@
 //! TRACE level, formatted by `tracing-subscriber` exactly as an application's log would be,
 //! and searches it for its own secret: a failed `AUTH`, an ACL user's wrong password, a URL
 //! with credentials, the manager's connect-failure logs, and `AUTH`/`HELLO` sent as ordinary
-//! (traced) commands.
+//! (traced) commands. Spans are printed whole when they open and close; with `db.query.text`
+//! on, no argument value may appear in them either, nor (feature `metrics`) in a metric.
 
 mod support;
 
@@ -23,6 +24,9 @@ fn logs() -> String {
         let sink = buf.clone();
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
+            // Every span's fields, printed when it opens and closes (values recorded late,
+            // such as an error's, included).
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
             .with_ansi(false)
             .with_writer(move || Capture(sink.clone()))
             .try_init()
@@ -222,4 +226,164 @@ fn a_pipeline_does_not_show_its_arguments() {
     let mut pipe = Pipeline::new();
     pipe.add(cmd("AUTH").arg("app").arg(secret));
     assert_hidden(secret, "Pipeline's Debug", &format!("{pipe:?}"));
+}
+
+/// The arguments of traced commands, `AUTH`, `HELLO … AUTH`, `MIGRATE … AUTH` and `CONFIG
+/// SET requirepass` among them, appear in no span field or event even with `db.query.text`
+/// on: only the command names and one `?` per argument do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traced_commands_show_no_argument_value_with_query_text_on() {
+    logs();
+    let password = "Traced-Password-5e1f09aa";
+    let key = "Traced-Key-77b2c4d1";
+    let value = "Traced-Value-a9d03e6f";
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).trace_query_text(true))
+        .await
+        .unwrap();
+    client
+        .query::<()>(cmd("SET").key(key).arg(value))
+        .await
+        .unwrap();
+    let _ = client.query::<()>(cmd("AUTH").arg(password)).await;
+    let _ = client
+        .query::<()>(cmd("HELLO").arg(3).arg("AUTH").arg("default").arg(password))
+        .await;
+    let migrate = cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(1)
+        .arg("")
+        .arg(0)
+        .arg(100)
+        .arg("AUTH")
+        .arg(password)
+        .arg("KEYS")
+        .arg(key);
+    let _ = client.query::<()>(migrate).await;
+    // A failing command with a value in it.
+    let _ = client.query::<()>(cmd("LPUSH").key(key).arg(value)).await;
+    let mut pipe = Pipeline::new();
+    pipe.add(cmd("SET").key(key).arg(value))
+        .add(cmd("AUTH").arg("app").arg(password));
+    let _ = pipe.execute(&client).await;
+    let mut atomic = Pipeline::atomic();
+    atomic.add(cmd("GET").key(key));
+    let _ = atomic.execute(&client).await;
+    let mut conn = client.exclusive().await.unwrap();
+    let _ = conn.query::<()>(cmd("AUTH").arg(password)).await;
+    drop(conn);
+    client
+        .query::<()>(cmd("CONFIG").arg("SET").arg("requirepass").arg(password))
+        .await
+        .unwrap();
+    let log = logs();
+    assert!(
+        log.contains("db.query.text=\"CONFIG ? ? ?\"") || log.contains("CONFIG ? ? ?"),
+        "the query text is on"
+    );
+    for secret in [password, key, value] {
+        assert_hidden(secret, "the log", &log);
+    }
+}
+
+/// No metric label carries an argument or a password (feature `metrics`).
+#[cfg(feature = "metrics")]
+#[test]
+fn metric_labels_show_no_argument_value() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let password = "Metric-Password-3c8e71b0";
+    let value = "Metric-Value-d41f2a96";
+    let server = RedisServer::start();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        support::runtime().block_on(async {
+            let client = Client::new(config(&server).trace_query_text(true)).unwrap();
+            client
+                .query::<()>(cmd("SET").key(value).arg(value))
+                .await
+                .unwrap();
+            let _ = client.query::<()>(cmd("AUTH").arg(password)).await;
+            let _ = client.query::<()>(cmd("LPUSH").key(value).arg(value)).await;
+        })
+    });
+    let mut labels = String::new();
+    for (key, ..) in snapshotter.snapshot().into_vec() {
+        labels.push_str(&format!("{:?}\n", key.key()));
+    }
+    assert!(labels.contains("db.client.operation.duration"), "{labels}");
+    for secret in [password, value] {
+        assert_hidden(secret, "the metric labels", &labels);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credentials_providers_tokens_show_nowhere() {
+    use redis_manager::config::{Credentials, CredentialsError};
+    logs();
+    let right = "Provider-Right-Token-4e1f9a07";
+    let wrong = "Provider-Wrong-Token-8d2c3b55";
+    let server = RedisServer::start();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        &format!(">{right}"),
+        "~*",
+        "+@all",
+    ]);
+    let creds = Credentials::user("app", wrong);
+    assert_hidden(
+        wrong,
+        "Credentials' Debug",
+        &format!("{creds:?} {creds:#?}"),
+    );
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        // A refused handshake.
+        let bad = config(&server)
+            .protocol(protocol)
+            .credentials_fn(move || async move { Ok(Credentials::user("app", wrong)) });
+        assert_hidden(wrong, "the config", &format!("{bad:?} {bad:#?}"));
+        let err = Client::connect(bad).await.unwrap_err();
+        assert!(err.is_auth_error(), "{err:?}");
+        assert_hidden(wrong, "the auth error", &everything_about(&err));
+        // A provider's own error, quoting its token.
+        let failing = config(&server)
+            .protocol(protocol)
+            .credentials_fn(move || async move {
+                Err(CredentialsError::new(format!("token {wrong} was revoked")))
+            });
+        let err = Client::connect(failing).await.unwrap_err();
+        assert!(matches!(err, Error::Credentials(_)), "{err:?}");
+        assert_hidden(wrong, "the provider error's Display", &err.to_string());
+        // Accepted at the handshake, then refused by scheduled re-AUTHs (logged).
+        let flip = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let provider_flip = flip.clone();
+        let good = config(&server)
+            .protocol(protocol)
+            .reauth_interval(Some(Duration::from_millis(50)))
+            .credentials_fn(move || {
+                let token = if provider_flip.load(std::sync::atomic::Ordering::SeqCst) {
+                    wrong
+                } else {
+                    right
+                };
+                async move { Ok(Credentials::user("app", token)) }
+            });
+        let client = Client::connect(good).await.unwrap();
+        client.ping().await.unwrap();
+        assert_hidden(right, "the client", &format!("{client:?}"));
+        flip.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.ping().await.unwrap();
+    }
+    let log = logs();
+    assert!(
+        log.contains("scheduled re-authentication failed"),
+        "the refused re-AUTH was not logged:\n{log}"
+    );
+    assert_hidden(wrong, "the log", &log);
+    assert_hidden(right, "the log", &log);
 }

@@ -15,11 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use redis_manager::config::{
-    Config, ConfigBuilder, ConfigError, Protocol, TlsOptions, TlsOptionsBuilder,
+    Config, ConfigBuilder, ConfigError, Protocol, TlsOptions, TlsOptionsBuilder, TlsRoots, rustls,
 };
-use redis_manager::error::rustls::{self, AlertDescription, CertificateError};
-use redis_manager::{Client, Error, NegotiatedProtocol, cmd};
+use redis_manager::{Client, Error, NegotiatedProtocol, TlsErrorKind, cmd};
 use support::RedisServer;
 
 /// The connect timeout of every client here. A failure must come well before it: it proves
@@ -242,10 +243,15 @@ async fn connect_fails_promptly(config: ConfigBuilder) -> Error {
     err
 }
 
-/// The TLS error `err` is, or that closed the connection under it.
-fn tls_error(err: &Error) -> &rustls::Error {
+/// The kind of TLS error `err` is, or that closed the connection under it.
+fn tls_error(err: &Error) -> TlsErrorKind {
     match err {
-        Error::Tls(e) => e,
+        Error::Tls(e) => {
+            // The rustls error stays reachable for detail, without being in the type.
+            let source = std::error::Error::source(e).expect("the rustls error is the source");
+            assert!(source.downcast_ref::<rustls::Error>().is_some(), "{e:?}");
+            e.kind()
+        }
         Error::ConnectionClosed {
             cause: Some(cause), ..
         } => tls_error(cause),
@@ -312,11 +318,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     let config =
         base("127.0.0.1", server.tls_port()).tls(TlsOptions::builder().ca_file(certs().other_ca()));
     let err = connect_fails_promptly(config).await;
-    assert_eq!(
-        tls_error(&err),
-        &rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-        "{err:?}"
-    );
+    assert_eq!(tls_error(&err), TlsErrorKind::UnknownIssuer, "{err:?}");
     assert!(err.is_connection_error());
 }
 
@@ -329,11 +331,7 @@ async fn verification_against_the_default_roots_is_on_by_default() {
         .into_builder()
         .connect_timeout(CONNECT_TIMEOUT);
     let err = connect_fails_promptly(config).await;
-    assert_eq!(
-        tls_error(&err),
-        &rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-        "{err:?}"
-    );
+    assert_eq!(tls_error(&err), TlsErrorKind::UnknownIssuer, "{err:?}");
 }
 
 #[tokio::test]
@@ -342,14 +340,9 @@ async fn a_certificate_for_another_name_is_refused() {
     for host in ["127.0.0.1", "localhost"] {
         let config = base(host, server.tls_port()).tls(trusting_ca());
         let err = connect_fails_promptly(config).await;
-        assert!(
-            matches!(
-                tls_error(&err),
-                rustls::Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                        | CertificateError::NotValidForNameContext { .. }
-                )
-            ),
+        assert_eq!(
+            tls_error(&err),
+            TlsErrorKind::NotValidForName,
             "{host}: {err:?}"
         );
     }
@@ -376,10 +369,7 @@ async fn the_server_name_setting_overrides_the_host() {
     let config =
         base("127.0.0.1", server.tls_port()).tls(trusting_ca().server_name("other.example"));
     let err = connect_fails_promptly(config).await;
-    assert!(
-        matches!(tls_error(&err), rustls::Error::InvalidCertificate(_)),
-        "{err:?}"
-    );
+    assert_eq!(tls_error(&err), TlsErrorKind::NotValidForName, "{err:?}");
 }
 
 #[tokio::test]
@@ -394,14 +384,11 @@ async fn mutual_tls_without_a_client_certificate_is_refused() {
         // done, on the first read: inside the connection handshake when it reads a reply
         // (HELLO under RESP3), else as the cause of the first command's lost connection
         // (RESP2 with nothing to set up). TLS 1.2 fails inside the TLS handshake.
+        // TLS 1.3 servers say `certificate_required`; TLS 1.2 ones `handshake_failure`.
         assert!(
             matches!(
                 tls_error(&err),
-                rustls::Error::AlertReceived(
-                    AlertDescription::CertificateRequired
-                        | AlertDescription::HandshakeFailure
-                        | AlertDescription::BadCertificate
-                )
+                TlsErrorKind::CertificateRequired | TlsErrorKind::AlertReceived
             ),
             "{protocol:?}: {err:?}"
         );
@@ -509,7 +496,7 @@ async fn unusable_tls_files_are_config_errors_before_any_connection() {
     let mismatched = trusting_ca().client_cert(c.path("client.pem"), c.path("server.key"));
     let client = Client::new(base("127.0.0.1", 1).tls(mismatched)).unwrap();
     let err = client.ping().await.unwrap_err();
-    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert_eq!(tls_error(&err), TlsErrorKind::Config, "{err:?}");
 }
 
 #[tokio::test]
@@ -522,4 +509,155 @@ async fn danger_accept_invalid_certs_skips_verification() {
         .query::<()>(cmd("SET").arg("d").arg(1))
         .await
         .unwrap();
+}
+
+/// A rustls config trusting only the PEM certificates in `ca` (none: trusts nothing).
+fn rustls_config(ca: Option<&Path>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+    }
+    #[allow(deprecated)] // rustls's ring provider; see src/connection/tls.rs
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn a_callers_rustls_config_is_used_for_the_handshake() {
+    let server = tls_server("server", false, &[]);
+    // Trusting the test CA: connects, over both protocols and through the pool.
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let tls = TlsOptions::builder().client_config(rustls_config(Some(&certs().ca())));
+        let config = base("localhost", server.tls_port())
+            .protocol(protocol)
+            .tls(tls);
+        let client = Client::connect(config).await.unwrap();
+        client
+            .query::<()>(cmd("SET").arg("own").arg("config"))
+            .await
+            .unwrap();
+        let v: String = client.query(cmd("GET").arg("own")).await.unwrap();
+        assert_eq!(v, "config");
+    }
+    // Trusting another CA, or nothing: the handshake's typed refusal, promptly.
+    for ca in [Some(certs().other_ca()), None] {
+        let tls = TlsOptions::builder().client_config(rustls_config(ca.as_deref()));
+        let err = connect_fails_promptly(base("localhost", server.tls_port()).tls(tls)).await;
+        assert_eq!(
+            tls_error(&err),
+            TlsErrorKind::UnknownIssuer,
+            "{ca:?}: {err:?}"
+        );
+        assert!(err.is_connection_error());
+    }
+    // The server name setting still applies to a caller's config.
+    let tls = TlsOptions::builder()
+        .client_config(rustls_config(Some(&certs().ca())))
+        .server_name("other.example");
+    let err = connect_fails_promptly(base("127.0.0.1", server.tls_port()).tls(tls)).await;
+    assert_eq!(tls_error(&err), TlsErrorKind::NotValidForName, "{err:?}");
+}
+
+#[test]
+fn a_callers_rustls_config_cannot_be_combined_with_the_settings_it_replaces() {
+    let own = || TlsOptions::builder().client_config(rustls_config(None));
+    for options in [
+        own().ca_file(certs().ca()),
+        own().roots(TlsRoots::Platform),
+        own().client_cert("/c.pem", "/c.key"),
+        own().danger_accept_invalid_certs(),
+    ] {
+        let err = base("localhost", 6380).tls(options).build().unwrap_err();
+        assert_eq!(err.variable(), "tls_client_config", "{err}");
+    }
+    let config = base("localhost", 6380)
+        .tls(own().server_name("n"))
+        .build()
+        .unwrap();
+    // Its Debug names the config without showing it (it may hold a private key).
+    assert!(format!("{config:?}").contains("ClientConfig { .. }"));
+}
+
+/// Set in the child processes of [`the_platform_trust_store_is_read_when_asked_for`]: which
+/// case the child checks.
+const PLATFORM_CASE: &str = "REDIS_MANAGER_TEST_PLATFORM_CASE";
+const PLATFORM_PORT: &str = "REDIS_MANAGER_TEST_PLATFORM_PORT";
+
+/// `TlsRoots::Platform` (and `REDIS_TLS_ROOTS=platform`), three ways: with this machine's
+/// store, which does not hold the test CA (refused as an unknown issuer, or, on a machine
+/// with no store at all, a typed config error); and in child processes of this test binary
+/// whose `SSL_CERT_FILE` names the test CA (trusted: connects) or an empty file (no roots:
+/// a typed config error, no panic). Children, because the store's location is process
+/// environment, which a test must not change under its siblings.
+#[tokio::test]
+async fn the_platform_trust_store_is_read_when_asked_for() {
+    if let Ok(case) = std::env::var(PLATFORM_CASE) {
+        let port: u16 = std::env::var(PLATFORM_PORT).unwrap().parse().unwrap();
+        let platform = TlsOptions::builder().roots(TlsRoots::Platform);
+        let config = base("localhost", port).tls(platform);
+        match case.as_str() {
+            "trusted" => {
+                let client = Client::connect(config).await.unwrap();
+                client.ping().await.unwrap();
+            }
+            "empty" => {
+                let err = connect_fails_promptly(config).await;
+                assert!(
+                    matches!(err, Error::Config(ConfigError::TlsNoPlatformRoots { .. })),
+                    "{err:?}"
+                );
+                assert!(err.to_string().contains("trust store"), "{err}");
+            }
+            other => panic!("unknown case {other}"),
+        }
+        return;
+    }
+    let server = tls_server("server", false, &[]);
+    let config = from_vars(&[
+        (
+            "REDIS_URL",
+            format!("rediss://localhost:{}", server.tls_port()),
+        ),
+        ("REDIS_TLS_ROOTS", "platform".into()),
+    ]);
+    let err = connect_fails_promptly(config).await;
+    match &err {
+        Error::Config(ConfigError::TlsNoPlatformRoots { .. }) => {}
+        other => assert_eq!(tls_error(other), TlsErrorKind::UnknownIssuer, "{err:?}"),
+    }
+
+    let empty_dir = certs().path("empty-store");
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    let empty_file = certs().path("empty-store.pem");
+    std::fs::write(&empty_file, "").unwrap();
+    for (case, file) in [("trusted", certs().ca()), ("empty", empty_file)] {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "the_platform_trust_store_is_read_when_asked_for",
+                "--nocapture",
+            ])
+            .env(PLATFORM_CASE, case)
+            .env(PLATFORM_PORT, server.tls_port().to_string())
+            .env("SSL_CERT_FILE", &file)
+            .env("SSL_CERT_DIR", &empty_dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{case}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -41,8 +41,7 @@ pub(crate) struct Demo {
     pub(crate) config: Config,
     /// Where it came from.
     pub(crate) source: Source,
-    child: Option<Child>,
-    dir: Option<PathBuf>,
+    server: Option<Private>,
 }
 
 impl Demo {
@@ -58,14 +57,10 @@ impl Demo {
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(server) = self.server.take() {
+            drop(server);
             // Not println!: a closed stdout must not turn into a panic inside a destructor.
             let _ = writeln!(std::io::stdout(), "Stopped the private redis-server.");
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -90,6 +85,21 @@ fn env_names_a_server() -> bool {
     ]
     .iter()
     .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// The config the environment gives, when it names a server (with the examples' short
+/// timeouts); `None` when it names none or cannot be read (saying why).
+pub(crate) fn env_config() -> Option<Config> {
+    if !env_names_a_server() {
+        return None;
+    }
+    match Config::from_env() {
+        Ok(config) => Some(quick(config)),
+        Err(e) => {
+            println!("Ignoring the Redis settings in the environment: {e}.");
+            None
+        }
+    }
 }
 
 /// What `config` connects to, in words: a cluster, a master found through sentinels, or one
@@ -131,8 +141,7 @@ pub(crate) async fn find_or_start() -> Demo {
                         return Demo {
                             config,
                             source: Source::Environment,
-                            child: None,
-                            dir: None,
+                            server: None,
                         };
                     }
                     Err(e) => println!(
@@ -146,15 +155,14 @@ pub(crate) async fn find_or_start() -> Demo {
     }
     let port = free_port();
     let config = quick(Config::builder().host("127.0.0.1").port(port));
-    if let Some((child, dir)) = start_private(port).await {
+    if let Some(server) = start_server_on(port, &[], None).await {
         println!(
             "Started a private redis-server on 127.0.0.1:{port} for this run (stopped at the end)."
         );
         return Demo {
             config,
             source: Source::Private,
-            child: Some(child),
-            dir: Some(dir),
+            server: Some(server),
         };
     }
     println!(
@@ -164,21 +172,19 @@ pub(crate) async fn find_or_start() -> Demo {
     Demo {
         config,
         source: Source::Fallback,
-        child: None,
-        dir: None,
+        server: None,
     }
 }
 
 /// Starts a private `redis-server` on a free port (option 2 above, whatever the environment
 /// says), and returns it with its port; `None` when it is not installed or does not come up.
 pub(crate) async fn start_private_demo() -> Option<(Demo, u16)> {
-    let port = free_port();
-    let (child, dir) = start_private(port).await?;
+    let server = start_server(&[], None).await?;
+    let port = server.port;
     let demo = Demo {
         config: quick(Config::builder().host("127.0.0.1").port(port)),
         source: Source::Private,
-        child: Some(child),
-        dir: Some(dir),
+        server: Some(server),
     };
     Some((demo, port))
 }
@@ -191,51 +197,82 @@ fn capitalized(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(6399)
 }
 
-/// Starts `redis-server` on `port` and waits until it answers; `None` when it is not
-/// installed or does not come up.
-async fn start_private(port: u16) -> Option<(Child, PathBuf)> {
+/// A private `redis-server` (or sentinel) for an example: stopped, and its directory
+/// removed, when dropped.
+pub(crate) struct Private {
+    /// Its port on 127.0.0.1.
+    pub(crate) port: u16,
+    /// Its working directory (for files an example puts beside it).
+    pub(crate) dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Starts a private `redis-server` on a free port with `extra` arguments (after the
+/// configuration file `conf`, written to its directory, when given: `--sentinel` needs
+/// one) and waits until it answers `PING`; `None` when `redis-server` is not installed or
+/// does not come up.
+pub(crate) async fn start_server(extra: &[&str], conf: Option<&str>) -> Option<Private> {
+    start_server_on(free_port(), extra, conf).await
+}
+
+async fn start_server_on(port: u16, extra: &[&str], conf: Option<&str>) -> Option<Private> {
     let dir = std::env::temp_dir().join(format!(
         "redis-manager-example-{}-{port}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).ok()?;
-    let spawned = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    if let Some(conf) = conf {
+        let file = dir.join("redis.conf");
+        std::fs::write(&file, conf).ok()?;
+        command.arg(file);
+    }
+    let spawned = command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
         .arg(&dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(_) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return None;
-        }
+    let mut server = Private {
+        port,
+        dir,
+        child: None,
     };
+    server.child = Some(spawned.ok()?);
     let config = quick(Config::builder().host("127.0.0.1").port(port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(client) = Client::connect(config.clone()).await {
             client.close();
-            return Some((child, dir));
+            return Some(server);
         }
-        if let Ok(Some(_)) = child.try_wait() {
+        if let Some(Ok(Some(_))) = server.child.as_mut().map(Child::try_wait) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     None
 }

@@ -68,6 +68,7 @@ use bytes::Bytes;
 use resp_codec::{Frame, encode_command};
 use smallvec::SmallVec;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::keys::{CommandInfo, CommandTable};
 use self::topology::{Topology, parse_target};
@@ -314,6 +315,13 @@ impl Cluster {
     /// Reads the slot map now, unless a refresh that started after the caller's last look
     /// completes first. `prefer` is asked first (the target of a `MOVED` knows the news).
     async fn refresh(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
+        // A span of its own: inside the command that waits for it, or alone when it runs
+        // in the background.
+        let span = tracing::debug_span!(target: "redis_manager::cluster", "redis.cluster.refresh");
+        self.refresh_now(prefer).instrument(span).await
+    }
+
+    async fn refresh_now(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
         let seen = self.refreshes.load(Ordering::Acquire);
         let _one_at_a_time = self.refresh_lock.lock().await;
         if self.refreshes.load(Ordering::Acquire) != seen {
@@ -385,6 +393,7 @@ impl Cluster {
         *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
         self.refreshes.fetch_add(1, Ordering::AcqRel);
         *lock(&self.last_refresh) = Some(Instant::now());
+        self.popts.telemetry.stats.topology_refreshed();
         tracing::debug!(masters = masters.len(), "cluster topology refreshed");
     }
 
@@ -456,6 +465,11 @@ impl Cluster {
         tokio::spawn(async move {
             let _ = running.0.refresh(prefer.as_ref()).await;
         });
+    }
+
+    /// The client's counters and span settings.
+    pub(crate) fn telemetry(&self) -> &std::sync::Arc<crate::observe::Telemetry> {
+        &self.popts.telemetry
     }
 
     /// Corrects the slot map from `MOVED` replies that came back on an exclusive connection
@@ -733,12 +747,15 @@ impl Cluster {
                     }
                 }
             };
+            crate::observe::record_node(&addr);
             let result = send(&pool, cmd, attempt, d).await;
             match result {
                 Ok(frame) => match Redirect::of(&frame, &addr) {
                     None => return Ok(frame),
                     Some(_) if redirects >= MAX_REDIRECTS => return Ok(frame),
                     Some(Redirect::Moved { slot: s, to }) => {
+                        tracing::debug!(slot = s, from = %addr, to = %to, "MOVED: following");
+                        self.popts.telemetry.stats.redirected(false);
                         redirects += 1;
                         self.apply_moved(s, &to);
                         if !self
@@ -749,6 +766,8 @@ impl Cluster {
                         }
                     }
                     Some(Redirect::Ask { to }) => {
+                        tracing::debug!(from = %addr, to = %to, "ASK: following once");
+                        self.popts.telemetry.stats.redirected(true);
                         redirects += 1;
                         ask = Some(to);
                     }
@@ -1382,6 +1401,7 @@ mod tests {
                 reconnect_min: Duration::from_millis(10),
                 reconnect_max: Duration::from_millis(100),
                 idle_check_after: crate::config::DEFAULT_IDLE_CHECK_AFTER,
+                telemetry: Default::default(),
             },
             vec![tcp(7000)],
             false,

@@ -8,6 +8,8 @@ use super::typed::Body;
 use super::{Cmd, FromReply, check_reply};
 use crate::client::Client;
 use crate::error::{ConversionError, Error, ServerError};
+use crate::observe::Call;
+use tracing::Instrument;
 
 /// Commands queued to be sent together in one write.
 ///
@@ -138,6 +140,17 @@ impl Pipeline {
     /// The batch is written whole or not at all; dropping the future discards the replies.
     pub async fn execute(&self, client: &Client) -> Result<Vec<Frame>, Error> {
         let (cmds, local) = self.split()?;
+        // One span for the batch, not one per command.
+        let operation = if self.atomic { "MULTI" } else { "PIPELINE" };
+        let pool = &client.pool;
+        let call = Call::batch(pool.telemetry(), operation, &cmds, pool.fixed_endpoint());
+        let span = call.span().clone();
+        let result = self.send(client, (cmds, local)).instrument(span).await;
+        call.finish_batch(&result);
+        result
+    }
+
+    async fn send(&self, client: &Client, (cmds, local): Split<'_>) -> Result<Vec<Frame>, Error> {
         let replies = if cmds.is_empty() {
             Vec::new()
         } else if !self.atomic {

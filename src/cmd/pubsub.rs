@@ -546,6 +546,7 @@ impl Subscriber {
                 let n = dropped - self.reported_dropped;
                 self.reported_dropped = dropped;
                 self.total_dropped += n;
+                self.client.pool.telemetry().stats.pubsub_dropped(n);
                 return Some(Ok(PubSubEvent::Lagged { dropped: n }));
             }
             if let Some(e) = self.ready.pop_front() {
@@ -566,7 +567,11 @@ impl Subscriber {
                         tokio::time::sleep_until(at.min(poll)).await;
                     }
                     return Some(match self.connect().await {
-                        Ok(()) => Ok(PubSubEvent::Reconnected),
+                        Ok(()) => {
+                            tracing::info!("subscriber reconnected and subscribed again");
+                            self.client.pool.telemetry().stats.pubsub_resubscribed();
+                            Ok(PubSubEvent::Reconnected)
+                        }
                         Err(e) if e.is_backoff() => continue,
                         Err(e) => {
                             self.conn = None;

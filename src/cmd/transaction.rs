@@ -11,7 +11,9 @@ use super::pipeline::unwrap_exec;
 use super::{Cmd, FromReply, cmd};
 use crate::client::Client;
 use crate::error::Error;
+use crate::observe::Call;
 use crate::pool::PooledConnection;
+use tracing::Instrument;
 
 /// The future a [`Client::transaction`] closure returns: boxed, borrowing the
 /// [`Transaction`] for `'t`.
@@ -97,7 +99,14 @@ impl Transaction {
         batch.push(&multi);
         batch.extend(cmds.iter().copied());
         batch.push(&exec);
-        let frames = self.conn.send_many(&batch).await?;
+        let call = {
+            let (telemetry, endpoint) = self.conn.telemetry();
+            Call::batch(telemetry.clone(), "MULTI", cmds, endpoint)
+        };
+        let span = call.span().clone();
+        let sent = self.conn.send_many(&batch).instrument(span).await;
+        call.finish_batch(&sent);
+        let frames = sent?;
         self.watching = false;
         // `frames`: MULTI's +OK, one +QUEUED (or error) per command, then EXEC's reply.
         unwrap_exec(frames)

@@ -36,6 +36,7 @@ use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
 use crate::error::Error;
+use crate::observe::Call;
 use crate::pool::{Pool, PooledConnection};
 use crate::reply::FromReply;
 
@@ -199,6 +200,8 @@ impl Executor for Prepare {
 pub struct Reply<'a, R> {
     state: State<'a>,
     convert: fn(Frame) -> Result<R, Error>,
+    /// The command's span and counters; `None` for an answer given without a round trip.
+    call: Option<Call<'a>>,
 }
 
 enum State<'a> {
@@ -217,10 +220,12 @@ impl<'a, R> Reply<'a, R> {
     fn running(
         f: impl Future<Output = Result<Frame, Error>> + Send + 'a,
         convert: fn(Frame) -> Result<R, Error>,
+        call: Call<'a>,
     ) -> Reply<'a, R> {
         Reply {
             state: State::Running(Box::pin(f)),
             convert,
+            call: Some(call),
         }
     }
 
@@ -228,6 +233,7 @@ impl<'a, R> Reply<'a, R> {
         Reply {
             state: State::Done(Some(answer)),
             convert,
+            call: None,
         }
     }
 }
@@ -237,6 +243,8 @@ impl<R> Future for Reply<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Events of the pool (a reconnect, a redirection) nest in the command's span.
+        let _entered = this.call.as_ref().map(|c| c.span().enter());
         loop {
             let frame = match &mut this.state {
                 State::Queued { pending, resend } => {
@@ -256,7 +264,16 @@ impl<R> Future for Reply<'_, R> {
                 // Polled again after it completed: a caller's bug, answered with an error.
                 State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
             };
-            return Poll::Ready(frame.and_then(this.convert));
+            let Some(call) = &this.call else {
+                return Poll::Ready(frame.and_then(this.convert));
+            };
+            call.finish(&frame);
+            let answered = frame.as_ref().is_ok_and(|f| f.as_error().is_none());
+            let reply = frame.and_then(this.convert);
+            if answered && reply.is_err() {
+                call.conversion_failed();
+            }
+            return Poll::Ready(reply);
         }
     }
 }
@@ -286,7 +303,24 @@ impl<'a> Executor for &'a Client {
     type Run<R> = Reply<'a, R>;
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
-        c.reply(|cmd, wait, convert| match wait {
+        c.reply(|cmd, wait, convert| {
+            let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
+            self.submit(cmd, wait, convert, call)
+        })
+    }
+}
+
+impl Client {
+    /// Sends `cmd` for a typed reply: queued at once on a standalone server's shared
+    /// connection when it is up, or through the pool.
+    fn submit<'a, R>(
+        &'a self,
+        cmd: Cmd,
+        wait: Option<Wait>,
+        convert: fn(Frame) -> Result<R, Error>,
+        call: Call<'a>,
+    ) -> Reply<'a, R> {
+        match wait {
             None => {
                 // Counted from the call: the resend of a command that was never written, if
                 // it comes to that, ends by it too.
@@ -298,10 +332,12 @@ impl<'a> Executor for &'a Client {
                             resend: Some((&self.pool, cmd, deadline)),
                         },
                         convert,
+                        call: Some(call),
                     },
                     None => Reply::running(
                         async move { self.pool.request_by(&cmd, &deadline).await },
                         convert,
+                        call,
                     ),
                 }
             }
@@ -316,8 +352,9 @@ impl<'a> Executor for &'a Client {
                     conn.send_frame_by(&cmd, &deadline).await
                 },
                 convert,
+                call,
             ),
-        })
+        }
     }
 }
 
@@ -326,9 +363,14 @@ impl<'a> Executor for &'a mut PooledConnection {
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
+            let call = {
+                let (telemetry, endpoint) = self.telemetry();
+                Call::command(telemetry.clone(), &cmd, endpoint)
+            };
             Reply::running(
                 async move { self.send_frame(&cmd, wait.unwrap_or_default()).await },
                 convert,
+                call,
             )
         })
     }

@@ -1,11 +1,17 @@
 //! [`ConfigBuilder`]: settings in code, checked once by [`ConfigBuilder::build`].
 
 use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::credentials::FnProvider;
 use super::error::invalid;
-use super::{Config, ConfigError, DEFAULT_HOST, DEFAULT_PORT, Protocol, ServerAddr, TlsOptions};
+use super::{
+    Config, ConfigError, Credentials, CredentialsError, CredentialsProvider, DEFAULT_HOST,
+    DEFAULT_PORT, Protocol, ProviderHandle, ServerAddr, TlsOptions,
+};
 
 /// Builds a [`Config`]: consuming setters that accept any value, then
 /// [`ConfigBuilder::build`] checks them all at once, so a chain never panics and never
@@ -68,8 +74,10 @@ impl ConfigBuilder {
     /// response timeout), a zero acquire timeout, ping interval or minimum reconnect delay,
     /// a minimum reconnect delay above the maximum, a client name with spaces or line breaks
     /// (which `CLIENT SETNAME` refuses), TLS over a Unix socket, an empty TLS file name or
-    /// server name, a database other than 0 on a cluster, cluster and Sentinel together,
-    /// or a Sentinel setting without a master name or sentinels.
+    /// server name, a rustls `ClientConfig` combined with the TLS settings it replaces, a
+    /// database other than 0 on a cluster, cluster and Sentinel together, a Sentinel
+    /// setting without a master name or sentinels, or a zero re-`AUTH` interval or one
+    /// without a credentials provider.
     ///
     /// A TLS config is accepted even by a build without the `tls` cargo feature, so that
     /// configs behave the same in every build; creating a client from it then fails with
@@ -134,10 +142,59 @@ impl ConfigBuilder {
         self
     }
 
-    /// Removes the user name and password.
+    /// Removes the user name and password (and any credentials provider).
     pub fn no_auth(mut self) -> Self {
         self.config.username = None;
         self.config.password = None;
+        self.config.credentials_provider = None;
+        self
+    }
+
+    /// Asks `provider` for the user name and password at every handshake (the first
+    /// connection, every reconnect, every pooled connection, cluster nodes,
+    /// Sentinel-resolved masters), instead of the fixed [`username`](Self::username) and
+    /// [`password`](Self::password), which it replaces. For credentials that change: rotated
+    /// passwords, cloud providers' short-lived tokens. With
+    /// [`reauth_interval`](Self::reauth_interval), live connections also re-send `AUTH`.
+    /// The sentinels keep their own credentials ([`sentinel_password`](Self::sentinel_password)).
+    pub fn credentials_provider(mut self, provider: impl CredentialsProvider + 'static) -> Self {
+        self.config.credentials_provider = Some(ProviderHandle(Arc::new(provider)));
+        self
+    }
+
+    /// [`credentials_provider`](Self::credentials_provider) from an async closure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use redis_manager::config::{Config, Credentials, CredentialsError};
+    ///
+    /// let config = Config::builder()
+    ///     .credentials_fn(|| async {
+    ///         let token = std::env::var("REDIS_TOKEN").map_err(CredentialsError::new)?;
+    ///         Ok(Credentials::user("app", token))
+    ///     })
+    ///     .build()?;
+    /// assert!(config.credentials_provider().is_some());
+    /// # Ok::<(), redis_manager::ConfigError>(())
+    /// ```
+    pub fn credentials_fn<F, Fut>(self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Credentials, CredentialsError>> + Send + 'static,
+    {
+        self.credentials_provider(FnProvider(provider))
+    }
+
+    /// Re-sends `AUTH`, with fresh credentials from the
+    /// [`credentials_provider`](Self::credentials_provider), every `interval` on the live
+    /// connections (the shared one and the idle pooled ones; a connection in use by a
+    /// subscriber or a transaction is re-authenticated when it reconnects or returns to
+    /// the pool): a token-authenticated connection then never outlives its token. Set it
+    /// comfortably below the token's lifetime. `None` (the default) authenticates at
+    /// handshakes only. Needs a provider.
+    pub fn reauth_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.reauth_interval = interval;
         self
     }
 
@@ -215,6 +272,14 @@ impl ConfigBuilder {
     /// checks every reuse.
     pub fn idle_check_after(mut self, after: Duration) -> Self {
         self.config.idle_check_after = after;
+        self
+    }
+
+    /// Puts `db.query.text` on every command span (default: off, as OpenTelemetry's
+    /// conventions ask): the command name followed by one `?` per argument, `SET ? ?`. No
+    /// argument value is ever recorded, so keys, values and passwords stay out of traces.
+    pub fn trace_query_text(mut self, enabled: bool) -> Self {
+        self.config.trace_query_text = enabled;
         self
     }
 
@@ -392,6 +457,20 @@ impl Config {
         for (ok, variable, value, reason) in durations {
             check(ok, variable, value, reason)?;
         }
+        if let Some(interval) = self.reauth_interval {
+            check(
+                !interval.is_zero(),
+                "reauth_interval",
+                &interval,
+                "must be greater than zero (use None to authenticate at handshakes only)",
+            )?;
+            check(
+                self.credentials_provider.is_some(),
+                "reauth_interval",
+                &interval,
+                "needs a credentials provider",
+            )?;
+        }
         if let Some(name) = &self.client_name {
             check(
                 !name.contains([' ', '\r', '\n']),
@@ -413,6 +492,18 @@ impl Config {
             if let Some((cert, key)) = tls.client_cert() {
                 not_empty(cert, "tls_cert_file")?;
                 not_empty(key, "tls_key_file")?;
+            }
+            if tls.has_client_config() {
+                let combined = tls.ca_file().is_some()
+                    || tls.client_cert().is_some()
+                    || tls.roots() != super::TlsRoots::Builtin
+                    || tls.is_danger_accept_invalid_certs();
+                check(
+                    !combined,
+                    "tls_client_config",
+                    &"ClientConfig { .. }",
+                    "replaces the ca file, client certificate, roots and verification settings: set them in the ClientConfig",
+                )?;
             }
             if let Some(name) = tls.server_name() {
                 check(
@@ -467,6 +558,16 @@ mod tests {
             ),
             (Config::builder().client_name("a b"), "client_name"),
             (Config::builder().client_name("a\nb"), "client_name"),
+            (
+                Config::builder().reauth_interval(Some(Duration::from_secs(1))),
+                "reauth_interval",
+            ),
+            (
+                Config::builder()
+                    .credentials_fn(|| async { Ok(Credentials::password("p")) })
+                    .reauth_interval(Some(Duration::ZERO)),
+                "reauth_interval",
+            ),
         ];
         for (config, setting) in bad {
             let err = config.clone().build().expect_err(setting);

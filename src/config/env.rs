@@ -8,6 +8,7 @@ use super::error::{invalid, missing};
 use super::url::parse_node_list;
 use super::{
     Config, ConfigError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SENTINEL_PORT, ServerAddr, TlsOptions,
+    TlsRoots,
 };
 
 /// `true` (any case) enables Redis; anything else, or unset, disables it.
@@ -42,6 +43,10 @@ pub const REDIS_TLS_CERT_FILE: &str = "REDIS_TLS_CERT_FILE";
 pub const REDIS_TLS_KEY_FILE: &str = "REDIS_TLS_KEY_FILE";
 /// The name to verify the server's certificate against (default: the host).
 pub const REDIS_TLS_SERVER_NAME: &str = "REDIS_TLS_SERVER_NAME";
+/// `builtin` (the default: Mozilla's roots compiled in) or `platform` (the platform's trust
+/// store): the certificates that verify the server when `REDIS_TLS_CA_FILE` is not set (see
+/// [`TlsRoots`]).
+pub const REDIS_TLS_ROOTS: &str = "REDIS_TLS_ROOTS";
 /// Redis Cluster seed nodes, comma-separated `host:port` (default none: not a cluster).
 pub const REDIS_CLUSTER_NODES: &str = "REDIS_CLUSTER_NODES";
 /// `true` (any case) lets a cluster client read from replicas (default false).
@@ -59,7 +64,7 @@ pub const REDIS_SENTINEL_PASSWORD: &str = "REDIS_SENTINEL_PASSWORD";
 pub const REDIS_SENTINEL_USERNAME: &str = "REDIS_SENTINEL_USERNAME";
 
 /// Every variable [`Config::from_lookup`] reads.
-const ALL: [&str; 21] = [
+const ALL: [&str; 22] = [
     ENABLE_REDIS,
     REDIS_URL,
     REDIS_HOST,
@@ -75,6 +80,7 @@ const ALL: [&str; 21] = [
     REDIS_TLS_CERT_FILE,
     REDIS_TLS_KEY_FILE,
     REDIS_TLS_SERVER_NAME,
+    REDIS_TLS_ROOTS,
     REDIS_CLUSTER_NODES,
     REDIS_CLUSTER_READ_FROM_REPLICAS,
     REDIS_SENTINELS,
@@ -137,6 +143,7 @@ impl Config {
     /// | `REDIS_TLS_CERT_FILE` | none | PEM client certificate chain (mutual TLS); needs `REDIS_TLS_KEY_FILE` |
     /// | `REDIS_TLS_KEY_FILE` | none | PEM client private key; needs `REDIS_TLS_CERT_FILE` |
     /// | `REDIS_TLS_SERVER_NAME` | the host | name to verify the server's certificate against |
+    /// | `REDIS_TLS_ROOTS` | builtin | `builtin` (Mozilla's roots, compiled in) or `platform` (the platform's trust store), when no CA file is given |
     /// | `REDIS_CLUSTER_NODES` | none | cluster seed nodes, `host:port,host:port` |
     /// | `REDIS_CLUSTER_READ_FROM_REPLICAS` | false | `true` or `false` in any case |
     /// | `REDIS_SENTINELS` | none | sentinels, `host[:port],...` (port 26379 by default); needs `REDIS_SENTINEL_MASTER` |
@@ -322,12 +329,14 @@ fn tls_from_lookup(
     let cert = get(REDIS_TLS_CERT_FILE);
     let key = get(REDIS_TLS_KEY_FILE);
     let name = get(REDIS_TLS_SERVER_NAME);
+    let roots = get(REDIS_TLS_ROOTS);
     let Some(options) = &mut tls else {
         let set = [
             (REDIS_TLS_CA_FILE, &ca),
             (REDIS_TLS_CERT_FILE, &cert),
             (REDIS_TLS_KEY_FILE, &key),
             (REDIS_TLS_SERVER_NAME, &name),
+            (REDIS_TLS_ROOTS, &roots),
         ];
         if let Some((variable, Some(value))) = set.into_iter().find(|(_, v)| v.is_some()) {
             return Err(invalid(
@@ -345,6 +354,20 @@ fn tls_from_lookup(
         (None, None) => None,
     };
     options.set_files(ca, client_cert, name);
+    if let Some(value) = roots {
+        let roots = match value.trim().to_ascii_lowercase().as_str() {
+            "builtin" => TlsRoots::Builtin,
+            "platform" => TlsRoots::Platform,
+            _ => {
+                return Err(invalid(
+                    REDIS_TLS_ROOTS,
+                    &value,
+                    "expected builtin or platform",
+                ));
+            }
+        };
+        options.set_roots(roots);
+    }
     Ok(tls)
 }
 
@@ -508,6 +531,14 @@ mod tests {
                 ],
                 Some(TlsOptions::builder().ca_file("/ca.pem").build()),
             ),
+            (
+                &[("REDIS_URL", "rediss://h"), ("REDIS_TLS_ROOTS", "Platform")],
+                Some(TlsOptions::builder().roots(TlsRoots::Platform).build()),
+            ),
+            (
+                &[("REDIS_TLS", "true"), ("REDIS_TLS_ROOTS", "builtin")],
+                Some(TlsOptions::new()),
+            ),
         ];
         for (vars, want) in cases {
             let c = Config::from_lookup(lookup(vars)).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
@@ -539,6 +570,11 @@ mod tests {
                 "REDIS_TLS_CERT_FILE",
             ),
             (&[("REDIS_TLS", "true"), ("REDIS_URL", "unix:///s")], "tls"),
+            (&[("REDIS_TLS_ROOTS", "platform")], "REDIS_TLS_ROOTS"),
+            (
+                &[("REDIS_TLS", "true"), ("REDIS_TLS_ROOTS", "system")],
+                "REDIS_TLS_ROOTS",
+            ),
         ];
         for (vars, variable) in cases {
             let err = Config::from_lookup(lookup(vars)).expect_err(&format!("{vars:?}"));

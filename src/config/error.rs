@@ -74,6 +74,16 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// [`TlsRoots::Platform`](super::TlsRoots::Platform) was asked for, but the platform's
+    /// trust store gave no usable certificate (none installed, or none readable). Reported
+    /// when a client is created and by every connection attempt of that client.
+    #[error(
+        "the platform's trust store holds no usable certificate ({errors} error(s) reading it)"
+    )]
+    TlsNoPlatformRoots {
+        /// How many files or entries of the store could not be read.
+        errors: usize,
+    },
 }
 
 impl ConfigError {
@@ -87,6 +97,7 @@ impl ConfigError {
             | ConfigError::MissingValue { variable, .. }
             | ConfigError::TlsFile { variable, .. } => variable,
             ConfigError::TlsUnavailable => "tls",
+            ConfigError::TlsNoPlatformRoots { .. } => "tls_roots",
         }
     }
 }

@@ -19,6 +19,8 @@
 //!   deployment setting cannot weaken it by accident. The options are plain data (this
 //!   module does no I/O): the files are read when a client is created, and a build without
 //!   the `tls` cargo feature refuses a TLS config there rather than connecting in plain text;
+//! - `credentials.rs`: [`CredentialsProvider`], asked for the credentials at every
+//!   handshake and for the scheduled re-`AUTH` (credentials that change: tokens, rotation);
 //! - `error.rs`: [`ConfigError`].
 //!
 //! Secrets: the password is never printed. `Debug` shows `<redacted>`; errors about a URL show
@@ -29,17 +31,23 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod builder;
+mod credentials;
 pub mod env;
 mod error;
 mod tls;
 mod url;
 
 pub use builder::ConfigBuilder;
+pub(crate) use credentials::ProviderHandle;
+pub use credentials::{BoxFuture, Credentials, CredentialsError, CredentialsProvider};
 pub use error::ConfigError;
-pub use tls::{TlsOptions, TlsOptionsBuilder};
+#[cfg(feature = "tls")]
+pub use tls::rustls;
+pub use tls::{TlsOptions, TlsOptionsBuilder, TlsRoots};
 
 /// Default host: `localhost`.
 pub const DEFAULT_HOST: &str = "localhost";
@@ -163,6 +171,8 @@ pub struct Config {
     cluster_nodes: Vec<ServerAddr>,
     /// Cluster reads from replicas (`READONLY`).
     read_from_replicas: bool,
+    /// Put `db.query.text` (arguments redacted) on command spans.
+    trace_query_text: bool,
     /// Sentinels to ask for the master; empty: no Sentinel.
     sentinels: Vec<ServerAddr>,
     /// The master name the sentinels monitor.
@@ -171,6 +181,10 @@ pub struct Config {
     /// are not the master's.
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
+    /// Asked for the credentials at every handshake, instead of `username`/`password`.
+    credentials_provider: Option<ProviderHandle>,
+    /// How often live connections re-send `AUTH` with the provider's credentials.
+    reauth_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -194,10 +208,13 @@ impl Default for Config {
             tls: None,
             cluster_nodes: Vec::new(),
             read_from_replicas: false,
+            trace_query_text: false,
             sentinels: Vec::new(),
             sentinel_master: None,
             sentinel_username: None,
             sentinel_password: None,
+            credentials_provider: None,
+            reauth_interval: None,
         }
     }
 }
@@ -232,6 +249,7 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("cluster_nodes", &self.cluster_nodes)
             .field("read_from_replicas", &self.read_from_replicas)
+            .field("trace_query_text", &self.trace_query_text)
             .field("sentinels", &self.sentinels)
             .field("sentinel_master", &self.sentinel_master)
             .field("sentinel_username", &self.sentinel_username)
@@ -239,6 +257,8 @@ impl fmt::Debug for Config {
                 "sentinel_password",
                 &self.sentinel_password.as_ref().map(|_| Redacted),
             )
+            .field("credentials_provider", &self.credentials_provider)
+            .field("reauth_interval", &self.reauth_interval)
             .finish()
     }
 }
@@ -319,6 +339,18 @@ impl Config {
         self.password.as_deref()
     }
 
+    /// The provider asked for the credentials at every handshake, when one is set
+    /// (see [`ConfigBuilder::credentials_provider`]).
+    pub fn credentials_provider(&self) -> Option<&Arc<dyn CredentialsProvider>> {
+        self.credentials_provider.as_ref().map(|p| &p.0)
+    }
+
+    /// How often live connections re-send `AUTH` with the provider's credentials; `None`:
+    /// only at handshakes.
+    pub fn reauth_interval(&self) -> Option<Duration> {
+        self.reauth_interval
+    }
+
     /// The maximum number of pooled connections.
     pub fn max_connections(&self) -> usize {
         self.max_connections
@@ -362,6 +394,12 @@ impl Config {
     /// The cap on the reconnect delay.
     pub fn reconnect_max_delay(&self) -> Duration {
         self.reconnect_max_delay
+    }
+
+    /// True when command spans carry `db.query.text`, the command with every argument
+    /// replaced by `?` (see [`ConfigBuilder::trace_query_text`]).
+    pub fn is_trace_query_text(&self) -> bool {
+        self.trace_query_text
     }
 
     /// How long a pooled exclusive connection may sit idle before it is checked with `PING`

@@ -2,6 +2,32 @@
 //! verify; built with [`TlsOptionsBuilder`].
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+
+/// The rustls crate this client is built with (feature `tls`), for
+/// [`TlsOptionsBuilder::client_config`]: build the `ClientConfig` with this re-export, so its
+/// version is always the one the client uses.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tokio_rustls::rustls;
+
+/// Which certificates verify the server when no CA file is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TlsRoots {
+    /// Mozilla's root certificates, compiled into the client (the `webpki-roots` crate): the
+    /// same on every machine, updated with the crate. The default.
+    #[default]
+    Builtin,
+    /// The platform's trust store, read when a client is created (the
+    /// `rustls-native-certs` crate): the system certificate files and directories on Linux
+    /// (`SSL_CERT_FILE` and `SSL_CERT_DIR` replace them when set), the keychain on macOS, the
+    /// system store on Windows. For a corporate CA installed on the machines. A store with no
+    /// usable certificate fails every connection attempt with
+    /// [`ConfigError::TlsNoPlatformRoots`](super::ConfigError::TlsNoPlatformRoots).
+    Platform,
+}
 
 /// TLS settings: which certificates to trust, an optional client certificate, the name to
 /// verify.
@@ -43,9 +69,35 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TlsOptions {
     ca_file: Option<PathBuf>,
+    roots: TlsRoots,
     client_cert: Option<(PathBuf, PathBuf)>,
     server_name: Option<String>,
     danger_accept_invalid_certs: bool,
+    #[cfg(feature = "tls")]
+    client_config: Option<UserClientConfig>,
+}
+
+/// A caller's rustls config: compared by identity (rustls configs have no equality), shown
+/// without its contents (it may hold a private key).
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+struct UserClientConfig(Arc<rustls::ClientConfig>);
+
+#[cfg(feature = "tls")]
+impl PartialEq for UserClientConfig {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Eq for UserClientConfig {}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for UserClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientConfig { .. }")
+    }
 }
 
 impl TlsOptions {
@@ -63,6 +115,32 @@ impl TlsOptions {
     /// The CA file, if one replaces the default roots.
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
+    }
+
+    /// Which certificates verify the server when no CA file is given.
+    pub fn roots(&self) -> TlsRoots {
+        self.roots
+    }
+
+    /// The caller's own rustls config, when [`TlsOptionsBuilder::client_config`] gave one.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn client_config(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.client_config.as_ref().map(|c| &c.0)
+    }
+
+    /// True when a caller's rustls config replaces the settings above (in every build, so
+    /// that the checks are the same).
+    pub(super) fn has_client_config(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.client_config.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Sets the roots `REDIS_TLS_ROOTS` names.
+    pub(super) fn set_roots(&mut self, roots: TlsRoots) {
+        self.roots = roots;
     }
 
     /// The client certificate and key files, for mutual TLS.
@@ -115,6 +193,54 @@ impl TlsOptionsBuilder {
     /// the default roots: the usual setting for a server with a private CA.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.options.ca_file = Some(path.into());
+        self
+    }
+
+    /// Verifies the server against `roots` when no CA file is given: the compiled-in
+    /// Mozilla roots ([`TlsRoots::Builtin`], the default) or the platform's trust store
+    /// ([`TlsRoots::Platform`]; also `REDIS_TLS_ROOTS=platform`).
+    pub fn roots(mut self, roots: TlsRoots) -> Self {
+        self.options.roots = roots;
+        self
+    }
+
+    /// Uses the caller's own rustls `ClientConfig` for every TLS session (feature `tls`):
+    /// its trust anchors or custom verifier, client certificate resolver, protocol
+    /// versions, crypto provider, key log. Build it with the re-exported
+    /// [`rustls`](crate::config::rustls), so its version is the client's.
+    ///
+    /// It replaces every other setting of this builder except
+    /// [`server_name`](TlsOptionsBuilder::server_name) (the name verified and sent as SNI,
+    /// by default the host); combining it with a CA file, client certificate, roots or
+    /// [`danger_accept_invalid_certs`](TlsOptionsBuilder::danger_accept_invalid_certs) is
+    /// refused by [`ConfigBuilder::build`](super::ConfigBuilder::build) rather than silently
+    /// ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use redis_manager::config::{rustls, Config, TlsOptions};
+    ///
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// // roots.add(...) with the certificates to trust
+    /// # let _ = &mut roots;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let config = Config::builder()
+    ///     .host("redis.internal")
+    ///     .tls(TlsOptions::builder().client_config(Arc::new(tls)))
+    ///     .build()?;
+    /// assert!(config.tls().and_then(|t| t.client_config()).is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn client_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.options.client_config = Some(UserClientConfig(config));
         self
     }
 
@@ -172,7 +298,10 @@ mod tests {
             (None, None, None)
         );
         assert!(!t.is_danger_accept_invalid_certs());
+        assert_eq!(t.roots(), TlsRoots::Builtin);
+        assert!(!t.has_client_config());
         let t = TlsOptions::builder()
+            .roots(TlsRoots::Platform)
             .ca_file("/ca")
             .client_cert("/c", "/k")
             .server_name("n")
@@ -181,6 +310,7 @@ mod tests {
         assert_eq!(t.client_cert(), Some((Path::new("/c"), Path::new("/k"))));
         assert_eq!(t.server_name(), Some("n"));
         assert!(!t.is_danger_accept_invalid_certs());
+        assert_eq!(t.roots(), TlsRoots::Platform);
         let mut t = t;
         t.set_files(None, None, Some("m".into()));
         assert_eq!(

@@ -1,5 +1,6 @@
-//! Opening a connection: transport, then `HELLO`/`AUTH`/`SETNAME`/`SELECT`, each reply checked
-//! before the next step, the whole bounded by the connect timeout.
+//! Opening a connection: credentials (from the provider, when one is set), transport, then
+//! `HELLO`/`AUTH`/`SETNAME`/`SELECT`, each reply checked before the next step, the whole
+//! bounded by the connect timeout.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::net::{TcpSocket, lookup_host};
 use super::NegotiatedProtocol;
 use super::stream::Stream;
 use super::stream::tls::Connector;
-use crate::config::{Config, ConfigError, Protocol, ServerAddr};
+use crate::config::{Config, ConfigError, Credentials, CredentialsProvider, Protocol, ServerAddr};
 use crate::error::{Error, ServerError};
 
 /// Everything needed to open and hand-shake one connection.
@@ -22,6 +23,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) endpoint: ServerAddr,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
+    /// Asked at every handshake instead of `username`/`password`.
+    pub(crate) credentials: Option<Arc<dyn CredentialsProvider>>,
+    /// How often live connections re-send `AUTH` (only with `credentials`).
+    pub(crate) reauth_interval: Option<Duration>,
     pub(crate) db: i64,
     pub(crate) client_name: Option<String>,
     /// Try `HELLO 3` first (falling back to RESP2 when the server refuses it).
@@ -42,6 +47,11 @@ impl fmt::Debug for ConnectOptions {
             .field("endpoint", &self.endpoint)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<provider>"),
+            )
+            .field("reauth_interval", &self.reauth_interval)
             .field("db", &self.db)
             .field("client_name", &self.client_name)
             .field("resp3", &self.resp3)
@@ -59,6 +69,8 @@ impl ConnectOptions {
             endpoint: config.addr().clone(),
             username: config.username().map(str::to_owned),
             password: config.password().map(str::to_owned),
+            credentials: config.credentials_provider().cloned(),
+            reauth_interval: config.reauth_interval(),
             db: config.db(),
             client_name: config.client_name().map(str::to_owned),
             resp3: config.protocol() == Protocol::Resp3,
@@ -104,6 +116,7 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
     match &opts.endpoint {
         ServerAddr::Tcp { host, port } => {
             let stream = connect_tcp(host, *port).await?;
+            crate::observe::record_peer(stream.peer_addr().ok());
             match tls {
                 Some(connector) => connector.connect(stream).await,
                 None => Ok(Stream::Tcp(stream)),
@@ -209,7 +222,30 @@ fn check_ok(frame: Frame) -> Result<Frame, Error> {
     }
 }
 
+/// The credentials to authenticate with: the provider's, fetched now (before any socket is
+/// opened, so a failing provider costs the server nothing), else the fixed ones.
+pub(crate) async fn credentials(opts: &ConnectOptions) -> Result<Option<Credentials>, Error> {
+    match &opts.credentials {
+        Some(provider) => Ok(Some(
+            provider.credentials().await.map_err(Error::Credentials)?,
+        )),
+        None => Ok(opts.password.as_ref().map(|pass| match &opts.username {
+            Some(user) => Credentials::user(user.clone(), pass.clone()),
+            None => Credentials::password(pass.clone()),
+        })),
+    }
+}
+
+/// Encodes `AUTH [username] password`.
+pub(crate) fn encode_auth(buf: &mut BytesMut, creds: &Credentials) {
+    match creds.username() {
+        Some(user) => encode_command(buf, &[&"AUTH" as &dyn ToArg, &user, &creds.secret()]),
+        None => encode_command(buf, &[&"AUTH" as &dyn ToArg, &creds.secret()]),
+    }
+}
+
 async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
+    let creds = credentials(opts).await?;
     let stream = open(opts).await?;
     let mut hs = Handshake {
         stream,
@@ -219,12 +255,16 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
     };
     let mut protocol = NegotiatedProtocol::Resp2;
     let mut client_id = None;
-    let user = opts.username.as_deref().unwrap_or("default");
+    let user = creds
+        .as_ref()
+        .and_then(Credentials::username)
+        .unwrap_or("default");
+    let pass = creds.as_ref().map(Credentials::secret);
     let mut authenticated = false;
     let mut named = false;
     if opts.resp3 {
         let mut args: Vec<&dyn ToArg> = vec![&"HELLO", &"3"];
-        if let Some(pass) = &opts.password {
+        if let Some(pass) = &pass {
             args.extend([&"AUTH" as &dyn ToArg, &user, pass]);
         }
         if let Some(name) = &opts.client_name {
@@ -250,10 +290,10 @@ async fn establish_inner(opts: &ConnectOptions) -> Result<Established, Error> {
             Some(e) => return Err(Error::Server(e)),
         }
     }
-    if !authenticated && let Some(pass) = &opts.password {
-        let reply = match &opts.username {
-            Some(u) => hs.call(&[&"AUTH", u, pass]).await?,
-            None => hs.call(&[&"AUTH", pass]).await?,
+    if !authenticated && let Some(creds) = &creds {
+        let reply = match creds.username() {
+            Some(u) => hs.call(&[&"AUTH", &u, &creds.secret()]).await?,
+            None => hs.call(&[&"AUTH", &creds.secret()]).await?,
         };
         check_ok(reply)?;
     }

@@ -20,7 +20,7 @@ use resp_codec::Frame;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-pub(crate) use handshake::{ConnectOptions, listens};
+pub(crate) use handshake::{ConnectOptions, credentials, encode_auth, listens};
 pub(crate) use mux::PushSink;
 use mux::{ReplyTx, Shared};
 

@@ -1,10 +1,12 @@
 //! TLS over TCP with rustls (cargo feature `tls`), and the stand-in without it.
 //!
 //! A [`Connector`] is built once per client from its [`TlsOptions`]: the trust anchors (the
-//! CA file, or the compiled-in Mozilla roots of `webpki-roots`), the optional client
-//! certificate, and the name to verify (the `server_name` option, else the host). Building it
-//! reads the PEM files, so a bad file is reported when the client is created and then by
-//! every connection attempt, without touching the network.
+//! CA file, the compiled-in Mozilla roots of `webpki-roots`, or the platform's store through
+//! `rustls-native-certs`), the optional client certificate, and the name to verify (the
+//! `server_name` option, else the host); or the caller's own rustls `ClientConfig` with that
+//! name. Building it reads the PEM files and the platform store, so a bad file or an empty
+//! store is reported when the client is created and then by every connection attempt,
+//! without touching the network.
 //!
 //! Only the `ring` crypto provider is compiled in (aws-lc needs cmake to build). Protocol
 //! versions are rustls's safe defaults, TLS 1.2 and 1.3.
@@ -36,7 +38,7 @@ mod with_tls {
         self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     };
 
-    use crate::config::{ConfigError, TlsOptions};
+    use crate::config::{ConfigError, TlsOptions, TlsRoots};
     use crate::connection::stream::Stream;
     use crate::error::Error;
 
@@ -63,34 +65,16 @@ mod with_tls {
         ///
         /// [`ConfigError::TlsFile`] for a file that cannot be read or holds no usable PEM
         /// item, [`ConfigError::InvalidValue`] for a server name that is neither a DNS name
-        /// nor an IP address, [`Error::Tls`] for a key that does not match its certificate.
+        /// nor an IP address, [`ConfigError::TlsNoPlatformRoots`] for an empty platform store,
+        /// [`Error::Tls`] for a key that does not match its certificate.
         pub(crate) fn new(options: &TlsOptions, host: &str) -> Result<Connector, Error> {
-            // rustls 0.23.48 deprecated the ring provider because it has no post-quantum key
-            // exchange; the alternative, aws-lc-rs, needs a C toolchain and minutes of build.
-            // Redis's own TLS (OpenSSL) negotiates the classic groups ring offers, so ring
-            // stays until it is removed or Redis servers expect post-quantum groups.
-            #[allow(deprecated)]
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let builder = ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(Error::Tls)?;
-            let verified = !options.is_danger_accept_invalid_certs();
-            let builder = if verified {
-                builder.with_root_certificates(roots(options.ca_file())?)
-            } else {
-                tracing::warn!(
-                    "TLS certificate verification is disabled (danger_accept_invalid_certs): \
-                     any server can impersonate Redis and read the credentials"
-                );
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            };
-            let config = match options.client_cert() {
-                Some((cert, key)) => builder
-                    .with_client_auth_cert(certs("tls_cert_file", cert)?, private_key(key)?)
-                    .map_err(Error::Tls)?,
-                None => builder.with_no_client_auth(),
+            let (config, verified) = match options.client_config() {
+                // The caller's own: verification is whatever its verifier does.
+                Some(config) => (config.clone(), true),
+                None => {
+                    let verified = !options.is_danger_accept_invalid_certs();
+                    (Arc::new(build_config(options)?), verified)
+                }
             };
             let (variable, name) = match options.server_name() {
                 Some(name) => ("tls_server_name", name),
@@ -103,7 +87,7 @@ mod with_tls {
                     reason: "is not a valid dns name or ip address for tls",
                 })?;
             Ok(Connector {
-                connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+                connector: tokio_rustls::TlsConnector::from(config),
                 server_name,
                 verified,
             })
@@ -125,9 +109,56 @@ mod with_tls {
         }
     }
 
-    fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, ConfigError> {
+    /// The rustls config `options` describe.
+    fn build_config(options: &TlsOptions) -> Result<ClientConfig, Error> {
+        // rustls 0.23.48 deprecated the ring provider because it has no post-quantum key
+        // exchange; the alternative, aws-lc-rs, needs a C toolchain and minutes of build.
+        // Redis's own TLS (OpenSSL) negotiates the classic groups ring offers, so ring
+        // stays until it is removed or Redis servers expect post-quantum groups.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(Error::from)?;
+        let builder = if options.is_danger_accept_invalid_certs() {
+            tracing::warn!(
+                "TLS certificate verification is disabled (danger_accept_invalid_certs): \
+                 any server can impersonate Redis and read the credentials"
+            );
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        } else {
+            builder.with_root_certificates(roots(options.ca_file(), options.roots())?)
+        };
+        Ok(match options.client_cert() {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(certs("tls_cert_file", cert)?, private_key(key)?)
+                .map_err(Error::from)?,
+            None => builder.with_no_client_auth(),
+        })
+    }
+
+    fn roots(ca_file: Option<&Path>, which: TlsRoots) -> Result<RootCertStore, ConfigError> {
         let mut roots = RootCertStore::empty();
         match ca_file {
+            None if which == TlsRoots::Platform => {
+                let found = rustls_native_certs::load_native_certs();
+                // Entries rustls cannot parse are skipped, as a browser would: one odd
+                // certificate in the store must not take every connection down.
+                let (added, ignored) = roots.add_parsable_certificates(found.certs);
+                let errors = found.errors.len() + ignored;
+                if added == 0 {
+                    return Err(ConfigError::TlsNoPlatformRoots { errors });
+                }
+                if errors > 0 {
+                    tracing::debug!(
+                        added,
+                        errors,
+                        "some platform trust store entries were skipped"
+                    );
+                }
+            }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
             Some(path) => {
                 for cert in certs("tls_ca_file", path)? {

@@ -42,6 +42,7 @@ use super::token::RandomError;
 use super::{Inner, RedisManager, locked};
 use crate::client::Client;
 use crate::error::Error;
+use tracing::Instrument;
 
 /// Why an operation failed, as seen by [`fallback`]: a Redis error, a JSON value that could
 /// not be encoded or decoded, or no random token to be had.
@@ -177,11 +178,18 @@ impl Backend {
         Fut: Future<Output = Result<T, E>>,
         E: Into<OpError>,
     {
+        // The commands of the operation nest in its span; a fallback is an event on it.
+        let span = crate::observe::manager_span(op);
         let Some(client) = self.client() else {
+            span.record("redis.manager.fallback", true);
+            span.in_scope(|| tracing::debug!(op, "Redis is not usable; using the fallback"));
             return default;
         };
-        let result = f(client).await;
-        self.fallback(op, key, result, default)
+        let result = f(client).instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("redis.manager.fallback", true);
+        }
+        span.in_scope(|| self.fallback(op, key, result, default))
     }
 }
 
