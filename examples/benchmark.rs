@@ -15,9 +15,10 @@
 //! a new tag per pipeline), so a whole pipeline goes to one node, as clients that refuse
 //! cross-slot pipelines need; the default, `spread`, keeps the keys above.
 //!
-//! Each task SETs a 16-byte key to a 100-byte value and then GETs it; both count as operations.
-//! Each GET's length is checked, the same check as the peer comparison in `benches/peers`
-//! makes for every client (which is where the comparisons with other clients are measured).
+//! Each task SETs a 16-byte key to a 100-byte value (`--value-size N` bytes) and then GETs it;
+//! both count as operations. Each GET's length is checked, the same check as the peer
+//! comparison in `benches/peers` makes for every client (which is where the comparisons with
+//! other clients are measured).
 //! With `--pipeline K` (K > 1) one task sends explicit pipelines of K commands instead.
 //! `--typed` sends the typed `client.set`/`client.get` instead of `cmd("SET")`/`cmd("GET")`.
 //! Prints `ops_per_sec <n>` and `client_cpu_us_per_op <x>` (this process's user + system CPU
@@ -45,6 +46,8 @@ struct Opts {
     private: bool,
     /// Use the typed commands (`client.set`, `client.get`) instead of `cmd(..)` (`--typed`).
     typed: bool,
+    /// Bytes per value (`--value-size`, default 100).
+    value_size: usize,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -58,6 +61,7 @@ fn parse() -> Result<Opts, String> {
         tagged_pipelines: false,
         private: false,
         typed: false,
+        value_size: 100,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -81,6 +85,7 @@ fn parse() -> Result<Opts, String> {
             "--tasks" => o.tasks = num()?.max(1),
             "--ops" => o.ops = num()?.max(2),
             "--pipeline" => o.pipeline = num()?.max(1),
+            "--value-size" => o.value_size = num()?,
             "--cluster" | "--cluster-nodes" => o.cluster = Some(value.clone()),
             "--pipeline-keys" => {
                 o.tagged_pipelines = match value.as_str() {
@@ -118,7 +123,7 @@ async fn run(o: Opts) -> Result<(), redis_manager::Error> {
             .build()?,
     };
     let client = Client::connect(config).await?;
-    let value = vec![b'v'; 100];
+    let value = vec![b'v'; o.value_size];
     // Keys are made before the clock starts, as the peer harness does.
     let per_task = o.ops / 2 / o.tasks;
     let keysets: Vec<Vec<String>> = (0..o.tasks)
@@ -200,7 +205,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "{e}\nusage: benchmark [--host H --port P | --cluster H:P[,H:P...] | --private] --tasks N --ops N --pipeline K [--pipeline-keys spread|tagged]"
+                "{e}\nusage: benchmark [--host H --port P | --cluster H:P[,H:P...] | --private] --tasks N --ops N --pipeline K [--pipeline-keys spread|tagged] [--value-size N]"
             );
             std::process::exit(2);
         }

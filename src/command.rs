@@ -166,23 +166,45 @@ impl Cmd {
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
         let arg = arg.to_arg();
         let n = arg.len();
-        // Lengths below 1000 (nearly every argument) get their header written in one piece
-        // after one capacity check; the general writer is an out-of-line call per piece.
+        // Lengths below 1000 (nearly every argument) get their header written as one
+        // fixed-size block, trimmed to its length afterwards: a constant-size copy is a
+        // single store, where a copy of 4 to 6 bytes is a call to `memcpy` (about a quarter
+        // of a pipeline's encoding cost). One capacity check covers the whole argument.
         if n < 1000 {
             let digit = |d: usize| b'0' + (d % 10) as u8;
-            let (header, len): ([u8; 6], usize) = match n {
-                0..=9 => ([b'$', digit(n), b'\r', b'\n', 0, 0], 4),
-                10..=99 => ([b'$', digit(n / 10), digit(n), b'\r', b'\n', 0], 5),
+            let (header, len): ([u8; 8], usize) = match n {
+                0..=9 => ([b'$', digit(n), b'\r', b'\n', 0, 0, 0, 0], 4),
+                10..=99 => ([b'$', digit(n / 10), digit(n), b'\r', b'\n', 0, 0, 0], 5),
                 _ => (
-                    [b'$', digit(n / 100), digit(n / 10), digit(n), b'\r', b'\n'],
+                    [
+                        b'$',
+                        digit(n / 100),
+                        digit(n / 10),
+                        digit(n),
+                        b'\r',
+                        b'\n',
+                        0,
+                        0,
+                    ],
                     6,
                 ),
             };
-            self.body.reserve(len + n + 2);
-            self.body.extend_from_slice(&header[..len]);
+            let at = self.body.len();
+            self.body.reserve(8 + n + 2);
+            self.body.extend_from_slice(&header);
+            self.body.truncate(at + len);
             self.body.extend_from_slice(&arg);
             self.body.extend_from_slice(b"\r\n");
         } else {
+            let needed = n + 24;
+            if self.body.capacity() - self.body.len() < needed {
+                // A new allocation, sized geometrically, with the little encoded so far copied
+                // over: `reserve` grows through `realloc`, which copied far more than that.
+                let len = self.body.len();
+                let mut grown = BytesMut::with_capacity((len + needed).max(2 * len));
+                grown.extend_from_slice(&self.body);
+                self.body = grown;
+            }
             encode_bulk(&mut self.body, &arg);
         }
         // The payload is the last `n` bytes before the closing CRLF just written.
@@ -250,7 +272,11 @@ impl Cmd {
     /// Appends the whole command in RESP form to `dst`.
     pub fn write_to(&self, dst: &mut BytesMut) {
         dst.reserve(self.body.len() + 16);
-        encode_array_header(dst, self.spans.len());
+        match self.spans.len() {
+            // Most commands: a constant-size header, written without a call (see `push_arg`).
+            n @ 0..=9 => dst.extend_from_slice(&[b'*', b'0' + n as u8, b'\r', b'\n']),
+            n => encode_array_header(dst, n),
+        }
         dst.extend_from_slice(&self.body);
     }
 }
@@ -289,11 +315,14 @@ mod tests {
         // Payloads with CRLF, empty ones and long ones: the spans must match what a decoder
         // reads back from the wire form, for every argument.
         let long = "x".repeat(300);
+        let large: Vec<String> = (0..5).map(|i| i.to_string().repeat(4000 << i)).collect();
         let c = cmd("EVAL")
             .arg("return 1\r\n")
             .arg("")
             .arg(long.as_str())
-            .args(["a", "b", "c", "d", "e"]);
+            .args(["a", "b", "c", "d", "e"])
+            .args(&large)
+            .arg("after");
         let mut wire = BytesMut::new();
         c.write_to(&mut wire);
         let frame = resp_codec::Decoder::new()

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_manager::{
-    Client, Config, ConfigBuilder, Error, Frame, NegotiatedProtocol, Protocol, cmd,
+    Client, Config, ConfigBuilder, Error, Frame, NegotiatedProtocol, Pipeline, Protocol, cmd,
 };
 use support::{RedisServer, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -547,6 +547,80 @@ async fn large_values_round_trip_intact() {
     );
     assert_eq!(len, value.len() as i64);
     assert!(got == value, "32 MiB value came back different");
+}
+
+/// Large replies get a read allocation of their own, sized from their header, and replies
+/// that share a read with them (before, after, or cut in the middle) must still reach their
+/// own callers intact, converted to any of the byte types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_replies_of_every_size_class_reach_their_callers_intact() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).response_timeout(Some(Duration::from_secs(30))))
+        .await
+        .unwrap();
+    let sizes = [
+        64 * 1024 - 1,
+        64 * 1024,
+        64 * 1024 + 1,
+        1 << 20,
+        16 * 1024 * 1024,
+        16 * 1024 * 1024 + 1,
+    ];
+    let value = |n: usize, seed: usize| -> Vec<u8> {
+        (0..n).map(|i| b'a' + ((i + seed) % 26) as u8).collect()
+    };
+    for (i, &n) in sizes.iter().enumerate() {
+        client
+            .query::<()>(cmd("SET").arg(format!("big{i}")).arg(value(n, i)))
+            .await
+            .unwrap();
+    }
+    let gets = sizes.iter().enumerate().map(|(i, &n)| {
+        let client = client.clone();
+        async move {
+            let key = format!("big{i}");
+            // Small replies on either side of the large one, in flight at the same time.
+            let (before, as_vec, as_bytes, as_string, after): (
+                i64,
+                Vec<u8>,
+                bytes::Bytes,
+                String,
+                i64,
+            ) = tokio::join!(
+                async { client.query(cmd("STRLEN").arg(&key)).await.unwrap() },
+                async { client.query(cmd("GET").arg(&key)).await.unwrap() },
+                async { client.query(cmd("GET").arg(&key)).await.unwrap() },
+                async { client.query(cmd("GET").arg(&key)).await.unwrap() },
+                async { client.query(cmd("STRLEN").arg(&key)).await.unwrap() },
+            );
+            let want = value(n, i);
+            assert_eq!((before, after), (n as i64, n as i64), "size {n}");
+            assert!(as_vec == want, "Vec<u8> of {n} bytes came back different");
+            assert!(
+                as_bytes[..] == want[..],
+                "Bytes of {n} bytes came back different"
+            );
+            assert!(
+                as_string.as_bytes() == &want[..],
+                "String of {n} bytes came back different"
+            );
+        }
+    });
+    futures_util::future::join_all(gets).await;
+    // Pipelined: the large replies arrive back to back in one stream.
+    let mut pipe = Pipeline::new();
+    for i in 0..sizes.len() {
+        pipe.add(cmd("GET").arg(format!("big{i}")));
+        pipe.add(cmd("PING"));
+    }
+    let replies: Vec<Option<Vec<u8>>> = pipe.query(&client).await.unwrap();
+    for (i, &n) in sizes.iter().enumerate() {
+        assert!(
+            replies[2 * i].as_deref() == Some(&value(n, i)[..]),
+            "size {n}"
+        );
+        assert_eq!(replies[2 * i + 1].as_deref(), Some(&b"PONG"[..]));
+    }
 }
 
 #[tokio::test]

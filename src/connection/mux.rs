@@ -25,10 +25,22 @@
 //! - When the task ends, for whatever reason, every queued request fails with
 //!   `ConnectionClosed { sent: false }` and every in-flight one with `sent: true` (or the error
 //!   that killed the connection), and the queue is closed to new requests. Nothing waits forever.
-//! - Scheduling: woken from idle, the task yields once so that every ready caller queues
-//!   before it writes; and it wakes at most `dispatch_batch` callers per turn before letting
-//!   them run, so their next requests go out while it hands out the rest. The server then
-//!   works on one batch while the client works on another instead of the two taking turns.
+//! - Scheduling: woken from idle, the task first steps behind the tasks ready now, so that
+//!   every ready caller queues before it writes; and it wakes at most `dispatch_batch` callers
+//!   per turn before letting them run, so their next requests go out while it hands out the
+//!   rest. The server then works on one batch while the client works on another instead of
+//!   the two taking turns. Both steps are a self-wake (`wake_by_ref` inside `poll`), which
+//!   tokio answers by putting the task at the back of the run queue; never `yield_now`, whose
+//!   task waits until the worker has polled the I/O driver: one `epoll_wait` per turn, which
+//!   with 8 callers was 0.9 syscalls per operation.
+//! - Reading: `rbuf` grows geometrically, except under a large top-level bulk reply (64 KiB
+//!   to 16 MiB): once its header is consumed, what has arrived of it moves to an allocation
+//!   of exactly its size (`bulk_want`, `dedicated`), so it is not copied again as the buffer
+//!   doubles, and `rbuf` lets go of that allocation when the frame is complete, before the
+//!   frame is handed over, so the caller owns it alone and takes it as a `Vec<u8>` or
+//!   `String` without a copy. An announced length is trusted only up to 16 MiB: a header
+//!   alone must not make a connection reserve more. Both fields are reset whenever a frame
+//!   completes.
 //! - A response timeout fails the whole connection: after it, the reply order can no longer be
 //!   trusted by anyone outside this task, and a silent server (SIGSTOP, blackhole) must not hold
 //!   requests hostage. A request's deadline here counts from when it was queued (so time
@@ -289,29 +301,73 @@ pub(crate) struct IoTask<S> {
     yield_first: bool,
     /// The last dispatch stopped at its batch size: complete replies may be buffered.
     backlog: bool,
+    /// While a large top-level bulk reply arrives: the bytes `rbuf` must hold for it to be
+    /// complete (its payload and CRLF; the header is already consumed). 0 otherwise.
+    bulk_want: usize,
+    /// `rbuf` is an allocation made for one large bulk reply (see `poll_read`).
+    dedicated: bool,
     /// `finish` has run: every caller has its answer.
     finished: bool,
 }
 
 /// Callers woken per turn before the task lets them run (see `poll_inner`): an eighth of the
 /// requests in flight, so that about eight waves of requests overlap between client and
-/// server, and at most 32 so that the first callers of a turn write again soon.
+/// server, but at least 8, and at most 32 so that the first callers of a turn write again
+/// soon.
 ///
 /// Why it scales: each turn's callers queue their next requests as one write, and the server
 /// answers them as one batch. Too large a turn for the concurrency and client and server take
-/// turns; a small one costs a yield and a syscall on both sides per wave. Measured pinned
-/// against one server, ops/s over three runs, a fixed 16 against this rule: 8 callers 82–87k
-/// → 94–98k, 16 callers 153–162k → 196–199k (redis-rs: 92k and 210k), 32 callers 274–291k →
-/// 550–625k, 64 callers 623–647k → 930–964k; 1, 4, 128 and 256 callers and explicit
-/// pipelines unchanged. A floor of 4 instead of 1 lost the gains at 8 and 16 callers.
+/// turns; a small one costs a syscall on both sides per wave. The floor of 8: with 8 or 16
+/// callers, one caller per turn meant one `sendto` per operation (as redis-rs makes), 8 per
+/// turn one per 8 (`strace -c -f`, pinned, against one server), and client CPU per operation
+/// 0–11 % lower in interleaved runs. Measured when turns still yielded to the I/O driver, a fixed
+/// 16 against the eighth: 32 callers 274–291k → 550–625k ops/s, 64 callers 623–647k →
+/// 930–964k.
 fn dispatch_batch(in_flight: usize) -> usize {
-    (in_flight / 8).clamp(1, 32)
+    (in_flight / 8).clamp(8, 32)
 }
 
 /// Bytes of queued requests taken into one write batch, unless the first request alone is
 /// larger: enough that batching loses nothing (a pipeline of a thousand small commands fits),
 /// small enough that the requests behind a large value stay withdrawable until it is out.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// Top-level bulk replies at least this long get a read allocation of their own, sized to
+/// them (see `poll_read`); shorter ones are not worth the extra allocation.
+const DEDICATED_MIN: usize = 64 * 1024;
+
+/// The largest bulk reply whose announced length is reserved before its bytes arrive: a
+/// header alone (a hostile or broken server) can make a connection allocate this much, no
+/// more. Longer replies grow the buffer geometrically as their bytes arrive.
+const DEDICATED_MAX: usize = 16 * 1024 * 1024;
+
+/// The bytes a bulk reply starting `buf` needs after its header (payload and CRLF), when its
+/// header is complete and announces between [`DEDICATED_MIN`] and [`DEDICATED_MAX`] bytes; 0
+/// otherwise. The decoder validates the header itself: this only sizes the buffer.
+#[inline]
+fn announced_bulk(buf: &[u8]) -> usize {
+    // A sixth byte that is a digit means five digits at least (a length of 10000 or more):
+    // checked first, so that any other reply costs a few comparisons per frame.
+    match buf.get(..8) {
+        Some(&[b'$', .., d5, _, _]) if d5.is_ascii_digit() => {}
+        _ => return 0,
+    }
+    let mut len: usize = 0;
+    for &b in buf[1..].iter().take(9) {
+        match b {
+            b'0'..=b'9' => len = len * 10 + usize::from(b - b'0'),
+            b'\r' => {
+                return if (DEDICATED_MIN..=DEDICATED_MAX).contains(&len) {
+                    len + 2
+                } else {
+                    0
+                };
+            }
+            _ => return 0,
+        }
+    }
+    0
+}
 
 /// Read buffer growth step: big enough that a burst of small replies is one syscall, small
 /// enough to not matter per connection.
@@ -354,6 +410,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             sleep_armed: false,
             yield_first: false,
             backlog: false,
+            bulk_want: 0,
+            dedicated: false,
             finished: false,
         }
     }
@@ -450,9 +508,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     /// Reads what is available and dispatches every complete frame. Ok(false) when the read
     /// would block.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+        if self.bulk_want > self.rbuf.capacity() && self.decoder.is_mid_frame() {
+            // The start of a large bulk reply is buffered, and the rest will not fit: move it
+            // to an allocation of its exact size, once, rather than doubling towards it (a
+            // copy of everything so far per doubling). The payload then starts that
+            // allocation, and when the frame is handed over `rbuf` lets go of it, so the
+            // caller owns it alone and can take it as a `Vec` without copying.
+            let mut own = BytesMut::with_capacity(self.bulk_want);
+            own.extend_from_slice(&self.rbuf);
+            self.rbuf = own;
+            self.dedicated = true;
+        } else if !self.dedicated && self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
             // Grow geometrically while a large reply accumulates, so a 64 MiB bulk costs a
-            // logarithmic number of reallocations, not one per read.
+            // logarithmic number of reallocations, not one per read. (A dedicated buffer is
+            // never full: it is its reply's exact size, let go of once the reply is complete.)
             self.rbuf.reserve(READ_CHUNK.max(self.rbuf.len()));
         }
         // `read_buf` reads into the spare capacity without zeroing it; its future holds no
@@ -477,9 +546,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         let mut woken = 0;
         let batch = dispatch_batch(self.in_flight.len());
         while woken < batch {
+            // Only a top-level bulk, whose header the decoder is about to consume: inside an
+            // unfinished frame, these bytes are not at a frame's start.
+            let mut announced = announced_bulk(&self.rbuf);
+            if announced != 0 && self.decoder.is_mid_frame() {
+                announced = 0;
+            }
             match self.decoder.decode(&mut self.rbuf)? {
-                Some(frame) => woken += usize::from(self.route(frame)?),
-                None => return Ok(false),
+                Some(frame) => {
+                    self.bulk_want = 0;
+                    if self.dedicated {
+                        self.dedicated = false;
+                        if self.rbuf.is_empty() {
+                            self.rbuf = BytesMut::new();
+                        }
+                    }
+                    woken += usize::from(self.route(frame)?);
+                }
+                None => {
+                    if announced != 0 && self.decoder.is_mid_frame() {
+                        self.bulk_want = announced;
+                    }
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
@@ -602,7 +691,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                 // run first: they queue their next requests, which go out on the next turn
                 // while this one hands out the rest. The server then works on one batch
                 // while the client works on another, instead of the two taking turns.
-                defer(cx);
+                cx.waker().wake_by_ref();
                 return Ok(false);
             }
             if !wrote && !read {
@@ -661,15 +750,6 @@ impl<S> Drop for IoTask<S> {
     }
 }
 
-/// Schedules this task to run again after the tasks that are ready now (tokio's `yield_now`,
-/// which, unlike `wake_by_ref`, does not put the task first in line). False when the runtime
-/// had nothing to defer to and the task may go on at once.
-fn defer(cx: &mut Context<'_>) -> bool {
-    std::pin::pin!(tokio::task::yield_now())
-        .poll(cx)
-        .is_pending()
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
     type Output = ();
 
@@ -678,12 +758,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
         if this.yield_first {
             // Woken from idle, typically by the first of many callers queueing a request.
             // The scheduler runs a freshly woken task next, before the other callers that
-            // are ready to queue theirs; yielding once lets them all queue first, so they
-            // share one write instead of each paying a syscall (and the server a read).
+            // are ready to queue theirs; going to the back of the run queue once lets them
+            // all queue first, so they share one write instead of each paying a syscall (and
+            // the server a read). See the design note for why this is a self-wake.
             this.yield_first = false;
-            if defer(cx) {
-                return Poll::Pending;
-            }
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         match this.poll_inner(cx) {
             Ok(idle) => {
@@ -706,18 +786,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::dispatch_batch;
+    use super::{DEDICATED_MAX, DEDICATED_MIN, announced_bulk, dispatch_batch};
 
     #[test]
-    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_up_to_32() {
-        // Few callers: each is handed its reply and writes again before the next is.
-        assert_eq!(dispatch_batch(0), 1);
-        assert_eq!(dispatch_batch(7), 1);
-        assert_eq!(dispatch_batch(16), 2);
+    fn only_a_complete_header_of_a_large_bulk_sizes_the_read_buffer() {
+        let header = |n: usize| format!("${n}\r\n").into_bytes();
+        // Payload and CRLF, for lengths in range.
+        assert_eq!(announced_bulk(&header(DEDICATED_MIN)), DEDICATED_MIN + 2);
+        assert_eq!(announced_bulk(&header(1 << 20)), (1 << 20) + 2);
+        assert_eq!(announced_bulk(&header(DEDICATED_MAX)), DEDICATED_MAX + 2);
+        // Too short to matter, too long to reserve before the bytes arrive.
+        for n in [
+            0,
+            100,
+            10_000,
+            DEDICATED_MIN - 1,
+            DEDICATED_MAX + 1,
+            999_999_999,
+        ] {
+            assert_eq!(announced_bulk(&header(n)), 0, "{n}");
+        }
+        // Not (yet) a whole bulk header: a cut line, another type, a null, a sign, garbage.
+        for bad in [
+            &b"$1048576"[..],
+            b"$104857",
+            b"*1048576\r\n",
+            b"$-1\r\n",
+            b"$+1048576\r\n",
+            b"$10485x6\r\n",
+            b"$1048576\n\r",
+            b"$9999999999999999999999\r\n",
+            b"",
+        ] {
+            assert_eq!(announced_bulk(bad), 0, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_between_8_and_32() {
+        // Few callers: all of them at once (their next requests share one write).
+        assert_eq!(dispatch_batch(0), 8);
+        assert_eq!(dispatch_batch(7), 8);
+        assert_eq!(dispatch_batch(16), 8);
         assert_eq!(dispatch_batch(64), 8);
         assert_eq!(dispatch_batch(128), 16);
         // Thousands of callers: a turn stays short enough for the first ones to write again.
         assert_eq!(dispatch_batch(10_000), 32);
-        assert!((0..2_000).all(|n| (1..=32).contains(&dispatch_batch(n))));
+        assert!((0..2_000).all(|n| (8..=32).contains(&dispatch_batch(n))));
     }
 }
