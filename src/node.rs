@@ -109,7 +109,7 @@ impl PoolOptions {
             idle_check_after: config.idle_check_after(),
             telemetry: Arc::new(Telemetry {
                 query_text: config.is_trace_query_text(),
-                db: config.db(),
+                db: config.db().to_string(),
                 ..Telemetry::default()
             }),
         }

@@ -104,8 +104,9 @@ pub(crate) struct Telemetry {
     pub(crate) stats: Stats,
     /// Record `db.query.text` (redacted) on spans.
     pub(crate) query_text: bool,
-    /// The database index, `db.namespace`.
-    pub(crate) db: i64,
+    /// The database index as text, `db.namespace` (the conventions make it a string),
+    /// formatted once per client rather than per call.
+    pub(crate) db: String,
     /// Metric handles registered once, with the recorder installed when the client was
     /// made (the `metrics` crate's advice for hot paths: no key is built per call).
     #[cfg(feature = "metrics")]
@@ -169,7 +170,7 @@ impl<'a> Call<'a> {
             otel.status_code = Empty,
             db.system.name = "redis",
             db.operation.name = operation_name(cmd),
-            db.namespace = telemetry.db,
+            db.namespace = telemetry.db.as_str(),
             db.query.text = Empty,
             server.address = endpoint.and_then(host),
             server.port = endpoint.and_then(port),
@@ -207,7 +208,7 @@ impl<'a> Call<'a> {
             db.system.name = "redis",
             db.operation.name = operation,
             db.operation.batch.size = cmds.len(),
-            db.namespace = telemetry.db,
+            db.namespace = telemetry.db.as_str(),
             db.query.text = Empty,
             server.address = endpoint.and_then(host),
             server.port = endpoint.and_then(port),
