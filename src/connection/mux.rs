@@ -4,10 +4,17 @@
 //! # Design
 //!
 //! Callers never touch the socket. A request is encoded straight into the shared write queue
-//! (`Queue::buf`) under a short lock, together with a `Waiting` entry holding its reply channel.
-//! The I/O task ([`IoTask`], a hand-written future) swaps the whole queue out at once, so every
+//! under a short lock, together with a `Queued` entry holding its reply channel. The queue is a
+//! FIFO of segments (`Queue::segs`), each its own allocation: small requests coalesce into the
+//! open (last) segment until it holds [`WRITE_BATCH`] bytes; a request that takes a segment
+//! past that is split off into a segment of its own, and the next request opens a new one. The
+//! I/O task ([`IoTask`], a hand-written future) takes the front segment whole, so every small
 //! request that arrived while it was busy goes out in one `write` (automatic pipelining), and
-//! moves the entries into `in_flight`, the FIFO that replies are matched against.
+//! moves the entries into `in_flight`, the FIFO that replies are matched against. Why
+//! segments: with one contiguous queue, a batch cut off its front shared the allocation with
+//! the rest, so the next caller's append reallocated and copied everything queued behind a
+//! large value (at 512 callers of 1 MiB, most of the client's CPU); now a large value is
+//! copied once, into an allocation of its own size, and never moved again.
 //!
 //! Invariants, which together make cancellation and failure safe:
 //!
@@ -18,8 +25,14 @@
 //!   it is never sent (`Shared::cancel` when its future is dropped, and the `is_closed` check at
 //!   take time). So is one whose deadline passed while it was queued; its caller gets
 //!   `Timeout { sent: false }` and the connection is unaffected.
-//! - The task writes whole batches from its own buffer; a request's bytes are never split
-//!   between the queue and the socket, so nothing is left half written by a cancelled caller.
+//! - The task writes whole segments from its own buffer; a request's bytes never span two
+//!   segments (the split happens at its start), so they are never split between the queue
+//!   and the socket, and nothing is left half written by a cancelled caller.
+//! - Each `Queued` names its segment by number (`seg`, counted from `first_seg`, the number of
+//!   `segs.front()`) and its end within it; entries are in segment order, so a segment's
+//!   entries are a run of `queued`. A segment leaves the queue only from the front, whole,
+//!   with its run of entries; removing a request removes its bytes from its segment only,
+//!   which may leave an empty segment in place (skipped at take time) so numbers stay valid.
 //! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
 //!   reply.
 //! - When the task ends, for whatever reason, every queued request fails with
@@ -98,7 +111,9 @@ impl ReplyTx {
 /// A request queued but not yet taken by the I/O task.
 struct Queued {
     id: u64,
-    /// End of this request's bytes in `Queue::buf`.
+    /// The number of the segment holding this request's bytes (see `Queue::first_seg`).
+    seg: u64,
+    /// End of this request's bytes in its segment.
     end: usize,
     replies: usize,
     timeout: Option<Duration>,
@@ -118,7 +133,15 @@ struct InFlight {
 }
 
 struct Queue {
-    buf: BytesMut,
+    /// Queued bytes, one allocation per segment, in write order (see the design note).
+    segs: VecDeque<BytesMut>,
+    /// The number of `segs.front()`; segment numbers only grow.
+    first_seg: u64,
+    /// The last segment takes no more requests: it holds [`WRITE_BATCH`] bytes or more.
+    last_closed: bool,
+    /// An emptied write buffer kept for the next segment, so that a steady flow of small
+    /// requests reuses two allocations instead of making one per batch.
+    spare: Option<BytesMut>,
     queued: VecDeque<Queued>,
     next_id: u64,
     /// The I/O task's waker, present while it is idle waiting for requests.
@@ -164,12 +187,34 @@ impl Shared {
         if let Some(err) = &q.closed {
             return Err(err.lost(false));
         }
-        encode(&mut q.buf);
+        if q.segs.is_empty() || q.last_closed {
+            let seg = q
+                .spare
+                .take()
+                .unwrap_or_else(|| BytesMut::with_capacity(4096));
+            q.segs.push_back(seg);
+            q.last_closed = false;
+        }
+        let last = q.segs.back_mut().expect("a segment is open");
+        let start = last.len();
+        encode(last);
+        let mut end = last.len();
+        if end >= WRITE_BATCH {
+            if start > 0 {
+                // This request goes in a segment of its own, so that the one before stays a
+                // batch of at most WRITE_BATCH bytes and neither is copied again.
+                let own = last.split_off(start);
+                q.segs.push_back(own);
+                end -= start;
+            }
+            q.last_closed = true;
+        }
         let id = q.next_id;
         q.next_id += 1;
-        let end = q.buf.len();
+        let seg = q.first_seg + q.segs.len() as u64 - 1;
         q.queued.push_back(Queued {
             id,
+            seg,
             end,
             replies,
             timeout,
@@ -232,16 +277,39 @@ impl Shared {
     }
 }
 
-/// Removes `q.queued[pos]` and its bytes from the queue.
+/// Removes `q.queued[pos]` and its bytes from the queue (from its segment; an emptied
+/// segment stays, so that segment numbers stay valid).
 fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
-    let start = if pos == 0 { 0 } else { q.queued[pos - 1].end };
+    let seg = q.queued[pos].seg;
+    let start = match pos.checked_sub(1).map(|p| &q.queued[p]) {
+        Some(prev) if prev.seg == seg => prev.end,
+        _ => 0,
+    };
     let end = q.queued[pos].end;
     let removed = end - start;
-    let mut tail = q.buf.split_off(start);
-    tail.advance(removed);
-    q.buf.unsplit(tail);
+    let idx = usize::try_from(seg - q.first_seg).expect("segment in range");
+    let buf = &mut q.segs[idx];
+    if start == 0 && end == buf.len() && end >= WRITE_BATCH {
+        // The request is the whole segment (a large one): let go of its allocation.
+        *buf = BytesMut::new();
+    } else {
+        let mut tail = buf.split_off(start);
+        tail.advance(removed);
+        buf.unsplit(tail);
+    }
     let gone = q.queued.remove(pos).expect("pos is in range");
+    if q.queued.is_empty() {
+        // Every segment is empty now: drop them rather than let a run of withdrawn requests
+        // leave a trail of them.
+        q.first_seg += q.segs.len() as u64;
+        q.segs.clear();
+        q.last_closed = true;
+        return gone;
+    }
     for later in q.queued.iter_mut().skip(pos) {
+        if later.seg != seg {
+            break;
+        }
         later.end -= removed;
     }
     gone
@@ -376,7 +444,10 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) fn new_shared() -> Arc<Shared> {
     Arc::new(Shared {
         queue: Mutex::new(Queue {
-            buf: BytesMut::with_capacity(4096),
+            segs: VecDeque::new(),
+            first_seg: 0,
+            last_closed: false,
+            spare: None,
             queued: VecDeque::new(),
             next_id: 0,
             waker: None,
@@ -444,23 +515,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         }
         // A request taken into the write buffer is sent with its batch, whatever becomes of its
         // caller. Behind a large write that the server is slow to read, that could be long
-        // after the caller gave up; so a batch stops at WRITE_BATCH bytes, and what follows
-        // stays queued, where a caller that leaves withdraws it.
-        let take = if q.buf.len() <= WRITE_BATCH {
-            q.queued.len()
-        } else {
-            let within = q.queued.iter().take_while(|r| r.end <= WRITE_BATCH).count();
-            within.max(1)
-        };
-        if take == q.queued.len() {
-            std::mem::swap(&mut q.buf, &mut self.wbuf);
-        } else {
-            let end = q.queued[take - 1].end;
-            let rest = q.buf.split_off(end);
-            self.wbuf = std::mem::replace(&mut q.buf, rest);
-            for r in q.queued.iter_mut().skip(take) {
-                r.end -= end;
-            }
+        // after the caller gave up; so a batch is one segment (at most WRITE_BATCH bytes, or
+        // one larger request), and what follows stays queued, where a caller that leaves
+        // withdraws it. Segments emptied by removals are dropped on the way.
+        let first = q.queued.front().expect("not empty").seg;
+        while q.first_seg < first {
+            q.segs.pop_front();
+            q.first_seg += 1;
+        }
+        let take = q.queued.iter().take_while(|r| r.seg == first).count();
+        let seg = q.segs.pop_front().expect("the segment of a queued request");
+        q.first_seg += 1;
+        if q.segs.is_empty() {
+            // The open segment went: the next request opens a new one.
+            q.last_closed = true;
+        }
+        let done = std::mem::replace(&mut self.wbuf, seg);
+        if q.spare.is_none() {
+            q.spare = Some(done);
         }
         for r in q.queued.drain(..take) {
             if r.replies == 0 {
@@ -714,7 +786,8 @@ impl<S> IoTask<S> {
             let mut q = self.shared.lock();
             q.closed = Some(err.clone());
             q.waker = None;
-            q.buf.clear();
+            q.segs.clear();
+            q.spare = None;
             std::mem::take(&mut q.queued)
         };
         for r in queued {
