@@ -5,10 +5,10 @@
 //!
 //! Callers never touch the socket. A request is encoded straight into the shared write queue
 //! under a short lock, together with a `Queued` entry holding its reply channel. The queue is a
-//! FIFO of segments (`Queue::segs`), each its own allocation: small requests coalesce into the
-//! open (last) segment until it holds [`WRITE_BATCH`] bytes; a request that takes a segment
-//! past that is split off into a segment of its own, and the next request opens a new one. The
-//! I/O task ([`IoTask`], a hand-written future) takes the front segment whole, so every small
+//! FIFO of segments (the closed ones in `Queue::segs`, then `Queue::open`), each its own
+//! allocation: small requests coalesce into the open segment until it holds [`WRITE_BATCH`]
+//! bytes; a request that takes it past that is split off into a segment of its own, both are
+//! closed, and a fresh open segment takes the next request. The I/O task ([`IoTask`], a hand-written future) takes the front segment whole, so every small
 //! request that arrived while it was busy goes out in one `write` (automatic pipelining), and
 //! moves the entries into `in_flight`, the FIFO that replies are matched against. Why
 //! segments: with one contiguous queue, a batch cut off its front shared the allocation with
@@ -29,10 +29,12 @@
 //!   segments (the split happens at its start), so they are never split between the queue
 //!   and the socket, and nothing is left half written by a cancelled caller.
 //! - Each `Queued` names its segment by number (`seg`, counted from `first_seg`, the number of
-//!   `segs.front()`) and its end within it; entries are in segment order, so a segment's
-//!   entries are a run of `queued`. A segment leaves the queue only from the front, whole,
-//!   with its run of entries; removing a request removes its bytes from its segment only,
-//!   which may leave an empty segment in place (skipped at take time) so numbers stay valid.
+//!   `segs.front()`; the open segment, `Queue::open`, comes after `segs`) and its end within
+//!   it; entries are in segment order, so a segment's entries are a run of `queued`. A
+//!   segment leaves the queue only from the front, whole, with its run of entries (the open
+//!   one by a swap with the emptied write buffer, the common case with small requests);
+//!   removing a request removes its bytes from its segment only, which may leave an empty
+//!   segment in place (skipped at take time) so numbers stay valid.
 //! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
 //!   reply.
 //! - When the task ends, for whatever reason, every queued request fails with
@@ -134,11 +136,13 @@ struct InFlight {
 
 struct Queue {
     /// Queued bytes, one allocation per segment, in write order (see the design note).
+    /// The closed segments (each holds [`WRITE_BATCH`] bytes or more, or one request), before
+    /// `open`.
     segs: VecDeque<BytesMut>,
-    /// The number of `segs.front()`; segment numbers only grow.
+    /// The segment new requests are encoded into, numbered `first_seg + segs.len()`.
+    open: BytesMut,
+    /// The number of `segs.front()` (of `open` when `segs` is empty); numbers only grow.
     first_seg: u64,
-    /// The last segment takes no more requests: it holds [`WRITE_BATCH`] bytes or more.
-    last_closed: bool,
     /// An emptied write buffer kept for the next segment, so that a steady flow of small
     /// requests reuses two allocations instead of making one per batch.
     spare: Option<BytesMut>,
@@ -183,35 +187,31 @@ impl Shared {
         tx: ReplyTx,
     ) -> Result<u64, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut q = self.lock();
-        if let Some(err) = &q.closed {
+        let mut guard = self.lock();
+        if let Some(err) = &guard.closed {
             return Err(err.lost(false));
         }
-        if q.segs.is_empty() || q.last_closed {
-            let seg = q
-                .spare
-                .take()
-                .unwrap_or_else(|| BytesMut::with_capacity(4096));
-            q.segs.push_back(seg);
-            q.last_closed = false;
-        }
-        let last = q.segs.back_mut().expect("a segment is open");
-        let start = last.len();
-        encode(last);
-        let mut end = last.len();
+        let q = &mut *guard;
+        let start = q.open.len();
+        encode(&mut q.open);
+        let mut end = q.open.len();
+        let mut seg = q.first_seg + q.segs.len() as u64;
         if end >= WRITE_BATCH {
             if start > 0 {
                 // This request goes in a segment of its own, so that the one before stays a
                 // batch of at most WRITE_BATCH bytes and neither is copied again.
-                let own = last.split_off(start);
-                q.segs.push_back(own);
+                let own = q.open.split_off(start);
+                let before = std::mem::replace(&mut q.open, own);
+                q.segs.push_back(before);
                 end -= start;
+                seg += 1;
             }
-            q.last_closed = true;
+            let next = q.spare.take().unwrap_or_default();
+            let full = std::mem::replace(&mut q.open, next);
+            q.segs.push_back(full);
         }
         let id = q.next_id;
         q.next_id += 1;
-        let seg = q.first_seg + q.segs.len() as u64 - 1;
         q.queued.push_back(Queued {
             id,
             seg,
@@ -225,7 +225,7 @@ impl Shared {
             q.earliest = Some(q.earliest.map_or(d, |e| e.min(d)));
         }
         let waker = q.waker.take();
-        drop(q);
+        drop(guard);
         if let Some(w) = waker {
             w.wake();
         }
@@ -288,7 +288,11 @@ fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
     let end = q.queued[pos].end;
     let removed = end - start;
     let idx = usize::try_from(seg - q.first_seg).expect("segment in range");
-    let buf = &mut q.segs[idx];
+    let buf = if idx == q.segs.len() {
+        &mut q.open
+    } else {
+        &mut q.segs[idx]
+    };
     if start == 0 && end == buf.len() && end >= WRITE_BATCH {
         // The request is the whole segment (a large one): let go of its allocation.
         *buf = BytesMut::new();
@@ -303,7 +307,6 @@ fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
         // leave a trail of them.
         q.first_seg += q.segs.len() as u64;
         q.segs.clear();
-        q.last_closed = true;
         return gone;
     }
     for later in q.queued.iter_mut().skip(pos) {
@@ -445,8 +448,8 @@ pub(crate) fn new_shared() -> Arc<Shared> {
     Arc::new(Shared {
         queue: Mutex::new(Queue {
             segs: VecDeque::new(),
+            open: BytesMut::with_capacity(4096),
             first_seg: 0,
-            last_closed: false,
             spare: None,
             queued: VecDeque::new(),
             next_id: 0,
@@ -523,17 +526,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             q.segs.pop_front();
             q.first_seg += 1;
         }
-        let take = q.queued.iter().take_while(|r| r.seg == first).count();
-        let seg = q.segs.pop_front().expect("the segment of a queued request");
+        let take = if q.segs.is_empty() {
+            // The common case, small requests only: swap the open segment with the emptied
+            // write buffer, which becomes the new open segment.
+            std::mem::swap(&mut q.open, &mut self.wbuf);
+            q.queued.len()
+        } else {
+            let seg = q.segs.pop_front().expect("the segment of a queued request");
+            let done = std::mem::replace(&mut self.wbuf, seg);
+            if q.spare.is_none() {
+                q.spare = Some(done);
+            }
+            q.queued.iter().take_while(|r| r.seg == first).count()
+        };
         q.first_seg += 1;
-        if q.segs.is_empty() {
-            // The open segment went: the next request opens a new one.
-            q.last_closed = true;
-        }
-        let done = std::mem::replace(&mut self.wbuf, seg);
-        if q.spare.is_none() {
-            q.spare = Some(done);
-        }
         for r in q.queued.drain(..take) {
             if r.replies == 0 {
                 continue;
@@ -787,6 +793,7 @@ impl<S> IoTask<S> {
             q.closed = Some(err.clone());
             q.waker = None;
             q.segs.clear();
+            q.open.clear();
             q.spare = None;
             std::mem::take(&mut q.queued)
         };
