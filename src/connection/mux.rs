@@ -866,7 +866,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::{DEDICATED_MAX, DEDICATED_MIN, announced_bulk, dispatch_batch};
+    use super::{
+        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, WRITE_BATCH, announced_bulk, dispatch_batch,
+        new_shared,
+    };
+
+    #[test]
+    fn a_large_request_gets_its_own_segment_and_leaves_it_with_its_bytes() {
+        let shared = new_shared();
+        let put = |bytes: Vec<u8>| {
+            shared
+                .submit(|b| b.extend_from_slice(&bytes), 0, None, ReplyTx::None)
+                .unwrap()
+        };
+        let big = vec![b'b'; WRITE_BATCH + 10];
+        let a = put(b"aaa".to_vec());
+        let b = put(big.clone());
+        let _c = put(b"ccc".to_vec());
+        let bytes = |shared: &super::Shared| {
+            let q = shared.lock();
+            let mut all: Vec<u8> = q.segs.iter().flat_map(|s| s.to_vec()).collect();
+            all.extend_from_slice(&q.open);
+            (all, q.segs.len())
+        };
+        let (all, closed) = bytes(&shared);
+        // "aaa" closed before the large request, which is closed alone; "ccc" is open.
+        assert_eq!(closed, 2);
+        assert_eq!(all, [&b"aaa"[..], &big, b"ccc"].concat());
+        assert!(shared.cancel(b));
+        assert_eq!(bytes(&shared).0, b"aaaccc");
+        assert!(shared.cancel(a));
+        assert_eq!(bytes(&shared).0, b"ccc");
+        let q = shared.lock();
+        let c = q.queued.front().unwrap();
+        // The remaining request still points at its own bytes in the open segment.
+        assert_eq!((c.seg, c.end), (q.first_seg + q.segs.len() as u64, 3));
+    }
 
     #[test]
     fn only_a_complete_header_of_a_large_bulk_sizes_the_read_buffer() {
