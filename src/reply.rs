@@ -205,9 +205,17 @@ impl FromReply for String {
 impl<T: FromReply> FromReply for Option<T> {
     /// `None` for any null, otherwise `Some` of the converted value.
     fn from_reply(frame: Frame) -> Result<Self, Error> {
-        match check(frame)? {
+        match frame {
             Frame::Null | Frame::NullBulkString | Frame::NullArray => Ok(None),
-            f => T::from_reply(f).map(Some),
+            // The common reply, neither an error nor wrapped in attributes: `check` would
+            // hand it back unchanged, so it goes to `T` without that extra move.
+            f if !f.is_error() && !matches!(f, Frame::Attribute { .. }) => {
+                T::from_reply(f).map(Some)
+            }
+            f => match check(f)? {
+                Frame::Null | Frame::NullBulkString | Frame::NullArray => Ok(None),
+                f => T::from_reply(f).map(Some),
+            },
         }
     }
 }
@@ -336,6 +344,25 @@ mod tests {
             assert_eq!(Option::<String>::from_reply(null.clone()).unwrap(), None);
             assert!(Vec::<String>::from_reply(null).unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn optional_replies_see_through_attributes_and_fail_on_errors() {
+        let wrap = |data: Frame| Frame::Attribute {
+            attributes: vec![(bulk("ttl"), Frame::Integer(3))],
+            data: Box::new(data),
+        };
+        assert_eq!(
+            Option::<String>::from_reply(wrap(Frame::Null)).unwrap(),
+            None
+        );
+        let some = Option::<String>::from_reply(wrap(bulk("v"))).unwrap();
+        assert_eq!(some.as_deref(), Some("v"));
+        // Even `Frame`, which takes an error reply as data, fails when optional.
+        let e = Option::<Frame>::from_reply(Frame::SimpleError("ERR x".into())).unwrap_err();
+        assert_eq!(e.code(), Some("ERR"));
+        let e = Option::<Bytes>::from_reply(wrap(Frame::BulkError("NOPE y".into()))).unwrap_err();
+        assert_eq!(e.code(), Some("NOPE"));
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Kind {
     /// `redis_manager::Client` on one server.
     Ours,
+    /// `redis_manager::Client` on one server with its client-side cache on (default
+    /// `CacheConfig`).
+    OursCached,
     /// redis-rs `MultiplexedConnection`, cloned into every task.
     RedisRs,
     /// fred `Client` (one auto-pipelined connection).
@@ -35,6 +38,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Ours | Kind::OursCluster => "ours",
+            Kind::OursCached => "ours cached",
             Kind::RedisRs | Kind::RedisRsCluster => "redis-rs",
             #[cfg(feature = "fred")]
             Kind::Fred => "fred",
@@ -140,11 +144,14 @@ impl Conn {
     /// The client's error, as text.
     pub async fn open(kind: Kind, target: &Target) -> Result<Conn, String> {
         let conn = match (kind, target) {
-            (Kind::Ours, Target::Single(port)) => {
-                let config = redis_manager::Config::builder()
+            (Kind::Ours | Kind::OursCached, Target::Single(port)) => {
+                let mut config = redis_manager::Config::builder()
                     .host("127.0.0.1")
                     .port(*port)
                     .response_timeout(Some(RESPONSE_TIMEOUT));
+                if kind == Kind::OursCached {
+                    config = config.cache(redis_manager::CacheConfig::default());
+                }
                 Conn::Ours(redis_manager::Client::connect(config).await.map_err(err)?)
             }
             (Kind::OursCluster, Target::Cluster(seeds)) => {

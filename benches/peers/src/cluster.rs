@@ -34,6 +34,7 @@ pub fn run(rt: &Runtime, cluster: &Cluster, plan: &Plan) {
             pipeline: 1,
             op: Op::SetGet,
             keys_per_task: 256,
+            shared_keys: false,
         };
         let out = cluster
             .flushall()

@@ -126,6 +126,7 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
                     },
                     op: Op::SetGet,
                     keys_per_task: keys_per_task(tasks, len, o.max_in_flight),
+                    shared_keys: false,
                 };
                 let out = if in_flight_bytes(&point) > o.max_in_flight {
                     Err(format!(
@@ -247,6 +248,7 @@ pub fn e2e(rt: &Runtime, server: &Server, o: &Options) {
             pipeline: 1,
             op: Op::SetGet,
             keys_per_task: keys_per_task(tasks, 100, o.max_in_flight),
+            shared_keys: false,
         })
         .collect();
     points.push(Point {
@@ -255,6 +257,7 @@ pub fn e2e(rt: &Runtime, server: &Server, o: &Options) {
         pipeline: o.pipeline,
         op: Op::SetGet,
         keys_per_task: 256,
+        shared_keys: false,
     });
     eprintln!(
         "e2e: {} points, {} reps of ~{:.2} s per client",
@@ -333,6 +336,7 @@ fn versus_redis_benchmark(rt: &Runtime, server: &Server, plan: &Plan) {
         pipeline: 1,
         op: Op::SetGet,
         keys_per_task: 256,
+        shared_keys: false,
     };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..plan.reps {

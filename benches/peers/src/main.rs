@@ -31,7 +31,7 @@ scenarios:
             and ours with 64 tasks as a fraction of redis-benchmark -c 64 -P 1
   sweep     ours vs redis-rs: tasks x value sizes x plain/pipelined (~10-15 min by default)
   cluster   ours vs redis-rs on a private 3-master cluster
-  cache     read-mostly GETs: redis-rs cache-aio, the reference for our client-side cache
+  cache     hot-key GETs: ours with its client-side cache vs redis-rs cache-aio and ours uncached
 
 flags:
   --quick               a smoke run (fewer reps, shorter runs, fewer sweep points)

@@ -67,6 +67,9 @@ pub struct Point {
     pub op: Op,
     /// Keys per task, cycled through: bounds the server's memory.
     pub keys_per_task: usize,
+    /// Every task reads the same `keys_per_task` keys (each from its own starting point)
+    /// rather than keys of its own: hot keys shared by the tasks.
+    pub shared_keys: bool,
 }
 
 /// The bytes of the values a point has in flight at once: the SET arguments of every task's
@@ -92,7 +95,8 @@ fn work(p: &Point, rounds: usize, keys: &Arc<Vec<Arc<[String]>>>, value: &Bytes)
     })
 }
 
-/// Connects `kind`, runs `work` once, closes.
+/// Connects `kind`, runs `work` once (GET-only work after an untimed pass over its keys),
+/// closes.
 ///
 /// # Errors
 ///
@@ -104,6 +108,23 @@ pub async fn measure(
     server_cpu: &dyn Fn() -> Option<Duration>,
 ) -> Result<Sample, String> {
     let conn = Conn::open(kind, target).await?;
+    if work.op == Op::GetOnly {
+        // Untimed: every task reads each of its keys twice first, so that a client with a
+        // cache is measured on hits (each run has a fresh connection, so a cold cache); the
+        // same pass for every client.
+        let warm = Arc::new(Work {
+            tasks: work.tasks,
+            pipeline: work.pipeline,
+            op: work.op,
+            rounds: 2 * work.keys[0].len(),
+            value: work.value.clone(),
+            keys: Arc::clone(&work.keys),
+        });
+        if let Err(e) = conn.run(&warm).await {
+            conn.close().await;
+            return Err(format!("{} warm-up: {e}", kind.label()));
+        }
+    }
     let (srv0, cpu0, t0) = (server_cpu(), sys::process_cpu(), Instant::now());
     let result = conn.run(work).await;
     let (wall, cpu1, srv1) = (t0.elapsed(), sys::process_cpu(), server_cpu());
@@ -130,9 +151,16 @@ pub async fn compare(
     plan: &Plan,
     server_cpu: &dyn Fn() -> Option<Duration>,
 ) -> Result<Vec<Vec<Sample>>, String> {
+    let n = point.keys_per_task.max(1);
     let keys: Arc<Vec<Arc<[String]>>> = Arc::new(
         (0..point.tasks)
-            .map(|t| (0..point.keys_per_task.max(1)).map(|i| key(t, i)).collect())
+            .map(|t| match point.shared_keys {
+                // The same keys, each task starting at its own offset.
+                true => (0..n)
+                    .map(|i| key(0, (i + t * n / point.tasks) % n))
+                    .collect(),
+                false => (0..n).map(|i| key(t, i)).collect(),
+            })
             .collect(),
     );
     let value = value(point.value_len);
