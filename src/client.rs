@@ -111,9 +111,17 @@ impl Client {
     }
 
     /// A snapshot of this client's counters (shared by its clones): commands, failures,
-    /// timeouts, reconnects, redirections, dropped pub/sub messages. For services with no
+    /// timeouts, reconnects, redirections, dropped pub/sub messages, and the client-side
+    /// cache's hits, misses, invalidations and evictions. For services with no
     /// metrics stack; the `metrics` feature sends the same events to a `metrics` recorder.
     pub fn stats(&self) -> crate::observe::ClientStats {
-        self.pool.telemetry().stats.snapshot()
+        let mut stats = self.pool.telemetry().stats.snapshot();
+        if let Some(cache) = self.cache_stats() {
+            stats.cache_hits = cache.hits;
+            stats.cache_misses = cache.misses;
+            stats.cache_invalidations = cache.invalidations;
+            stats.cache_evictions = cache.evictions;
+        }
+        stats
     }
 }

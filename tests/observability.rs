@@ -385,6 +385,63 @@ fn metrics_count_operations_by_name_and_outcome() {
     assert!(matches!(pending.3, DebugValue::Gauge(g) if g.into_inner() == 0.0));
 }
 
+/// The client-side cache's counts, in `Client::stats` and as `metrics` counters.
+#[cfg(feature = "metrics")]
+#[test]
+fn cache_events_reach_the_stats_and_the_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use redis_manager::CacheConfig;
+
+    let server = RedisServer::start();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let stats = metrics::with_local_recorder(&recorder, || {
+        support::runtime().block_on(async {
+            let client = Client::new(config(&server).cache(CacheConfig::new(1 << 20))).unwrap();
+            client.set("obs:c", "1").await.unwrap();
+            assert_eq!(
+                client.get("obs:c").await.unwrap().as_deref(),
+                Some(&b"1"[..])
+            );
+            assert_eq!(
+                client.get("obs:c").await.unwrap().as_deref(),
+                Some(&b"1"[..])
+            );
+            // Another client's write: wait for its invalidation on the statistics.
+            let other = Client::new(config(&server)).unwrap();
+            other.set("obs:c", "2").await.unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while client.stats().cache_invalidations == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no invalidation arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            client.stats()
+        })
+    });
+    assert_eq!((stats.cache_hits, stats.cache_misses), (1, 1), "{stats:?}");
+    assert!(stats.cache_invalidations >= 1, "{stats:?}");
+    let snapshot = snapshotter.snapshot().into_vec();
+    let count = |event: &str| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let k = key.key();
+                k.name() == "redis.client.cache.events"
+                    && k.labels().any(|l| l.key() == "event" && l.value() == event)
+            })
+            .map(|(.., v)| match v {
+                DebugValue::Counter(n) => *n,
+                other => panic!("{event}: {other:?}"),
+            })
+    };
+    assert_eq!(count("hit"), Some(1));
+    assert_eq!(count("miss"), Some(1));
+    assert!(count("invalidation").is_some_and(|n| n >= 1));
+}
+
 #[tokio::test]
 async fn connections_are_counted_by_state() {
     captured();

@@ -241,8 +241,9 @@ impl Shard {
         self.values = 0;
     }
 
-    /// Evicts until within `budget`.
-    fn evict(&mut self, budget: usize) {
+    /// Evicts until within `budget`; returns how many entries went.
+    fn evict(&mut self, budget: usize) -> u64 {
+        let before = self.evictions;
         while self.bytes > budget {
             let Some((key, epoch)) = self.clock.pop_front() else {
                 break;
@@ -267,6 +268,7 @@ impl Shard {
             self.clock
                 .retain(|(k, epoch)| map.get(k).is_some_and(|e| e.epoch == *epoch));
         }
+        self.evictions - before
     }
 }
 
@@ -281,6 +283,44 @@ pub(crate) struct Cache {
     live: AtomicUsize,
     next_epoch: AtomicU64,
     flushes: AtomicU64,
+    /// The same events for a `metrics` recorder, registered once (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    metrics: Counters,
+}
+
+/// The cache's `metrics` counters (`redis.client.cache.events` by `event`).
+#[cfg(feature = "metrics")]
+struct Counters {
+    hit: metrics::Counter,
+    miss: metrics::Counter,
+    invalidation: metrics::Counter,
+    eviction: metrics::Counter,
+    flush: metrics::Counter,
+}
+
+#[cfg(feature = "metrics")]
+impl Counters {
+    fn new() -> Counters {
+        let c =
+            |event: &'static str| metrics::counter!("redis.client.cache.events", "event" => event);
+        Counters {
+            hit: c("hit"),
+            miss: c("miss"),
+            invalidation: c("invalidation"),
+            eviction: c("eviction"),
+            flush: c("flush"),
+        }
+    }
+}
+
+/// Which `metrics` counter an event goes to ([`Cache::count`]).
+#[derive(Clone, Copy)]
+enum Event {
+    Hit,
+    Miss,
+    Invalidation,
+    Eviction,
+    Flush,
 }
 
 impl std::fmt::Debug for Cache {
@@ -446,7 +486,29 @@ impl Cache {
             live: AtomicUsize::new(0),
             next_epoch: AtomicU64::new(1),
             flushes: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: Counters::new(),
         }
+    }
+
+    /// Reports `n` events to the `metrics` recorder; nothing without the feature. The
+    /// shards' own counts (for [`Cache::stats`]) are kept beside, under their locks.
+    #[inline]
+    fn count(&self, event: Event, n: u64) {
+        #[cfg(feature = "metrics")]
+        {
+            let c = &self.metrics;
+            match event {
+                Event::Hit => &c.hit,
+                Event::Miss => &c.miss,
+                Event::Invalidation => &c.invalidation,
+                Event::Eviction => &c.eviction,
+                Event::Flush => &c.flush,
+            }
+            .increment(n);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (event, n);
     }
 
     fn shard(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
@@ -505,6 +567,7 @@ impl Cache {
                     e.used = true;
                     let frame = value.frame.clone();
                     shard.hits += 1;
+                    self.count(Event::Hit, 1);
                     return Some(Lookup::Hit(frame));
                 }
                 let old = e.values.swap_remove(i);
@@ -512,10 +575,12 @@ impl Cache {
                 shard.bytes -= old.size;
                 shard.values -= 1;
                 shard.evictions += 1;
+                self.count(Event::Eviction, 1);
             }
             found = Some(e.epoch);
         }
         shard.misses += 1;
+        self.count(Event::Miss, 1);
         if !live {
             return Some(Lookup::Miss(None));
         }
@@ -549,7 +614,8 @@ impl Cache {
             },
         );
         shard.bytes += bytes;
-        shard.evict(self.shard_budget);
+        let evicted = shard.evict(self.shard_budget);
+        self.count(Event::Eviction, evicted);
         (key, epoch)
     }
 
@@ -575,6 +641,7 @@ impl Cache {
         }
         if found.len() == cmd.len() - 1 {
             self.shard(cmd.arg_bytes(1).unwrap_or_default()).hits += 1;
+            self.count(Event::Hit, 1);
             return Lookup::Hit(Frame::Array(found));
         }
         drop(found);
@@ -584,6 +651,7 @@ impl Cache {
             let mut shard = self.shard(key);
             if i == 0 {
                 shard.misses += 1;
+                self.count(Event::Miss, 1);
             }
             if !live {
                 continue;
@@ -644,7 +712,8 @@ impl Cache {
                 shard.values += 1;
             }
         }
-        shard.evict(self.shard_budget);
+        let evicted = shard.evict(self.shard_budget);
+        self.count(Event::Eviction, evicted);
         true
     }
 
@@ -654,6 +723,7 @@ impl Cache {
         shard.remove(key);
         if counted {
             shard.invalidations += 1;
+            self.count(Event::Invalidation, 1);
         }
     }
 
@@ -663,6 +733,7 @@ impl Cache {
             s.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.count(Event::Flush, 1);
     }
 
     /// A command of this client that may write: drops its marked keys now (or everything,

@@ -59,7 +59,7 @@
 //! | `redis.client.redirects` | counter | `kind` (`moved`, `ask`) |
 //! | `redis.client.topology_refreshes` | counter | |
 //! | `redis.client.pubsub.dropped`, `redis.client.pubsub.resubscribes` | counter | |
-//! | `redis.client.cache.events` | counter | `event` (`hit`, `miss`, `invalidation`, `eviction`) |
+//! | `redis.client.cache.events` | counter | `event` (`hit`, `miss`, `invalidation`, `eviction`, `flush`) |
 //!
 //! Install the recorder before creating clients: a client registers its per-call metric
 //! handles with the recorder of its creation, once, so that a command builds no metric
@@ -77,8 +77,6 @@ use resp_codec::Frame;
 use tracing::Span;
 use tracing::field::Empty;
 
-#[allow(unused_imports)] // The client-side cache's hook.
-pub(crate) use stats::CacheEvent;
 pub use stats::ClientStats;
 pub(crate) use stats::Stats;
 

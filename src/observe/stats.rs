@@ -78,16 +78,6 @@ impl ClientStats {
     }
 }
 
-/// What happened in a client-side cache, for [`Stats::cache`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // The hook for the client-side cache, which calls it once it lands.
-pub(crate) enum CacheEvent {
-    Hit,
-    Miss,
-    Invalidation,
-    Eviction,
-}
-
 /// Shards of the per-command counter: each thread adds to its own cache line, so that
 /// tasks on several worker threads do not pass one line back and forth on every command
 /// (a cost an instruction count cannot show). A snapshot sums them.
@@ -131,10 +121,6 @@ pub(crate) struct Stats {
     connections_used: AtomicI64,
     pubsub_dropped: AtomicU64,
     pubsub_resubscribes: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    cache_invalidations: AtomicU64,
-    cache_evictions: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -161,10 +147,11 @@ impl Stats {
             connections_used: self.connections_used.load(Relaxed).max(0) as u64,
             pubsub_dropped: r(&self.pubsub_dropped),
             pubsub_resubscribes: r(&self.pubsub_resubscribes),
-            cache_hits: r(&self.cache_hits),
-            cache_misses: r(&self.cache_misses),
-            cache_invalidations: r(&self.cache_invalidations),
-            cache_evictions: r(&self.cache_evictions),
+            // The cache keeps its own counts; `Client::stats` copies them in.
+            cache_hits: 0,
+            cache_misses: 0,
+            cache_invalidations: 0,
+            cache_evictions: 0,
         }
     }
 
@@ -278,20 +265,6 @@ impl Stats {
         bump(&self.pubsub_resubscribes);
         #[cfg(feature = "metrics")]
         metrics::counter!("redis.client.pubsub.resubscribes").increment(1);
-    }
-
-    /// The hook for the client-side cache: one lookup's or one entry's fate.
-    #[allow(dead_code)] // Called by the client-side cache once it lands.
-    pub(crate) fn cache(&self, event: CacheEvent) {
-        let (counter, _name) = match event {
-            CacheEvent::Hit => (&self.cache_hits, "hit"),
-            CacheEvent::Miss => (&self.cache_misses, "miss"),
-            CacheEvent::Invalidation => (&self.cache_invalidations, "invalidation"),
-            CacheEvent::Eviction => (&self.cache_evictions, "eviction"),
-        };
-        bump(counter);
-        #[cfg(feature = "metrics")]
-        metrics::counter!("redis.client.cache.events", "event" => _name).increment(1);
     }
 }
 
