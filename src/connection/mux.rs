@@ -383,19 +383,20 @@ pub(crate) struct IoTask<S> {
 
 /// Callers woken per turn before the task lets them run (see `poll_inner`): an eighth of the
 /// requests in flight, so that about eight waves of requests overlap between client and
-/// server, but at least 8, and at most 32 so that the first callers of a turn write again
+/// server, at least one, and at most 32 so that the first callers of a turn write again
 /// soon.
 ///
 /// Why it scales: each turn's callers queue their next requests as one write, and the server
 /// answers them as one batch. Too large a turn for the concurrency and client and server take
-/// turns; a small one costs a syscall on both sides per wave. The floor of 8: with 8 or 16
-/// callers, one caller per turn meant one `sendto` per operation (as redis-rs makes), 8 per
-/// turn one per 8 (`strace -c -f`, pinned, against one server), and client CPU per operation
-/// 0–11 % lower in interleaved runs. Measured when turns still yielded to the I/O driver, a fixed
-/// 16 against the eighth: 32 callers 274–291k → 550–625k ops/s, 64 callers 623–647k →
-/// 930–964k.
+/// turns instead of overlapping. A floor of 8 halved the writes with 8 or 16 callers and cost
+/// 0–11 % less client CPU, but on a quiet machine it made them take turns: 0.5–0.8× redis-rs's
+/// ops/s with 8 callers and 0.7–0.8× with 16, against 1.05–1.1× and 1.1–1.3× with a floor of
+/// one (peer comparison, interleaved, two runs each). A turn no longer yields to the I/O
+/// driver (see the design note), so a small turn costs no `epoll_wait`. Measured when turns
+/// still yielded, a fixed 16 against the eighth: 32 callers 274–291k → 550–625k ops/s, 64
+/// callers 623–647k → 930–964k.
 fn dispatch_batch(in_flight: usize) -> usize {
-    (in_flight / 8).clamp(8, 32)
+    (in_flight / 8).clamp(1, 32)
 }
 
 /// Bytes of queued requests taken into one write batch, unless the first request alone is
@@ -938,15 +939,15 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_between_8_and_32() {
-        // Few callers: all of them at once (their next requests share one write).
-        assert_eq!(dispatch_batch(0), 8);
-        assert_eq!(dispatch_batch(7), 8);
-        assert_eq!(dispatch_batch(16), 8);
+    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_between_1_and_32() {
+        // Few callers: one per turn, so client and server overlap instead of taking turns.
+        assert_eq!(dispatch_batch(0), 1);
+        assert_eq!(dispatch_batch(15), 1);
+        assert_eq!(dispatch_batch(16), 2);
         assert_eq!(dispatch_batch(64), 8);
         assert_eq!(dispatch_batch(128), 16);
         // Thousands of callers: a turn stays short enough for the first ones to write again.
         assert_eq!(dispatch_batch(10_000), 32);
-        assert!((0..2_000).all(|n| (8..=32).contains(&dispatch_batch(n))));
+        assert!((0..2_000).all(|n| (1..=32).contains(&dispatch_batch(n))));
     }
 }
