@@ -49,8 +49,6 @@
 //!   `AUTH` to the shared and the idle connections, never to one in use (see
 //!   [`NodePool::start_reauth`]).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -70,8 +68,7 @@ use crate::error::Error;
 use crate::observe::Telemetry;
 use crate::reply::check as check_reply;
 
-/// A boxed future, for the one trait object below.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) use futures_core::future::BoxFuture;
 
 /// Where a node pool's master is when its address is not fixed (Sentinel): asked at every
 /// connect, so every reconnect resolves the master afresh.

@@ -84,7 +84,7 @@ pub use config::{CacheConfig, CachedCommand, DEFAULT_CACHE_MAX_BYTES, TrackingMo
 use crate::command::Cmd;
 use crate::connection::{ConnectOptions, Connection, PushHook, Redirect, Tracking, push_channel};
 use crate::error::Error;
-use crate::node::BoxFuture;
+use futures_core::future::BoxFuture;
 
 /// Bookkeeping charged per key entry and per cached value, on top of their bytes: the map
 /// slot, the clock slot and the vectors' headers, roughly.

@@ -55,7 +55,7 @@ pub(crate) trait Tracking: Send + Sync {
     fn redirect<'a>(
         &'a self,
         opts: &'a ConnectOptions,
-    ) -> crate::node::BoxFuture<'a, Result<Redirect, Error>>;
+    ) -> futures_core::future::BoxFuture<'a, Result<Redirect, Error>>;
     /// A connection with tracking on is about to serve requests: its hook. `close` ends
     /// that connection (called when its invalidations can no longer arrive).
     fn opened(
