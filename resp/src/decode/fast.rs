@@ -4,7 +4,7 @@
 //! way, by calling the same rules (`rules.rs`, `number.rs`); anything else, including every
 //! error, is left to the state machine untouched.
 
-use super::machine::{LIST_SLOT, PAIR_SLOT, extend_within, put, put_list};
+use super::build::{LIST_SLOT, PAIR_SLOT, extend_within, put, put_list};
 use super::number::*;
 use super::rules::*;
 use super::*;

@@ -413,6 +413,7 @@ mod work {
     pub(super) fn note(_: usize) {}
 }
 
+mod build;
 mod fast;
 mod machine;
 mod number;

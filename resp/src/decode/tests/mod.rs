@@ -6,7 +6,7 @@
 //! arithmetic and memory under hostile input). This file holds the helpers they share.
 
 use super::*;
-use super::{machine::*, number::*, rules::*};
+use super::{build::*, number::*, rules::*};
 
 use crate::encode::encode_frame;
 
