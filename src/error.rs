@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use resp_codec::DecodeError;
 
-pub use crate::cmd::HashStructError;
 pub use crate::config::{ConfigError, CredentialsError};
 
 /// The result type of this crate.
@@ -476,3 +475,66 @@ mod tests {
         assert!(t.is_timeout() && t.is_outcome_unknown());
     }
 }
+
+/// Why a struct could not be written as a hash, or a hash read into a struct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HashStructError {
+    /// The value written is not a struct (a map, a sequence, a number, ...).
+    NotAStruct {
+        /// What it is instead (`"map"`, `"sequence"`, `"i64"`, ...).
+        kind: &'static str,
+    },
+    /// A field's type has no flat representation: a nested struct, a map, a sequence, a
+    /// tuple, an enum variant with data or a unit.
+    Unsupported {
+        /// The struct field.
+        field: String,
+        /// What the field holds (`"struct"`, `"sequence"`, ...).
+        kind: &'static str,
+    },
+    /// A value in the hash does not parse as its field's type.
+    Invalid {
+        /// The hash field.
+        field: String,
+        /// The type it should have held (`"integer"`, `"bool"`, ...).
+        expected: &'static str,
+    },
+    /// Reported by the struct's `Deserialize`/`Serialize` implementation: a missing field,
+    /// an unknown variant name, an unknown field under `deny_unknown_fields`, ...
+    Custom {
+        /// The hash field, when the error is about one.
+        field: Option<String>,
+        /// The message.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for HashStructError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashStructError::NotAStruct { kind } => {
+                write!(f, "only a struct can be stored as a hash, not a {kind}")
+            }
+            HashStructError::Unsupported { field, kind } => {
+                write!(
+                    f,
+                    "field `{field}`: a {kind} cannot be stored in a hash field"
+                )
+            }
+            HashStructError::Invalid { field, expected } => {
+                write!(f, "field `{field}`: the value is not a valid {expected}")
+            }
+            HashStructError::Custom {
+                field: Some(field),
+                message,
+            } => write!(f, "field `{field}`: {message}"),
+            HashStructError::Custom {
+                field: None,
+                message,
+            } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for HashStructError {}

@@ -65,8 +65,6 @@
 //! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and `PushHook::push`'s
 //! parsing of the invalidation message.
 
-mod config;
-
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
@@ -79,7 +77,8 @@ use bytes::Bytes;
 use resp_codec::Frame;
 use smallvec::SmallVec;
 
-pub use config::{CacheConfig, CachedCommand, DEFAULT_CACHE_MAX_BYTES, TrackingMode};
+pub use crate::config::cache::DEFAULT_CACHE_MAX_BYTES;
+pub use crate::config::{CacheConfig, CachedCommand, TrackingMode};
 
 use crate::command::Cmd;
 use crate::connection::{ConnectOptions, Connection, PushHook, Redirect, Tracking, push_channel};

@@ -12,71 +12,8 @@ use resp_codec::Frame;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::ser::{self, Impossible, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, HashStructError};
 use crate::reply::{FromReply, into_pairs};
-
-/// Why a struct could not be written as a hash, or a hash read into a struct.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HashStructError {
-    /// The value written is not a struct (a map, a sequence, a number, ...).
-    NotAStruct {
-        /// What it is instead (`"map"`, `"sequence"`, `"i64"`, ...).
-        kind: &'static str,
-    },
-    /// A field's type has no flat representation: a nested struct, a map, a sequence, a
-    /// tuple, an enum variant with data or a unit.
-    Unsupported {
-        /// The struct field.
-        field: String,
-        /// What the field holds (`"struct"`, `"sequence"`, ...).
-        kind: &'static str,
-    },
-    /// A value in the hash does not parse as its field's type.
-    Invalid {
-        /// The hash field.
-        field: String,
-        /// The type it should have held (`"integer"`, `"bool"`, ...).
-        expected: &'static str,
-    },
-    /// Reported by the struct's `Deserialize`/`Serialize` implementation: a missing field,
-    /// an unknown variant name, an unknown field under `deny_unknown_fields`, ...
-    Custom {
-        /// The hash field, when the error is about one.
-        field: Option<String>,
-        /// The message.
-        message: String,
-    },
-}
-
-impl fmt::Display for HashStructError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HashStructError::NotAStruct { kind } => {
-                write!(f, "only a struct can be stored as a hash, not a {kind}")
-            }
-            HashStructError::Unsupported { field, kind } => {
-                write!(
-                    f,
-                    "field `{field}`: a {kind} cannot be stored in a hash field"
-                )
-            }
-            HashStructError::Invalid { field, expected } => {
-                write!(f, "field `{field}`: the value is not a valid {expected}")
-            }
-            HashStructError::Custom {
-                field: Some(field),
-                message,
-            } => write!(f, "field `{field}`: {message}"),
-            HashStructError::Custom {
-                field: None,
-                message,
-            } => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for HashStructError {}
 
 impl HashStructError {
     /// Attaches the hash field to an error that did not know it.

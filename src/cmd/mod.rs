@@ -26,9 +26,9 @@ mod transaction;
 mod typed;
 
 pub use crate::command::{Cmd, cmd};
+pub use crate::error::HashStructError;
 pub use crate::reply::FromReply;
 pub(crate) use crate::reply::check as check_reply;
-pub use hash_serde::HashStructError;
 pub use hashes::HashCommands;
 pub use keys::{ExpireOption, KeyCommands};
 pub use lists::ListCommands;

@@ -266,7 +266,7 @@ impl Config {
                     |n| *n >= 1024,
                     EXPECTED_CACHE,
                 )?;
-                let mut cache = crate::cache::CacheConfig::new(max);
+                let mut cache = super::CacheConfig::new(max);
                 if let Some(age) = age {
                     let t = parse_seconds(REDIS_CACHE_MAX_AGE, &age)?;
                     if t.is_zero() {

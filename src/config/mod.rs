@@ -35,14 +35,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod builder;
+pub(crate) mod cache;
 mod credentials;
 pub mod env;
 mod error;
 mod tls;
 mod url;
 
-pub use crate::cache::{CacheConfig, CachedCommand, TrackingMode};
 pub use builder::ConfigBuilder;
+pub use cache::{CacheConfig, CachedCommand, TrackingMode};
 pub(crate) use credentials::ProviderHandle;
 pub use credentials::{BoxFuture, Credentials, CredentialsError, CredentialsProvider};
 pub use error::ConfigError;

@@ -378,7 +378,7 @@ impl RedisManager {
     /// What the current client's client-side cache counted, when caching is on and a client
     /// is up (see [`Client::cache_stats`]). `get`, `get_json`, `hget` and `exists` are
     /// served from that cache when it holds their key.
-    pub fn cache_stats(&self) -> Option<crate::CacheStats> {
+    pub fn cache_stats(&self) -> Option<crate::cache::CacheStats> {
         self.inner.current_client()?.cache_stats()
     }
 
