@@ -659,3 +659,50 @@ async fn a_frozen_server_costs_the_tracking_connection_and_the_cache() {
     let value = until_ok("the reconnect", async || client.get("k").await).await;
     assert_eq!(text(value).unwrap(), "v2");
 }
+
+/// A task that reads a cached key in a loop answers from memory every time, yet it must still
+/// yield now and then (tokio's budget), or on a one-thread runtime nothing else ever runs: here
+/// the timer that stops it would never fire, and the test would hang (caught by the thread's
+/// deadline).
+#[test]
+fn a_loop_of_cache_hits_does_not_starve_the_runtime() {
+    let server = RedisServer::start();
+    let (done, finished) = std::sync::mpsc::channel();
+    let port = server.port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let config = redis_manager::Config::builder()
+                .host("127.0.0.1")
+                .port(port)
+                .cache(CacheConfig::default())
+                .build()
+                .unwrap();
+            let client = Client::new(config).unwrap();
+            client.set("hot", "v").await.unwrap();
+            while stats(&client).entries == 0 {
+                client.get("hot").await.unwrap();
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let reader = tokio::spawn({
+                let (client, stop) = (client.clone(), stop.clone());
+                async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        client.get("hot").await.unwrap();
+                    }
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.store(true, Ordering::Relaxed);
+            reader.await.unwrap();
+            assert!(stats(&client).hits > 0);
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the loop of cache hits never let the timer run");
+}

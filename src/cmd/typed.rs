@@ -266,8 +266,14 @@ impl<R> Future for Reply<'_, R> {
                     }
                 }
                 State::Running(f) => std::task::ready!(f.as_mut().poll(cx)),
-                // Polled again after it completed: a caller's bug, answered with an error.
-                State::Done(answer) => answer.take().unwrap_or(Err(Error::UnexpectedReply)),
+                // Answered without a round trip (a cache hit, a local answer): it still spends
+                // the task's tokio budget, or a loop of such calls would never yield and could
+                // starve the runtime's other tasks and timers. Polled again after it completed:
+                // a caller's bug, answered with an error.
+                State::Done(answer) => {
+                    std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+                    answer.take().unwrap_or(Err(Error::UnexpectedReply))
+                }
             };
             this.after.complete(frame.as_ref().map_err(|_| ()));
             let Some(call) = &this.call else {
