@@ -21,8 +21,14 @@
 //! The recorded spans live inline for up to four arguments (and keys for up to two), so a
 //! typical command costs one allocation, its buffer; they are `u32` offsets, so that the
 //! value stays small enough to move cheaply through the builder calls.
+//!
+//! A command of [`SHARE_MIN`] bytes or more keeps its buffer frozen (`Body::Shared`): the
+//! layers below only borrow a command (they may send it again: a retry of an unsent request,
+//! a cluster redirection), and a frozen buffer lets each send hand the connection's write
+//! queue a reference ([`Cmd::write_head`]) instead of a copy of the whole value. Adding an
+//! argument to a frozen command thaws it, without a copy while nothing else holds it.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use resp_codec::{ToArg, encode_array_header, encode_bulk};
 use smallvec::SmallVec;
 
@@ -61,14 +67,69 @@ impl Span {
     }
 }
 
+/// Commands at least this long (their arguments, encoded) are sent without being copied into
+/// the connection's write queue: below it a copy costs less than a segment of their own.
+/// Keep it no less than the write queue's batch size (64 KiB): a command sent this way is
+/// written on its own, never batched with the small requests around it.
+pub(crate) const SHARE_MIN: usize = 64 * 1024;
+
+/// A command's encoded arguments: growable while it is built small, frozen once it is large
+/// (see the module's design note).
+///
+/// `Shared` is boxed so that `Body` is no larger than a `BytesMut` (the box fits beside its
+/// non-null pointer): a `Cmd` is moved by every builder call and inside every request's
+/// future, and 8 bytes more cost 4 % more instructions on small commands, in `memcpy`.
+#[derive(Clone)]
+enum Body {
+    Open(BytesMut),
+    Shared(Box<Bytes>),
+}
+
+impl Body {
+    /// The buffer to append to, thawed if it was frozen (a copy only if a clone of the
+    /// command still holds it).
+    #[inline]
+    fn buf(&mut self) -> &mut BytesMut {
+        if let Body::Shared(b) = self {
+            *self = Body::Open(BytesMut::from(std::mem::take(&mut **b)));
+        }
+        match self {
+            Body::Open(b) => b,
+            Body::Shared(_) => unreachable!("thawed above"),
+        }
+    }
+
+    /// Freezes a large buffer, so that sending it costs a reference count, not a copy.
+    #[inline]
+    fn settle(&mut self) {
+        if let Body::Open(b) = self
+            && b.len() >= SHARE_MIN
+        {
+            *self = Body::Shared(Box::new(std::mem::take(b).freeze()));
+        }
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Open(b) => b,
+            Body::Shared(b) => b,
+        }
+    }
+}
+
 /// A command and its arguments, already in wire form, with the position of each argument and
 /// (when marked with [`Cmd::key`]) of each key.
 ///
 /// Arguments are encoded as they are added, so a `Cmd` holds one buffer and no per-argument
-/// allocations; sending it copies that buffer into the connection's write queue.
-#[derive(Clone, PartialEq, Eq)]
+/// allocations; sending it copies that buffer into the connection's write queue, except a
+/// large command's, which is shared with it (cloning a large command shares it too).
+#[derive(Clone)]
 pub struct Cmd {
-    body: BytesMut,
+    body: Body,
     spans: SmallVec<[Span; 4]>,
     /// Indices of the arguments marked as keys; `None` until one is marked, and then the
     /// cluster uses the server's key specifications instead.
@@ -79,7 +140,7 @@ impl Cmd {
     /// A command named `name` with no arguments yet.
     pub fn new(name: &str) -> Cmd {
         let mut c = Cmd {
-            body: BytesMut::with_capacity(64),
+            body: Body::Open(BytesMut::with_capacity(64)),
             spans: SmallVec::new(),
             keys: None,
         };
@@ -98,7 +159,7 @@ impl Cmd {
     pub(crate) fn encoded_in(arena: &mut BytesMut, args: &[&dyn ToArg]) -> Cmd {
         debug_assert!(arena.is_empty());
         let mut c = Cmd {
-            body: std::mem::take(arena),
+            body: Body::Open(std::mem::take(arena)),
             spans: SmallVec::new(),
             keys: None,
         };
@@ -107,7 +168,11 @@ impl Cmd {
         }
         // Hand the spare capacity back to the arena; offsets stay valid (they count from the
         // start of the command's own buffer).
-        *arena = c.body.split_off(c.body.len());
+        *arena = match &mut c.body {
+            Body::Open(b) => b.split_off(b.len()),
+            // A large command has an allocation of its own (see `push_arg`).
+            Body::Shared(_) => BytesMut::new(),
+        };
         c
     }
 
@@ -166,6 +231,7 @@ impl Cmd {
     pub fn push_arg(&mut self, arg: impl ToArg) -> &mut Cmd {
         let arg = arg.to_arg();
         let n = arg.len();
+        let body = self.body.buf();
         // Lengths below 1000 (nearly every argument) get their header written as one
         // fixed-size block, trimmed to its length afterwards: a constant-size copy is a
         // single store, where a copy of 4 to 6 bytes is a call to `memcpy` (about a quarter
@@ -189,27 +255,28 @@ impl Cmd {
                     6,
                 ),
             };
-            let at = self.body.len();
-            self.body.reserve(8 + n + 2);
-            self.body.extend_from_slice(&header);
-            self.body.truncate(at + len);
-            self.body.extend_from_slice(&arg);
-            self.body.extend_from_slice(b"\r\n");
+            let at = body.len();
+            body.reserve(8 + n + 2);
+            body.extend_from_slice(&header);
+            body.truncate(at + len);
+            body.extend_from_slice(&arg);
+            body.extend_from_slice(b"\r\n");
         } else {
             let needed = n + 24;
-            if self.body.capacity() - self.body.len() < needed {
+            if body.capacity() - body.len() < needed {
                 // A new allocation, sized geometrically, with the little encoded so far copied
                 // over: `reserve` grows through `realloc`, which copied far more than that.
-                let len = self.body.len();
+                let len = body.len();
                 let mut grown = BytesMut::with_capacity((len + needed).max(2 * len));
-                grown.extend_from_slice(&self.body);
-                self.body = grown;
+                grown.extend_from_slice(body);
+                *body = grown;
             }
-            encode_bulk(&mut self.body, &arg);
+            encode_bulk(body, &arg);
         }
         // The payload is the last `n` bytes before the closing CRLF just written.
-        let end = self.body.len() - 2;
+        let end = body.len() - 2;
         self.spans.push(Span::new(end - n, end));
+        self.body.settle();
         self
     }
 
@@ -272,14 +339,44 @@ impl Cmd {
     /// Appends the whole command in RESP form to `dst`.
     pub fn write_to(&self, dst: &mut BytesMut) {
         dst.reserve(self.body.len() + 16);
+        self.write_header(dst);
+        dst.extend_from_slice(&self.body);
+    }
+
+    /// Appends the command to `dst` like [`Cmd::write_to`], except the arguments of a large
+    /// one ([`SHARE_MIN`]): those are returned, shared and not copied, to be sent right after
+    /// what was appended.
+    #[inline]
+    pub(crate) fn write_head(&self, dst: &mut BytesMut) -> Option<Bytes> {
+        match &self.body {
+            Body::Open(_) => {
+                self.write_to(dst);
+                None
+            }
+            Body::Shared(body) => {
+                self.write_header(dst);
+                Some(Bytes::clone(body))
+            }
+        }
+    }
+
+    #[inline]
+    fn write_header(&self, dst: &mut BytesMut) {
         match self.spans.len() {
             // Most commands: a constant-size header, written without a call (see `push_arg`).
             n @ 0..=9 => dst.extend_from_slice(&[b'*', b'0' + n as u8, b'\r', b'\n']),
             n => encode_array_header(dst, n),
         }
-        dst.extend_from_slice(&self.body);
     }
 }
+
+impl PartialEq for Cmd {
+    fn eq(&self, other: &Cmd) -> bool {
+        self.body[..] == other.body[..] && self.spans == other.spans && self.keys == other.keys
+    }
+}
+
+impl Eq for Cmd {}
 
 impl std::fmt::Debug for Cmd {
     /// Shows the command name and the number of arguments, never their values: arguments can
@@ -349,6 +446,44 @@ mod tests {
             c.write_to(&mut wire);
             assert_eq!(&wire[4..], &want[..], "length {n}");
             assert_eq!(c.arg_bytes(0), Some(payload.as_bytes()), "length {n}");
+        }
+    }
+
+    #[test]
+    fn a_command_body_is_no_larger_than_its_buffer() {
+        assert_eq!(size_of::<Body>(), size_of::<BytesMut>());
+    }
+
+    #[test]
+    fn a_large_command_shares_its_arguments_and_encodes_the_same() {
+        for n in [10, SHARE_MIN - 100, SHARE_MIN, 1 << 20] {
+            let value = vec![b'v'; n];
+            let c = cmd("SET").key("k").arg(&value[..]).arg("EX").arg(10);
+            let mut whole = BytesMut::new();
+            c.write_to(&mut whole);
+            let mut head = BytesMut::new();
+            let shared = c.write_head(&mut head);
+            assert_eq!(shared.is_some(), whole.len() - 4 >= SHARE_MIN, "length {n}");
+            if let Some(body) = shared {
+                // The header alone is copied; the arguments are the command's own buffer.
+                assert_eq!(&head[..], b"*5\r\n");
+                head.extend_from_slice(&body);
+                assert_eq!(
+                    body.as_ptr(),
+                    c.arg_bytes(0).unwrap().as_ptr().wrapping_sub(4)
+                );
+            }
+            assert_eq!(head, whole, "length {n}");
+            assert_eq!(c.arg_bytes(2), Some(&value[..]));
+            assert_eq!(c.arg_bytes(4), Some(&b"10"[..]));
+            // Cloned, and grown afterwards: the clone is unchanged, the growth complete.
+            let grown = c.clone().arg("KEEPTTL");
+            assert_eq!(grown.len(), 6);
+            assert_eq!(grown.arg_bytes(5), Some(&b"KEEPTTL"[..]));
+            assert_eq!(c.len(), 5);
+            let mut again = BytesMut::new();
+            c.write_to(&mut again);
+            assert_eq!(again, whole);
         }
     }
 

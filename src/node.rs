@@ -53,7 +53,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
@@ -62,7 +61,7 @@ use tracing::Instrument;
 use crate::command::Cmd;
 use crate::config::Config;
 use crate::connection::{
-    ConnectOptions, Connection, Deadline, NegotiatedProtocol, Pending, PushSink, Wait, listens,
+    ConnectOptions, Connection, Deadline, NegotiatedProtocol, Out, Pending, PushSink, Wait, listens,
 };
 use crate::error::Error;
 use crate::observe::Telemetry;
@@ -498,7 +497,7 @@ impl NodePool {
             return None;
         }
         self.current()?
-            .submit(|b| cmd.write_to(b), Wait::Default)
+            .submit(|out| put_cmd(out, cmd), Wait::Default)
             .ok()
     }
 
@@ -510,7 +509,7 @@ impl NodePool {
     /// Sends one command on the shared connection by `deadline`, retrying once (within the
     /// same deadline) when it was certainly not written.
     pub(crate) async fn request(&self, cmd: &Cmd, deadline: &Deadline) -> Result<Frame, Error> {
-        let encode = |b: &mut BytesMut| cmd.write_to(b);
+        let encode = |out: &mut Out<'_>| put_cmd(out, cmd);
         let conn = self.shared(deadline).await?;
         match conn.request_by(&encode, deadline).await {
             Err(e) if e.is_unsent() && !self.closed.load(Ordering::Acquire) => {
@@ -568,7 +567,7 @@ impl NodePool {
         cmds: &[&Cmd],
         deadline: &Deadline,
     ) -> Result<Vec<Frame>, Error> {
-        let encode = |b: &mut BytesMut| cmds.iter().for_each(|c| c.write_to(b));
+        let encode = |out: &mut Out<'_>| cmds.iter().for_each(|c| put_cmd(out, c));
         let replies = cmds.len();
         let conn = self.shared(deadline).await?;
         match conn.request_many_by(&encode, replies, deadline).await {
@@ -760,7 +759,7 @@ impl NodePool {
                 return;
             }
         };
-        let encode = |b: &mut BytesMut| crate::connection::encode_auth(b, &creds);
+        let encode = |out: &mut Out<'_>| crate::connection::encode_auth(out, &creds);
         let mut replies = Vec::new();
         if let Some(shared) = self.current() {
             replies.extend(shared.submit(encode, Wait::Default).ok());
@@ -783,6 +782,15 @@ impl NodePool {
 
 /// Checks an idle connection with `PING`, for at most [`IDLE_PING_TIMEOUT`] and not past the
 /// caller's `deadline`.
+/// Queues `cmd` in a connection's write queue: a large command's arguments as a shared part
+/// (see [`Cmd::write_head`]), so that sending it, or sending it again, copies none of them.
+#[inline]
+pub(crate) fn put_cmd(out: &mut Out<'_>, cmd: &Cmd) {
+    if let Some(shared) = cmd.write_head(out) {
+        out.put_shared(shared);
+    }
+}
+
 async fn ping(conn: &Connection, deadline: &Deadline) -> bool {
     let limit = deadline
         .remaining()
@@ -877,7 +885,10 @@ impl NodeConnection {
     ) -> Result<Frame, Error> {
         self.busy = true;
         self.state.observe(cmd);
-        let result = self.conn().request_by(|b| cmd.write_to(b), deadline).await;
+        let result = self
+            .conn()
+            .request_by(|out| put_cmd(out, cmd), deadline)
+            .await;
         if let Err(e) = &result
             && e.is_connection_error()
         {
@@ -900,9 +911,9 @@ impl NodeConnection {
         let result = self
             .conn()
             .request_many_by(
-                |b| {
+                |out| {
                     for c in cmds {
-                        c.write_to(b);
+                        put_cmd(out, c);
                     }
                 },
                 cmds.len(),

@@ -76,7 +76,7 @@ use crate::command::Cmd;
 use crate::config::ServerAddr;
 use crate::connection::{ConnectOptions, Connection, Deadline, NegotiatedProtocol, PushSink, Wait};
 use crate::error::Error;
-use crate::node::{NodePool, PoolOptions};
+use crate::node::{NodePool, PoolOptions, put_cmd};
 
 pub(crate) use shard_pubsub::ShardLinks;
 
@@ -1222,13 +1222,13 @@ fn is_retryable(e: &Error) -> bool {
 async fn send(pool: &NodePool, cmd: &Cmd, attempt: Attempt, d: &Deadline) -> Result<Frame, Error> {
     let conn = pool.shared(d).await?;
     match attempt {
-        Attempt::Plain => conn.request_by(|b| cmd.write_to(b), d).await,
+        Attempt::Plain => conn.request_by(|out| put_cmd(out, cmd), d).await,
         Attempt::Asking => {
             let mut frames = conn
                 .request_many_by(
-                    |b| {
-                        encode_command(b, &["ASKING"]);
-                        cmd.write_to(b);
+                    |out| {
+                        encode_command(out, &["ASKING"]);
+                        put_cmd(out, cmd);
                     },
                     2,
                     d,
@@ -1246,7 +1246,7 @@ async fn send_many<'c>(
 ) -> Result<Vec<Frame>, Error> {
     let conn = pool.shared(d).await?;
     let replies = cmds.clone().count();
-    conn.request_many_by(|b| cmds.clone().for_each(|c| c.write_to(b)), replies, d)
+    conn.request_many_by(|out| cmds.clone().for_each(|c| put_cmd(out, c)), replies, d)
         .await
 }
 

@@ -15,13 +15,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use resp_codec::Frame;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub(crate) use handshake::{ConnectOptions, credentials, encode_auth, listens};
-pub(crate) use mux::PushSink;
+pub(crate) use mux::{Out, PushSink};
 use mux::{ReplyTx, Shared};
 
 use crate::error::Error;
@@ -192,7 +191,7 @@ impl Connection {
     ///
     /// Dropping the future before the request is written removes it (it is never sent);
     /// dropping it later discards the reply when it arrives. No other caller is affected.
-    pub(crate) async fn request(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<Frame, Error> {
+    pub(crate) async fn request(&self, encode: impl FnOnce(&mut Out<'_>)) -> Result<Frame, Error> {
         self.request_with(encode, Wait::Default).await
     }
 
@@ -200,7 +199,7 @@ impl Connection {
     /// server-side timeout adds to the default, or a caller's own limit.
     pub(crate) async fn request_with(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         wait: Wait,
     ) -> Result<Frame, Error> {
         self.request_by(encode, &Deadline::start(wait, self.inner.timeout))
@@ -215,7 +214,7 @@ impl Connection {
     /// comes) without failing the connection for everyone else.
     pub(crate) async fn request_by(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         deadline: &Deadline,
     ) -> Result<Frame, Error> {
         let (tx, rx) = oneshot::channel();
@@ -230,7 +229,7 @@ impl Connection {
     /// As for [`Connection::request`]: the batch is sent whole or not at all.
     pub(crate) async fn request_many_by(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         replies: usize,
         deadline: &Deadline,
     ) -> Result<Vec<Frame>, Error> {
@@ -246,7 +245,7 @@ impl Connection {
     /// out of time before it is taken.
     async fn wait<T>(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         replies: usize,
         deadline: &Deadline,
         tx: ReplyTx,
@@ -294,7 +293,7 @@ impl Connection {
     /// The connection is closed.
     pub(crate) fn submit(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         wait: Wait,
     ) -> Result<Pending, Error> {
         let (tx, rx) = oneshot::channel();
@@ -313,7 +312,7 @@ impl Connection {
 
     /// Writes a command whose answers arrive as pushes (subscriber commands): nothing waits
     /// for a reply.
-    pub(crate) fn send_unanswered(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<(), Error> {
+    pub(crate) fn send_unanswered(&self, encode: impl FnOnce(&mut Out<'_>)) -> Result<(), Error> {
         self.inner
             .shared
             .submit(encode, 0, None, ReplyTx::None)
@@ -484,10 +483,114 @@ pub(crate) fn push_channel(
 mod tests {
     use std::time::{Duration, Instant};
 
+    use bytes::BytesMut;
     use resp_codec::{Decoder, encode_command};
     use tokio::io::AsyncReadExt;
 
     use super::*;
+
+    /// A pipe end that does not take vectored writes (as a stream without `writev` would).
+    struct Unvectored(tokio::io::DuplexStream);
+
+    impl tokio::io::AsyncRead for Unvectored {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Unvectored {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    /// Requests with shared parts written through a pipe that takes a few hundred bytes at a
+    /// time, with vectored writes and without: every part goes out whole, in order, with the
+    /// small requests around it, and nothing else.
+    #[tokio::test]
+    async fn shared_parts_go_out_in_order_through_short_writes() {
+        let (ours, peer) = tokio::io::duplex(777);
+        assert!(tokio::io::AsyncWrite::is_write_vectored(&ours));
+        shared_parts_go_out_in_order(ours, peer).await;
+        let (ours, peer) = tokio::io::duplex(777);
+        shared_parts_go_out_in_order(Unvectored(ours), peer).await;
+    }
+
+    async fn shared_parts_go_out_in_order<S>(ours: S, mut peer: tokio::io::DuplexStream)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = mux::new_shared();
+        tokio::spawn(mux::IoTask::new(
+            ours,
+            shared.clone(),
+            Decoder::new(),
+            BytesMut::new(),
+            None,
+        ));
+        let conn = Connection::from_parts(shared, NegotiatedProtocol::Resp2, None, None);
+        let value = |n: usize, seed: u8| -> bytes::Bytes {
+            (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+        };
+        let (one, two, three) = (value(300_000, 1), value(70_000, 2), value(1 << 20, 3));
+        let mut expected = Vec::new();
+        let mut send = |pieces: Vec<Result<&'static [u8], bytes::Bytes>>| {
+            for p in &pieces {
+                match p {
+                    Ok(b) => expected.extend_from_slice(b),
+                    Err(shared) => expected.extend_from_slice(shared),
+                }
+            }
+            conn.send_unanswered(move |out| {
+                for p in pieces {
+                    match p {
+                        Ok(b) => out.extend_from_slice(b),
+                        Err(shared) => out.put_shared(shared),
+                    }
+                }
+            })
+            .unwrap();
+        };
+        send(vec![Ok(b"small-1;")]);
+        send(vec![Ok(b"head;"), Err(one.clone()), Ok(b";tail;")]);
+        send(vec![Ok(b"small-2;")]);
+        // More parts than one vectored write takes.
+        let mut many = Vec::new();
+        for _ in 0..40 {
+            many.extend([Err(two.clone()), Ok(&b";"[..])]);
+        }
+        many.extend([Err(three.clone()), Err(one.clone())]);
+        send(many);
+        send(vec![Ok(b"small-3;")]);
+        let mut received = vec![0; expected.len()];
+        peer.read_exact(&mut received).await.unwrap();
+        assert!(received == expected, "the bytes written differ");
+        let mut more = [0u8; 64];
+        let extra = tokio::time::timeout(Duration::from_millis(200), peer.read(&mut more)).await;
+        assert!(extra.is_err(), "more was written: {extra:?}");
+    }
 
     /// The deadline of a request queued behind a write that does not finish: only the
     /// transport matters here, so the peer is an in-memory pipe that stops reading (nothing

@@ -8,13 +8,24 @@
 //! FIFO of segments (the closed ones in `Queue::segs`, then `Queue::open`), each its own
 //! allocation: small requests coalesce into the open segment until it holds [`WRITE_BATCH`]
 //! bytes; a request that takes it past that is split off into a segment of its own, both are
-//! closed, and a fresh open segment takes the next request. The I/O task ([`IoTask`], a hand-written future) takes the front segment whole, so every small
-//! request that arrived while it was busy goes out in one `write` (automatic pipelining), and
-//! moves the entries into `in_flight`, the FIFO that replies are matched against. Why
+//! closed, and a fresh open segment takes the next request. The I/O task ([`IoTask`], a
+//! hand-written future) takes the front segment whole, so every small request that arrived
+//! while it was busy goes out in one `write` (automatic pipelining), and moves the entries
+//! into `in_flight`, the FIFO that replies are matched against. Why
 //! segments: with one contiguous queue, a batch cut off its front shared the allocation with
 //! the rest, so the next caller's append reallocated and copied everything queued behind a
 //! large value (at 512 callers of 1 MiB, most of the client's CPU); now a large value is
-//! copied once, into an allocation of its own size, and never moved again.
+//! never moved again once queued.
+//!
+//! A large command (its arguments 64 KiB or more, `command::SHARE_MIN`, no less than
+//! [`WRITE_BATCH`]) is not copied into the queue at all: its caller writes the array header
+//! through [`Out`] and hands over the arguments as a shared `Bytes` ([`Out::put_shared`]; the
+//! command keeps a reference, so a retry or a redirection sends the same buffer again). Such
+//! a request becomes a segment of parts (`Seg::Parts`: the header, the shared arguments,
+//! whatever follows, each a `Bytes`), written with vectored writes (up to [`WRITE_SLICES`]
+//! parts per `writev`; one part per `write` on a stream without them), so a pipeline of large
+//! values costs a syscall per socket buffer's worth, not one per part. Measured: 2.17 M →
+//! 1.12 M client instructions per SET + GET of 1 MiB.
 //!
 //! Invariants, which together make cancellation and failure safe:
 //!
@@ -25,16 +36,24 @@
 //!   it is never sent (`Shared::cancel` when its future is dropped, and the `is_closed` check at
 //!   take time). So is one whose deadline passed while it was queued; its caller gets
 //!   `Timeout { sent: false }` and the connection is unaffected.
-//! - The task writes whole segments from its own buffer; a request's bytes never span two
-//!   segments (the split happens at its start), so they are never split between the queue
-//!   and the socket, and nothing is left half written by a cancelled caller.
+//! - The task writes whole segments from its own buffers (`wbuf`, or `wparts` for a segment
+//!   of parts; at most one holds anything); a request's bytes never span two segments (the
+//!   split happens at its start; a request with a shared part is always a segment of its
+//!   own, split off the open segment at its start, the earlier requests left alone in the
+//!   open segment, which is closed), so they are never split between the queue and the
+//!   socket, and nothing is left half written by a cancelled caller. Nothing ever writes to
+//!   a shared part, so sharing it with the command is safe.
 //! - Each `Queued` names its segment by number (`seg`, counted from `first_seg`, the number of
 //!   `segs.front()`; the open segment, `Queue::open`, comes after `segs`) and its end within
 //!   it; entries are in segment order, so a segment's entries are a run of `queued`. A
 //!   segment leaves the queue only from the front, whole, with its run of entries (the open
 //!   one by a swap with the emptied write buffer, the common case with small requests);
 //!   removing a request removes its bytes from its segment only, which may leave an empty
-//!   segment in place (skipped at take time) so numbers stay valid.
+//!   segment in place (skipped at take time) so numbers stay valid. A segment of parts holds
+//!   one request, whose `end` is the segment's length; removing it empties the segment.
+//! - What must change together: `Out` (how a request's bytes are laid out), `submit` (which
+//!   segment they go to), `remove_queued` (how they are taken back), `take_queued` and
+//!   `poll_write_parts` (how they are written), `Seg`, and `command::SHARE_MIN`.
 //! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
 //!   reply.
 //! - When the task ends, for whatever reason, every queued request fails with
@@ -76,8 +95,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use resp_codec::{Decoder, Frame};
+use std::io::IoSlice;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
@@ -134,11 +154,28 @@ struct InFlight {
     tx: ReplyTx,
 }
 
+/// A closed segment of the write queue.
+enum Seg {
+    /// Requests encoded into one buffer: [`WRITE_BATCH`] bytes or more, or one request.
+    Buf(BytesMut),
+    /// One request with a shared part (see [`Out`]): its parts in order, written with
+    /// vectored writes, never copied together.
+    Parts(VecDeque<Bytes>),
+}
+
+impl Seg {
+    fn len(&self) -> usize {
+        match self {
+            Seg::Buf(b) => b.len(),
+            Seg::Parts(parts) => parts.iter().map(Bytes::len).sum(),
+        }
+    }
+}
+
 struct Queue {
     /// Queued bytes, one allocation per segment, in write order (see the design note).
-    /// The closed segments (each holds [`WRITE_BATCH`] bytes or more, or one request), before
-    /// `open`.
-    segs: VecDeque<BytesMut>,
+    /// The closed segments before `open`.
+    segs: VecDeque<Seg>,
     /// The segment new requests are encoded into, numbered `first_seg + segs.len()`.
     open: BytesMut,
     /// The number of `segs.front()` (of `open` when `segs` is empty); numbers only grow.
@@ -181,7 +218,7 @@ impl Shared {
     /// Queues a request: `encode` appends its bytes. Returns its id for cancellation.
     pub(crate) fn submit(
         &self,
-        encode: impl FnOnce(&mut BytesMut),
+        encode: impl FnOnce(&mut Out<'_>),
         replies: usize,
         timeout: Option<Duration>,
         tx: ReplyTx,
@@ -193,22 +230,36 @@ impl Shared {
         }
         let q = &mut *guard;
         let start = q.open.len();
-        encode(&mut q.open);
+        let mut out = Out::new(&mut q.open);
+        encode(&mut out);
+        let parts = out.finish();
         let mut end = q.open.len();
         let mut seg = q.first_seg + q.segs.len() as u64;
-        if end >= WRITE_BATCH {
+        if let Some(parts) = parts {
+            // A request with a shared part is a segment of its own, after the open one when
+            // that holds earlier requests (which `Out` left in place, alone in it).
+            let next = q.spare.take().unwrap_or_default();
+            let before = std::mem::replace(&mut q.open, next);
+            if start > 0 {
+                q.segs.push_back(Seg::Buf(before));
+                seg += 1;
+            }
+            let own = Seg::Parts(parts);
+            end = own.len();
+            q.segs.push_back(own);
+        } else if end >= WRITE_BATCH {
             if start > 0 {
                 // This request goes in a segment of its own, so that the one before stays a
                 // batch of at most WRITE_BATCH bytes and neither is copied again.
                 let own = q.open.split_off(start);
                 let before = std::mem::replace(&mut q.open, own);
-                q.segs.push_back(before);
+                q.segs.push_back(Seg::Buf(before));
                 end -= start;
                 seg += 1;
             }
             let next = q.spare.take().unwrap_or_default();
             let full = std::mem::replace(&mut q.open, next);
-            q.segs.push_back(full);
+            q.segs.push_back(Seg::Buf(full));
         }
         let id = q.next_id;
         q.next_id += 1;
@@ -277,6 +328,91 @@ impl Shared {
     }
 }
 
+/// Where a request's bytes go while it is encoded, under the queue's lock: the open segment
+/// (through `Deref`), until a shared part is added ([`Out::put_shared`], a large command's
+/// arguments). From then on the request is a list of parts, a segment of its own: what it
+/// wrote so far moves out of the open segment (split off, not copied, with the open segment's
+/// spare capacity, where the bytes it writes next go), and the earlier requests stay alone in
+/// the open segment, which `submit` closes.
+pub(crate) struct Out<'a> {
+    open: &'a mut BytesMut,
+    /// Where this request starts in `open`.
+    start: usize,
+    /// Once there is a shared part (boxed: small requests, nearly all, never make one, and
+    /// build an `Out` per request).
+    parts: Option<Box<Parts>>,
+}
+
+/// A request's bytes once it has a shared part.
+struct Parts {
+    /// Everything before `tail`, in order.
+    done: VecDeque<Bytes>,
+    /// The bytes written after the last shared part.
+    tail: BytesMut,
+}
+
+impl<'a> Out<'a> {
+    #[inline]
+    fn new(open: &'a mut BytesMut) -> Out<'a> {
+        let start = open.len();
+        Out {
+            open,
+            start,
+            parts: None,
+        }
+    }
+
+    /// Adds `part` after what the request wrote so far, without copying it.
+    pub(crate) fn put_shared(&mut self, part: Bytes) {
+        let parts = self.parts.get_or_insert_with(|| {
+            Box::new(Parts {
+                done: VecDeque::new(),
+                tail: self.open.split_off(self.start),
+            })
+        });
+        if !parts.tail.is_empty() {
+            let head = parts.tail.split().freeze();
+            parts.done.push_back(head);
+        }
+        if !part.is_empty() {
+            parts.done.push_back(part);
+        }
+    }
+
+    /// The request's parts, if it has a shared one; otherwise its bytes are in the open
+    /// segment, from `start`.
+    #[inline]
+    fn finish(self) -> Option<VecDeque<Bytes>> {
+        let Parts { mut done, tail } = *self.parts?;
+        if !tail.is_empty() {
+            done.push_back(tail.freeze());
+        }
+        Some(done)
+    }
+}
+
+impl std::ops::Deref for Out<'_> {
+    type Target = BytesMut;
+
+    #[inline]
+    fn deref(&self) -> &BytesMut {
+        match &self.parts {
+            Some(parts) => &parts.tail,
+            None => self.open,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Out<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        match &mut self.parts {
+            Some(parts) => &mut parts.tail,
+            None => self.open,
+        }
+    }
+}
+
 /// Removes `q.queued[pos]` and its bytes from the queue (from its segment; an emptied
 /// segment stays, so that segment numbers stay valid).
 fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
@@ -289,17 +425,27 @@ fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
     let removed = end - start;
     let idx = usize::try_from(seg - q.first_seg).expect("segment in range");
     let buf = if idx == q.segs.len() {
-        &mut q.open
+        Some(&mut q.open)
     } else {
-        &mut q.segs[idx]
+        match &mut q.segs[idx] {
+            Seg::Buf(b) => Some(b),
+            parts => {
+                // The request is the whole segment: its parts go (shared ones are never
+                // written, whoever else still holds them).
+                *parts = Seg::Buf(BytesMut::new());
+                None
+            }
+        }
     };
-    if start == 0 && end == buf.len() && end >= WRITE_BATCH {
-        // The request is the whole segment (a large one): let go of its allocation.
-        *buf = BytesMut::new();
-    } else {
-        let mut tail = buf.split_off(start);
-        tail.advance(removed);
-        buf.unsplit(tail);
+    if let Some(buf) = buf {
+        if start == 0 && end == buf.len() && end >= WRITE_BATCH {
+            // The request is the whole segment (a large one): let go of its allocation.
+            *buf = BytesMut::new();
+        } else {
+            let mut tail = buf.split_off(start);
+            tail.advance(removed);
+            buf.unsplit(tail);
+        }
     }
     let gone = q.queued.remove(pos).expect("pos is in range");
     if q.queued.is_empty() {
@@ -362,7 +508,10 @@ pub(crate) struct IoTask<S> {
     shared: Arc<Shared>,
     decoder: Decoder,
     rbuf: BytesMut,
+    /// The segment being written, when it is a buffer: empty otherwise.
     wbuf: BytesMut,
+    /// The segment being written, when it is a request's parts: empty otherwise.
+    wparts: VecDeque<Bytes>,
     in_flight: VecDeque<InFlight>,
     push: Option<PushSink>,
     sleep: Pin<Box<Sleep>>,
@@ -403,6 +552,11 @@ fn dispatch_batch(in_flight: usize) -> usize {
 /// larger: enough that batching loses nothing (a pipeline of a thousand small commands fits),
 /// small enough that the requests behind a large value stay withdrawable until it is out.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// The most parts given to one vectored write: a pipeline of 32 large values (a header and a
+/// value each) per syscall, and a stack array small enough to build per call. (Linux takes up
+/// to 1024.)
+const WRITE_SLICES: usize = 64;
 
 /// Top-level bulk replies at least this long get a read allocation of their own, sized to
 /// them (see `poll_read`); shorter ones are not worth the extra allocation.
@@ -479,6 +633,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             decoder,
             rbuf,
             wbuf: BytesMut::with_capacity(4096),
+            wparts: VecDeque::new(),
             in_flight: VecDeque::new(),
             push,
             sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
@@ -499,7 +654,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         if let Some(err) = q.abort.take() {
             return Err(err);
         }
-        if !self.wbuf.is_empty() {
+        if self.is_writing() {
             // Still writing the previous batch; the queue keeps growing and goes next. A
             // request queued meanwhile wakes the task, so that its deadline is watched.
             q.waker = Some(cx.waker().clone());
@@ -533,10 +688,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             std::mem::swap(&mut q.open, &mut self.wbuf);
             q.queued.len()
         } else {
-            let seg = q.segs.pop_front().expect("the segment of a queued request");
-            let done = std::mem::replace(&mut self.wbuf, seg);
-            if q.spare.is_none() {
-                q.spare = Some(done);
+            match q.segs.pop_front().expect("the segment of a queued request") {
+                Seg::Buf(seg) => {
+                    let done = std::mem::replace(&mut self.wbuf, seg);
+                    if q.spare.is_none() {
+                        q.spare = Some(done);
+                    }
+                }
+                Seg::Parts(parts) => self.wparts = parts,
             }
             q.queued.iter().take_while(|r| r.seg == first).count()
         };
@@ -562,7 +721,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         Ok(())
     }
 
+    /// True while a segment taken from the queue is not all written.
+    fn is_writing(&self) -> bool {
+        !self.wbuf.is_empty() || !self.wparts.is_empty()
+    }
+
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        if !self.wparts.is_empty() {
+            return self.poll_write_parts(cx);
+        }
         let mut progressed = false;
         while !self.wbuf.is_empty() {
             match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf) {
@@ -580,6 +747,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         if self.wbuf.is_empty() {
             // Reuse the allocation: clear() keeps capacity once the buffer is unique again.
             self.wbuf.clear();
+        }
+        Ok(progressed)
+    }
+
+    /// Writes a segment of parts: as many per `writev` as [`WRITE_SLICES`] when the stream
+    /// takes vectored writes, so a pipeline of large values is not a syscall per part; one
+    /// part at a time otherwise.
+    fn poll_write_parts(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut progressed = false;
+        let vectored = self.stream.is_write_vectored();
+        while !self.wparts.is_empty() {
+            let polled = if vectored {
+                let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                let n = slices
+                    .iter_mut()
+                    .zip(&self.wparts)
+                    .map(|(slice, part)| *slice = IoSlice::new(part))
+                    .count();
+                Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
+            } else {
+                Pin::new(&mut self.stream).poll_write(cx, &self.wparts[0])
+            };
+            match polled {
+                Poll::Ready(Ok(0)) => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                }
+                Poll::Ready(Ok(mut n)) => {
+                    progressed = true;
+                    // Drop what went out whole; the rest of a part cut short goes next.
+                    while let Some(front) = self.wparts.front_mut() {
+                        if n < front.len() {
+                            front.advance(n);
+                            break;
+                        }
+                        n -= front.len();
+                        self.wparts.pop_front();
+                    }
+                }
+                Poll::Ready(Err(e)) => return Err(e.into()),
+                Poll::Pending => break,
+            }
         }
         Ok(progressed)
     }
@@ -709,7 +917,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     /// those of the requests queued behind it; re-arms the timer lazily.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         let front = self.in_flight.front().and_then(|f| f.deadline);
-        let stalled = !self.wbuf.is_empty();
+        let stalled = self.is_writing();
         if front.is_none() && !stalled {
             self.sleep_armed = false;
             return Ok(());
@@ -867,8 +1075,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for IoTask<S> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::{
-        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, WRITE_BATCH, announced_bulk, dispatch_batch,
+        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, Seg, WRITE_BATCH, announced_bulk, dispatch_batch,
         new_shared,
     };
 
@@ -886,7 +1096,14 @@ mod tests {
         let _c = put(b"ccc".to_vec());
         let bytes = |shared: &super::Shared| {
             let q = shared.lock();
-            let mut all: Vec<u8> = q.segs.iter().flat_map(|s| s.to_vec()).collect();
+            let mut all: Vec<u8> = q
+                .segs
+                .iter()
+                .flat_map(|s| match s {
+                    super::Seg::Buf(b) => b.to_vec(),
+                    super::Seg::Parts(parts) => parts.iter().flat_map(|p| p.to_vec()).collect(),
+                })
+                .collect();
             all.extend_from_slice(&q.open);
             (all, q.segs.len())
         };
@@ -902,6 +1119,97 @@ mod tests {
         let c = q.queued.front().unwrap();
         // The remaining request still points at its own bytes in the open segment.
         assert_eq!((c.seg, c.end), (q.first_seg + q.segs.len() as u64, 3));
+    }
+
+    #[test]
+    fn a_request_with_a_shared_part_is_a_segment_of_its_own_and_leaves_it_whole() {
+        let shared = new_shared();
+        let small = |text: &'static [u8]| {
+            shared
+                .submit(|b| b.extend_from_slice(text), 0, None, ReplyTx::None)
+                .unwrap()
+        };
+        let big = Bytes::from(vec![b'b'; 100_000]);
+        let a = small(b"aaa");
+        let with_parts = |head: &'static [u8]| {
+            let big = big.clone();
+            shared
+                .submit(
+                    |out| {
+                        out.extend_from_slice(head);
+                        out.put_shared(big.clone());
+                        out.extend_from_slice(b"-mid-");
+                        out.put_shared(big);
+                        out.extend_from_slice(b"-end");
+                    },
+                    0,
+                    None,
+                    ReplyTx::None,
+                )
+                .unwrap()
+        };
+        let b = with_parts(b"head");
+        let c = small(b"ccc");
+        let d = with_parts(b"again");
+        let bytes = |shared: &super::Shared| {
+            let q = shared.lock();
+            let mut all: Vec<u8> = Vec::new();
+            let mut kinds = String::new();
+            for s in &q.segs {
+                match s {
+                    Seg::Buf(b) => {
+                        kinds.push('b');
+                        all.extend_from_slice(b);
+                    }
+                    Seg::Parts(parts) => {
+                        kinds.push('p');
+                        parts.iter().for_each(|p| all.extend_from_slice(p));
+                    }
+                }
+            }
+            all.extend_from_slice(&q.open);
+            (all, kinds)
+        };
+        let whole = |head: &[u8]| [head, &big, b"-mid-", &big, b"-end"].concat();
+        let (all, kinds) = bytes(&shared);
+        // "aaa" closed before the first request with parts, "ccc" alone before the second.
+        assert_eq!(kinds, "bpbp");
+        assert_eq!(
+            all,
+            [&b"aaa"[..], &whole(b"head"), b"ccc", &whole(b"again")].concat()
+        );
+        {
+            // The shared value is referenced, not copied: same allocation.
+            let q = shared.lock();
+            let Seg::Parts(parts) = &q.segs[1] else {
+                panic!("parts")
+            };
+            assert_eq!(parts.len(), 5);
+            assert_eq!(parts[1].as_ptr(), big.as_ptr());
+        }
+        assert!(shared.cancel(b));
+        assert_eq!(
+            bytes(&shared).0,
+            [&b"aaa"[..], b"ccc", &whole(b"again")].concat()
+        );
+        assert!(shared.cancel(c));
+        assert!(shared.cancel(a));
+        assert_eq!(bytes(&shared).0, whole(b"again"));
+        {
+            let q = shared.lock();
+            let r = q.queued.front().unwrap();
+            assert_eq!(r.end, whole(b"again").len());
+            assert!(matches!(
+                q.segs[usize::try_from(r.seg - q.first_seg).unwrap()],
+                Seg::Parts(_)
+            ));
+        }
+        assert!(shared.cancel(d));
+        assert!(bytes(&shared).0.is_empty());
+        // Small requests coalesce into the open segment again.
+        small(b"eee");
+        small(b"fff");
+        assert_eq!(bytes(&shared), (b"eeefff".to_vec(), String::new()));
     }
 
     #[test]
