@@ -938,3 +938,105 @@ async fn unexpected_pushes_are_discarded_and_the_connection_goes_on() {
         "{info:?}"
     );
 }
+
+/// A value of `n` bytes that differs with `seed`, so that a value stored in another's place,
+/// cut, or shifted shows.
+fn patterned(n: usize, seed: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i.wrapping_mul(31) ^ seed.wrapping_mul(131)) as u8)
+        .collect()
+}
+
+/// A large command's arguments go into the write queue shared, not copied: one whose caller
+/// gives up while it waits behind a stalled write leaves the queue with all of it, is never
+/// sent, and the requests around it get their own replies.
+#[tokio::test]
+async fn a_large_request_withdrawn_before_it_was_written_never_runs() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        config(&server)
+            .max_connections(1)
+            .response_timeout(Some(Duration::from_secs(30))),
+    )
+    .await
+    .unwrap();
+    client.query::<()>(cmd("PING")).await.unwrap();
+    server.pause();
+    // More than the socket buffers hold (see the test above): the write stalls.
+    let set_big = cmd("SET").arg("big").arg(vec![b'x'; 64 << 20]);
+    let big = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<()>(set_big).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kept_value = patterned(200_000, 1);
+    let kept = {
+        let c = client.clone();
+        let v = kept_value.clone();
+        tokio::spawn(async move { c.query::<()>(cmd("SET").arg("kept").arg(v)).await })
+    };
+    let withdrawn = tokio::time::timeout(
+        Duration::from_millis(100),
+        client.query::<()>(cmd("SET").arg("withdrawn").arg(patterned(1 << 20, 2))),
+    )
+    .await;
+    assert!(withdrawn.is_err(), "answered by a frozen server");
+    let incr = {
+        let c = client.clone();
+        tokio::spawn(async move { c.query::<i64>(cmd("INCR").arg("n")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.resume();
+    big.await.unwrap().unwrap();
+    kept.await.unwrap().unwrap();
+    assert_eq!(incr.await.unwrap().unwrap(), 1);
+    let gone: Option<Vec<u8>> = client.query(cmd("GET").arg("withdrawn")).await.unwrap();
+    assert!(gone.is_none(), "the withdrawn SET was sent");
+    let got: Vec<u8> = client.query(cmd("GET").arg("kept")).await.unwrap();
+    assert!(
+        got == kept_value,
+        "the value queued behind came back different"
+    );
+    let strlen: i64 = client.query(cmd("STRLEN").arg("big")).await.unwrap();
+    assert_eq!(strlen, 64 << 20);
+}
+
+/// Values on either side of the size from which a command's arguments are shared with the
+/// write queue, sent together by many callers, a third of whom give up at once: each is
+/// stored whole or (if withdrawn) not at all, and each caller gets its own reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_shared_with_the_write_queue_are_sent_whole_or_withdrawn() {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).max_connections(1))
+        .await
+        .unwrap();
+    let size = |i: usize| 48 * 1024 + i * 997;
+    let mut tasks = Vec::new();
+    for i in 0..64usize {
+        let c = client.clone();
+        let v = patterned(size(i), i);
+        tasks.push(tokio::spawn(async move {
+            let set = c.query::<()>(cmd("SET").arg(format!("v{i}")).arg(v.clone()));
+            if i % 3 == 0 {
+                return (
+                    i,
+                    tokio::time::timeout(Duration::from_micros(300), set)
+                        .await
+                        .is_ok(),
+                );
+            }
+            set.await.unwrap();
+            let got: Vec<u8> = c.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
+            assert!(got == v, "value {i} came back different");
+            (i, true)
+        }));
+    }
+    for t in tasks {
+        let (i, completed) = t.await.unwrap();
+        let stored: Option<Vec<u8>> = client.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
+        match stored {
+            Some(s) => assert!(s == patterned(size(i), i), "value {i} stored cut or mixed"),
+            None => assert!(!completed, "value {i} was acknowledged but not stored"),
+        }
+    }
+}

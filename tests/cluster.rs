@@ -71,6 +71,24 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     assert!(frames[60].is_error(), "{:?}", frames[60]);
     assert!(!frames[61].is_error());
 
+    // Large values in a pipeline spanning every shard: each shard's share is written from the
+    // commands' own buffers, and every value comes back whole, in its place.
+    let big = |i: usize| -> Vec<u8> {
+        (0..300_000 + i)
+            .map(|j| (j.wrapping_mul(31) ^ i.wrapping_mul(131)) as u8)
+            .collect()
+    };
+    let mut pipe = Pipeline::new();
+    for (i, k) in keys("big", 9).iter().enumerate() {
+        pipe.add(cmd("SET").arg(k).arg(big(i)));
+        pipe.add(cmd("GET").arg(k));
+    }
+    let frames = pipe.execute(&client).await.unwrap();
+    for i in 0..9 {
+        let got = frames[2 * i + 1].as_bytes().unwrap();
+        assert!(got == &big(i)[..], "value {i} came back different");
+    }
+
     // Multi-key commands: split where the command allows it, refused otherwise.
     let ks = keys("k", 10);
     let values: Vec<Option<String>> = client.query(cmd("MGET").args(&ks)).await.unwrap();
@@ -307,6 +325,15 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     let new: String = client.query(cmd("GET").arg("{ask}:new")).await.unwrap();
     let old: String = client.query(cmd("GET").arg("{ask}:old")).await.unwrap();
     assert_eq!((new.as_str(), old.as_str()), ("n", "o"));
+    // A large value, sent to the source first and again to the target after ASK: its
+    // arguments are shared with the write queue, not copied, and must be whole both times.
+    let big: Vec<u8> = (0..(1usize << 20) + 7)
+        .map(|i| (i.wrapping_mul(31) >> 3) as u8)
+        .collect();
+    client
+        .query::<()>(cmd("SET").arg("{ask}:big").arg(&big))
+        .await
+        .expect("SET of a large value redirected by ASK");
     let mut pipe = Pipeline::new();
     pipe.add(cmd("GET").arg("{ask}:new"))
         .add(cmd("GET").arg("{ask}:old"))
@@ -315,14 +342,16 @@ async fn commands_pipelines_and_manager_work_on_a_cluster() {
     assert_eq!((new.as_str(), old.as_str(), counter), ("n", "o", 1));
     assert_eq!(
         count_in_slot(&mut cluster, to),
-        "2",
-        "the counter is new too"
+        "3",
+        "the large value and the counter are new too"
     );
     // Completing the move: everything is on the target, the client follows the new owner.
     tokio::task::block_in_place(|| cluster.migrate_slot(ask_slot, to, 10, || {}));
     let (new, old, counter): (String, String, i64) = pipe.query(&client).await.unwrap();
     assert_eq!((new.as_str(), old.as_str(), counter), ("n", "o", 2));
-    assert_eq!(count_in_slot(&mut cluster, to), "3");
+    assert_eq!(count_in_slot(&mut cluster, to), "4");
+    let got: Vec<u8> = client.query(cmd("GET").arg("{ask}:big")).await.unwrap();
+    assert!(got == big, "the large value came back different");
 
     // An exclusive connection stays on its node when the slot moves away (its WATCH or MULTI
     // belongs there) and gets the MOVED error; the next one binds to the new owner at once,

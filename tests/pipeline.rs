@@ -3,10 +3,13 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis_manager::prelude::*;
-use redis_manager::{Client, Config, Error, Frame, Pipeline, Protocol, SetOptions, ZAddOptions};
+use redis_manager::{
+    Client, Config, Error, Frame, Pipeline, Protocol, SetOptions, ZAddOptions, cmd,
+};
 use support::RedisServer;
 
 async fn clients(server: &RedisServer) -> Vec<Client> {
@@ -129,5 +132,121 @@ async fn a_pipeline_runs_inside_a_watched_transaction() {
         let err = tx.exec_pipeline(&pipe).await.unwrap_err();
         assert!(matches!(err, Error::TransactionAborted), "{err:?}");
         assert_eq!(client.get(&key).await.unwrap().as_deref(), Some(&b"5"[..]));
+    }
+}
+
+/// A value of `n` bytes that differs with `seed`, so that a value stored in another's place,
+/// cut, or shifted shows.
+fn patterned(n: usize, seed: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i.wrapping_mul(31) ^ seed.wrapping_mul(131)) as u8)
+        .collect()
+}
+
+/// Sizes on either side of the one from which a command's arguments are written from its own
+/// buffer rather than copied into the write queue, and well above it.
+const LARGE: [usize; 6] = [
+    64 * 1024 - 40,
+    64 * 1024 - 1,
+    64 * 1024,
+    64 * 1024 + 1,
+    300_000,
+    1 << 20,
+];
+
+/// Large values go through a pipeline and a transaction byte for byte, interleaved with small
+/// commands, each reply in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_round_trip_through_pipelines_and_transactions() {
+    let server = RedisServer::start();
+    for (c, client) in clients(&server).await.iter().enumerate() {
+        let mut pipe = Pipeline::new();
+        for (i, &n) in LARGE.iter().enumerate() {
+            pipe.add(cmd("SET").arg(format!("p{c}:{i}")).arg(patterned(n, i)));
+            pipe.add(cmd("INCR").arg(format!("p{c}:n")));
+            pipe.add(cmd("GET").arg(format!("p{c}:{i}")));
+        }
+        let frames = pipe.execute(client).await.unwrap();
+        for (i, &n) in LARGE.iter().enumerate() {
+            assert_eq!(frames[3 * i + 1], Frame::Integer(i as i64 + 1), "reply {i}");
+            let got = frames[3 * i + 2].as_bytes().unwrap();
+            assert!(
+                got == &patterned(n, i)[..],
+                "value {i} ({n} B) came back different"
+            );
+        }
+
+        let key = format!("t{c}");
+        let mut tx = client.watch(&[&key]).await.unwrap();
+        let cmds: Vec<_> = LARGE
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &n)| {
+                [
+                    cmd("SET")
+                        .arg(format!("{key}:{i}"))
+                        .arg(patterned(n, i + 100)),
+                    cmd("STRLEN").arg(format!("{key}:{i}")),
+                ]
+            })
+            .chain([cmd("INCR").arg(&key)])
+            .collect();
+        let replies = tx.exec(&cmds).await.unwrap();
+        assert_eq!(replies.len(), cmds.len());
+        for (i, &n) in LARGE.iter().enumerate() {
+            assert_eq!(replies[2 * i + 1], Frame::Integer(n as i64), "reply {i}");
+            let got: Vec<u8> = client
+                .query(cmd("GET").arg(format!("{key}:{i}")))
+                .await
+                .unwrap();
+            assert!(
+                got == patterned(n, i + 100),
+                "value {i} ({n} B) came back different"
+            );
+        }
+    }
+}
+
+/// A pipeline of large values written while the server is frozen: its parts go out in many
+/// short vectored writes, resumed where each stopped, and every value arrives whole and in
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_of_large_values_to_a_paused_server_arrives_whole_and_in_order() {
+    let mut server = RedisServer::start();
+    let client = Client::connect(
+        Config::builder()
+            .host("127.0.0.1")
+            .port(server.port())
+            .max_connections(1)
+            .response_timeout(Some(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
+    let sizes: Vec<usize> = (0..48).map(|i| LARGE[i % LARGE.len()] + i).collect();
+    let mut pipe = Pipeline::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        pipe.add(cmd("SET").arg(format!("v{i}")).arg(patterned(n, i)));
+        pipe.add(cmd("RPUSH").arg("order").arg(i));
+    }
+    server.pause();
+    let sent = {
+        let client = client.clone();
+        tokio::spawn(async move { pipe.execute(&client).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.resume();
+    let frames = sent.await.unwrap().unwrap();
+    assert_eq!(frames.len(), 2 * sizes.len());
+    let order: Vec<usize> = client
+        .query(cmd("LRANGE").arg("order").arg(0).arg(-1))
+        .await
+        .unwrap();
+    assert_eq!(order, (0..sizes.len()).collect::<Vec<_>>());
+    for (i, &n) in sizes.iter().enumerate() {
+        let got: Vec<u8> = client.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
+        assert!(
+            got == patterned(n, i),
+            "value {i} ({n} B) came back different"
+        );
     }
 }
