@@ -86,10 +86,20 @@ enum Body {
 }
 
 impl Body {
-    /// The buffer to append to, thawed if it was frozen (a copy only if a clone of the
-    /// command still holds it).
+    /// The buffer to append to, thawed if it was frozen.
     #[inline]
     fn buf(&mut self) -> &mut BytesMut {
+        match self {
+            Body::Open(b) => b,
+            Body::Shared(_) => self.thaw(),
+        }
+    }
+
+    /// Makes a frozen buffer growable again: no copy unless a clone of the command still
+    /// holds it. Out of line: small commands never get here.
+    #[cold]
+    #[inline(never)]
+    fn thaw(&mut self) -> &mut BytesMut {
         if let Body::Shared(b) = self {
             *self = Body::Open(BytesMut::from(std::mem::take(&mut **b)));
         }
@@ -99,12 +109,11 @@ impl Body {
         }
     }
 
-    /// Freezes a large buffer, so that sending it costs a reference count, not a copy.
-    #[inline]
-    fn settle(&mut self) {
-        if let Body::Open(b) = self
-            && b.len() >= SHARE_MIN
-        {
+    /// Freezes the buffer, so that sending it costs a reference count, not a copy.
+    #[cold]
+    #[inline(never)]
+    fn freeze(&mut self) {
+        if let Body::Open(b) = self {
             *self = Body::Shared(Box::new(std::mem::take(b).freeze()));
         }
     }
@@ -275,8 +284,11 @@ impl Cmd {
         }
         // The payload is the last `n` bytes before the closing CRLF just written.
         let end = body.len() - 2;
+        let large = body.len() >= SHARE_MIN;
         self.spans.push(Span::new(end - n, end));
-        self.body.settle();
+        if large {
+            self.body.freeze();
+        }
         self
     }
 
@@ -338,9 +350,16 @@ impl Cmd {
 
     /// Appends the whole command in RESP form to `dst`.
     pub fn write_to(&self, dst: &mut BytesMut) {
-        dst.reserve(self.body.len() + 16);
+        self.write_all(dst, &self.body);
+    }
+
+    /// [`Cmd::write_to`] with the body already at hand: inlined into both of its callers,
+    /// the send path's included, where it is most of the work of queueing a small command.
+    #[inline(always)]
+    fn write_all(&self, dst: &mut BytesMut, body: &[u8]) {
+        dst.reserve(body.len() + 16);
         self.write_header(dst);
-        dst.extend_from_slice(&self.body);
+        dst.extend_from_slice(body);
     }
 
     /// Appends the command to `dst` like [`Cmd::write_to`], except the arguments of a large
@@ -349,8 +368,8 @@ impl Cmd {
     #[inline]
     pub(crate) fn write_head(&self, dst: &mut BytesMut) -> Option<Bytes> {
         match &self.body {
-            Body::Open(_) => {
-                self.write_to(dst);
+            Body::Open(body) => {
+                self.write_all(dst, body);
                 None
             }
             Body::Shared(body) => {
