@@ -232,10 +232,12 @@ impl Shared {
         let start = q.open.len();
         let mut out = Out::new(&mut q.open);
         encode(&mut out);
-        let parts = out.finish();
+        // `None` (nearly always): the request's bytes are in the open segment, from `start`.
+        let parts = out.parts;
         let mut end = q.open.len();
         let mut seg = q.first_seg + q.segs.len() as u64;
         if let Some(parts) = parts {
+            let parts = (*parts).finish();
             // A request with a shared part is a segment of its own, after the open one when
             // that holds earlier requests (which `Out` left in place, alone in it).
             let next = q.spare.take().unwrap_or_default();
@@ -378,16 +380,18 @@ impl<'a> Out<'a> {
             parts.done.push_back(part);
         }
     }
+}
 
-    /// The request's parts, if it has a shared one; otherwise its bytes are in the open
-    /// segment, from `start`.
-    #[inline]
-    fn finish(self) -> Option<VecDeque<Bytes>> {
-        let Parts { mut done, tail } = *self.parts?;
+impl Parts {
+    /// All the request's parts, in order. Out of line: small requests never get here.
+    #[cold]
+    #[inline(never)]
+    fn finish(self) -> VecDeque<Bytes> {
+        let Parts { mut done, tail } = self;
         if !tail.is_empty() {
             done.push_back(tail.freeze());
         }
-        Some(done)
+        done
     }
 }
 
