@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use resp_codec::{Frame, ToArg};
 
 use super::{Pipeline, Transaction};
-use crate::cache::{AfterReply, Lookup};
+use crate::cache::{AfterReply, CachedCommand, Lookup};
 use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
@@ -160,6 +160,21 @@ pub trait Executor: Sized {
 
     /// Runs (or queues) `cmd`.
     fn run<R>(self, cmd: TypedCmd<R>) -> Self::Run<R>;
+
+    /// Runs (or queues) the single-key read `command` of `key` with the other arguments
+    /// `args`, which `build` makes into its command ([`TypedCmd::new`] of it, the key
+    /// marked). A client whose cache holds the reply answers from it without building the
+    /// command; everywhere else, and on a miss, this is `self.run(build())`.
+    fn run_read<R: FromReply>(
+        self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+        build: impl FnOnce() -> TypedCmd<R>,
+    ) -> Self::Run<R> {
+        let _ = (command, key, args);
+        self.run(build())
+    }
 }
 
 /// The executor that runs nothing: a typed command called on it gives back its
@@ -313,6 +328,24 @@ impl<'a, R> TypedCmd<R> {
 
 impl<'a> Executor for &'a Client {
     type Run<R> = Reply<'a, R>;
+
+    fn run_read<R: FromReply>(
+        self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+        build: impl FnOnce() -> TypedCmd<R>,
+    ) -> Reply<'a, R> {
+        // A hit needs no command: nothing is encoded, allocated or sent, and no span opened
+        // (the cache counts it). A miss builds the command and takes the usual path, which
+        // looks up again and takes the ticket to store the reply.
+        if let Some(cache) = &self.pool.cache
+            && let Some(frame) = cache.hit(command, key, args)
+        {
+            return Reply::done(Ok(frame), R::from_reply);
+        }
+        self.run(build())
+    }
 
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
