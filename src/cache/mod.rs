@@ -61,9 +61,9 @@
 //! - A hit returns a clone of the stored [`Frame`]: payloads are reference-counted
 //!   immutable bytes, so no caller can change what another reads.
 //! - **Hits before a command is built.** A typed single-key read (`get`, `hget`, ...) on a
-//!   client asks `Cache::hit` with the command's name, key and other arguments before it
+//!   client asks `Cache::lookup` with the command's name, key and other arguments before it
 //!   builds its [`Cmd`]: the same conditions and the same lookup as `Cache::read` of that
-//!   command, so the built command is only needed on a miss.
+//!   command, so a hit builds nothing and a miss builds the command once, to send it.
 //!
 //! Modes ([`TrackingMode`]): default tracking; broadcast, where the server announces
 //! every change under the configured prefixes and only keys under them are cached (the
@@ -72,7 +72,7 @@
 //! batch, so the two stay adjacent on the connection.
 //!
 //! What must change together: the invalidation paths (`invalidate`, `Shard::clear`) and the
-//! generation check in `store`; `hit` and `cacheable` (which reads are served); the
+//! generation check in `store`; `lookup` and `cacheable` (which reads are served); the
 //! handshake's `CLIENT TRACKING` and `PushHook::push`'s parsing of the invalidation message.
 
 use std::collections::hash_map::Entry;
@@ -200,6 +200,10 @@ impl std::fmt::Display for CacheStats {
     }
 }
 
+/// A key as the cache holds it: one allocation, shared by the map, the clock and tickets
+/// with a reference count. (A `Bytes` made from a copy allocates again on its first clone.)
+type Key = Arc<[u8]>;
+
 /// One cached reply.
 struct Value {
     variant: Bytes,
@@ -224,7 +228,7 @@ struct KeyEntry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Bytes, KeyEntry, RandomState>,
+    map: HashMap<Key, KeyEntry, RandomState>,
     /// Bumped by every invalidation of any key of this shard (and by a flush): a read's
     /// reply is stored only if it has not moved since the read looked up (see the design
     /// note).
@@ -233,7 +237,7 @@ struct Shard {
     next_epoch: u64,
     /// Keys in insertion order for second-chance eviction, with the epoch they were queued
     /// with (a removed entry's slot is skipped when it comes round).
-    clock: VecDeque<(Bytes, u64)>,
+    clock: VecDeque<(Key, u64)>,
     bytes: usize,
     values: usize,
     hits: u64,
@@ -367,7 +371,7 @@ pub(crate) enum Lookup<'c> {
 pub(crate) struct Ticket<'c> {
     cache: &'c Cache,
     command: CachedCommand,
-    keys: SmallVec<[(Bytes, u64); 1]>,
+    keys: SmallVec<[(Key, u64); 1]>,
     variant: Bytes,
 }
 
@@ -417,12 +421,17 @@ impl AfterReply<'_> {
 /// The variant of a single-key read: its name in upper case, then each non-key argument
 /// with its length in front (so that `HGET a bc` and `HGET ab c` differ).
 fn variant(command: CachedCommand, cmd: &Cmd) -> Bytes {
-    if cmd.len() == 2 {
+    variant_of(command, cmd.arg_list().skip(2))
+}
+
+/// The variant of `command` with non-key arguments `args` (see [`variant`]).
+fn variant_of<'a>(command: CachedCommand, args: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
+    if args.len() == 0 {
         // `GET k`, `HGETALL k`, ...: the name alone, static, no allocation.
         return Bytes::from_static(command.name().as_bytes());
     }
     let mut out = command.name().as_bytes().to_vec();
-    for arg in cmd.arg_list().skip(2) {
+    for arg in args {
         out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
         out.extend_from_slice(arg);
     }
@@ -600,11 +609,16 @@ impl Cache {
         None
     }
 
-    /// A hit for the single-key read `command` of `key` with non-key arguments `args`,
-    /// looked up before its command is built; `None` when it must be sent (a miss is not
-    /// counted here: the built command's [`Cache::read`] counts it and takes its ticket).
-    /// The same hits as [`Cache::read`] of that command with its key marked.
-    pub(crate) fn hit(&self, command: CachedCommand, key: &[u8], args: &[&[u8]]) -> Option<Frame> {
+    /// The lookup of the single-key read `command` of `key` with non-key arguments `args`,
+    /// made before its command is built: the same answer as [`Cache::read`] of that command
+    /// with its key marked, and `None` where that would be `None` (not cacheable). `None`
+    /// for `MGET`, whose keys are many: it is looked up once built.
+    pub(crate) fn lookup(
+        &self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+    ) -> Option<Lookup<'_>> {
         let (words, at_least) = command.arity();
         let fits = if at_least {
             2 + args.len() >= words
@@ -618,10 +632,12 @@ impl Cache {
         {
             return None;
         }
-        let mut shard = self.shard(key);
-        self.find(&mut shard, key, |stored| {
-            is_variant_of(command, args.iter().copied(), stored)
-        })
+        Some(self.lookup_one(
+            command,
+            key,
+            |stored| is_variant_of(command, args.iter().copied(), stored),
+            || variant_of(command, args.iter().copied()),
+        ))
     }
 
     /// A cacheable read's lookup, or `None` when `cmd` is not one.
@@ -631,31 +647,48 @@ impl Cache {
             return Some(self.read_many(cmd));
         }
         let key = cmd.arg_bytes(1)?;
+        Some(self.lookup_one(
+            command,
+            key,
+            |stored| is_variant(command, cmd, stored),
+            || variant(command, cmd),
+        ))
+    }
+
+    /// A single-key read's lookup: a hit, or a miss with its ticket (none while no tracked
+    /// connection is up).
+    fn lookup_one(
+        &self,
+        command: CachedCommand,
+        key: &[u8],
+        is_variant: impl Fn(&[u8]) -> bool,
+        variant: impl FnOnce() -> Bytes,
+    ) -> Lookup<'_> {
         let live = self.live.load(Ordering::Acquire) > 0;
         let mut shard = self.shard(key);
         let shard = &mut *shard;
-        if let Some(frame) = self.find(shard, key, |stored| is_variant(command, cmd, stored)) {
-            return Some(Lookup::Hit(frame));
+        if let Some(frame) = self.find(shard, key, is_variant) {
+            return Lookup::Hit(frame);
         }
         shard.misses += 1;
         self.count(Event::Miss, 1);
         if !live {
-            return Some(Lookup::Miss(None));
+            return Lookup::Miss(None);
         }
         let key = Self::ticket_key(shard, key);
-        Some(Lookup::Miss(Some(Box::new(Ticket {
+        Lookup::Miss(Some(Box::new(Ticket {
             cache: self,
             command,
             keys: smallvec::smallvec![(key, shard.generation)],
-            variant: variant(command, cmd),
-        }))))
+            variant: variant(),
+        })))
     }
 
     /// The ticket's copy of `key`: the map's own when the key has an entry.
-    fn ticket_key(shard: &Shard, key: &[u8]) -> Bytes {
+    fn ticket_key(shard: &Shard, key: &[u8]) -> Key {
         match shard.map.get_key_value(key) {
             Some((k, _)) => k.clone(),
-            None => Bytes::copy_from_slice(key),
+            None => Key::from(key),
         }
     }
 
@@ -713,7 +746,7 @@ impl Cache {
 
     /// Stores `frame` as `variant` of `key` if `key`'s shard is still at `generation` (no
     /// key of the shard was invalidated since the lookup). True when stored.
-    fn store(&self, key: &Bytes, generation: u64, variant: &Bytes, frame: &Frame) -> bool {
+    fn store(&self, key: &Key, generation: u64, variant: &Bytes, frame: &Frame) -> bool {
         if frame.is_error() {
             return false;
         }
@@ -1272,53 +1305,86 @@ mod tests {
     }
 
     #[test]
-    fn a_hit_before_the_command_is_built_answers_as_the_built_read_would() {
-        let c = cache(1 << 20);
-        let stored = [
-            cmd("GET").key("k"),
-            cmd("HGET").key("h").arg("f"),
-            cmd("ZSCORE").key("z").arg("m"),
-            cmd("LRANGE").key("l").arg(0).arg(-1),
-        ];
-        for (i, command) in stored.iter().enumerate() {
-            miss(c.read(command).unwrap()).fill(&bulk(&i.to_string()));
+    fn a_lookup_before_the_command_is_built_answers_as_the_built_read_would() {
+        // What a lookup gave: a hit's frame, or a miss with or without a ticket.
+        fn seen(l: Option<Lookup<'_>>) -> Option<Result<Frame, bool>> {
+            l.map(|l| match l {
+                Lookup::Hit(f) => Ok(f),
+                Lookup::Miss(t) => Err(t.is_some()),
+            })
         }
-        let hits = c.stats().hits;
-        type Case = (
-            CachedCommand,
-            &'static str,
-            &'static [&'static [u8]],
-            Option<usize>,
-        );
-        let cases: &[Case] = &[
-            (CachedCommand::Get, "k", &[], Some(0)),
-            (CachedCommand::Get, "other", &[], None),
-            (CachedCommand::Strlen, "k", &[], None),
-            (CachedCommand::Hget, "h", &[b"f"], Some(1)),
-            (CachedCommand::Hget, "h", &[b"g"], None),
-            (CachedCommand::Hget, "h", &[], None),
-            (CachedCommand::Zscore, "z", &[b"m"], Some(2)),
-            (CachedCommand::Lrange, "l", &[b"0", b"-1"], Some(3)),
-            (CachedCommand::Lrange, "l", &[b"0", b"-2"], None),
-            (CachedCommand::Lrange, "l", &[b"0-1"], None),
-            (CachedCommand::Mget, "k", &[], None),
+        let configs = [
+            CacheConfig::new(1 << 20),
+            CacheConfig::new(1 << 20).commands([CachedCommand::Hget]),
+            CacheConfig::new(1 << 20).mode(TrackingMode::broadcast(["k", "h"])),
         ];
-        for &(command, key, args, want) in cases {
-            let got = c.hit(command, key.as_bytes(), args);
-            assert_eq!(got, want.map(|i| bulk(&i.to_string())), "{command:?} {key}");
+        for config in configs {
+            let c = cache_with(config.clone());
+            for (i, stored) in [
+                cmd("GET").key("k"),
+                cmd("HGET").key("h").arg("f"),
+                cmd("ZSCORE").key("z").arg("m"),
+                cmd("LRANGE").key("l").arg(0).arg(-1),
+            ]
+            .iter()
+            .enumerate()
+            {
+                if let Some(Lookup::Miss(Some(mut t))) = c.read(stored) {
+                    t.fill(&bulk(&i.to_string()));
+                }
+            }
+            type Case = (CachedCommand, &'static str, &'static [&'static [u8]], Cmd);
+            let cases: Vec<Case> = vec![
+                (CachedCommand::Get, "k", &[], cmd("GET").key("k")),
+                (CachedCommand::Get, "other", &[], cmd("GET").key("other")),
+                (CachedCommand::Strlen, "k", &[], cmd("STRLEN").key("k")),
+                (
+                    CachedCommand::Hget,
+                    "h",
+                    &[b"f"],
+                    cmd("HGET").key("h").arg("f"),
+                ),
+                (
+                    CachedCommand::Hget,
+                    "h",
+                    &[b"g"],
+                    cmd("HGET").key("h").arg("g"),
+                ),
+                (CachedCommand::Hget, "h", &[], cmd("HGET").key("h")),
+                (
+                    CachedCommand::Zscore,
+                    "z",
+                    &[b"m"],
+                    cmd("ZSCORE").key("z").arg("m"),
+                ),
+                (
+                    CachedCommand::Lrange,
+                    "l",
+                    &[b"0", b"-1"],
+                    cmd("LRANGE").key("l").arg(0).arg(-1),
+                ),
+                (
+                    CachedCommand::Lrange,
+                    "l",
+                    &[b"0", b"-2"],
+                    cmd("LRANGE").key("l").arg(0).arg(-2),
+                ),
+            ];
+            for (command, key, args, built) in cases {
+                let before = c.stats();
+                let early = seen(c.lookup(command, key.as_bytes(), args));
+                let counted = c.stats();
+                let late = seen(c.read(&built));
+                assert_eq!(early, late, "{config:?}: {built:?}");
+                // Counted once each, like the built command's lookup.
+                let after = c.stats();
+                assert_eq!(
+                    (counted.hits - before.hits, counted.misses - before.misses),
+                    (after.hits - counted.hits, after.misses - counted.misses),
+                    "{built:?}"
+                );
+            }
         }
-        // Counted as hits; a miss here is left to the built command's lookup.
-        assert_eq!(c.stats().hits, hits + 4);
-        assert_eq!(c.stats().misses, 4);
-
-        // Only what `read` would serve: a command not configured, a key outside the
-        // broadcast prefixes.
-        let only_hget = cache_with(CacheConfig::new(1 << 20).commands([CachedCommand::Hget]));
-        miss(only_hget.read(&cmd("HGET").key("k").arg("f")).unwrap()).fill(&bulk("v"));
-        assert!(only_hget.hit(CachedCommand::Get, b"k", &[]).is_none());
-        let bcast = cache_with(CacheConfig::new(1 << 20).mode(TrackingMode::broadcast(["a:"])));
-        assert!(bcast.read(&cmd("GET").key("b:1")).is_none());
-        assert!(bcast.hit(CachedCommand::Get, b"b:1", &[]).is_none());
     }
 
     #[test]
