@@ -179,6 +179,11 @@ fn into_payload(frame: Frame, expected: &'static str) -> Result<Payload, Error> 
 
 impl FromReply for Bytes {
     fn from_reply(frame: Frame) -> Result<Self, Error> {
+        // The common reply (every `GET` hit of the client-side cache) first, past the checks
+        // for errors, attributes and other string-like frames.
+        if let Frame::BulkString(b) = frame {
+            return Ok(b.into_bytes());
+        }
         into_payload(frame, "Bytes").map(Payload::into_bytes)
     }
 }

@@ -10,22 +10,28 @@
 //! from the command value ([`Cmd`]'s name and marked keys); nothing here parses encoded
 //! bytes.
 //!
-//! States of a key: absent; *pending* (an entry with no value: a read was sent and its
-//! reply may be stored); *cached* (one or more values). Every entry carries an `epoch`,
-//! unique for the cache's life, fixed when the entry is created.
+//! States of a key: absent, or *cached* (one or more values). Each shard has a
+//! `generation`, a counter that every invalidation of any of its keys moves, and so does a
+//! flush; no entry is created before there is a value to put in it.
 //!
 //! Invariants:
 //!
-//! - **Invalidation removes the whole entry**, whatever its state: a push for key `K`, a
-//!   write by this client with `K` marked, eviction. So "the entry still has the epoch I saw"
-//!   means "nothing invalidated `K` since".
-//! - **The in-flight race.** A miss records the entry's epoch (creating a pending entry) in
-//!   its `Ticket` *before* the read is queued, and stores the reply only if the entry
-//!   still has that epoch. The server sends the invalidation of a write made after it ran
-//!   the read on the same connection, after the read's reply; the connection's task hands
-//!   it to the cache in wire order (`PushHook`), but the reader stores its reply later, in
-//!   its own task. Either the invalidation came first (epoch gone: not stored), or the
-//!   value is stored and the invalidation then removes it. Never stored: a stale reply.
+//! - **Invalidation removes the whole entry and moves its shard's generation**: a push for
+//!   key `K`, a write by this client with `K` marked, a flush. (Eviction for memory or age
+//!   removes entries without moving it: those values were not stale.) So "the shard is still
+//!   at the generation I saw" means "no key of this shard, `K` included, was invalidated
+//!   since".
+//! - **The in-flight race.** A miss records its key's shard generation in its `Ticket`,
+//!   under the shard's lock, *before* the read is queued; the reply is stored only if the
+//!   shard is still at that generation when it arrives (checked under the same lock as the
+//!   insert). The server sends the invalidation of a write made after it ran the read on the
+//!   same connection, after the read's reply; the connection's task hands it to the cache in
+//!   wire order (`PushHook`), but the reader stores its reply later, in its own task. Either
+//!   the invalidation came first (generation moved: not stored), or the value is stored and
+//!   the invalidation then removes it. Never stored: a stale reply. The price of one counter
+//!   per shard instead of a pending entry per key: a reply is also refused when another key
+//!   of its shard changed meanwhile (it is read again on the next miss), and a miss costs no
+//!   map insert and no later removal.
 //! - **RESP2.** Invalidations come on a second connection subscribed to
 //!   `__redis__:invalidate` (`REDIRECT`), so they are not ordered with the replies: an
 //!   invalidation of a write made after a read ran is still sent after that read's reply,
@@ -36,10 +42,10 @@
 //! - **Connection generations.** Only a connection whose handshake turned tracking on
 //!   serves cached reads; while none is up (`live == 0`) reads are neither served nor
 //!   stored. When a tracked connection ends (lost, killed, closed for a failover) its hook
-//!   empties the whole cache, pending entries included, as soon as the end is known (in
+//!   empties the whole cache, moving every shard's generation, as soon as the end is known (in
 //!   `abort` as well as when its task finishes), before any later request can go to its
 //!   replacement: everything read through it may have missed invalidations. A reply of the
-//!   old connection that arrives late finds its epoch gone.
+//!   old connection that arrives late finds its shard's generation moved by that flush.
 //! - **Own writes.** A command of this client that is not a cached read drops its marked
 //!   keys before it is sent and again when its reply arrives (a read queued between the two
 //!   could otherwise store the value from before the write until the server's push comes).
@@ -54,6 +60,10 @@
 //!   than the shard's budget is not stored.
 //! - A hit returns a clone of the stored [`Frame`]: payloads are reference-counted
 //!   immutable bytes, so no caller can change what another reads.
+//! - **Hits before a command is built.** A typed single-key read (`get`, `hget`, ...) on a
+//!   client asks `Cache::lookup` with the command's name, key and other arguments before it
+//!   builds its [`Cmd`]: the same conditions and the same lookup as `Cache::read` of that
+//!   command, so a hit builds nothing and a miss builds the command once, to send it.
 //!
 //! Modes ([`TrackingMode`]): default tracking; broadcast, where the server announces
 //! every change under the configured prefixes and only keys under them are cached (the
@@ -61,10 +71,11 @@
 //! read's reply); opt-in, where a miss is sent as `CLIENT CACHING yes` and the read in one
 //! batch, so the two stay adjacent on the connection.
 //!
-//! What must change together: the invalidation paths (`invalidate`, `flush`, eviction) and
-//! the epoch check in `fill`; the handshake's `CLIENT TRACKING` and `PushHook::push`'s
-//! parsing of the invalidation message.
+//! What must change together: the invalidation paths (`invalidate`, `Shard::clear`) and the
+//! generation check in `store`; `lookup` and `cacheable` (which reads are served); the
+//! handshake's `CLIENT TRACKING` and `PushHook::push`'s parsing of the invalidation message.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
@@ -189,16 +200,24 @@ impl std::fmt::Display for CacheStats {
     }
 }
 
+/// A key as the cache holds it: one allocation, shared by the map, the clock and tickets
+/// with a reference count. (A `Bytes` made from a copy allocates again on its first clone.)
+type Key = Arc<[u8]>;
+
 /// One cached reply.
 struct Value {
     variant: Bytes,
     frame: Frame,
-    at: Instant,
+    /// When it was stored; kept only under an age limit (reading the clock is a tenth of a
+    /// fill otherwise).
+    at: Option<Instant>,
     size: usize,
 }
 
 /// Everything cached for one Redis key.
 struct KeyEntry {
+    /// Unique within its shard: tells the clock's slot of this entry from the slot of an
+    /// earlier entry of the same key.
     epoch: u64,
     /// Hit since the clock last passed it.
     used: bool,
@@ -209,10 +228,16 @@ struct KeyEntry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Bytes, KeyEntry, RandomState>,
+    map: HashMap<Key, KeyEntry, RandomState>,
+    /// Bumped by every invalidation of any key of this shard (and by a flush): a read's
+    /// reply is stored only if it has not moved since the read looked up (see the design
+    /// note).
+    generation: u64,
+    /// The next entry's epoch.
+    next_epoch: u64,
     /// Keys in insertion order for second-chance eviction, with the epoch they were queued
     /// with (a removed entry's slot is skipped when it comes round).
-    clock: VecDeque<(Bytes, u64)>,
+    clock: VecDeque<(Key, u64)>,
     bytes: usize,
     values: usize,
     hits: u64,
@@ -238,6 +263,7 @@ impl Shard {
         self.clock.clear();
         self.bytes = 0;
         self.values = 0;
+        self.generation += 1;
     }
 
     /// Evicts until within `budget`; returns how many entries went.
@@ -280,7 +306,6 @@ pub(crate) struct Cache {
     hasher: RandomState,
     /// Tracked connections up now.
     live: AtomicUsize,
-    next_epoch: AtomicU64,
     flushes: AtomicU64,
     /// The same events for a `metrics` recorder, registered once (feature `metrics`).
     #[cfg(feature = "metrics")]
@@ -340,14 +365,14 @@ pub(crate) enum Lookup<'c> {
     Miss(Option<Box<Ticket<'c>>>),
 }
 
-/// A read's permission to store its reply, valid while no invalidation removed the epochs
-/// it recorded. Dropped unused, it removes the pending entries it created.
+/// A read's permission to store its reply: each key with its shard's generation at the
+/// lookup, valid while that generation has not moved. Dropped unused, it leaves nothing
+/// behind.
 pub(crate) struct Ticket<'c> {
     cache: &'c Cache,
     command: CachedCommand,
-    keys: SmallVec<[(Bytes, u64); 1]>,
+    keys: SmallVec<[(Key, u64); 1]>,
     variant: Bytes,
-    done: bool,
 }
 
 /// The keys a write of this client drops, again when its reply arrives.
@@ -396,12 +421,17 @@ impl AfterReply<'_> {
 /// The variant of a single-key read: its name in upper case, then each non-key argument
 /// with its length in front (so that `HGET a bc` and `HGET ab c` differ).
 fn variant(command: CachedCommand, cmd: &Cmd) -> Bytes {
-    if cmd.len() == 2 {
+    variant_of(command, cmd.arg_list().skip(2))
+}
+
+/// The variant of `command` with non-key arguments `args` (see [`variant`]).
+fn variant_of<'a>(command: CachedCommand, args: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
+    if args.len() == 0 {
         // `GET k`, `HGETALL k`, ...: the name alone, static, no allocation.
         return Bytes::from_static(command.name().as_bytes());
     }
     let mut out = command.name().as_bytes().to_vec();
-    for arg in cmd.arg_list().skip(2) {
+    for arg in args {
         out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
         out.extend_from_slice(arg);
     }
@@ -411,6 +441,15 @@ fn variant(command: CachedCommand, cmd: &Cmd) -> Bytes {
 /// True when `stored` is `cmd`'s variant (see [`variant`]), compared piece by piece: the
 /// hit path builds nothing.
 fn is_variant(command: CachedCommand, cmd: &Cmd, stored: &[u8]) -> bool {
+    is_variant_of(command, cmd.arg_list().skip(2), stored)
+}
+
+/// True when `stored` is the variant of `command` with non-key arguments `args`.
+fn is_variant_of<'a>(
+    command: CachedCommand,
+    args: impl Iterator<Item = &'a [u8]>,
+    stored: &[u8],
+) -> bool {
     let name = command.name().as_bytes();
     let Some((head, mut rest)) = stored.split_at_checked(name.len()) else {
         return false;
@@ -418,7 +457,7 @@ fn is_variant(command: CachedCommand, cmd: &Cmd, stored: &[u8]) -> bool {
     if head != name {
         return false;
     }
-    for arg in cmd.arg_list().skip(2) {
+    for arg in args {
         let Some((len, tail)) = rest.split_first_chunk::<4>() else {
             return false;
         };
@@ -483,7 +522,6 @@ impl Cache {
             config,
             hasher: RandomState::default(),
             live: AtomicUsize::new(0),
-            next_epoch: AtomicU64::new(1),
             flushes: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             metrics: Counters::new(),
@@ -540,6 +578,68 @@ impl Cache {
         (one && mode.covers(cmd.arg_bytes(1)?)).then_some(command)
     }
 
+    /// The cached value of `key` whose variant `is_variant` accepts, if fresh: counted as a
+    /// hit. An expired one is dropped (counted as an eviction).
+    fn find(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        is_variant: impl Fn(&[u8]) -> bool,
+    ) -> Option<Frame> {
+        let e = shard.map.get_mut(key)?;
+        let i = e.values.iter().position(|x| is_variant(&x.variant))?;
+        let value = &e.values[i];
+        let fresh = match (self.config.max_age_limit(), value.at) {
+            (Some(max), Some(at)) => at.elapsed() < max,
+            _ => true,
+        };
+        if fresh {
+            e.used = true;
+            let frame = value.frame.clone();
+            shard.hits += 1;
+            self.count(Event::Hit, 1);
+            return Some(frame);
+        }
+        let old = e.values.swap_remove(i);
+        e.bytes -= old.size;
+        shard.bytes -= old.size;
+        shard.values -= 1;
+        shard.evictions += 1;
+        self.count(Event::Eviction, 1);
+        None
+    }
+
+    /// The lookup of the single-key read `command` of `key` with non-key arguments `args`,
+    /// made before its command is built: the same answer as [`Cache::read`] of that command
+    /// with its key marked, and `None` where that would be `None` (not cacheable). `None`
+    /// for `MGET`, whose keys are many: it is looked up once built.
+    pub(crate) fn lookup(
+        &self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+    ) -> Option<Lookup<'_>> {
+        let (words, at_least) = command.arity();
+        let fits = if at_least {
+            2 + args.len() >= words
+        } else {
+            2 + args.len() == words
+        };
+        if !fits
+            || command == CachedCommand::Mget
+            || !self.config.caches(command)
+            || !self.config.tracking_mode().covers(key)
+        {
+            return None;
+        }
+        Some(self.lookup_one(
+            command,
+            key,
+            |stored| is_variant_of(command, args.iter().copied(), stored),
+            || variant_of(command, args.iter().copied()),
+        ))
+    }
+
     /// A cacheable read's lookup, or `None` when `cmd` is not one.
     pub(crate) fn read(&self, cmd: &Cmd) -> Option<Lookup<'_>> {
         let command = self.cacheable(cmd)?;
@@ -547,75 +647,49 @@ impl Cache {
             return Some(self.read_many(cmd));
         }
         let key = cmd.arg_bytes(1)?;
+        Some(self.lookup_one(
+            command,
+            key,
+            |stored| is_variant(command, cmd, stored),
+            || variant(command, cmd),
+        ))
+    }
+
+    /// A single-key read's lookup: a hit, or a miss with its ticket (none while no tracked
+    /// connection is up).
+    fn lookup_one(
+        &self,
+        command: CachedCommand,
+        key: &[u8],
+        is_variant: impl Fn(&[u8]) -> bool,
+        variant: impl FnOnce() -> Bytes,
+    ) -> Lookup<'_> {
         let live = self.live.load(Ordering::Acquire) > 0;
         let mut shard = self.shard(key);
         let shard = &mut *shard;
-        let mut found = None;
-        if let Some(e) = shard.map.get_mut(key) {
-            if let Some(i) = e
-                .values
-                .iter()
-                .position(|x| is_variant(command, cmd, &x.variant))
-            {
-                let value = &e.values[i];
-                let fresh = self
-                    .config
-                    .max_age_limit()
-                    .is_none_or(|max| value.at.elapsed() < max);
-                if fresh {
-                    e.used = true;
-                    let frame = value.frame.clone();
-                    shard.hits += 1;
-                    self.count(Event::Hit, 1);
-                    return Some(Lookup::Hit(frame));
-                }
-                let old = e.values.swap_remove(i);
-                e.bytes -= old.size;
-                shard.bytes -= old.size;
-                shard.values -= 1;
-                shard.evictions += 1;
-                self.count(Event::Eviction, 1);
-            }
-            found = Some(e.epoch);
+        if let Some(frame) = self.find(shard, key, is_variant) {
+            return Lookup::Hit(frame);
         }
         shard.misses += 1;
         self.count(Event::Miss, 1);
         if !live {
-            return Some(Lookup::Miss(None));
+            return Lookup::Miss(None);
         }
-        // The ticket shares the map's copy of the key.
-        let (key, epoch) = match found {
-            Some(epoch) => (shard.map.get_key_value(key)?.0.clone(), epoch),
-            None => self.pending(shard, key),
-        };
-        Some(Lookup::Miss(Some(Box::new(Ticket {
+        let key = Self::ticket_key(shard, key);
+        Lookup::Miss(Some(Box::new(Ticket {
             cache: self,
             command,
-            keys: smallvec::smallvec![(key, epoch)],
-            variant: variant(command, cmd),
-            done: false,
-        }))))
+            keys: smallvec::smallvec![(key, shard.generation)],
+            variant: variant(),
+        })))
     }
 
-    /// Creates a pending entry for `key` (absent from `shard`); returns its key and epoch.
-    fn pending(&self, shard: &mut Shard, key: &[u8]) -> (Bytes, u64) {
-        let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed);
-        let key = Bytes::copy_from_slice(key);
-        let bytes = key.len() + ENTRY_OVERHEAD;
-        shard.clock.push_back((key.clone(), epoch));
-        shard.map.insert(
-            key.clone(),
-            KeyEntry {
-                epoch,
-                used: false,
-                bytes,
-                values: SmallVec::new(),
-            },
-        );
-        shard.bytes += bytes;
-        let evicted = shard.evict(self.shard_budget);
-        self.count(Event::Eviction, evicted);
-        (key, epoch)
+    /// The ticket's copy of `key`: the map's own when the key has an entry.
+    fn ticket_key(shard: &Shard, key: &[u8]) -> Key {
+        match shard.map.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Key::from(key),
+        }
     }
 
     /// `MGET`: a hit when every key's `MGET` value is cached.
@@ -627,7 +701,9 @@ impl Cache {
             let mut shard = self.shard(key);
             let hit = shard.map.get_mut(key).and_then(|e| {
                 let v = e.values.iter().find(|x| &*x.variant == VARIANT)?;
-                if max_age.is_some_and(|max| v.at.elapsed() >= max) {
+                if let (Some(max), Some(at)) = (max_age, v.at)
+                    && at.elapsed() >= max
+                {
                     return None;
                 }
                 e.used = true;
@@ -655,11 +731,7 @@ impl Cache {
             if !live {
                 continue;
             }
-            let entry = match shard.map.get_key_value(key) {
-                Some((k, e)) => (k.clone(), e.epoch),
-                None => self.pending(&mut shard, key),
-            };
-            keys.push(entry);
+            keys.push((Self::ticket_key(&shard, key), shard.generation));
         }
         if !live {
             return Lookup::Miss(None);
@@ -669,33 +741,51 @@ impl Cache {
             command: CachedCommand::Mget,
             keys,
             variant: Bytes::from_static(VARIANT),
-            done: false,
         })))
     }
 
-    /// Stores `frame` as `variant` of `key` if its entry still has `epoch`.
-    /// True when stored.
-    fn store(&self, key: &Bytes, epoch: u64, variant: &Bytes, frame: &Frame) -> bool {
+    /// Stores `frame` as `variant` of `key` if `key`'s shard is still at `generation` (no
+    /// key of the shard was invalidated since the lookup). True when stored.
+    fn store(&self, key: &Key, generation: u64, variant: &Bytes, frame: &Frame) -> bool {
         if frame.is_error() {
             return false;
         }
         let size = VALUE_OVERHEAD + variant.len() + frame_size(frame);
+        let at = self.config.max_age_limit().map(|_| Instant::now());
         let mut shard = self.shard(key);
         let shard = &mut *shard;
-        let Some(e) = shard.map.get_mut(&key[..]) else {
+        if shard.generation != generation {
             return false;
+        }
+        // A value too large to ever fit its shard's share of the budget is not stored.
+        let e = match shard.map.entry(key.clone()) {
+            Entry::Occupied(o) => {
+                if size + o.get().bytes > self.shard_budget {
+                    return false;
+                }
+                o.into_mut()
+            }
+            Entry::Vacant(v) => {
+                let bytes = key.len() + ENTRY_OVERHEAD;
+                if size + bytes > self.shard_budget {
+                    return false;
+                }
+                let epoch = shard.next_epoch;
+                shard.next_epoch += 1;
+                shard.clock.push_back((key.clone(), epoch));
+                shard.bytes += bytes;
+                v.insert(KeyEntry {
+                    epoch,
+                    used: false,
+                    bytes,
+                    values: SmallVec::new(),
+                })
+            }
         };
-        if e.epoch != epoch {
-            return false;
-        }
-        if size + e.bytes > self.shard_budget {
-            // Too large to ever fit its shard's share of the budget.
-            return false;
-        }
         let value = Value {
             variant: variant.clone(),
             frame: frame.clone(),
-            at: Instant::now(),
+            at,
             size,
         };
         match e.values.iter_mut().find(|x| x.variant == *variant) {
@@ -716,10 +806,12 @@ impl Cache {
         true
     }
 
-    /// Drops what is cached for `key` (a server invalidation when `counted`).
+    /// Drops what is cached for `key` (a server invalidation when `counted`), and refuses
+    /// the replies of reads of this shard's keys in flight.
     fn invalidate(&self, key: &[u8], counted: bool) {
         let mut shard = self.shard(key);
         shard.remove(key);
+        shard.generation += 1;
         if counted {
             shard.invalidations += 1;
             self.count(Event::Invalidation, 1);
@@ -841,49 +933,16 @@ impl Cache {
 impl Ticket<'_> {
     /// Stores the reply, where no invalidation came since the lookup.
     pub(crate) fn fill(&mut self, frame: &Frame) {
-        self.done = true;
-        let stored = if self.command == CachedCommand::Mget {
-            match frame.without_attributes().as_slice() {
-                Some(items) if items.len() == self.keys.len() => {
-                    let mut all = true;
-                    for ((key, epoch), item) in self.keys.iter().zip(items) {
-                        all &= self.cache.store(key, *epoch, &self.variant, item);
-                    }
-                    all
-                }
-                _ => false,
-            }
-        } else {
-            self.keys
-                .first()
-                .is_some_and(|(key, epoch)| self.cache.store(key, *epoch, &self.variant, frame))
-        };
-        if !stored {
-            // Leave no empty pending entry behind (a refused or oversized reply).
-            self.abandon();
-        }
-    }
-
-    /// Removes the pending entries this ticket created that hold nothing.
-    fn abandon(&mut self) {
-        self.done = true;
-        for (key, epoch) in &self.keys {
-            let mut shard = self.cache.shard(key);
-            if shard
-                .map
-                .get(&key[..])
-                .is_some_and(|e| e.epoch == *epoch && e.values.is_empty())
+        if self.command == CachedCommand::Mget {
+            if let Some(items) = frame.without_attributes().as_slice()
+                && items.len() == self.keys.len()
             {
-                shard.remove(key);
+                for ((key, generation), item) in self.keys.iter().zip(items) {
+                    self.cache.store(key, *generation, &self.variant, item);
+                }
             }
-        }
-    }
-}
-
-impl Drop for Ticket<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.abandon();
+        } else if let Some((key, generation)) = self.keys.first() {
+            self.cache.store(key, *generation, &self.variant, frame);
         }
     }
 }
@@ -1065,7 +1124,11 @@ mod tests {
     use crate::command::cmd;
 
     fn cache(max: usize) -> Arc<Cache> {
-        let c = Arc::new(Cache::new(CacheConfig::new(max)));
+        cache_with(CacheConfig::new(max))
+    }
+
+    fn cache_with(config: CacheConfig) -> Arc<Cache> {
+        let c = Arc::new(Cache::new(config));
         // As if a tracked connection were up.
         std::mem::forget(CacheTracking(c.clone()).opened(None, Box::new(|| {})));
         c
@@ -1239,6 +1302,108 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert!(hit(get(&c, "k")).is_none());
         assert_eq!(c.stats().evictions, 1);
+    }
+
+    #[test]
+    fn a_lookup_before_the_command_is_built_answers_as_the_built_read_would() {
+        // What a lookup gave: a hit's frame, or a miss with or without a ticket.
+        fn seen(l: Option<Lookup<'_>>) -> Option<Result<Frame, bool>> {
+            l.map(|l| match l {
+                Lookup::Hit(f) => Ok(f),
+                Lookup::Miss(t) => Err(t.is_some()),
+            })
+        }
+        let configs = [
+            CacheConfig::new(1 << 20),
+            CacheConfig::new(1 << 20).commands([CachedCommand::Hget]),
+            CacheConfig::new(1 << 20).mode(TrackingMode::broadcast(["k", "h"])),
+        ];
+        for config in configs {
+            let c = cache_with(config.clone());
+            for (i, stored) in [
+                cmd("GET").key("k"),
+                cmd("HGET").key("h").arg("f"),
+                cmd("ZSCORE").key("z").arg("m"),
+                cmd("LRANGE").key("l").arg(0).arg(-1),
+            ]
+            .iter()
+            .enumerate()
+            {
+                if let Some(Lookup::Miss(Some(mut t))) = c.read(stored) {
+                    t.fill(&bulk(&i.to_string()));
+                }
+            }
+            type Case = (CachedCommand, &'static str, &'static [&'static [u8]], Cmd);
+            let cases: Vec<Case> = vec![
+                (CachedCommand::Get, "k", &[], cmd("GET").key("k")),
+                (CachedCommand::Get, "other", &[], cmd("GET").key("other")),
+                (CachedCommand::Strlen, "k", &[], cmd("STRLEN").key("k")),
+                (
+                    CachedCommand::Hget,
+                    "h",
+                    &[b"f"],
+                    cmd("HGET").key("h").arg("f"),
+                ),
+                (
+                    CachedCommand::Hget,
+                    "h",
+                    &[b"g"],
+                    cmd("HGET").key("h").arg("g"),
+                ),
+                (CachedCommand::Hget, "h", &[], cmd("HGET").key("h")),
+                (
+                    CachedCommand::Zscore,
+                    "z",
+                    &[b"m"],
+                    cmd("ZSCORE").key("z").arg("m"),
+                ),
+                (
+                    CachedCommand::Lrange,
+                    "l",
+                    &[b"0", b"-1"],
+                    cmd("LRANGE").key("l").arg(0).arg(-1),
+                ),
+                (
+                    CachedCommand::Lrange,
+                    "l",
+                    &[b"0", b"-2"],
+                    cmd("LRANGE").key("l").arg(0).arg(-2),
+                ),
+            ];
+            for (command, key, args, built) in cases {
+                let before = c.stats();
+                let early = seen(c.lookup(command, key.as_bytes(), args));
+                let counted = c.stats();
+                let late = seen(c.read(&built));
+                assert_eq!(early, late, "{config:?}: {built:?}");
+                // Counted once each, like the built command's lookup.
+                let after = c.stats();
+                assert_eq!(
+                    (counted.hits - before.hits, counted.misses - before.misses),
+                    (after.hits - counted.hits, after.misses - counted.misses),
+                    "{built:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_reply_is_refused_when_any_key_of_its_shard_changed_meanwhile() {
+        // One shard (a 1 MiB budget): an invalidation of another key moves its generation.
+        let c = cache(1 << 20);
+        let mut t = miss(get(&c, "k"));
+        let push = Frame::Push(vec![bulk("invalidate"), Frame::Array(vec![bulk("other")])]);
+        assert!(c.on_push(&push));
+        t.fill(&bulk("v"));
+        assert!(hit(get(&c, "k")).is_none(), "stored across an invalidation");
+        // A read looked up after it stores as usual.
+        miss(get(&c, "k")).fill(&bulk("v"));
+        assert_eq!(hit(get(&c, "k")), Some(bulk("v")));
+        // So does one raced by an eviction only: evicted values were not stale.
+        let mut t = miss(get(&c, "k2"));
+        c.shard(b"k2").evict(0);
+        t.fill(&bulk("v2"));
+        assert_eq!(hit(get(&c, "k2")), Some(bulk("v2")));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::scan::{ScanOptions, ScanStream, parse_pairs};
 use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
 use crate::command::cmd;
+use crate::config::CachedCommand;
 
 /// Typed commands on hashes, declared once: they run on any [`Executor`].
 pub trait HashCommands: Executor {
@@ -55,7 +56,12 @@ pub trait HashCommands: Executor {
     ///
     /// Connection errors; `WRONGTYPE`.
     fn hget(self, key: impl ToArg, field: impl ToArg) -> Self::Run<Option<Bytes>> {
-        self.run(TypedCmd::new(cmd("HGET").key(key).arg(field)))
+        self.run_read(
+            CachedCommand::Hget,
+            &key.to_arg(),
+            &[&*field.to_arg()],
+            || TypedCmd::new(cmd("HGET").key(&key).arg(&field)),
+        )
     }
 
     /// `HMGET key field...`: one entry per field, `None` for a missing one.
@@ -75,7 +81,9 @@ pub trait HashCommands: Executor {
     /// Connection errors; `WRONGTYPE`; a conversion error for a field name that is not UTF-8
     /// (use [`Client::hscan`](crate::client::Client::hscan) for binary field names).
     fn hgetall(self, key: impl ToArg) -> Self::Run<HashMap<String, Bytes>> {
-        self.run(TypedCmd::new(cmd("HGETALL").key(key)))
+        self.run_read(CachedCommand::Hgetall, &key.to_arg(), &[], || {
+            TypedCmd::new(cmd("HGETALL").key(&key))
+        })
     }
 
     /// `HSET key field value ...` from the fields of a flat struct: returns how many fields

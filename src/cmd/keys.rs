@@ -23,6 +23,7 @@ use resp_codec::{Frame, ToArg};
 
 use super::typed::{Executor, TypedCmd};
 use crate::command::cmd;
+use crate::config::CachedCommand;
 
 /// When `EXPIRE` (and its variants) may change a key's expiry (Redis 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,9 @@ pub trait KeyCommands: Executor {
     ///
     /// Connection errors.
     fn exists(self, key: impl ToArg) -> Self::Run<bool> {
-        self.run(TypedCmd::new(cmd("EXISTS").key(key)))
+        self.run_read(CachedCommand::Exists, &key.to_arg(), &[], || {
+            TypedCmd::new(cmd("EXISTS").key(&key))
+        })
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice). An empty

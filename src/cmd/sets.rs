@@ -21,6 +21,7 @@ use super::scan::{ScanOptions, ScanStream, parse_each};
 use super::typed::{Executor, TypedCmd};
 use crate::client::Client;
 use crate::command::cmd;
+use crate::config::CachedCommand;
 
 /// Typed commands on sets, declared once: they run on any [`Executor`].
 pub trait SetCommands: Executor {
@@ -49,7 +50,9 @@ pub trait SetCommands: Executor {
     ///
     /// Connection errors; `WRONGTYPE`.
     fn smembers(self, key: impl ToArg) -> Self::Run<HashSet<Bytes>> {
-        self.run(TypedCmd::new(cmd("SMEMBERS").key(key)))
+        self.run_read(CachedCommand::Smembers, &key.to_arg(), &[], || {
+            TypedCmd::new(cmd("SMEMBERS").key(&key))
+        })
     }
 
     /// `SISMEMBER key member`.

@@ -32,6 +32,7 @@ use super::typed::{Executor, TypedCmd};
 use super::{FromReply, check_reply};
 use crate::client::Client;
 use crate::command::cmd;
+use crate::config::CachedCommand;
 use crate::error::Error;
 
 /// Options of `ZADD`: `NX`/`XX`, `GT`/`LT`, `CH`.
@@ -227,7 +228,12 @@ pub trait SortedSetCommands: Executor {
     ///
     /// Connection errors; `WRONGTYPE`.
     fn zscore(self, key: impl ToArg, member: impl ToArg) -> Self::Run<Option<f64>> {
-        self.run(TypedCmd::new(cmd("ZSCORE").key(key).arg(member)))
+        self.run_read(
+            CachedCommand::Zscore,
+            &key.to_arg(),
+            &[&*member.to_arg()],
+            || TypedCmd::new(cmd("ZSCORE").key(&key).arg(&member)),
+        )
     }
 
     /// `ZINCRBY key by member`: the member's score after adding `by` (a new member starts

@@ -21,6 +21,7 @@ use resp_codec::{Frame, ToArg};
 
 use super::typed::{Executor, TypedCmd};
 use crate::command::cmd;
+use crate::config::CachedCommand;
 
 /// Options of `SET`: an expiry (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`) and a condition (`NX`,
 /// `XX`). Setting one expiry replaces any other, likewise for the condition.
@@ -140,7 +141,9 @@ pub trait StringCommands: Executor {
     ///
     /// Connection errors; `WRONGTYPE` when the key holds another type.
     fn get(self, key: impl ToArg) -> Self::Run<Option<Bytes>> {
-        self.run(TypedCmd::new(cmd("GET").key(key)))
+        self.run_read(CachedCommand::Get, &key.to_arg(), &[], || {
+            TypedCmd::new(cmd("GET").key(&key))
+        })
     }
 
     /// `SET key value`, replacing any value and time to live.
@@ -260,7 +263,9 @@ pub trait StringCommands: Executor {
     ///
     /// Connection errors; `WRONGTYPE`.
     fn strlen(self, key: impl ToArg) -> Self::Run<i64> {
-        self.run(TypedCmd::new(cmd("STRLEN").key(key)))
+        self.run_read(CachedCommand::Strlen, &key.to_arg(), &[], || {
+            TypedCmd::new(cmd("STRLEN").key(&key))
+        })
     }
 
     /// `INCR key`: the value after adding one (a missing key counts as 0).

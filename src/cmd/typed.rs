@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use resp_codec::{Frame, ToArg};
 
 use super::{Pipeline, Transaction};
-use crate::cache::{AfterReply, Lookup};
+use crate::cache::{AfterReply, CachedCommand, Lookup};
 use crate::client::Client;
 use crate::command::Cmd;
 use crate::connection::{Deadline, Pending, Wait};
@@ -160,6 +160,21 @@ pub trait Executor: Sized {
 
     /// Runs (or queues) `cmd`.
     fn run<R>(self, cmd: TypedCmd<R>) -> Self::Run<R>;
+
+    /// Runs (or queues) the single-key read `command` of `key` with the other arguments
+    /// `args`, which `build` makes into its command ([`TypedCmd::new`] of it, the key
+    /// marked). A client whose cache holds the reply answers from it without building the
+    /// command; everywhere else, and on a miss, this is `self.run(build())`.
+    fn run_read<R: FromReply>(
+        self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+        build: impl FnOnce() -> TypedCmd<R>,
+    ) -> Self::Run<R> {
+        let _ = (command, key, args);
+        self.run(build())
+    }
 }
 
 /// The executor that runs nothing: a typed command called on it gives back its
@@ -314,9 +329,39 @@ impl<'a, R> TypedCmd<R> {
 impl<'a> Executor for &'a Client {
     type Run<R> = Reply<'a, R>;
 
+    fn run_read<R: FromReply>(
+        self,
+        command: CachedCommand,
+        key: &[u8],
+        args: &[&[u8]],
+        build: impl FnOnce() -> TypedCmd<R>,
+    ) -> Reply<'a, R> {
+        // A hit needs no command: nothing is encoded, allocated or sent, and no span opened
+        // (the cache counts it). A miss builds the command once, to send it with the ticket
+        // that stores its reply.
+        let Some(lookup) = self
+            .pool
+            .cache
+            .as_ref()
+            .and_then(|c| c.lookup(command, key, args))
+        else {
+            return self.run(build());
+        };
+        let ticket = match lookup {
+            Lookup::Hit(frame) => return Reply::done(Ok(frame), R::from_reply),
+            Lookup::Miss(ticket) => ticket,
+        };
+        build().reply(|cmd, wait, convert| {
+            let after = match ticket {
+                Some(ticket) if wait.is_none() => AfterReply::Fill(ticket),
+                _ => AfterReply::Nothing,
+            };
+            self.send_with(cmd, wait, convert, after)
+        })
+    }
+
     fn run<R>(self, c: TypedCmd<R>) -> Reply<'a, R> {
         c.reply(|cmd, wait, convert| {
-            let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
             // Client-side caching: a hit answers here; a miss carries its ticket to the
             // reply; a write drops its keys now and again when its reply comes.
             let after = match &self.pool.cache {
@@ -332,28 +377,42 @@ impl<'a> Executor for &'a Client {
                         .map_or(AfterReply::Nothing, |w| AfterReply::Invalidate(Box::new(w))),
                 },
             };
-            if let AfterReply::Fill(_) = &after
-                && self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
-            {
-                // Opt-in tracking: the server tracks the read that follows `CLIENT CACHING
-                // yes` on the same connection; one batch keeps the two together.
-                let pool = &self.pool;
-                let mut reply = Reply::running(
-                    async move {
-                        let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
-                        let mut frames = pool.request_many(&[&optin, &cmd]).await?;
-                        frames.pop().ok_or(Error::UnexpectedReply)
-                    },
-                    convert,
-                    call,
-                );
-                reply.after = after;
-                return reply;
-            }
-            let mut reply = self.submit(cmd, wait, convert, call);
-            reply.after = after;
-            reply
+            self.send_with(cmd, wait, convert, after)
         })
+    }
+}
+
+impl Client {
+    /// Sends `cmd` for a typed reply, `after` done when the reply arrives.
+    fn send_with<'a, R>(
+        &'a self,
+        cmd: Cmd,
+        wait: Option<Wait>,
+        convert: fn(Frame) -> Result<R, Error>,
+        after: AfterReply<'a>,
+    ) -> Reply<'a, R> {
+        let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
+        if let AfterReply::Fill(_) = &after
+            && self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
+        {
+            // Opt-in tracking: the server tracks the read that follows `CLIENT CACHING
+            // yes` on the same connection; one batch keeps the two together.
+            let pool = &self.pool;
+            let mut reply = Reply::running(
+                async move {
+                    let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
+                    let mut frames = pool.request_many(&[&optin, &cmd]).await?;
+                    frames.pop().ok_or(Error::UnexpectedReply)
+                },
+                convert,
+                call,
+            );
+            reply.after = after;
+            return reply;
+        }
+        let mut reply = self.submit(cmd, wait, convert, call);
+        reply.after = after;
+        reply
     }
 }
 

@@ -6,12 +6,24 @@ use std::time::Duration;
 ///
 /// Only these are cached: each is a read with no side effect whose reply depends on its
 /// keys alone, so a reply stays right until the server says one of those keys changed.
-/// Never cached: writes (they change what is cached, and drop this client's copies of their
-/// keys at once), commands whose replies depend on time or chance (`TTL`, `PTTL`,
-/// `RANDOMKEY`, `SRANDMEMBER`, `HRANDFIELD`, `SPOP`, ...), `GETEX`/`GETDEL`/`GETSET` (they
-/// write), blocking commands, scripts, `SCAN` and its kind (a cursor is not a value),
-/// commands without keys (`INFO`, `DBSIZE`, `KEYS`), and multi-key forms other than `MGET`
-/// (`EXISTS a b` is sent each time).
+///
+/// Never cached, and why:
+///
+/// - writes: they change what is cached, and drop this client's copies of their keys at
+///   once (before they are sent, and again when their reply arrives);
+/// - replies that depend on time or chance rather than on the keys' contents (`TTL`,
+///   `PTTL`, `RANDOMKEY`, `SRANDMEMBER`, `HRANDFIELD`): no invalidation comes when they
+///   change;
+/// - reads that also write (`GETEX`, `GETDEL`, `GETSET`, `SPOP`);
+/// - blocking commands (their reply is an event, not a value);
+/// - scripts and functions: the client cannot tell which keys a script read;
+/// - `SCAN` and its kind: a cursor is not a value;
+/// - commands without keys (`INFO`, `DBSIZE`, `KEYS`), and multi-key forms other than
+///   `MGET` (`EXISTS a b` is sent each time);
+/// - a raw `cmd("GET").arg(k)` whose key is not marked with [`Cmd::key`](crate::Cmd::key):
+///   nothing says which word is the key;
+/// - reads in a pipeline, a transaction or on an exclusive connection: a batch is sent
+///   whole, and a transaction's reads must see its own writes and its `WATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CachedCommand {

@@ -163,6 +163,10 @@ impl Config {
     /// | `REDIS_CACHE_MAX_BYTES` | none | turns client-side caching on with this memory budget (at least 1024) |
     /// | `REDIS_CACHE_MAX_AGE` | none | client-side cache entry age limit in seconds; needs `REDIS_CACHE_MAX_BYTES` |
     ///
+    /// `REDIS_URL` may turn caching on instead, with its `cache_max_bytes=`, `cache_max_age=`,
+    /// `cache_mode=` and `cache_prefix=` parameters (see [`Config::from_url`]); the two
+    /// `REDIS_CACHE_*` variables are then refused.
+    ///
     /// TLS is on when `REDIS_TLS` is `true` or `REDIS_URL` is a `rediss://` URL. The four
     /// `REDIS_TLS_*` file and name variables are refused while TLS is off, and
     /// `REDIS_TLS=false` is refused with a `rediss://` URL: a config that names certificates
@@ -258,7 +262,23 @@ impl Config {
             };
         }
         sentinels_from_lookup(&mut get, &mut config)?;
-        config.cache = match (get(REDIS_CACHE_MAX_BYTES), get(REDIS_CACHE_MAX_AGE)) {
+        let cache_vars = (get(REDIS_CACHE_MAX_BYTES), get(REDIS_CACHE_MAX_AGE));
+        if config.cache.is_some() {
+            // `REDIS_URL` turned caching on: a variable too would be two settings for one.
+            for (variable, value) in [
+                (REDIS_CACHE_MAX_BYTES, &cache_vars.0),
+                (REDIS_CACHE_MAX_AGE, &cache_vars.1),
+            ] {
+                if let Some(value) = value {
+                    return Err(invalid(
+                        variable,
+                        value,
+                        "conflicts with the cache_ parameters of REDIS_URL",
+                    ));
+                }
+            }
+        }
+        config.cache = match cache_vars {
             (Some(bytes), age) => {
                 let max = parse_number(
                     REDIS_CACHE_MAX_BYTES,
@@ -281,7 +301,7 @@ impl Config {
                 Some(cache)
             }
             (None, Some(_)) => return Err(missing(REDIS_CACHE_MAX_BYTES, REDIS_CACHE_MAX_AGE)),
-            (None, None) => None,
+            (None, None) => config.cache.take(),
         };
         config.check_settings()?;
         Ok(config)
@@ -493,6 +513,26 @@ mod tests {
             let err = Config::from_lookup(lookup(vars)).unwrap_err();
             assert_eq!(err.variable(), variable, "{vars:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_cache_in_redis_url_stands_alone() {
+        let url = (REDIS_URL, "redis://h?cache_max_bytes=4096&cache_mode=optin");
+        let c = Config::from_lookup(lookup(&[url])).unwrap();
+        let cache = c.cache().expect("the url turns caching on");
+        assert_eq!(cache.max_bytes(), 4096);
+        assert_eq!(cache.tracking_mode(), &crate::config::TrackingMode::OptIn);
+        for var in [REDIS_CACHE_MAX_BYTES, REDIS_CACHE_MAX_AGE] {
+            let err = Config::from_lookup(lookup(&[url, (var, "8192")])).unwrap_err();
+            assert_eq!(err.variable(), var, "{err}");
+        }
+        // A URL without cache parameters leaves the variables in charge.
+        let c = Config::from_lookup(lookup(&[
+            (REDIS_URL, "redis://h"),
+            (REDIS_CACHE_MAX_BYTES, "8192"),
+        ]))
+        .unwrap();
+        assert_eq!(c.cache().map(|c| c.max_bytes()), Some(8192));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::error::invalid;
 use super::{
-    Config, ConfigError, DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Protocol, ServerAddr, TlsOptions,
+    CacheConfig, Config, ConfigError, DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Protocol, ServerAddr,
+    TlsOptions, TrackingMode,
 };
 
 impl Config {
@@ -43,6 +45,19 @@ impl Config {
     /// an error, and so is an unknown parameter, so that a typo is not silently ignored.
     /// A `%` must start exactly two hex digits.
     ///
+    /// Client-side caching (see [`CacheConfig`]) is turned on by the query, with the names of
+    /// the `REDIS_CACHE_*` variables in lower case:
+    ///
+    /// | parameter | meaning |
+    /// |---|---|
+    /// | `cache_max_bytes=n` | turns caching on with this memory budget in bytes (at least 1024) |
+    /// | `cache_max_age=s` | an entry's age limit in seconds, a decimal number greater than 0 |
+    /// | `cache_mode=default\|optin\|broadcast` | the [`TrackingMode`] (default: `default`) |
+    /// | `cache_prefix=p` | a key prefix of broadcast mode, percent-decoded; repeat it for more |
+    ///
+    /// The other three need `cache_max_bytes`, and `cache_prefix` needs
+    /// `cache_mode=broadcast`, so that a caching setting never leaves caching silently off.
+    ///
     /// The result is checked like [`ConfigBuilder::build`](super::ConfigBuilder::build)
     /// (a cluster URL with a database other than 0 is refused). To change other settings,
     /// continue with [`Config::into_builder`].
@@ -67,6 +82,9 @@ impl Config {
     ///
     /// let v6: Config = "valkey://[::1]:6380".parse()?;
     /// assert_eq!(v6.host(), Some("::1"));
+    ///
+    /// let cached = Config::from_url("redis://h?cache_max_bytes=1048576&cache_max_age=30")?;
+    /// assert_eq!(cached.cache().map(|c| c.max_bytes()), Some(1 << 20));
     /// # Ok::<(), redis_manager::ConfigError>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Config, ConfigError> {
@@ -107,6 +125,7 @@ impl Config {
         self.sentinel_master = parts.sentinel_master;
         self.sentinel_username = parts.sentinel_username;
         self.sentinel_password = parts.sentinel_password;
+        self.cache = parts.cache;
         Ok(())
     }
 }
@@ -128,6 +147,53 @@ struct UrlParts {
     sentinel_master: Option<String>,
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
+    /// `cache_max_bytes=` and the parameters that refine it.
+    cache: Option<CacheConfig>,
+}
+
+/// The `cache_*` query parameters, checked together once the query is read.
+#[derive(Default)]
+struct CacheQuery {
+    max_bytes: Option<usize>,
+    max_age: Option<Duration>,
+    mode: Option<CacheModeName>,
+    prefixes: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum CacheModeName {
+    Default,
+    OptIn,
+    Broadcast,
+}
+
+impl CacheQuery {
+    fn into_config(self) -> Result<Option<CacheConfig>, UrlProblem> {
+        let Some(max_bytes) = self.max_bytes else {
+            if self.max_age.is_some() || self.mode.is_some() || !self.prefixes.is_empty() {
+                return Err(Invalid(
+                    "cache_max_age, cache_mode and cache_prefix need cache_max_bytes",
+                ));
+            }
+            return Ok(None);
+        };
+        let broadcast = self.mode == Some(CacheModeName::Broadcast);
+        if !self.prefixes.is_empty() && !broadcast {
+            return Err(Invalid("cache_prefix needs cache_mode=broadcast"));
+        }
+        let mut cache = CacheConfig::new(max_bytes);
+        if let Some(age) = self.max_age {
+            cache = cache.max_age(age);
+        }
+        cache = cache.mode(match self.mode.unwrap_or(CacheModeName::Default) {
+            CacheModeName::Default => TrackingMode::Default,
+            CacheModeName::OptIn => TrackingMode::OptIn,
+            CacheModeName::Broadcast => TrackingMode::Broadcast {
+                prefixes: self.prefixes,
+            },
+        });
+        Ok(Some(cache))
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -369,6 +435,27 @@ fn parse_url_db(s: &str) -> Result<i64, UrlProblem> {
     }
 }
 
+/// `cache_max_bytes`: a budget the builder accepts (at least 1024), digits only.
+fn parse_cache_bytes(s: &str) -> Result<usize, UrlProblem> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1024 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(Invalid(
+            "invalid cache_max_bytes (expected a number of bytes of at least 1024)",
+        )),
+    }
+}
+
+/// `cache_max_age`: seconds, a finite decimal number greater than 0.
+fn parse_cache_age(s: &str) -> Result<Duration, UrlProblem> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or(Invalid(
+            "invalid cache_max_age (expected a number of seconds greater than 0)",
+        ))
+}
+
 fn apply_query(parts: &mut UrlParts, query: &str) -> Result<(), UrlProblem> {
     /// Sets `slot` once; a second value (or an empty one) is refused or ignored.
     fn set(
@@ -385,6 +472,14 @@ fn apply_query(parts: &mut UrlParts, query: &str) -> Result<(), UrlProblem> {
             (None, _) => Ok(()),
         }
     }
+    /// Sets `slot` once.
+    fn once<T>(slot: &mut Option<T>, value: T, twice: &'static str) -> Result<(), UrlProblem> {
+        match slot.replace(value) {
+            Some(_) => Err(Invalid(twice)),
+            None => Ok(()),
+        }
+    }
+    let mut cache = CacheQuery::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair
             .split_once('=')
@@ -419,13 +514,38 @@ fn apply_query(parts: &mut UrlParts, query: &str) -> Result<(), UrlProblem> {
                     return Err(Invalid("protocol given twice"));
                 }
             }
+            "cache_max_bytes" => once(
+                &mut cache.max_bytes,
+                parse_cache_bytes(&decoded)?,
+                "cache_max_bytes given twice",
+            )?,
+            "cache_max_age" => once(
+                &mut cache.max_age,
+                parse_cache_age(&decoded)?,
+                "cache_max_age given twice",
+            )?,
+            "cache_mode" => {
+                let mode = match decoded.to_ascii_lowercase().as_str() {
+                    "default" => CacheModeName::Default,
+                    "optin" => CacheModeName::OptIn,
+                    "broadcast" | "bcast" => CacheModeName::Broadcast,
+                    _ => {
+                        return Err(Invalid(
+                            "invalid cache_mode (expected default, optin or broadcast)",
+                        ));
+                    }
+                };
+                once(&mut cache.mode, mode, "cache_mode given twice")?;
+            }
+            "cache_prefix" => cache.prefixes.push(decoded.into_bytes()),
             _ => {
                 return Err(Invalid(
-                    "unknown query parameter (expected db, user, password, protocol, sentinel_username or sentinel_password)",
+                    "unknown query parameter (expected db, user, password, protocol, sentinel_username, sentinel_password or a cache_ parameter)",
                 ));
             }
         }
     }
+    parts.cache = cache.into_config()?;
     Ok(())
 }
 
@@ -475,7 +595,8 @@ pub(super) fn parse_node_list(
 /// `url` with every place a secret could be replaced by `***`, even when the URL is
 /// malformed: everything from the first ':' (or an earlier '?') after the scheme to the last
 /// '@' (the password of the user info, or more), the value of every query parameter except
-/// a `db` or `protocol` made of letters and digits, and everything after a '#'.
+/// a `db`, `protocol` or cache setting made of letters, digits and dots (a `cache_prefix` is
+/// part of a key name: hidden), and everything after a '#'.
 /// Over-redacting a broken URL is fine; showing a password is not.
 fn redact_url(url: &str) -> String {
     let (url, fragment) = match url.split_once('#') {
@@ -507,8 +628,13 @@ fn redact_url(url: &str) -> String {
                 }
                 match pair.split_once('=') {
                     // Only a plain value: `db=?password=x` must not show `x`.
-                    Some((key @ ("db" | "protocol"), value))
-                        if value.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                    Some((
+                        key @ ("db" | "protocol" | "cache_max_bytes" | "cache_max_age"
+                        | "cache_mode"),
+                        value,
+                    )) if value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.') =>
                     {
                         out.push_str(key);
                         out.push('=');
@@ -638,6 +764,90 @@ mod tests {
     }
 
     #[test]
+    fn cache_parameters_turn_caching_on() {
+        let c = Config::from_url(
+            "redis://h?cache_max_bytes=1048576&cache_max_age=2.5&cache_mode=Broadcast&cache_prefix=user%3A&cache_prefix=s:",
+        )
+        .unwrap();
+        let cache = c.cache().expect("caching on");
+        assert_eq!(cache.max_bytes(), 1 << 20);
+        assert_eq!(cache.max_age_limit(), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            cache.tracking_mode(),
+            &TrackingMode::broadcast(["user:", "s:"])
+        );
+        let c = Config::from_url("unix:///s?cache_max_bytes=4096&cache_mode=optin").unwrap();
+        assert_eq!(c.cache().unwrap().tracking_mode(), &TrackingMode::OptIn);
+        let c = Config::from_url("redis://h?cache_max_bytes=4096").unwrap();
+        assert_eq!(c.cache(), Some(&CacheConfig::new(4096)));
+        assert!(Config::from_url("redis://h").unwrap().cache().is_none());
+    }
+
+    #[test]
+    fn bad_cache_parameters_are_typed_errors() {
+        let cases = [
+            ("cache_max_bytes=100", "invalid cache_max_bytes"),
+            ("cache_max_bytes=lots", "invalid cache_max_bytes"),
+            ("cache_max_bytes=+4096", "invalid cache_max_bytes"),
+            ("cache_max_bytes=4096&cache_max_bytes=8192", "given twice"),
+            (
+                "cache_max_bytes=4096&cache_max_age=0",
+                "invalid cache_max_age",
+            ),
+            (
+                "cache_max_bytes=4096&cache_max_age=-1",
+                "invalid cache_max_age",
+            ),
+            (
+                "cache_max_bytes=4096&cache_max_age=inf",
+                "invalid cache_max_age",
+            ),
+            (
+                "cache_max_bytes=4096&cache_max_age=NaN",
+                "invalid cache_max_age",
+            ),
+            (
+                "cache_max_bytes=4096&cache_mode=sometimes",
+                "invalid cache_mode",
+            ),
+            (
+                "cache_max_bytes=4096&cache_mode=optin&cache_mode=optin",
+                "given twice",
+            ),
+            ("cache_max_age=1", "need cache_max_bytes"),
+            ("cache_mode=optin", "need cache_max_bytes"),
+            (
+                "cache_max_bytes=4096&cache_prefix=a",
+                "needs cache_mode=broadcast",
+            ),
+            (
+                "cache_max_bytes=4096&cache_mode=optin&cache_prefix=a",
+                "needs cache_mode",
+            ),
+        ];
+        for (query, want) in cases {
+            let url = format!("redis://:pw@h?{query}");
+            match Config::from_url(&url) {
+                Err(ConfigError::InvalidUrl {
+                    reason, url: shown, ..
+                }) => {
+                    assert!(reason.contains(want), "{url}: {reason}");
+                    assert!(!shown.contains("pw"), "{shown}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        // Settings the server would refuse, caught by the config's own checks.
+        for url in [
+            "redis://h?cache_max_bytes=4096&cache_mode=broadcast&cache_prefix=a&cache_prefix=ab",
+            "redis+cluster://h:1,h:2?cache_max_bytes=4096&cache_mode=optin",
+        ] {
+            let err = Config::from_url(url).unwrap_err();
+            assert_eq!(err.variable(), "cache_mode", "{url}: {err}");
+        }
+    }
+
+    #[test]
     fn redaction_hides_every_password_position() {
         let cases = [
             ("redis://u:secret@h:1/2", "redis://u:***@h:1/2"),
@@ -662,6 +872,10 @@ mod tests {
             ("redis://h?password=secret:x@y", "redis://h?***@y"),
             ("redis://h?db=?password=secret", "redis://h?db=***"),
             ("redis://h?protocol=2&db=3", "redis://h?protocol=2&db=3"),
+            (
+                "redis://h?cache_max_bytes=4096&cache_max_age=2.5&cache_prefix=secret",
+                "redis://h?cache_max_bytes=4096&cache_max_age=2.5&cache_prefix=***",
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(redact_url(url), want, "{url}");

@@ -45,6 +45,11 @@ impl Kind {
             Kind::RedisRsCached => "redis-rs cache-aio",
         }
     }
+
+    /// True for the clients with a client-side cache.
+    pub fn caches(self) -> bool {
+        matches!(self, Kind::OursCached | Kind::RedisRsCached)
+    }
 }
 
 /// Where the clients connect.

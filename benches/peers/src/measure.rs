@@ -108,10 +108,10 @@ pub async fn measure(
     server_cpu: &dyn Fn() -> Option<Duration>,
 ) -> Result<Sample, String> {
     let conn = Conn::open(kind, target).await?;
-    if work.op == Op::GetOnly {
+    if work.op == Op::GetOnly && kind.caches() {
         // Untimed: every task reads each of its keys twice first, so that a client with a
-        // cache is measured on hits (each run has a fresh connection, so a cold cache); the
-        // same pass for every client.
+        // cache is measured on hits (each run has a fresh connection, so a cold cache). A
+        // client without a cache has nothing to warm: the pass would only cost time.
         let warm = Arc::new(Work {
             tasks: work.tasks,
             pipeline: work.pipeline,
@@ -138,6 +138,18 @@ pub async fn measure(
     })
 }
 
+/// How many rounds each client runs in a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sizing {
+    /// The same work for every client, sized from the geometric mean of their rates: for
+    /// clients of similar speed.
+    Shared,
+    /// Each client's rounds sized from its own rate, so that each run lasts about the plan's
+    /// length: for clients hundreds of times apart (a cache hit against a round trip), where
+    /// shared work would make the slowest run for minutes.
+    Own,
+}
+
 /// Runs `point` for every client in `kinds`: sizes it, warms every client up, then `reps`
 /// interleaved reps. Returns the samples per client, in `kinds` order.
 ///
@@ -150,6 +162,22 @@ pub async fn compare(
     point: &Point,
     plan: &Plan,
     server_cpu: &dyn Fn() -> Option<Duration>,
+) -> Result<Vec<Vec<Sample>>, String> {
+    compare_sized(kinds, target, point, plan, server_cpu, Sizing::Shared).await
+}
+
+/// [`compare`], with each client's work sized as `sizing` says.
+///
+/// # Errors
+///
+/// The first failure of any run.
+pub async fn compare_sized(
+    kinds: &[Kind],
+    target: &Target,
+    point: &Point,
+    plan: &Plan,
+    server_cpu: &dyn Fn() -> Option<Duration>,
+    sizing: Sizing,
 ) -> Result<Vec<Vec<Sample>>, String> {
     let n = point.keys_per_task.max(1);
     let keys: Arc<Vec<Arc<[String]>>> = Arc::new(
@@ -170,40 +198,55 @@ pub async fn compare(
         loader.close().await;
         loaded?;
     }
-    // Sizing, which is also every client's warm-up: grow the first client's rounds until a
-    // run lasts an eighth of the target, then run each other client once at that size.
+    // Sizing, which is also every client's warm-up: grow a client's rounds until a run lasts
+    // an eighth of the target. Shared: the first client is grown, and each other one runs
+    // once at its size; Own: each client is grown from its own rate.
     let warm_target = (plan.secs / 8.0).max(0.02);
-    let mut rounds = 1usize;
-    let mut rates = Vec::with_capacity(kinds.len());
-    loop {
-        let s = measure(
-            kinds[0],
-            target,
-            &work(point, rounds, &keys, &value),
-            server_cpu,
-        )
-        .await?;
-        let wall = s.wall.as_secs_f64();
-        if wall >= warm_target || rounds >= 1 << 24 {
-            rates.push(s.ops_per_sec());
-            break;
+    let grow_rate = |kind: Kind, mut rounds: usize| {
+        let (keys, value) = (&keys, &value);
+        async move {
+            loop {
+                let s =
+                    measure(kind, target, &work(point, rounds, keys, value), server_cpu).await?;
+                let wall = s.wall.as_secs_f64();
+                if wall >= warm_target || rounds >= 1 << 24 {
+                    return Ok::<_, String>((s.ops_per_sec(), rounds));
+                }
+                let grow = (warm_target / wall.max(1e-6)).clamp(2.0, 16.0);
+                rounds = ((rounds as f64) * grow).ceil() as usize;
+            }
         }
-        let grow = (warm_target / wall.max(1e-6)).clamp(2.0, 16.0);
-        rounds = ((rounds as f64) * grow).ceil() as usize;
-    }
+    };
+    let mut rates = Vec::with_capacity(kinds.len());
+    let (rate, first_rounds) = grow_rate(kinds[0], 1).await?;
+    rates.push(rate);
     for &k in &kinds[1..] {
-        let s = measure(k, target, &work(point, rounds, &keys, &value), server_cpu).await?;
-        rates.push(s.ops_per_sec());
+        let rate = match sizing {
+            Sizing::Shared => {
+                let w = work(point, first_rounds, &keys, &value);
+                measure(k, target, &w, server_cpu).await?.ops_per_sec()
+            }
+            Sizing::Own => grow_rate(k, 1).await?.0,
+        };
+        rates.push(rate);
     }
-    // The same number of rounds for every client, from the geometric mean of their rates.
-    let mean_rate = rates.iter().map(|r| r.ln()).sum::<f64>() / rates.len() as f64;
     let per_round = (point.tasks * work(point, 1, &keys, &value).ops_per_round()) as f64;
-    let rounds = ((plan.secs * mean_rate.exp() / per_round).ceil() as usize).max(1);
-    let w = work(point, rounds, &keys, &value);
+    let rounds_at = |rate: f64| ((plan.secs * rate / per_round).ceil() as usize).max(1);
+    let works: Vec<Arc<Work>> = match sizing {
+        // The same number of rounds for every client, from the geometric mean of their rates.
+        Sizing::Shared => {
+            let mean_rate = rates.iter().map(|r| r.ln()).sum::<f64>() / rates.len() as f64;
+            vec![work(point, rounds_at(mean_rate.exp()), &keys, &value); kinds.len()]
+        }
+        Sizing::Own => rates
+            .iter()
+            .map(|&r| work(point, rounds_at(r), &keys, &value))
+            .collect(),
+    };
     let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(plan.reps); kinds.len()];
     for _ in 0..plan.reps {
         for (i, &k) in kinds.iter().enumerate() {
-            samples[i].push(measure(k, target, &w, server_cpu).await?);
+            samples[i].push(measure(k, target, &works[i], server_cpu).await?);
         }
     }
     Ok(samples)
