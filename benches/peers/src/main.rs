@@ -45,6 +45,7 @@ flags:
   --max-in-flight-mb N  skip sweep points with more value bytes in flight (default 512)
   --samples N           codec samples per decoder and corpus (default 7; quick 3)
   --sample-ms N         codec minimum sample length (default 50; quick 20)
+  --corpora a,b         codec: only the corpora whose names contain one of these
   --no-pin              do not pin the server and the client to separate CPUs
 ";
 
@@ -68,6 +69,7 @@ fn parse() -> Result<Args, String> {
         codec: codec::Options {
             samples: if quick { 3 } else { 7 },
             min_sample: Duration::from_millis(if quick { 20 } else { 50 }),
+            only: Vec::new(),
         },
         pin: true,
     };
@@ -115,6 +117,7 @@ fn parse() -> Result<Args, String> {
             "--max-in-flight-mb" => a.e2e.max_in_flight = number(value()?)? << 20,
             "--samples" => a.codec.samples = number(value()?)?,
             "--sample-ms" => a.codec.min_sample = Duration::from_millis(number(value()?)? as u64),
+            "--corpora" => a.codec.only = value()?.split(',').map(String::from).collect(),
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown flag {s}")),
             s => match s {

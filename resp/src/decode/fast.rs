@@ -528,13 +528,12 @@ impl Level {
                 // keeps a copy of this loop over locals: one shared function, inlined into
                 // both, cost 0.7 to 2.8 % more instructions (callgrind).
                 let mut n = self.received as usize;
-                // Computed once: inside the loop, the compiler kept it up to date in memory on
-                // every element.
-                let total = n + self.remaining as usize;
                 while self.remaining > 0 {
                     if n == items.len() {
                         let batch = self.remaining.min(FILL_BATCH) as usize;
-                        extend_within(items, n + batch, total, || Frame::Null);
+                        extend_within(items, n + batch, n + self.remaining as usize, || {
+                            Frame::Null
+                        });
                     }
                     if !cur.scalar_with(src, &mut items[n]) {
                         break;
@@ -550,11 +549,12 @@ impl Level {
                 // the same way.
                 // No key is waiting, so `received` is even.
                 let mut n = (self.received / 2) as usize;
-                let total = n + (self.remaining / 2) as usize;
                 while self.remaining >= 2 {
                     if n == pairs.len() {
                         let batch = (self.remaining / 2).min(FILL_BATCH) as usize;
-                        extend_within(pairs, n + batch, total, || (Frame::Null, Frame::Null));
+                        extend_within(pairs, n + batch, n + (self.remaining / 2) as usize, || {
+                            (Frame::Null, Frame::Null)
+                        });
                     }
                     let pair = &mut pairs[n];
                     if !cur.scalar_with(src, &mut pair.0) {

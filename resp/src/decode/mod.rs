@@ -221,6 +221,45 @@ impl Decoder {
         self.consumed
     }
 
+    /// How many bytes the buffer given to the next call must hold, from its front, for the
+    /// frame in progress to get past the bulk payload it is waiting for: `Some(n)` once the
+    /// header of a bulk string, bulk error, verbatim string or streamed-string chunk has been
+    /// consumed and its payload and the `\r\n` after it have not all arrived; `None` when the
+    /// decoder is waiting for nothing of known size (between frames, within a line).
+    ///
+    /// For a read loop that sizes its buffer: a large payload can be read into an allocation
+    /// of its own size, made once, instead of a buffer that doubles towards it and copies what
+    /// it holds at each doubling. `n` is what the server announced, within
+    /// [`Limits::max_bulk_len`]: cap what you reserve on its word.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_codec::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// let mut buf = BytesMut::from(&b"$100000\r\nabc"[..]);
+    /// assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    /// // The header is consumed: the buffer starts with the payload.
+    /// let want = decoder.pending_payload().unwrap();
+    /// assert_eq!(want, 100_002);
+    /// if want > buf.capacity() {
+    ///     let mut sized = BytesMut::with_capacity(want);
+    ///     sized.extend_from_slice(&buf);
+    ///     buf = sized;
+    /// }
+    /// ```
+    pub fn pending_payload(&self) -> Option<usize> {
+        match self.pending {
+            Pending::Bulk { len, .. }
+            | Pending::Streamed {
+                chunk: Some(len), ..
+            } => Some(len.saturating_add(2)),
+            _ => None,
+        }
+    }
+
     /// Decodes the next frame from the front of `src`.
     ///
     /// Returns `Ok(Some(frame))` and removes the frame's bytes from `src` when a whole frame is

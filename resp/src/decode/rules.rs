@@ -127,7 +127,7 @@ pub(super) fn length_line(src: &[u8], limits: &Limits) -> Result<Len, LineError>
 }
 
 /// [`length_line`] for a header that [`short_len`] has already refused, so that a long length
-/// (`$1024`) is not tried twice as a short one.
+/// (`$65536`) is not tried twice as a short one.
 #[inline(always)]
 pub(super) fn long_length_line(src: &[u8], limits: &Limits) -> Result<Len, LineError> {
     within_line_limit(parse_len_general(src), limits)

@@ -317,3 +317,45 @@ fn partial_input_is_not_an_error_at_any_point() {
         }
     }
 }
+
+/// `pending_payload` says how many bytes from the buffer's front the payload in progress
+/// still needs, wherever the bulk is (top level, inside an aggregate, a streamed chunk), and
+/// nothing once it is complete or when the decoder waits for a line.
+#[test]
+fn pending_payload_is_the_rest_of_the_payload_in_progress() {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(&b"$10\r\n0123"[..]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(decoder.pending_payload(), Some(12));
+    assert_eq!(&buf[..], b"0123");
+    buf.extend_from_slice(b"456789\r");
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(decoder.pending_payload(), Some(12));
+    buf.extend_from_slice(b"\n*2\r\n:1\r\n!5\r\nE");
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(bulk(b"0123456789")));
+    assert_eq!(decoder.pending_payload(), None);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(
+        decoder.pending_payload(),
+        Some(7),
+        "a bulk error inside an array"
+    );
+    buf.extend_from_slice(b"RROR\r\n$?\r\n;4\r\nab");
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap(),
+        Some(Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::BulkError("ERROR".into())
+        ]))
+    );
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(decoder.pending_payload(), Some(6), "a streamed chunk");
+    buf.extend_from_slice(b"cd\r\n;0\r\n+O");
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Some(bulk(b"abcd")));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(
+        decoder.pending_payload(),
+        None,
+        "a line has no announced size"
+    );
+}
