@@ -501,6 +501,11 @@ fn errors_are_logged_once_with_operation_and_key_but_never_a_value_or_the_passwo
         .enable_all()
         .build()
         .unwrap();
+    // `tracing` caches each call site's interest for the whole process. With one dispatcher
+    // registered, a call site first reached by another test's thread (which has none) is
+    // cached as "never" and this test's events are lost. A second registered dispatcher
+    // makes the cache ask every registered one instead, so the capture always sees them.
+    let _anchor = tracing::Dispatch::new(logs.clone());
     tracing::subscriber::with_default(logs.clone(), || {
         rt.block_on(async {
             let m = RedisManager::new(config(&server).password(PASSWORD));

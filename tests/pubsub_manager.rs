@@ -106,6 +106,14 @@ impl Write for Captured {
 async fn failing_and_panicking_handlers_and_bad_payloads_do_not_stop_the_subscription() {
     let log = Captured::default();
     let writer = log.clone();
+    // A second registered dispatcher with the same filter, so that a call site first
+    // reached on another test's thread is not cached as "never" for the whole process
+    // (`tracing` asks only that thread's dispatcher while a single one is registered).
+    let _anchor = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish(),
+    );
     let _capture = tracing::subscriber::set_default(
         tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
