@@ -68,10 +68,10 @@ impl Span {
 }
 
 /// Commands at least this long (their arguments, encoded) are sent without being copied into
-/// the connection's write queue: below it a copy costs less than a segment of their own.
-/// Keep it no less than the write queue's batch size (64 KiB): a command sent this way is
-/// written on its own, never batched with the small requests around it.
-pub(crate) const SHARE_MIN: usize = 64 * 1024;
+/// the connection's write queue: their buffer becomes a shared part of the queue's open
+/// segment, still written in one batch with the small requests around it. Below it a copy
+/// costs less than freezing the buffer and a part more in the vectored write.
+pub(crate) const SHARE_MIN: usize = 8 * 1024;
 
 /// A command's encoded arguments: growable while it is built small, frozen once it is large
 /// (see the module's design note).

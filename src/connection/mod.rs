@@ -583,6 +583,13 @@ mod tests {
         }
         many.extend([Err(three.clone()), Err(one.clone())]);
         send(many);
+        // Values below a segment's size share one with the small requests around them: the
+        // shared parts and the copied bytes between them go out in one vectored write.
+        let (four, five) = (value(20_000, 4), value(9_000, 5));
+        send(vec![Ok(b"*2;"), Err(four.clone()), Ok(b";t4;")]);
+        send(vec![Ok(b"small-4;")]);
+        send(vec![Err(five.clone()), Err(four.clone()), Ok(b";t5;")]);
+        send(vec![Err(five.clone())]);
         send(vec![Ok(b"small-3;")]);
         let mut received = vec![0; expected.len()];
         peer.read_exact(&mut received).await.unwrap();

@@ -17,15 +17,19 @@
 //! large value (at 512 callers of 1 MiB, most of the client's CPU); now a large value is
 //! never moved again once queued.
 //!
-//! A large command (its arguments 64 KiB or more, `command::SHARE_MIN`, no less than
-//! [`WRITE_BATCH`]) is not copied into the queue at all: its caller writes the array header
-//! through [`Out`] and hands over the arguments as a shared `Bytes` ([`Out::put_shared`]; the
-//! command keeps a reference, so a retry or a redirection sends the same buffer again). Such
-//! a request becomes a segment of parts (`Seg::Parts`: the header, the shared arguments,
-//! whatever follows, each a `Bytes`), written with vectored writes (up to [`WRITE_SLICES`]
-//! parts per `writev`; one part per `write` on a stream without them), so a pipeline of large
-//! values costs a syscall per socket buffer's worth, not one per part. Measured: 2.17 M →
-//! 1.12 M client instructions per SET + GET of 1 MiB.
+//! A command of `command::SHARE_MIN` bytes or more (8 KiB) is not copied into the queue at
+//! all: its caller writes the array header through [`Out`] and hands over the arguments as a
+//! shared `Bytes` ([`Out::put_shared`]; the command keeps a reference, so a retry or a
+//! redirection sends the same buffer again). A segment ([`Seg`]) is therefore a list of
+//! parts followed by a copied tail: a shared part freezes the tail so far (earlier requests'
+//! bytes and its own header) into a part and is appended after it, and the bytes that follow
+//! go into the tail again. So small and mid-size requests still coalesce into one segment,
+//! written with vectored writes (up to [`WRITE_SLICES`] parts per `writev`, the tail with
+//! them; one part per `write` on a stream without them). The batch rule is the same for
+//! every request: one that takes the open segment past [`WRITE_BATCH`] is split off at its
+//! start into a segment of its own (cutting a part in two when the earlier bytes were
+//! frozen with its header), so a 1 MiB value is still written alone. Measured, 1 MiB values:
+//! 2.17 M → 1.12 M client instructions per SET + GET; 16 KiB values: see `PERF.md`.
 //!
 //! Invariants, which together make cancellation and failure safe:
 //!
@@ -36,24 +40,24 @@
 //!   it is never sent (`Shared::cancel` when its future is dropped, and the `is_closed` check at
 //!   take time). So is one whose deadline passed while it was queued; its caller gets
 //!   `Timeout { sent: false }` and the connection is unaffected.
-//! - The task writes whole segments from its own buffers (`wbuf`, or `wparts` for a segment
-//!   of parts; at most one holds anything); a request's bytes never span two segments (the
-//!   split happens at its start; a request with a shared part is always a segment of its
-//!   own, split off the open segment at its start, the earlier requests left alone in the
-//!   open segment, which is closed), so they are never split between the queue and the
-//!   socket, and nothing is left half written by a cancelled caller. Nothing ever writes to
-//!   a shared part, so sharing it with the command is safe.
+//! - The task writes whole segments from its own buffers (`wparts` then `wbuf`: a segment's
+//!   parts, then its tail); a request's bytes never span two segments (the split happens at
+//!   its start), so they are never split between the queue and the socket, and nothing is
+//!   left half written by a cancelled caller. Nothing ever writes to a shared part (removal
+//!   and splitting cut `Bytes` views of it), so sharing it with the command is safe.
 //! - Each `Queued` names its segment by number (`seg`, counted from `first_seg`, the number of
 //!   `segs.front()`; the open segment, `Queue::open`, comes after `segs`) and its end within
 //!   it; entries are in segment order, so a segment's entries are a run of `queued`. A
 //!   segment leaves the queue only from the front, whole, with its run of entries (the open
 //!   one by a swap with the emptied write buffer, the common case with small requests);
 //!   removing a request removes its bytes from its segment only, which may leave an empty
-//!   segment in place (skipped at take time) so numbers stay valid. A segment of parts holds
-//!   one request, whose `end` is the segment's length; removing it empties the segment.
-//! - What must change together: `Out` (how a request's bytes are laid out), `submit` (which
-//!   segment they go to), `remove_queued` (how they are taken back), `take_queued` and
-//!   `poll_write_parts` (how they are written), `Seg`, and `command::SHARE_MIN`.
+//!   segment in place (skipped at take time) so numbers stay valid. Offsets (`end`) count
+//!   across a segment's parts and tail alike; `Seg::remove` cuts a range out of either (the
+//!   tail in place when the range lies in it, the common case; otherwise the list of parts
+//!   is rebuilt from views that leave the range out).
+//! - What must change together: `Out` and `Seg::put_shared` (how a request's bytes are laid
+//!   out), `submit` and `Seg::split_off` (which segment they go to), `Seg::remove` (how they
+//!   are taken back), `take_queued` and `poll_write_parts` (how they are written).
 //! - Push frames (RESP3 `>`) are routed to the push sink before matching, never taken as a
 //!   reply.
 //! - When the task ends, for whatever reason, every queued request fails with
@@ -154,21 +158,111 @@ struct InFlight {
     tx: ReplyTx,
 }
 
-/// A closed segment of the write queue.
-enum Seg {
-    /// Requests encoded into one buffer: [`WRITE_BATCH`] bytes or more, or one request.
-    Buf(BytesMut),
-    /// One request with a shared part (see [`Out`]): its parts in order, written with
-    /// vectored writes, never copied together.
-    Parts(VecDeque<Bytes>),
+/// A segment of the write queue: shared parts (`Bytes`, never copied), then `tail`, the bytes
+/// copied in after the last of them. A segment of small requests only has no parts and is
+/// one buffer; a command with a shared part (see [`Out::put_shared`]) freezes what `tail`
+/// held before it into a part, then adds its own.
+#[derive(Default)]
+struct Seg {
+    parts: VecDeque<Bytes>,
+    /// The total length of `parts`.
+    parts_len: usize,
+    tail: BytesMut,
 }
 
 impl Seg {
-    fn len(&self) -> usize {
-        match self {
-            Seg::Buf(b) => b.len(),
-            Seg::Parts(parts) => parts.iter().map(Bytes::len).sum(),
+    fn from_buf(tail: BytesMut) -> Seg {
+        Seg {
+            parts: VecDeque::new(),
+            parts_len: 0,
+            tail,
         }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.parts_len + self.tail.len()
+    }
+
+    fn clear(&mut self) {
+        self.parts.clear();
+        self.parts_len = 0;
+        self.tail.clear();
+    }
+
+    /// Adds `part` after everything in the segment, without copying it.
+    fn put_shared(&mut self, part: Bytes) {
+        if part.is_empty() {
+            return;
+        }
+        if !self.tail.is_empty() {
+            // The bytes copied so far (earlier requests', this one's header) go first; the
+            // tail keeps its spare capacity for what follows.
+            let head = self.tail.split().freeze();
+            self.parts_len += head.len();
+            self.parts.push_back(head);
+        }
+        self.parts_len += part.len();
+        self.parts.push_back(part);
+    }
+
+    /// Removes the bytes `start..end`. Shared parts are cut, never written to.
+    fn remove(&mut self, start: usize, end: usize) {
+        if start >= self.parts_len {
+            // Only copied bytes (every request of a segment without parts).
+            let (start, end) = (start - self.parts_len, end - self.parts_len);
+            if start == 0 && end == self.tail.len() && end >= WRITE_BATCH {
+                // The request is the whole segment (a large one): let go of its allocation.
+                self.tail = BytesMut::new();
+            } else {
+                let mut rest = self.tail.split_off(start);
+                rest.advance(end - start);
+                self.tail.unsplit(rest);
+            }
+            return;
+        }
+        // The range touches a shared part (rare: a withdrawn request with one): rebuild the
+        // list of parts without it, the copied tail included as a part.
+        let tail = self.tail.split().freeze();
+        let mut kept = VecDeque::with_capacity(self.parts.len() + 1);
+        let mut at = 0;
+        for part in self.parts.drain(..).chain(Some(tail)) {
+            let (from, to) = (at, at + part.len());
+            at = to;
+            if start > from {
+                kept.push_back(part.slice(..start.min(to) - from));
+            }
+            if end < to {
+                kept.push_back(part.slice(end.max(from) - from..));
+            }
+        }
+        kept.retain(|p| !p.is_empty());
+        self.parts_len = kept.iter().map(Bytes::len).sum();
+        self.parts = kept;
+    }
+
+    /// Splits the segment at `at`: `self` keeps what is before it.
+    fn split_off(&mut self, at: usize) -> Seg {
+        if at >= self.parts_len {
+            return Seg::from_buf(self.tail.split_off(at - self.parts_len));
+        }
+        let mut after = Seg::default();
+        let mut from = self.parts_len;
+        while let Some(mut part) = self.parts.pop_back() {
+            from -= part.len();
+            if from < at {
+                let second = part.split_off(at - from);
+                self.parts.push_back(part);
+                after.parts.push_front(second);
+                break;
+            }
+            after.parts.push_front(part);
+        }
+        after.parts.retain(|p| !p.is_empty());
+        after.parts_len = after.parts.iter().map(Bytes::len).sum();
+        self.parts_len -= after.parts_len;
+        after.tail = std::mem::take(&mut self.tail);
+        after
     }
 }
 
@@ -177,7 +271,7 @@ struct Queue {
     /// The closed segments before `open`.
     segs: VecDeque<Seg>,
     /// The segment new requests are encoded into, numbered `first_seg + segs.len()`.
-    open: BytesMut,
+    open: Seg,
     /// The number of `segs.front()` (of `open` when `segs` is empty); numbers only grow.
     first_seg: u64,
     /// An emptied write buffer kept for the next segment, so that a steady flow of small
@@ -230,38 +324,22 @@ impl Shared {
         }
         let q = &mut *guard;
         let start = q.open.len();
-        let mut out = Out::new(&mut q.open);
-        encode(&mut out);
-        // `None` (nearly always): the request's bytes are in the open segment, from `start`.
-        let parts = out.parts;
+        encode(&mut Out { seg: &mut q.open });
         let mut end = q.open.len();
         let mut seg = q.first_seg + q.segs.len() as u64;
-        if let Some(parts) = parts {
-            let parts = (*parts).finish();
-            // A request with a shared part is a segment of its own, after the open one when
-            // that holds earlier requests (which `Out` left in place, alone in it).
-            let next = q.spare.take().unwrap_or_default();
-            let before = std::mem::replace(&mut q.open, next);
-            if start > 0 {
-                q.segs.push_back(Seg::Buf(before));
-                seg += 1;
-            }
-            let own = Seg::Parts(parts);
-            end = own.len();
-            q.segs.push_back(own);
-        } else if end >= WRITE_BATCH {
+        if end >= WRITE_BATCH {
             if start > 0 {
                 // This request goes in a segment of its own, so that the one before stays a
                 // batch of at most WRITE_BATCH bytes and neither is copied again.
                 let own = q.open.split_off(start);
                 let before = std::mem::replace(&mut q.open, own);
-                q.segs.push_back(Seg::Buf(before));
+                q.segs.push_back(before);
                 end -= start;
                 seg += 1;
             }
-            let next = q.spare.take().unwrap_or_default();
+            let next = Seg::from_buf(q.spare.take().unwrap_or_default());
             let full = std::mem::replace(&mut q.open, next);
-            q.segs.push_back(Seg::Buf(full));
+            q.segs.push_back(full);
         }
         let id = q.next_id;
         q.next_id += 1;
@@ -330,68 +408,17 @@ impl Shared {
     }
 }
 
-/// Where a request's bytes go while it is encoded, under the queue's lock: the open segment
-/// (through `Deref`), until a shared part is added ([`Out::put_shared`], a large command's
-/// arguments). From then on the request is a list of parts, a segment of its own: what it
-/// wrote so far moves out of the open segment (split off, not copied, with the open segment's
-/// spare capacity, where the bytes it writes next go), and the earlier requests stay alone in
-/// the open segment, which `submit` closes.
+/// Where a request's bytes go while it is encoded, under the queue's lock: the open segment's
+/// copied tail (through `Deref`), and its shared parts ([`Out::put_shared`]: a command's
+/// arguments when it is [`crate::command::SHARE_MIN`] long or more), in the order written.
 pub(crate) struct Out<'a> {
-    open: &'a mut BytesMut,
-    /// Where this request starts in `open`.
-    start: usize,
-    /// Once there is a shared part (boxed: small requests, nearly all, never make one, and
-    /// build an `Out` per request).
-    parts: Option<Box<Parts>>,
+    seg: &'a mut Seg,
 }
 
-/// A request's bytes once it has a shared part.
-struct Parts {
-    /// Everything before `tail`, in order.
-    done: VecDeque<Bytes>,
-    /// The bytes written after the last shared part.
-    tail: BytesMut,
-}
-
-impl<'a> Out<'a> {
-    #[inline]
-    fn new(open: &'a mut BytesMut) -> Out<'a> {
-        let start = open.len();
-        Out {
-            open,
-            start,
-            parts: None,
-        }
-    }
-
+impl Out<'_> {
     /// Adds `part` after what the request wrote so far, without copying it.
     pub(crate) fn put_shared(&mut self, part: Bytes) {
-        let parts = self.parts.get_or_insert_with(|| {
-            Box::new(Parts {
-                done: VecDeque::new(),
-                tail: self.open.split_off(self.start),
-            })
-        });
-        if !parts.tail.is_empty() {
-            let head = parts.tail.split().freeze();
-            parts.done.push_back(head);
-        }
-        if !part.is_empty() {
-            parts.done.push_back(part);
-        }
-    }
-}
-
-impl Parts {
-    /// All the request's parts, in order. Out of line: small requests never get here.
-    #[cold]
-    #[inline(never)]
-    fn finish(self) -> VecDeque<Bytes> {
-        let Parts { mut done, tail } = self;
-        if !tail.is_empty() {
-            done.push_back(tail.freeze());
-        }
-        done
+        self.seg.put_shared(part);
     }
 }
 
@@ -400,20 +427,14 @@ impl std::ops::Deref for Out<'_> {
 
     #[inline]
     fn deref(&self) -> &BytesMut {
-        match &self.parts {
-            Some(parts) => &parts.tail,
-            None => self.open,
-        }
+        &self.seg.tail
     }
 }
 
 impl std::ops::DerefMut for Out<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut BytesMut {
-        match &mut self.parts {
-            Some(parts) => &mut parts.tail,
-            None => self.open,
-        }
+        &mut self.seg.tail
     }
 }
 
@@ -429,28 +450,11 @@ fn remove_queued(q: &mut Queue, pos: usize) -> Queued {
     let removed = end - start;
     let idx = usize::try_from(seg - q.first_seg).expect("segment in range");
     let buf = if idx == q.segs.len() {
-        Some(&mut q.open)
+        &mut q.open
     } else {
-        match &mut q.segs[idx] {
-            Seg::Buf(b) => Some(b),
-            parts => {
-                // The request is the whole segment: its parts go (shared ones are never
-                // written, whoever else still holds them).
-                *parts = Seg::Buf(BytesMut::new());
-                None
-            }
-        }
+        &mut q.segs[idx]
     };
-    if let Some(buf) = buf {
-        if start == 0 && end == buf.len() && end >= WRITE_BATCH {
-            // The request is the whole segment (a large one): let go of its allocation.
-            *buf = BytesMut::new();
-        } else {
-            let mut tail = buf.split_off(start);
-            tail.advance(removed);
-            buf.unsplit(tail);
-        }
-    }
+    buf.remove(start, end);
     let gone = q.queued.remove(pos).expect("pos is in range");
     if q.queued.is_empty() {
         // Every segment is empty now: drop them rather than let a run of withdrawn requests
@@ -607,7 +611,7 @@ pub(crate) fn new_shared() -> Arc<Shared> {
     Arc::new(Shared {
         queue: Mutex::new(Queue {
             segs: VecDeque::new(),
-            open: BytesMut::with_capacity(4096),
+            open: Seg::from_buf(BytesMut::with_capacity(4096)),
             first_seg: 0,
             spare: None,
             queued: VecDeque::new(),
@@ -687,19 +691,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             q.first_seg += 1;
         }
         let take = if q.segs.is_empty() {
-            // The common case, small requests only: swap the open segment with the emptied
-            // write buffer, which becomes the new open segment.
-            std::mem::swap(&mut q.open, &mut self.wbuf);
+            // The common case, small requests only: swap the open segment's buffer with the
+            // emptied write buffer, which becomes the open segment's.
+            std::mem::swap(&mut q.open.tail, &mut self.wbuf);
+            self.wparts = std::mem::take(&mut q.open.parts);
+            q.open.parts_len = 0;
             q.queued.len()
         } else {
-            match q.segs.pop_front().expect("the segment of a queued request") {
-                Seg::Buf(seg) => {
-                    let done = std::mem::replace(&mut self.wbuf, seg);
-                    if q.spare.is_none() {
-                        q.spare = Some(done);
-                    }
-                }
-                Seg::Parts(parts) => self.wparts = parts,
+            let seg = q.segs.pop_front().expect("the segment of a queued request");
+            self.wparts = seg.parts;
+            let done = std::mem::replace(&mut self.wbuf, seg.tail);
+            if q.spare.is_none() && done.capacity() > 0 {
+                q.spare = Some(done);
             }
             q.queued.iter().take_while(|r| r.seg == first).count()
         };
@@ -731,10 +734,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        if !self.wparts.is_empty() {
-            return self.poll_write_parts(cx);
-        }
         let mut progressed = false;
+        if !self.wparts.is_empty() {
+            progressed = self.poll_write_parts(cx)?;
+            if !self.wparts.is_empty() {
+                return Ok(progressed);
+            }
+        }
         while !self.wbuf.is_empty() {
             match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf) {
                 Poll::Ready(Ok(0)) => {
@@ -755,18 +761,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         Ok(progressed)
     }
 
-    /// Writes a segment of parts: as many per `writev` as [`WRITE_SLICES`] when the stream
-    /// takes vectored writes, so a pipeline of large values is not a syscall per part; one
-    /// part at a time otherwise.
+    /// Writes a segment's shared parts, and its copied tail (`wbuf`) with them: as many per
+    /// `writev` as [`WRITE_SLICES`] when the stream takes vectored writes, so a batch of
+    /// shared values is one syscall, not one per part; one part at a time otherwise (then
+    /// `poll_write` writes the tail).
     fn poll_write_parts(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progressed = false;
         let vectored = self.stream.is_write_vectored();
         while !self.wparts.is_empty() {
             let polled = if vectored {
                 let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                let tail = (!self.wbuf.is_empty()).then_some(&self.wbuf[..]);
                 let n = slices
                     .iter_mut()
-                    .zip(&self.wparts)
+                    .zip(self.wparts.iter().map(|p| &p[..]).chain(tail))
                     .map(|(slice, part)| *slice = IoSlice::new(part))
                     .count();
                 Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
@@ -787,6 +795,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
                         }
                         n -= front.len();
                         self.wparts.pop_front();
+                    }
+                    if self.wparts.is_empty() {
+                        // What is left went out of the tail, written with the parts.
+                        self.wbuf.advance(n);
                     }
                 }
                 Poll::Ready(Err(e)) => return Err(e.into()),
@@ -1082,43 +1094,62 @@ mod tests {
     use bytes::Bytes;
 
     use super::{
-        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, Seg, WRITE_BATCH, announced_bulk, dispatch_batch,
+        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, WRITE_BATCH, announced_bulk, dispatch_batch,
         new_shared,
     };
+
+    /// Every queued byte in write order, and the kind of each closed segment: `b` a buffer,
+    /// `p` one with shared parts; the open segment's kind last, after a `|`.
+    fn queued_bytes(shared: &super::Shared) -> (Vec<u8>, String) {
+        let q = shared.lock();
+        let mut all = Vec::new();
+        let mut kinds = String::new();
+        for (i, s) in q.segs.iter().chain(Some(&q.open)).enumerate() {
+            if i == q.segs.len() {
+                kinds.push('|');
+            }
+            kinds.push(if s.parts.is_empty() { 'b' } else { 'p' });
+            assert_eq!(s.parts_len, s.parts.iter().map(Bytes::len).sum::<usize>());
+            s.parts.iter().for_each(|p| all.extend_from_slice(p));
+            all.extend_from_slice(&s.tail);
+        }
+        (all, kinds)
+    }
+
+    /// Queues a request made of copied pieces (`Ok`) and shared parts (`Err`).
+    fn submit(shared: &super::Shared, pieces: &[Result<&[u8], Bytes>]) -> u64 {
+        shared
+            .submit(
+                |out| {
+                    for p in pieces {
+                        match p {
+                            Ok(b) => out.extend_from_slice(b),
+                            Err(part) => out.put_shared(part.clone()),
+                        }
+                    }
+                },
+                0,
+                None,
+                ReplyTx::None,
+            )
+            .unwrap()
+    }
 
     #[test]
     fn a_large_request_gets_its_own_segment_and_leaves_it_with_its_bytes() {
         let shared = new_shared();
-        let put = |bytes: Vec<u8>| {
-            shared
-                .submit(|b| b.extend_from_slice(&bytes), 0, None, ReplyTx::None)
-                .unwrap()
-        };
         let big = vec![b'b'; WRITE_BATCH + 10];
-        let a = put(b"aaa".to_vec());
-        let b = put(big.clone());
-        let _c = put(b"ccc".to_vec());
-        let bytes = |shared: &super::Shared| {
-            let q = shared.lock();
-            let mut all: Vec<u8> = q
-                .segs
-                .iter()
-                .flat_map(|s| match s {
-                    super::Seg::Buf(b) => b.to_vec(),
-                    super::Seg::Parts(parts) => parts.iter().flat_map(|p| p.to_vec()).collect(),
-                })
-                .collect();
-            all.extend_from_slice(&q.open);
-            (all, q.segs.len())
-        };
-        let (all, closed) = bytes(&shared);
+        let a = submit(&shared, &[Ok(b"aaa")]);
+        let b = submit(&shared, &[Ok(&big)]);
+        let _c = submit(&shared, &[Ok(b"ccc")]);
+        let (all, kinds) = queued_bytes(&shared);
         // "aaa" closed before the large request, which is closed alone; "ccc" is open.
-        assert_eq!(closed, 2);
+        assert_eq!(kinds, "bb|b");
         assert_eq!(all, [&b"aaa"[..], &big, b"ccc"].concat());
         assert!(shared.cancel(b));
-        assert_eq!(bytes(&shared).0, b"aaaccc");
+        assert_eq!(queued_bytes(&shared).0, b"aaaccc");
         assert!(shared.cancel(a));
-        assert_eq!(bytes(&shared).0, b"ccc");
+        assert_eq!(queued_bytes(&shared).0, b"ccc");
         let q = shared.lock();
         let c = q.queued.front().unwrap();
         // The remaining request still points at its own bytes in the open segment.
@@ -1126,58 +1157,28 @@ mod tests {
     }
 
     #[test]
-    fn a_request_with_a_shared_part_is_a_segment_of_its_own_and_leaves_it_whole() {
+    fn a_request_with_a_large_shared_part_is_a_segment_of_its_own_and_leaves_it_whole() {
         let shared = new_shared();
-        let small = |text: &'static [u8]| {
-            shared
-                .submit(|b| b.extend_from_slice(text), 0, None, ReplyTx::None)
-                .unwrap()
-        };
         let big = Bytes::from(vec![b'b'; 100_000]);
-        let a = small(b"aaa");
+        let a = submit(&shared, &[Ok(b"aaa")]);
         let with_parts = |head: &'static [u8]| {
-            let big = big.clone();
-            shared
-                .submit(
-                    |out| {
-                        out.extend_from_slice(head);
-                        out.put_shared(big.clone());
-                        out.extend_from_slice(b"-mid-");
-                        out.put_shared(big);
-                        out.extend_from_slice(b"-end");
-                    },
-                    0,
-                    None,
-                    ReplyTx::None,
-                )
-                .unwrap()
+            let pieces = [
+                Ok(head),
+                Err(big.clone()),
+                Ok(b"-mid-"),
+                Err(big.clone()),
+                Ok(b"-end"),
+            ];
+            submit(&shared, &pieces)
         };
         let b = with_parts(b"head");
-        let c = small(b"ccc");
+        let c = submit(&shared, &[Ok(b"ccc")]);
         let d = with_parts(b"again");
-        let bytes = |shared: &super::Shared| {
-            let q = shared.lock();
-            let mut all: Vec<u8> = Vec::new();
-            let mut kinds = String::new();
-            for s in &q.segs {
-                match s {
-                    Seg::Buf(b) => {
-                        kinds.push('b');
-                        all.extend_from_slice(b);
-                    }
-                    Seg::Parts(parts) => {
-                        kinds.push('p');
-                        parts.iter().for_each(|p| all.extend_from_slice(p));
-                    }
-                }
-            }
-            all.extend_from_slice(&q.open);
-            (all, kinds)
-        };
         let whole = |head: &[u8]| [head, &big, b"-mid-", &big, b"-end"].concat();
-        let (all, kinds) = bytes(&shared);
-        // "aaa" closed before the first request with parts, "ccc" alone before the second.
-        assert_eq!(kinds, "bpbp");
+        let (all, kinds) = queued_bytes(&shared);
+        // "aaa" closed before the first request with parts, "ccc" alone before the second
+        // (each cut off a part that held the next request's header too).
+        assert_eq!(kinds, "pppp|b");
         assert_eq!(
             all,
             [&b"aaa"[..], &whole(b"head"), b"ccc", &whole(b"again")].concat()
@@ -1185,35 +1186,142 @@ mod tests {
         {
             // The shared value is referenced, not copied: same allocation.
             let q = shared.lock();
-            let Seg::Parts(parts) = &q.segs[1] else {
-                panic!("parts")
-            };
-            assert_eq!(parts.len(), 5);
-            assert_eq!(parts[1].as_ptr(), big.as_ptr());
+            assert_eq!(q.segs[1].parts.len(), 4);
+            assert_eq!(q.segs[1].parts[1].as_ptr(), big.as_ptr());
         }
         assert!(shared.cancel(b));
         assert_eq!(
-            bytes(&shared).0,
+            queued_bytes(&shared).0,
             [&b"aaa"[..], b"ccc", &whole(b"again")].concat()
         );
         assert!(shared.cancel(c));
         assert!(shared.cancel(a));
-        assert_eq!(bytes(&shared).0, whole(b"again"));
+        assert_eq!(queued_bytes(&shared).0, whole(b"again"));
         {
             let q = shared.lock();
             let r = q.queued.front().unwrap();
             assert_eq!(r.end, whole(b"again").len());
-            assert!(matches!(
-                q.segs[usize::try_from(r.seg - q.first_seg).unwrap()],
-                Seg::Parts(_)
-            ));
+            let idx = usize::try_from(r.seg - q.first_seg).unwrap();
+            assert!(!q.segs[idx].parts.is_empty());
         }
         assert!(shared.cancel(d));
-        assert!(bytes(&shared).0.is_empty());
+        assert!(queued_bytes(&shared).0.is_empty());
         // Small requests coalesce into the open segment again.
-        small(b"eee");
-        small(b"fff");
-        assert_eq!(bytes(&shared), (b"eeefff".to_vec(), String::new()));
+        submit(&shared, &[Ok(b"eee")]);
+        submit(&shared, &[Ok(b"fff")]);
+        assert_eq!(queued_bytes(&shared).0, b"eeefff");
+    }
+
+    /// Distinct values, so that a part out of place or left behind changes the bytes.
+    fn value(n: usize, seed: u8) -> Bytes {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    #[test]
+    fn mid_size_shared_parts_stay_in_the_open_segment_in_order() {
+        let shared = new_shared();
+        let (v1, v2, v3) = (value(20_000, 1), value(17_000, 2), value(9_000, 3));
+        submit(&shared, &[Ok(b"small-1;")]);
+        submit(&shared, &[Ok(b"*3;"), Err(v1.clone()), Ok(b";tail-1")]);
+        submit(&shared, &[Ok(b"small-2;")]);
+        submit(&shared, &[Ok(b"*2;"), Err(v2.clone()), Err(v3.clone())]);
+        submit(&shared, &[Ok(b"small-3;")]);
+        let (all, kinds) = queued_bytes(&shared);
+        // Nothing closed: one batch, its values shared, not copied.
+        assert_eq!(kinds, "|p");
+        let expected = [
+            &b"small-1;*3;"[..],
+            &v1,
+            b";tail-1small-2;*2;",
+            &v2,
+            &v3,
+            b"small-3;",
+        ]
+        .concat();
+        assert_eq!(all, expected);
+        let q = shared.lock();
+        let ptrs: Vec<_> = q.open.parts.iter().map(|p| p.as_ptr()).collect();
+        assert!(ptrs.contains(&v1.as_ptr()) && ptrs.contains(&v2.as_ptr()));
+        assert!(ptrs.contains(&v3.as_ptr()));
+    }
+
+    #[test]
+    fn a_withdrawn_request_takes_exactly_its_bytes_out_of_a_segment_with_parts() {
+        let (v1, v2, v3) = (value(20_000, 1), value(17_000, 2), value(9_000, 3));
+        let requests: Vec<Vec<Result<&[u8], Bytes>>> = vec![
+            vec![Ok(b"small-1;")],
+            vec![Ok(b"*3;"), Err(v1.clone()), Ok(b";tail-1")],
+            vec![Ok(b"small-2;")],
+            vec![Ok(b"*2;"), Err(v2.clone()), Err(v3.clone())],
+            vec![Err(v3.clone()), Ok(b"after-v3;")],
+            vec![Ok(b"small-3;")],
+        ];
+        let bytes_of = |r: &[Result<&[u8], Bytes>]| -> Vec<u8> {
+            r.iter()
+                .flat_map(|p| match p {
+                    Ok(b) => b.to_vec(),
+                    Err(v) => v.to_vec(),
+                })
+                .collect()
+        };
+        // Every order of withdrawal of every subset: what is left is exactly the rest, in order.
+        for mask in 0u32..(1 << requests.len()) {
+            let shared = new_shared();
+            let ids: Vec<u64> = requests.iter().map(|r| submit(&shared, r)).collect();
+            for (i, id) in ids.iter().enumerate().rev() {
+                if mask & (1 << i) != 0 {
+                    assert!(shared.cancel(*id));
+                }
+            }
+            let kept: Vec<u8> = (0..requests.len())
+                .filter(|i| mask & (1 << i) == 0)
+                .flat_map(|i| bytes_of(&requests[i]))
+                .collect();
+            assert_eq!(queued_bytes(&shared).0, kept, "withdrawn {mask:b}");
+            // The requests left still end where their bytes do: withdrawing them one by one
+            // from the front empties the queue exactly.
+            let left: Vec<usize> = (0..requests.len())
+                .filter(|i| mask & (1 << i) == 0)
+                .collect();
+            let mut rest = kept.clone();
+            for i in left {
+                assert!(shared.cancel(ids[i]));
+                rest.drain(..bytes_of(&requests[i]).len());
+                assert_eq!(
+                    queued_bytes(&shared).0,
+                    rest,
+                    "withdrawn {mask:b}, then {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_past_the_batch_size_is_split_off_at_its_start_parts_and_all() {
+        let shared = new_shared();
+        let (v1, v2) = (value(40_000, 1), value(40_000, 2));
+        submit(&shared, &[Ok(b"small-1;")]);
+        submit(&shared, &[Ok(b"*2;"), Err(v1.clone()), Ok(b";t1")]);
+        let b = submit(&shared, &[Ok(b"*2;"), Err(v2.clone()), Ok(b";t2")]);
+        submit(&shared, &[Ok(b"small-2;")]);
+        let (all, kinds) = queued_bytes(&shared);
+        // The first two requests are one batch; the one that went past WRITE_BATCH is its
+        // own segment, "*2;" included; the next small request opens a fresh segment.
+        assert_eq!(kinds, "pp|b");
+        let first = [&b"small-1;*2;"[..], &v1, b";t1"].concat();
+        let second = [&b"*2;"[..], &v2, b";t2"].concat();
+        assert_eq!(all, [&first[..], &second, b"small-2;"].concat());
+        assert_eq!(queued_bytes(&shared).0.len(), all.len());
+        {
+            let q = shared.lock();
+            assert_eq!(q.segs[0].len(), first.len());
+            assert_eq!(q.segs[1].len(), second.len());
+        }
+        assert!(shared.cancel(b));
+        assert_eq!(queued_bytes(&shared).0, [&first[..], b"small-2;"].concat());
     }
 
     #[test]
