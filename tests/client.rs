@@ -689,10 +689,17 @@ fn a_client_outlives_the_runtime_that_connected_it() {
     });
 }
 
-/// A request whose caller gave up before it was written is withdrawn, never sent: a
-/// cancelled `INCR` must not run later, when the connection gets to it.
-#[tokio::test]
-async fn a_request_cancelled_before_it_was_written_never_runs() {
+/// A server frozen (SIGSTOP) while one connection to it writes `SET big` of 64 MiB: more
+/// than the socket buffers can hold (up to 4 MiB to send and, autotuned, 32 MiB to receive
+/// here), so the connection is still writing it when the caller queues more behind it. The
+/// command is built before the task is spawned, so that the task only has to queue it and
+/// the connection to take it for writing, well within the wait; a request queued before
+/// that would share its batch, and a batch taken for writing is sent whole.
+async fn a_write_stalled_on_a_frozen_server() -> (
+    RedisServer,
+    Client,
+    tokio::task::JoinHandle<redis_manager::Result<()>>,
+) {
     let mut server = RedisServer::start();
     let client = Client::connect(
         config(&server)
@@ -703,17 +710,20 @@ async fn a_request_cancelled_before_it_was_written_never_runs() {
     .unwrap();
     client.query::<()>(cmd("PING")).await.unwrap();
     server.pause();
-    // 64 MiB to a frozen server: more than the socket buffers can hold (up to 4 MiB to send
-    // and, autotuned, 32 MiB to receive here), so the connection is still writing it when the
-    // INCR is queued behind it. The command is built here, so that the task only has to queue
-    // it and the connection to take it for writing, well within the wait below; an INCR
-    // queued before that would share its batch, and a batch taken for writing is sent whole.
     let set_big = cmd("SET").arg("big").arg(vec![b'x'; 64 << 20]);
     let big = {
         let c = client.clone();
         tokio::spawn(async move { c.query::<()>(set_big).await })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    (server, client, big)
+}
+
+/// A request whose caller gave up before it was written is withdrawn, never sent: a
+/// cancelled `INCR` must not run later, when the connection gets to it.
+#[tokio::test]
+async fn a_request_cancelled_before_it_was_written_never_runs() {
+    let (mut server, client, big) = a_write_stalled_on_a_frozen_server().await;
     let gave_up = tokio::time::timeout(
         Duration::from_millis(100),
         client.query::<i64>(cmd("INCR").arg("counter")),
@@ -853,29 +863,34 @@ async fn the_first_command_after_a_server_restart_succeeds() {
 /// after its caller left, and every reply goes to its own caller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_values_queued_together_are_batched_and_withdrawn_cleanly() {
-    let server = RedisServer::start();
-    let client = Client::connect(config(&server).max_connections(1))
-        .await
-        .unwrap();
     let value = |i: usize| -> Vec<u8> {
         let mut v = format!("{i:06}:").into_bytes();
         v.resize(40 * 1024 + i * 37, b'a' + (i % 26) as u8);
         v
     };
+    values_sent_together_are_stored_whole_or_withdrawn(96, value, Duration::from_micros(200)).await;
+}
+
+/// `n` callers SET `value(i)` on one connection at once; every third gives up after
+/// `give_up`, usually while its request is queued. Each value is stored whole or (if
+/// withdrawn) not at all, and each caller that stayed reads back its own value.
+async fn values_sent_together_are_stored_whole_or_withdrawn(
+    n: usize,
+    value: fn(usize) -> Vec<u8>,
+    give_up: Duration,
+) {
+    let server = RedisServer::start();
+    let client = Client::connect(config(&server).max_connections(1))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
-    for i in 0..96usize {
+    for i in 0..n {
         let c = client.clone();
         let v = value(i);
         tasks.push(tokio::spawn(async move {
             let set = c.query::<()>(cmd("SET").arg(format!("v{i}")).arg(v.clone()));
-            // Every third caller gives up almost at once, usually while its request is queued.
             if i % 3 == 0 {
-                return (
-                    i,
-                    tokio::time::timeout(Duration::from_micros(200), set)
-                        .await
-                        .is_ok(),
-                );
+                return (i, tokio::time::timeout(give_up, set).await.is_ok());
             }
             set.await.unwrap();
             let got: Vec<u8> = c.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
@@ -952,23 +967,7 @@ fn patterned(n: usize, seed: usize) -> Vec<u8> {
 /// sent, and the requests around it get their own replies.
 #[tokio::test]
 async fn a_large_request_withdrawn_before_it_was_written_never_runs() {
-    let mut server = RedisServer::start();
-    let client = Client::connect(
-        config(&server)
-            .max_connections(1)
-            .response_timeout(Some(Duration::from_secs(30))),
-    )
-    .await
-    .unwrap();
-    client.query::<()>(cmd("PING")).await.unwrap();
-    server.pause();
-    // More than the socket buffers hold (see the test above): the write stalls.
-    let set_big = cmd("SET").arg("big").arg(vec![b'x'; 64 << 20]);
-    let big = {
-        let c = client.clone();
-        tokio::spawn(async move { c.query::<()>(set_big).await })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (mut server, client, big) = a_write_stalled_on_a_frozen_server().await;
     let kept_value = patterned(200_000, 1);
     let kept = {
         let c = client.clone();
@@ -1001,42 +1000,15 @@ async fn a_large_request_withdrawn_before_it_was_written_never_runs() {
     assert_eq!(strlen, 64 << 20);
 }
 
-/// Values on either side of the size from which a command's arguments are shared with the
-/// write queue, sent together by many callers, a third of whom give up at once: each is
-/// stored whole or (if withdrawn) not at all, and each caller gets its own reply.
+/// Values from 1 KiB to 120 KiB, on either side of the size from which a command's arguments
+/// are shared with the write queue and of the write batch's size, sent together by many
+/// callers, a third of whom give up at once: each is stored whole or not at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_values_shared_with_the_write_queue_are_sent_whole_or_withdrawn() {
-    let server = RedisServer::start();
-    let client = Client::connect(config(&server).max_connections(1))
-        .await
-        .unwrap();
-    let size = |i: usize| 48 * 1024 + i * 997;
-    let mut tasks = Vec::new();
-    for i in 0..64usize {
-        let c = client.clone();
-        let v = patterned(size(i), i);
-        tasks.push(tokio::spawn(async move {
-            let set = c.query::<()>(cmd("SET").arg(format!("v{i}")).arg(v.clone()));
-            if i % 3 == 0 {
-                return (
-                    i,
-                    tokio::time::timeout(Duration::from_micros(300), set)
-                        .await
-                        .is_ok(),
-                );
-            }
-            set.await.unwrap();
-            let got: Vec<u8> = c.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
-            assert!(got == v, "value {i} came back different");
-            (i, true)
-        }));
-    }
-    for t in tasks {
-        let (i, completed) = t.await.unwrap();
-        let stored: Option<Vec<u8>> = client.query(cmd("GET").arg(format!("v{i}"))).await.unwrap();
-        match stored {
-            Some(s) => assert!(s == patterned(size(i), i), "value {i} stored cut or mixed"),
-            None => assert!(!completed, "value {i} was acknowledged but not stored"),
-        }
-    }
+    values_sent_together_are_stored_whole_or_withdrawn(
+        64,
+        |i| patterned(1024 + i * 1900, i),
+        Duration::from_micros(300),
+    )
+    .await;
 }

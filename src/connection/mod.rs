@@ -526,6 +526,22 @@ mod tests {
         }
     }
 
+    /// A RESP2 connection whose I/O task runs over `stream` (no handshake).
+    fn over<S>(stream: S) -> Connection
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = mux::new_shared();
+        tokio::spawn(mux::IoTask::new(
+            stream,
+            shared.clone(),
+            Decoder::new(),
+            BytesMut::new(),
+            None,
+        ));
+        Connection::from_parts(shared, NegotiatedProtocol::Resp2, None, None)
+    }
+
     /// Requests with shared parts written through a pipe that takes a few hundred bytes at a
     /// time, with vectored writes and without: every part goes out whole, in order, with the
     /// small requests around it, and nothing else.
@@ -542,15 +558,7 @@ mod tests {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let shared = mux::new_shared();
-        tokio::spawn(mux::IoTask::new(
-            ours,
-            shared.clone(),
-            Decoder::new(),
-            BytesMut::new(),
-            None,
-        ));
-        let conn = Connection::from_parts(shared, NegotiatedProtocol::Resp2, None, None);
+        let conn = over(ours);
         let value = |n: usize, seed: u8| -> bytes::Bytes {
             (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
         };
@@ -605,15 +613,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_queued_behind_a_stalled_write_times_out_unsent() {
         let (ours, mut peer) = tokio::io::duplex(64 * 1024);
-        let shared = mux::new_shared();
-        tokio::spawn(mux::IoTask::new(
-            ours,
-            shared.clone(),
-            Decoder::new(),
-            BytesMut::new(),
-            None,
-        ));
-        let conn = Connection::from_parts(shared, NegotiatedProtocol::Resp2, None, None);
+        let conn = over(ours);
 
         // A 1 MiB value with a long timeout fills the pipe and stalls.
         let value = vec![b'v'; 1 << 20];
