@@ -4,7 +4,9 @@
 //! - one task reading one hot key: a cache hit against an uncached `GET`;
 //! - 64 tasks reading 1,000 hot keys: the same;
 //! - the miss path: reads of keys never read before (each a miss that is then stored)
-//!   with the cache on, against the same reads with no cache.
+//!   with the cache on, against the same reads with no cache, and both against a plain
+//!   client whose connection has the server's tracking on, which splits the gap into the
+//!   server's share and the cache's.
 //!
 //! ```text
 //! cargo run --release --example cache_bench
@@ -12,6 +14,7 @@
 //!
 //! Starts a private `redis-server` for the run. `CACHE_BENCH_ROUNDS` (default 21) sets the
 //! number of rounds; each line gives the median ratio and its range over the rounds.
+//! `CACHE_BENCH_MISSES_ONLY=1` runs the miss section alone.
 #![allow(clippy::print_stdout)]
 
 #[path = "common/mod.rs"]
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use redis_manager::config::CacheConfig;
 use redis_manager::prelude::*;
-use redis_manager::{Client, Config};
+use redis_manager::{Client, Cmd, Config, Frame};
 
 /// Reads per second of `reads` calls of `read` by `tasks` tasks, key `i` of each task's
 /// sequence given by `key(task, i)`.
@@ -113,7 +116,11 @@ async fn main() {
         ("hit / uncached GET, 1 task, 1 key", 1, 200_000, 2_000),
         ("hit / uncached GET, 64 tasks, 1000 keys", 64, 5_000, 100),
     ];
+    let only_misses = std::env::var_os("CACHE_BENCH_MISSES_ONLY").is_some();
     for (i, (name, tasks, hits, gets)) in sections.into_iter().enumerate() {
+        if only_misses {
+            break;
+        }
         let (mut ratios, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             let (cached_rate, plain_rate) = if i == 0 {
@@ -138,23 +145,53 @@ async fn main() {
         summary(name, &mut ratios, &a, &b);
     }
 
-    // The miss path: every key read once; the server answers, the reply is stored.
-    let (mut ratios, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    // The miss path: every key read once; the server answers, the reply is stored. A third
+    // client caches nothing but has the server track its reads (`CLIENT TRACKING on` sent
+    // on its own connection, which stays up: nothing here writes those keys, so no
+    // invalidation ever comes): its client path is the plain one, so `tracked / none` is
+    // the server's cost of remembering every key read, and `miss / tracked` the cache's
+    // own. The three run in rotating order.
+    let tracked = Client::connect(config.clone()).await.unwrap();
+    let _: Frame = tracked
+        .query(Cmd::new("CLIENT").arg("TRACKING").arg("on"))
+        .await
+        .unwrap();
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let reads = 2_000;
-        let miss_key = move |_, i| format!("cold:{round}:c:{i}");
-        let plain_key = move |_, i| format!("cold:{round}:p:{i}");
-        let (miss, none) = pair(
-            round,
-            rate(&cached, 1, reads, miss_key),
-            rate(&plain, 1, reads, plain_key),
-        )
-        .await;
-        ratios.push(miss / none);
-        a.push(miss);
-        b.push(none);
+        let mut rates = [0.0; 3];
+        for k in 0..3 {
+            let side = (round + k) % 3;
+            let client = [&cached, &tracked, &plain][side];
+            let tag = ["c", "t", "p"][side];
+            rates[side] = rate(client, 1, reads, move |_, i| {
+                format!("cold:{round}:{tag}:{i}")
+            })
+            .await;
+        }
+        a.push(rates[0]);
+        b.push(rates[1]);
+        c.push(rates[2]);
     }
-    summary("miss with cache / no cache, 1 task", &mut ratios, &a, &b);
+    let ratios = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(x, y)| x / y).collect::<Vec<_>>();
+    summary(
+        "miss with cache / no cache, 1 task",
+        &mut ratios(&a, &c),
+        &a,
+        &c,
+    );
+    summary(
+        "server tracking only / no cache, 1 task",
+        &mut ratios(&b, &c),
+        &b,
+        &c,
+    );
+    summary(
+        "miss with cache / server tracking only, 1 task",
+        &mut ratios(&a, &b),
+        &a,
+        &b,
+    );
     let stats = cached.cache_stats().unwrap_or_default();
     println!("cache: {stats}");
     tokio::time::sleep(Duration::from_millis(10)).await;

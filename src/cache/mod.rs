@@ -371,7 +371,8 @@ pub(crate) enum Lookup<'c> {
 pub(crate) struct Ticket<'c> {
     cache: &'c Cache,
     command: CachedCommand,
-    keys: SmallVec<[(Key, u64); 1]>,
+    /// Each key with its shard's index and that shard's generation.
+    keys: SmallVec<[(Key, usize, u64); 1]>,
     variant: Bytes,
 }
 
@@ -549,10 +550,19 @@ impl Cache {
     }
 
     fn shard(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
+        self.lock(self.shard_index(key))
+    }
+
+    /// Which shard holds `key`. A ticket keeps it, so that storing the reply does not hash
+    /// the key for it again.
+    fn shard_index(&self, key: &[u8]) -> usize {
         // The top bits: the map inside the shard indexes by the low ones.
-        let i = (self.hasher.hash_one(key) >> 32) as usize & (self.shards.len() - 1);
+        (self.hasher.hash_one(key) >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
         // A panic under this lock can only come from a bug here; the shard stays valid.
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Which cached command `cmd` is, if it is one this cache serves in the form it
@@ -579,15 +589,20 @@ impl Cache {
     }
 
     /// The cached value of `key` whose variant `is_variant` accepts, if fresh: counted as a
-    /// hit. An expired one is dropped (counted as an eviction).
+    /// hit. An expired one is dropped (counted as an eviction). Otherwise whether `key` has
+    /// an entry (whose key the ticket then shares), so that a new key is probed once.
     fn find(
         &self,
         shard: &mut Shard,
         key: &[u8],
         is_variant: impl Fn(&[u8]) -> bool,
-    ) -> Option<Frame> {
-        let e = shard.map.get_mut(key)?;
-        let i = e.values.iter().position(|x| is_variant(&x.variant))?;
+    ) -> Result<Frame, bool> {
+        let Some(e) = shard.map.get_mut(key) else {
+            return Err(false);
+        };
+        let Some(i) = e.values.iter().position(|x| is_variant(&x.variant)) else {
+            return Err(true);
+        };
         let value = &e.values[i];
         let fresh = match (self.config.max_age_limit(), value.at) {
             (Some(max), Some(at)) => at.elapsed() < max,
@@ -598,7 +613,7 @@ impl Cache {
             let frame = value.frame.clone();
             shard.hits += 1;
             self.count(Event::Hit, 1);
-            return Some(frame);
+            return Ok(frame);
         }
         let old = e.values.swap_remove(i);
         e.bytes -= old.size;
@@ -606,7 +621,7 @@ impl Cache {
         shard.values -= 1;
         shard.evictions += 1;
         self.count(Event::Eviction, 1);
-        None
+        Err(true)
     }
 
     /// The lookup of the single-key read `command` of `key` with non-key arguments `args`,
@@ -665,21 +680,27 @@ impl Cache {
         variant: impl FnOnce() -> Bytes,
     ) -> Lookup<'_> {
         let live = self.live.load(Ordering::Acquire) > 0;
-        let mut shard = self.shard(key);
+        let index = self.shard_index(key);
+        let mut shard = self.lock(index);
         let shard = &mut *shard;
-        if let Some(frame) = self.find(shard, key, is_variant) {
-            return Lookup::Hit(frame);
-        }
+        let present = match self.find(shard, key, is_variant) {
+            Ok(frame) => return Lookup::Hit(frame),
+            Err(present) => present,
+        };
         shard.misses += 1;
         self.count(Event::Miss, 1);
         if !live {
             return Lookup::Miss(None);
         }
-        let key = Self::ticket_key(shard, key);
+        let key = if present {
+            Self::ticket_key(shard, key)
+        } else {
+            Key::from(key)
+        };
         Lookup::Miss(Some(Box::new(Ticket {
             cache: self,
             command,
-            keys: smallvec::smallvec![(key, shard.generation)],
+            keys: smallvec::smallvec![(key, index, shard.generation)],
             variant: variant(),
         })))
     }
@@ -723,7 +744,8 @@ impl Cache {
         let live = self.live.load(Ordering::Acquire) > 0;
         let mut keys = SmallVec::new();
         for (i, key) in cmd.arg_list().skip(1).enumerate() {
-            let mut shard = self.shard(key);
+            let index = self.shard_index(key);
+            let mut shard = self.lock(index);
             if i == 0 {
                 shard.misses += 1;
                 self.count(Event::Miss, 1);
@@ -731,7 +753,7 @@ impl Cache {
             if !live {
                 continue;
             }
-            keys.push((Self::ticket_key(&shard, key), shard.generation));
+            keys.push((Self::ticket_key(&shard, key), index, shard.generation));
         }
         if !live {
             return Lookup::Miss(None);
@@ -744,15 +766,22 @@ impl Cache {
         })))
     }
 
-    /// Stores `frame` as `variant` of `key` if `key`'s shard is still at `generation` (no
-    /// key of the shard was invalidated since the lookup). True when stored.
-    fn store(&self, key: &Key, generation: u64, variant: &Bytes, frame: &Frame) -> bool {
+    /// Stores `frame` as `variant` of `key` if `key`'s shard (`index`) is still at
+    /// `generation` (no key of the shard was invalidated since the lookup). True when stored.
+    fn store(
+        &self,
+        key: &Key,
+        index: usize,
+        generation: u64,
+        variant: &Bytes,
+        frame: &Frame,
+    ) -> bool {
         if frame.is_error() {
             return false;
         }
         let size = VALUE_OVERHEAD + variant.len() + frame_size(frame);
         let at = self.config.max_age_limit().map(|_| Instant::now());
-        let mut shard = self.shard(key);
+        let mut shard = self.lock(index);
         let shard = &mut *shard;
         if shard.generation != generation {
             return false;
@@ -937,12 +966,14 @@ impl Ticket<'_> {
             if let Some(items) = frame.without_attributes().as_slice()
                 && items.len() == self.keys.len()
             {
-                for ((key, generation), item) in self.keys.iter().zip(items) {
-                    self.cache.store(key, *generation, &self.variant, item);
+                for ((key, index, generation), item) in self.keys.iter().zip(items) {
+                    self.cache
+                        .store(key, *index, *generation, &self.variant, item);
                 }
             }
-        } else if let Some((key, generation)) = self.keys.first() {
-            self.cache.store(key, *generation, &self.variant, frame);
+        } else if let Some((key, index, generation)) = self.keys.first() {
+            self.cache
+                .store(key, *index, *generation, &self.variant, frame);
         }
     }
 }
