@@ -165,6 +165,11 @@ pub trait Executor: Sized {
     /// `args`, which `build` makes into its command ([`TypedCmd::new`] of it, the key
     /// marked). A client whose cache holds the reply answers from it without building the
     /// command; everywhere else, and on a miss, this is `self.run(build())`.
+    ///
+    /// Hidden: the typed read methods call it with a `build` that matches `command`, `key`
+    /// and `args`; a caller passing ones that do not match would be answered from another
+    /// command's cache entry. Call the typed methods (or [`Executor::run`]) instead.
+    #[doc(hidden)]
     fn run_read<R: FromReply>(
         self,
         command: CachedCommand,
