@@ -538,22 +538,22 @@ pub(crate) struct IoTask<S> {
     finished: bool,
 }
 
-/// Callers woken per turn before the task lets them run (see `poll_inner`): an eighth of the
-/// requests in flight, so that about eight waves of requests overlap between client and
+/// Callers woken per turn before the task lets them run (see `poll_inner`): a quarter of the
+/// requests in flight, so that about four waves of requests overlap between client and
 /// server, at least one, and at most 32 so that the first callers of a turn write again
 /// soon.
 ///
 /// Why it scales: each turn's callers queue their next requests as one write, and the server
 /// answers them as one batch. Too large a turn for the concurrency and client and server take
-/// turns instead of overlapping. A floor of 8 halved the writes with 8 or 16 callers and cost
-/// 0–11 % less client CPU, but on a quiet machine it made them take turns: 0.5–0.8× redis-rs's
-/// ops/s with 8 callers and 0.7–0.8× with 16, against 1.05–1.1× and 1.1–1.3× with a floor of
-/// one (peer comparison, interleaved, two runs each). A turn no longer yields to the I/O
-/// driver (see the design note), so a small turn costs no `epoll_wait`. Measured when turns
-/// still yielded, a fixed 16 against the eighth: 32 callers 274–291k → 550–625k ops/s, 64
-/// callers 623–647k → 930–964k.
+/// turns instead of overlapping: a floor of 8 gave 0.5–0.8× redis-rs's ops/s with 8 callers.
+/// Too small a turn and every request is a write of its own: an eighth (one caller per turn
+/// up to 15 in flight) gave 0.75–0.77× with 8 callers and 1.05–1.07× with 16, where a
+/// quarter gives 1.35–1.36× and 1.54–1.58×, and half 1.28–1.32× and 1.74–1.79× but less at
+/// 64 (2.5–2.8× against a quarter's 2.8–2.9×; peer comparison, 100 B values, two runs of
+/// each on a quiet machine). A turn does not yield to the I/O driver (see the design note),
+/// so a small turn costs no `epoll_wait`.
 fn dispatch_batch(in_flight: usize) -> usize {
-    (in_flight / 8).clamp(1, 32)
+    (in_flight / 4).clamp(1, 32)
 }
 
 /// Bytes of queued requests taken into one write batch, unless the first request alone is
@@ -1359,13 +1359,13 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_wakes_an_eighth_of_the_requests_in_flight_between_1_and_32() {
+    fn a_turn_wakes_a_quarter_of_the_requests_in_flight_between_1_and_32() {
         // Few callers: one per turn, so client and server overlap instead of taking turns.
         assert_eq!(dispatch_batch(0), 1);
-        assert_eq!(dispatch_batch(15), 1);
-        assert_eq!(dispatch_batch(16), 2);
-        assert_eq!(dispatch_batch(64), 8);
-        assert_eq!(dispatch_batch(128), 16);
+        assert_eq!(dispatch_batch(7), 1);
+        assert_eq!(dispatch_batch(8), 2);
+        assert_eq!(dispatch_batch(64), 16);
+        assert_eq!(dispatch_batch(128), 32);
         // Thousands of callers: a turn stays short enough for the first ones to write again.
         assert_eq!(dispatch_batch(10_000), 32);
         assert!((0..2_000).all(|n| (1..=32).contains(&dispatch_batch(n))));
