@@ -256,17 +256,22 @@ async fn concurrent_writers_and_cached_readers_see_monotonic_values_that_converg
     }
 }
 
-/// The id of the connection with tracking on (`t` in its flags).
-fn tracking_connection(server: &RedisServer) -> String {
+/// The id of the connection with `flag` in its `CLIENT LIST` flags.
+fn connection_flagged(server: &RedisServer, flag: char) -> String {
     let list = server.cli(&["CLIENT", "LIST"]);
     let line = list
         .lines()
         .find(|l| {
             l.split(' ')
-                .any(|f| f.starts_with("flags=") && f[6..].contains('t'))
+                .any(|f| f.starts_with("flags=") && f[6..].contains(flag))
         })
-        .unwrap_or_else(|| panic!("no tracking connection in {list}"));
+        .unwrap_or_else(|| panic!("no connection flagged {flag} in {list}"));
     line.split(' ').next().unwrap()[3..].to_owned()
+}
+
+/// The id of the connection with tracking on (`t` in its flags).
+fn tracking_connection(server: &RedisServer) -> String {
+    connection_flagged(server, 't')
 }
 
 #[tokio::test]
@@ -360,15 +365,7 @@ async fn memory_stays_within_the_budget_and_larger_values_are_never_stored() {
 
 /// The id of the connection subscribed to the invalidation channel (`P` in its flags).
 fn redirect_connection(server: &RedisServer) -> String {
-    let list = server.cli(&["CLIENT", "LIST"]);
-    let line = list
-        .lines()
-        .find(|l| {
-            l.split(' ')
-                .any(|f| f.starts_with("flags=") && f[6..].contains('P'))
-        })
-        .unwrap_or_else(|| panic!("no subscriber connection in {list}"));
-    line.split(' ').next().unwrap()[3..].to_owned()
+    connection_flagged(server, 'P')
 }
 
 #[tokio::test]

@@ -63,14 +63,7 @@ fn lengths_reject_signs_spaces_empty_and_overflow() {
         (b"=?\r\n", syntax(1, Expected::Length, b'?')),
         (b"|?\r\n", syntax(1, Expected::Length, b'?')),
     ];
-    for (input, expected) in cases {
-        assert_eq!(
-            &err(input),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
-    }
+    assert_rejects(cases);
 }
 
 #[test]
@@ -202,14 +195,7 @@ fn malformed_resp3_scalars_are_errors() {
         ),
         (b"=0\r\n\r\n", syntax(4, Expected::VerbatimFormat, b'\r')),
     ];
-    for (input, expected) in cases {
-        assert_eq!(
-            &err(input),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
-    }
+    assert_rejects(cases);
 }
 
 #[test]

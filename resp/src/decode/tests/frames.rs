@@ -45,9 +45,7 @@ fn every_resp2_type_decodes() {
             ]),
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
-    }
+    assert_decodes(&cases);
 }
 
 #[test]
@@ -69,9 +67,7 @@ fn empty_aggregates_of_every_type_decode() {
             },
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
-    }
+    assert_decodes(&cases);
 }
 
 #[test]

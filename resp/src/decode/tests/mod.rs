@@ -66,6 +66,30 @@ fn err(input: &[u8]) -> DecodeError {
     err_with(Limits::default(), input)
 }
 
+/// Asserts that each input decodes, whole, to its frame.
+fn assert_decodes(cases: &[(&[u8], Frame)]) {
+    for (input, expected) in cases {
+        assert_eq!(
+            &one(input),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+/// Asserts that each input fails with its error.
+fn assert_rejects(cases: &[(&[u8], DecodeError)]) {
+    for (input, expected) in cases {
+        assert_eq!(
+            &err(input),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
 fn syntax(offset: u64, expected: Expected, found: u8) -> DecodeError {
     DecodeError::Syntax {
         offset,

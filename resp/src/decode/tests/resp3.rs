@@ -33,9 +33,7 @@ fn every_resp3_scalar_type_decodes() {
             Frame::VerbatimString(Verbatim::new(*b"mkd", b"")),
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
-    }
+    assert_decodes(&cases);
 }
 
 #[test]
@@ -99,9 +97,7 @@ fn every_resp3_aggregate_type_decodes() {
             )]),
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
-    }
+    assert_decodes(&cases);
 }
 
 #[test]
@@ -140,9 +136,7 @@ fn streamed_aggregates_end_at_dot() {
             ]),
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(one(input), expected, "{:?}", String::from_utf8_lossy(input));
-    }
+    assert_decodes(&cases);
 }
 
 #[test]
