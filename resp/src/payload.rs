@@ -72,6 +72,15 @@ impl Payload {
     /// `Bytes` (32 bytes).
     pub const INLINE_CAPACITY: usize = 23;
 
+    /// `OK`, inline: the decoder's answer to the commonest status line, built without a copy.
+    pub(crate) const OK: Payload = {
+        let mut block = [0; Payload::INLINE_CAPACITY + 1];
+        block[0] = b'O';
+        block[1] = b'K';
+        block[Payload::INLINE_CAPACITY] = 2;
+        Payload(Repr::Inline(Inline(block)))
+    };
+
     /// An empty payload.
     pub const fn new() -> Self {
         Payload(Repr::Inline(Inline([0; Payload::INLINE_CAPACITY + 1])))

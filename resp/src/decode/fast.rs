@@ -16,6 +16,15 @@ impl Decoder {
     pub(super) fn top_level_scalar(&mut self, src: &mut BytesMut) -> Option<Frame> {
         match *src.first()? {
             b'+' => {
+                // `+OK\r\n` is the reply of every command that only succeeds, and most of
+                // what a pipeline of writes reads: compared whole, it skips the line scan and
+                // the payload copy (callgrind, a stream of them: 151 -> 102 instructions a
+                // reply). Any other status line takes the rule below.
+                if src.starts_with(b"+OK\r\n") && line_fits(2, &self.limits) {
+                    work::note(5);
+                    self.skip(src, 5);
+                    return Some(Frame::SimpleString(Payload::OK));
+                }
                 let cr = short_line_end(src)?;
                 if !line_fits(cr - 1, &self.limits) {
                     return None;
