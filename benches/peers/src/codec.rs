@@ -134,12 +134,11 @@ fn decode_once(dec: Dec, c: &Corpus, streamed: bool) -> (Option<usize>, Duration
             // A payload that will not fit: room for all of it (and the read that completes
             // it) is reserved once, rather than the buffer doubling towards it and copying
             // what it holds at each step.
-            if dec == Dec::Ours {
-                if let Some(want) = state.ours.pending_payload() {
-                    if want > buf.capacity() {
-                        buf.reserve(want + READ - buf.len());
-                    }
-                }
+            if dec == Dec::Ours
+                && let Some(want) = state.ours.pending_payload()
+                && want > buf.capacity()
+            {
+                buf.reserve(want + READ - buf.len());
             }
         }
         let took = t.elapsed();

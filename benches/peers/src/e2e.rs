@@ -190,13 +190,13 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
     for &(mode, len) in &cols {
         println!("### {}, {} values\n", mode.label(o.pipeline), size(len));
         println!(
-            "| tasks | ours / redis-rs ops/s | ours / redis-rs client CPU per op | ours ops/s | ours client CPU µs/op | redis-rs ops/s | redis-rs client CPU µs/op | ours / redis-rs server CPU per op |"
+            "| tasks | ours / redis-rs ops/s | ours / redis-rs client CPU per op | ours ops/s | ours client CPU µs/op | redis-rs ops/s | redis-rs client CPU µs/op | ours / redis-rs server CPU per op | server busy: ours, redis-rs |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in results.iter().filter(|r| r.0 == mode && r.1 == len) {
             match &r.3 {
                 Ok(x) => println!(
-                    "| {} | {} | {} | {} | {:.2} | {} | {:.2} | {} |",
+                    "| {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {}, {} |",
                     r.2,
                     ratio_of(&ratios(&x[0], &x[1], Sample::ops_per_sec)),
                     ratio_of(&ratios(&x[0], &x[1], Sample::cpu_us_per_op)),
@@ -205,8 +205,10 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
                     thousands(median(&each(&x[1], Sample::ops_per_sec))),
                     median(&each(&x[1], Sample::cpu_us_per_op)),
                     server_ratio(&x[0], &x[1]),
+                    server_busy(&x[0]),
+                    server_busy(&x[1]),
                 ),
-                Err(e) => println!("| {} | {e} | | | | | | |", r.2),
+                Err(e) => println!("| {} | {e} | | | | | | | |", r.2),
             }
         }
         println!();
@@ -228,6 +230,16 @@ fn server_ratio(a: &[Sample], b: &[Sample]) -> String {
         return "n/a".into();
     }
     ratio_of(&ratios(a, b, |s| s.server_us_per_op().unwrap_or(f64::NAN)))
+}
+
+/// The median share of one core the server used during a client's runs (see
+/// [`Sample::server_busy`]); `n/a` when its CPU time could not be read.
+fn server_busy(s: &[Sample]) -> String {
+    let busy: Vec<f64> = s.iter().filter_map(Sample::server_busy).collect();
+    if busy.is_empty() {
+        return "n/a".into();
+    }
+    format!("{:.0} %", 100.0 * median(&busy))
 }
 
 fn ratios(a: &[Sample], b: &[Sample], f: fn(&Sample) -> f64) -> Vec<f64> {

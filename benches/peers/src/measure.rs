@@ -43,6 +43,13 @@ impl Sample {
         self.server_cpu
             .map(|c| c.as_secs_f64() * 1e6 / self.ops as f64)
     }
+
+    /// The server's CPU time over the run's wall-clock time: near 1 (one core's worth, for a
+    /// single server) when the server, not the client, sets the pace.
+    pub fn server_busy(&self) -> Option<f64> {
+        self.server_cpu
+            .map(|c| c.as_secs_f64() / self.wall.as_secs_f64())
+    }
 }
 
 /// How long and how often each client runs a point.
