@@ -190,13 +190,13 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
     for &(mode, len) in &cols {
         println!("### {}, {} values\n", mode.label(o.pipeline), size(len));
         println!(
-            "| tasks | ours / redis-rs ops/s | ours / redis-rs client CPU per op | ours ops/s | ours client CPU µs/op | redis-rs ops/s | redis-rs client CPU µs/op | ours / redis-rs server CPU per op | server busy: ours, redis-rs |"
+            "| tasks | ours / redis-rs ops/s | ours / redis-rs client CPU per op | ours ops/s | ours client CPU µs/op | redis-rs ops/s | redis-rs client CPU µs/op | ours / redis-rs server CPU per op | server busy: ours, redis-rs | client CPU in the kernel: ours, redis-rs |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in results.iter().filter(|r| r.0 == mode && r.1 == len) {
             match &r.3 {
                 Ok(x) => println!(
-                    "| {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {}, {} |",
+                    "| {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {}, {} | {:.0} %, {:.0} % |",
                     r.2,
                     ratio_of(&ratios(&x[0], &x[1], Sample::ops_per_sec)),
                     ratio_of(&ratios(&x[0], &x[1], Sample::cpu_us_per_op)),
@@ -207,8 +207,10 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
                     server_ratio(&x[0], &x[1]),
                     server_busy(&x[0]),
                     server_busy(&x[1]),
+                    100.0 * median(&each(&x[0], Sample::kernel_share)),
+                    100.0 * median(&each(&x[1], Sample::kernel_share)),
                 ),
-                Err(e) => println!("| {} | {e} | | | | | | | |", r.2),
+                Err(e) => println!("| {} | {e} | | | | | | | | |", r.2),
             }
         }
         println!();

@@ -21,8 +21,10 @@ pub struct Sample {
     pub ops: u64,
     /// Wall-clock time of the run.
     pub wall: Duration,
-    /// This process's CPU time during the run.
+    /// This process's CPU time during the run (user and system).
     pub cpu: Duration,
+    /// The system (kernel) part of `cpu`: socket reads and writes, wake-ups.
+    pub cpu_sys: Duration,
     /// The server's (or servers') CPU time during the run, when readable.
     pub server_cpu: Option<Duration>,
 }
@@ -42,6 +44,12 @@ impl Sample {
     pub fn server_us_per_op(&self) -> Option<f64> {
         self.server_cpu
             .map(|c| c.as_secs_f64() * 1e6 / self.ops as f64)
+    }
+
+    /// The kernel's share of the client's CPU time: work every client pays alike for the
+    /// same bytes on the wire, which bounds how far below a peer's CPU per op ours can go.
+    pub fn kernel_share(&self) -> f64 {
+        self.cpu_sys.as_secs_f64() / self.cpu.as_secs_f64()
     }
 
     /// The server's CPU time over the run's wall-clock time: near 1 (one core's worth, for a
@@ -132,15 +140,16 @@ pub async fn measure(
             return Err(format!("{} warm-up: {e}", kind.label()));
         }
     }
-    let (srv0, cpu0, t0) = (server_cpu(), sys::process_cpu(), Instant::now());
+    let (srv0, (user0, sys0), t0) = (server_cpu(), sys::process_cpu(), Instant::now());
     let result = conn.run(work).await;
-    let (wall, cpu1, srv1) = (t0.elapsed(), sys::process_cpu(), server_cpu());
+    let (wall, (user1, sys1), srv1) = (t0.elapsed(), sys::process_cpu(), server_cpu());
     conn.close().await;
     result.map_err(|e| format!("{}: {e}", kind.label()))?;
     Ok(Sample {
         ops: work.ops(),
         wall,
-        cpu: cpu1.saturating_sub(cpu0),
+        cpu: (user1 + sys1).saturating_sub(user0 + sys0),
+        cpu_sys: sys1.saturating_sub(sys0),
         server_cpu: srv0.zip(srv1).map(|(a, b)| b.saturating_sub(a)),
     })
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-/// User + system CPU time of this whole process (every thread) so far, from `getrusage`:
+/// User and system CPU time of this whole process (every thread) so far, from `getrusage`:
 /// microsecond resolution, unlike the 10 ms ticks of `/proc/self/stat`.
-pub fn process_cpu() -> Duration {
+pub fn process_cpu() -> (Duration, Duration) {
     // SAFETY: getrusage only writes into the struct it is given; RUSAGE_SELF is always valid,
     // and an all-zero `rusage` is a valid value of that plain C struct.
     let ru = unsafe {
@@ -15,7 +15,7 @@ pub fn process_cpu() -> Duration {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 /// User + system CPU time of another process, from `/proc/PID/stat` (clock ticks); `None`
