@@ -15,6 +15,11 @@
 //! Starts a private `redis-server` for the run. `CACHE_BENCH_ROUNDS` (default 21) sets the
 //! number of rounds; each line gives the median ratio and its range over the rounds.
 //! `CACHE_BENCH_MISSES_ONLY=1` runs the miss section alone.
+//!
+//! `CACHE_BENCH_PROFILE=cached|tracked|plain` (with `CACHE_BENCH_READS`, default 20,000)
+//! runs only that side's misses, once, for a profiler: the difference between two runs
+//! with different read counts, divided by the difference in reads, is the cost per miss
+//! without the setup (`valgrind --tool=callgrind`, `perf stat --no-inherit`).
 #![allow(clippy::print_stdout)]
 
 #[path = "common/mod.rs"]
@@ -79,6 +84,29 @@ fn summary(name: &str, ratios: &mut [f64], a: &[f64], b: &[f64]) {
     );
 }
 
+/// `reads` misses (keys never read before) on one side only: see the module's note.
+async fn profile(config: &Config, side: &str) {
+    let reads: usize = std::env::var("CACHE_BENCH_READS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let builder = config.clone().into_builder();
+    let client = match side {
+        "cached" => Client::connect(builder.cache(CacheConfig::new(256 << 20))).await,
+        "tracked" | "plain" => Client::connect(builder).await,
+        other => panic!("CACHE_BENCH_PROFILE: cached, tracked or plain, not {other:?}"),
+    }
+    .unwrap();
+    if side == "tracked" {
+        let _: Frame = client
+            .query(Cmd::new("CLIENT").arg("TRACKING").arg("on"))
+            .await
+            .unwrap();
+    }
+    let rate = rate(&client, 1, reads, |_, i| format!("cold:{i}")).await;
+    println!("{side}: {reads} misses, {rate:.0} reads/s");
+}
+
 #[tokio::main]
 async fn main() {
     let rounds: usize = std::env::var("CACHE_BENCH_ROUNDS")
@@ -91,6 +119,10 @@ async fn main() {
         return;
     };
     let config: Config = demo.config.clone();
+    if let Ok(side) = std::env::var("CACHE_BENCH_PROFILE") {
+        profile(&config, &side).await;
+        return;
+    }
     let plain = Client::connect(config.clone()).await.unwrap();
     let cached = Client::connect(
         config
