@@ -14,7 +14,9 @@
 //!
 //! Starts a private `redis-server` for the run. `CACHE_BENCH_ROUNDS` (default 21) sets the
 //! number of rounds; each line gives the median ratio and its range over the rounds.
-//! `CACHE_BENCH_MISSES_ONLY=1` runs the miss section alone.
+//! `CACHE_BENCH_MISSES_ONLY=1` runs the miss section alone. `CACHE_BENCH_MAX_BYTES` sets
+//! the cache's budget (default 256 MiB: the miss section's entries all fit; a small one
+//! keeps the cache's memory bounded and warm, evicting on every store).
 //!
 //! `CACHE_BENCH_PROFILE=cached|tracked|plain` (with `CACHE_BENCH_READS`, default 20,000)
 //! runs only that side's misses, once, for a profiler: the difference between two runs
@@ -84,6 +86,14 @@ fn summary(name: &str, ratios: &mut [f64], a: &[f64], b: &[f64]) {
     );
 }
 
+/// The cache's budget: `CACHE_BENCH_MAX_BYTES`, or 256 MiB.
+fn max_bytes() -> usize {
+    std::env::var("CACHE_BENCH_MAX_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 << 20)
+}
+
 /// `reads` misses (keys never read before) on one side only: see the module's note.
 async fn profile(config: &Config, side: &str) {
     let reads: usize = std::env::var("CACHE_BENCH_READS")
@@ -92,7 +102,7 @@ async fn profile(config: &Config, side: &str) {
         .unwrap_or(20_000);
     let builder = config.clone().into_builder();
     let client = match side {
-        "cached" => Client::connect(builder.cache(CacheConfig::new(256 << 20))).await,
+        "cached" => Client::connect(builder.cache(CacheConfig::new(max_bytes()))).await,
         "tracked" | "plain" => Client::connect(builder).await,
         other => panic!("CACHE_BENCH_PROFILE: cached, tracked or plain, not {other:?}"),
     }
@@ -128,7 +138,7 @@ async fn main() {
         config
             .clone()
             .into_builder()
-            .cache(CacheConfig::new(256 << 20)),
+            .cache(CacheConfig::new(max_bytes())),
     )
     .await
     .unwrap();
