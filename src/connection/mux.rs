@@ -71,7 +71,10 @@
 //!   tokio answers by putting the task at the back of the run queue; never `yield_now`, whose
 //!   task waits until the worker has polled the I/O driver: one `epoll_wait` per turn, which
 //!   with 8 callers was 0.9 syscalls per operation.
-//! - Reading: `rbuf` grows geometrically, except under a large top-level bulk reply (64 KiB
+//! - Reading: a read is given `read_chunk` bytes of room, doubled while reads fill it and
+//!   halved when they use little of it (`next_read_chunk`), so a busy stream of mid-size
+//!   replies costs a few replies per syscall and an idle connection keeps a small buffer.
+//!   `rbuf` grows geometrically, except under a large top-level bulk reply (64 KiB
 //!   to 16 MiB): once its header is consumed, what has arrived of it moves to an allocation
 //!   of exactly its size (`bulk_want`, `dedicated`), so it is not copied again as the buffer
 //!   doubles, and `rbuf` lets go of that allocation when the frame is complete, before the
@@ -534,6 +537,8 @@ pub(crate) struct IoTask<S> {
     bulk_want: usize,
     /// `rbuf` is an allocation made for one large bulk reply (see `poll_read`).
     dedicated: bool,
+    /// How much room a read is given (see [`next_read_chunk`]).
+    read_chunk: usize,
     /// `finish` has run: every caller has its answer.
     finished: bool,
 }
@@ -607,6 +612,26 @@ fn announced_bulk(buf: &[u8]) -> usize {
 /// enough to not matter per connection.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The most room a read is given when the replies keep filling it (see [`next_read_chunk`]).
+const READ_CHUNK_MAX: usize = 128 * 1024;
+
+/// The room for the next read, after a read that got `n` bytes into `room` with `chunk` the
+/// room asked for. A read that fills its room says the socket holds more: the next one gets
+/// twice as much, up to [`READ_CHUNK_MAX`], so that a stream of replies of several KiB is read
+/// a few replies per syscall (64 tasks reading 16 KiB values made one `recvfrom` per reply
+/// with a fixed 16 KiB). A read that uses less than an eighth halves it again, down to
+/// [`READ_CHUNK`]: a reply handed out as a slice of the buffer keeps the buffer's allocation
+/// alive, so connections that are not busy keep theirs small.
+fn next_read_chunk(chunk: usize, n: usize, room: usize) -> usize {
+    if n >= room {
+        (chunk * 2).min(READ_CHUNK_MAX)
+    } else if n < chunk / 8 {
+        (chunk / 2).max(READ_CHUNK)
+    } else {
+        chunk
+    }
+}
+
 pub(crate) fn new_shared() -> Arc<Shared> {
     Arc::new(Shared {
         queue: Mutex::new(Queue {
@@ -650,6 +675,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             backlog: false,
             bulk_want: 0,
             dedicated: false,
+            read_chunk: READ_CHUNK,
             finished: false,
         }
     }
@@ -821,12 +847,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             own.extend_from_slice(&self.rbuf);
             self.rbuf = own;
             self.dedicated = true;
-        } else if !self.dedicated && self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+        } else if !self.dedicated && self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
             // Grow geometrically while a large reply accumulates, so a 64 MiB bulk costs a
             // logarithmic number of reallocations, not one per read. (A dedicated buffer is
             // never full: it is its reply's exact size, let go of once the reply is complete.)
-            self.rbuf.reserve(READ_CHUNK.max(self.rbuf.len()));
+            self.rbuf.reserve(self.read_chunk.max(self.rbuf.len()));
         }
+        let room = self.rbuf.capacity() - self.rbuf.len();
         // `read_buf` reads into the spare capacity without zeroing it; its future holds no
         // state between polls, so polling a fresh one each time is equivalent to `poll_read`.
         let read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
@@ -834,7 +861,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
             Poll::Ready(Ok(0)) => {
                 Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into())
             }
-            Poll::Ready(Ok(_)) => {
+            Poll::Ready(Ok(n)) => {
+                if !self.dedicated {
+                    self.read_chunk = next_read_chunk(self.read_chunk, n, room);
+                }
                 self.backlog = self.dispatch()?;
                 Ok(true)
             }
@@ -1094,8 +1124,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::{
-        DEDICATED_MAX, DEDICATED_MIN, ReplyTx, WRITE_BATCH, announced_bulk, dispatch_batch,
-        new_shared,
+        DEDICATED_MAX, DEDICATED_MIN, READ_CHUNK, READ_CHUNK_MAX, ReplyTx, WRITE_BATCH,
+        announced_bulk, dispatch_batch, new_shared, next_read_chunk,
     };
 
     /// Every queued byte in write order, and the kind of each closed segment: `b` a buffer,
@@ -1369,5 +1399,28 @@ mod tests {
         // Thousands of callers: a turn stays short enough for the first ones to write again.
         assert_eq!(dispatch_batch(10_000), 32);
         assert!((0..2_000).all(|n| (1..=32).contains(&dispatch_batch(n))));
+    }
+
+    #[test]
+    fn reads_get_more_room_while_they_fill_it_and_less_when_they_do_not() {
+        // Full reads double the room, up to the cap.
+        let mut chunk = READ_CHUNK;
+        let mut sizes = vec![chunk];
+        while chunk < READ_CHUNK_MAX {
+            chunk = next_read_chunk(chunk, chunk, chunk);
+            sizes.push(chunk);
+        }
+        assert_eq!(sizes.len(), 4, "{sizes:?}");
+        assert_eq!(next_read_chunk(chunk, chunk, chunk), READ_CHUNK_MAX);
+        // The room is what the buffer had, which may be less than asked for.
+        assert_eq!(next_read_chunk(READ_CHUNK, 5_000, 5_000), 2 * READ_CHUNK);
+        // A read of a fair share of the room keeps it.
+        assert_eq!(next_read_chunk(chunk, chunk / 4, chunk), chunk);
+        // Small reads shrink it back, never below the floor.
+        while chunk > READ_CHUNK {
+            chunk = next_read_chunk(chunk, 100, chunk);
+        }
+        assert_eq!(chunk, READ_CHUNK);
+        assert_eq!(next_read_chunk(READ_CHUNK, 0, READ_CHUNK), READ_CHUNK);
     }
 }
