@@ -57,7 +57,9 @@
 //! - **Memory.** A shard's `bytes` counts keys, variants, values and a fixed overhead per
 //!   entry and never stays above its budget after an insert: entries are evicted
 //!   second-chance (a hit sets `used`; the clock skips a used entry once). A value larger
-//!   than the shard's budget is not stored.
+//!   than the shard's budget is not stored. What is counted is what is held: a stored
+//!   payload under 64 KiB is a copy, not a slice that would keep the connection's whole
+//!   read buffer alive (`detached`).
 //! - A hit returns a clone of the stored [`Frame`]: payloads are reference-counted
 //!   immutable bytes, so no caller can change what another reads.
 //! - **One hash per key.** A lookup hashes its key once; the shard comes from that hash
@@ -92,7 +94,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use resp_codec::Frame;
+use resp_codec::{Frame, Payload, Verbatim};
 use smallvec::SmallVec;
 
 pub use crate::config::cache::DEFAULT_CACHE_MAX_BYTES;
@@ -607,7 +609,7 @@ fn frame_size(frame: &Frame) -> usize {
             }
             other => {
                 // Inline payloads (23 bytes or less) live in the frame itself.
-                if let Some(p) = other.as_payload()
+                if let Some(p) = payload_of(other)
                     && !p.is_inline()
                 {
                     total += p.as_slice().len();
@@ -616,6 +618,76 @@ fn frame_size(frame: &Frame) -> usize {
         }
     }
     total
+}
+
+/// The payload of a string-like frame, a verbatim string's included.
+fn payload_of(frame: &Frame) -> Option<&Payload> {
+    match frame {
+        Frame::VerbatimString(v) => Some(v.as_raw()),
+        other => other.as_payload(),
+    }
+}
+
+/// Payloads shorter than this are copied out of the read buffer when stored (see
+/// [`detached`]); longer ones are kept as they are.
+const DETACH_BELOW: usize = 64 * 1024;
+
+/// A copy of `frame` that holds its own bytes. A decoded payload is a slice of the
+/// connection's read buffer, and keeps that whole allocation (up to 128 KiB) alive while it
+/// lives: a cache of small values kept as slices could hold many times its byte budget. So
+/// payloads under [`DETACH_BELOW`] are copied into allocations of their own; a longer one
+/// is kept, since the buffer it came in is at most a small multiple of it (a top-level bulk
+/// of 64 KiB or more is read into an allocation of exactly its size). Without recursion, as
+/// [`frame_size`].
+fn detached(frame: &Frame) -> Frame {
+    let mut copy = frame.clone();
+    detach(&mut copy);
+    copy
+}
+
+/// True for a payload that is a slice of a read buffer small enough to be copied out of
+/// it (see [`detached`]).
+fn borrows_buffer(p: &Payload) -> bool {
+    !p.is_inline() && p.len() < DETACH_BELOW
+}
+
+/// Makes the payloads of `frame` under [`DETACH_BELOW`] its own (see [`detached`]).
+fn detach(frame: &mut Frame) {
+    let mut stack: SmallVec<[&mut Frame; 16]> = SmallVec::new();
+    stack.push(frame);
+    while let Some(f) = stack.pop() {
+        match f {
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                stack.extend(items.iter_mut())
+            }
+            Frame::Map(pairs) => {
+                for (k, v) in pairs.iter_mut() {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            Frame::Attribute { attributes, data } => {
+                for (k, v) in attributes.iter_mut() {
+                    stack.push(k);
+                    stack.push(v);
+                }
+                stack.push(data);
+            }
+            Frame::SimpleString(p)
+            | Frame::SimpleError(p)
+            | Frame::BulkString(p)
+            | Frame::BigNumber(p)
+            | Frame::BulkError(p)
+                if borrows_buffer(p) =>
+            {
+                *p = Payload::copy_from_slice(p);
+            }
+            Frame::VerbatimString(v) if borrows_buffer(v.as_raw()) => {
+                *v = Verbatim::new(v.format(), v.text());
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Cache {
@@ -933,7 +1005,7 @@ impl Cache {
         let e = &mut shard.entries[i];
         let value = Value {
             variant,
-            frame: frame.clone(),
+            frame: detached(frame),
             at,
             size,
         };
@@ -1374,6 +1446,39 @@ mod tests {
         assert_eq!(hit(get(&c, "k")), Some(bulk("v1")));
         let s = c.stats();
         assert_eq!((s.hits, s.misses, s.entries), (3, 3, 2));
+    }
+
+    #[test]
+    fn a_stored_value_does_not_keep_the_read_buffer_alive() {
+        // A decoded payload is a slice of the connection's read buffer; the cache keeps a
+        // copy of a small one, so the buffer is freed when the reader is done with it.
+        let c = cache(1 << 20);
+        let mut bytes = vec![b'x'; 100_000];
+        bytes[2_000..2_004].copy_from_slice(b"txt:");
+        let buffer = Bytes::from(bytes);
+        let slice = |from: usize, len: usize| Payload::from(buffer.slice(from..from + len));
+        let lrange = || c.read(&cmd("LRANGE").key("l").arg(0).arg(-1)).unwrap();
+        let reply = Frame::Array(vec![
+            Frame::BulkString(slice(0, 1_000)),
+            Frame::Map(vec![(
+                Frame::SimpleString(slice(1_000, 30)),
+                Frame::VerbatimString(Verbatim::from_raw(slice(2_000, 100)).unwrap()),
+            )]),
+        ]);
+        miss(lrange()).fill(&reply);
+        let big = Frame::BulkString(slice(0, 70_000));
+        miss(get(&c, "big")).fill(&big);
+        assert_eq!(hit(lrange()), Some(reply.clone()));
+        assert_eq!(hit(get(&c, "big")), Some(big.clone()));
+        drop((reply, big));
+        // A value of 64 KiB or more is kept as it came: only it still refers to the buffer.
+        assert!(!buffer.is_unique());
+        c.invalidate(b"big", true);
+        assert!(
+            buffer.is_unique(),
+            "the cache still refers to the read buffer"
+        );
+        assert!(hit(lrange()).is_some());
     }
 
     #[test]
