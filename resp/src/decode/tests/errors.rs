@@ -142,23 +142,16 @@ fn integers_reject_signs_spaces_empty_and_overflow() {
             syntax(19, Expected::Integer, b'9'),
         ),
     ];
-    for (input, expected) in cases {
-        assert_eq!(
-            &err(input),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
-        // With more bytes behind the line, the word-at-a-time path reads nineteen digits
-        // itself: out of range, it must leave them to the loop, which reports the same error.
-        let followed = [&input[..], b"+OK\r\n+OK\r\n"].concat();
-        assert_eq!(
-            &err(&followed),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(&followed)
-        );
-    }
+    assert_rejects(cases);
+    // With more bytes behind the line, the word-at-a-time path reads nineteen digits itself:
+    // out of range, it must leave them to the loop, which reports the same error.
+    let followed: Vec<(Vec<u8>, DecodeError)> = cases
+        .iter()
+        .map(|(input, e)| ([&input[..], b"+OK\r\n+OK\r\n"].concat(), e.clone()))
+        .collect();
+    let followed: Vec<(&[u8], DecodeError)> =
+        followed.iter().map(|(i, e)| (&i[..], e.clone())).collect();
+    assert_rejects(&followed);
 }
 
 #[test]
