@@ -160,6 +160,8 @@ pub struct Config {
     /// `None`: subscribers never ping.
     subscriber_ping_interval: Option<Duration>,
     connect_timeout: Duration,
+    /// `TCP_NODELAY` on TCP connections (see `ConfigBuilder::tcp_nodelay`).
+    tcp_nodelay: bool,
     client_name: Option<String>,
     protocol: Protocol,
     /// `None`: the connect timeout.
@@ -203,6 +205,7 @@ impl Default for Config {
             response_timeout: Some(DEFAULT_TIMEOUT),
             subscriber_ping_interval: Some(DEFAULT_SUBSCRIBER_PING_INTERVAL),
             connect_timeout: DEFAULT_TIMEOUT,
+            tcp_nodelay: true,
             client_name: None,
             protocol: Protocol::Resp3,
             pool_acquire_timeout: None,
@@ -245,6 +248,7 @@ impl fmt::Debug for Config {
             .field("response_timeout", &self.response_timeout)
             .field("subscriber_ping_interval", &self.subscriber_ping_interval)
             .field("connect_timeout", &self.connect_timeout)
+            .field("tcp_nodelay", &self.tcp_nodelay)
             .field("client_name", &self.client_name)
             .field("protocol", &self.protocol)
             .field("pool_acquire_timeout", &self.pool_acquire_timeout())
@@ -375,6 +379,12 @@ impl Config {
     /// The bound on connecting plus the handshake.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Whether TCP connections send small writes at once (`TCP_NODELAY`, the default) or
+    /// let the kernel hold them back while earlier data is unacknowledged (Nagle).
+    pub fn tcp_nodelay(&self) -> bool {
+        self.tcp_nodelay
     }
 
     /// The `CLIENT SETNAME` name, if any.

@@ -32,6 +32,8 @@ pub(crate) struct ConnectOptions {
     /// Try `HELLO 3` first (falling back to RESP2 when the server refuses it).
     pub(crate) resp3: bool,
     pub(crate) connect_timeout: Duration,
+    /// `TCP_NODELAY` on a TCP socket.
+    pub(crate) tcp_nodelay: bool,
     pub(crate) response_timeout: Option<Duration>,
     /// Silence after which a subscriber pings its connection; `None`: never.
     pub(crate) ping_interval: Option<Duration>,
@@ -59,6 +61,7 @@ impl fmt::Debug for ConnectOptions {
             .field("client_name", &self.client_name)
             .field("resp3", &self.resp3)
             .field("connect_timeout", &self.connect_timeout)
+            .field("tcp_nodelay", &self.tcp_nodelay)
             .field("response_timeout", &self.response_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("tls", &self.tls)
@@ -79,6 +82,7 @@ impl ConnectOptions {
             client_name: config.client_name().map(str::to_owned),
             resp3: config.protocol() == Protocol::Resp3,
             connect_timeout: config.connect_timeout(),
+            tcp_nodelay: config.tcp_nodelay(),
             response_timeout: config.response_timeout(),
             ping_interval: config.subscriber_ping_interval(),
             // Built once per client: it reads the certificate files.
@@ -125,6 +129,7 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
     match &opts.endpoint {
         ServerAddr::Tcp { host, port } => {
             let stream = connect_tcp(host, *port).await?;
+            stream.set_nodelay(opts.tcp_nodelay)?;
             crate::observe::record_peer(stream.peer_addr().ok());
             match tls {
                 Some(connector) => connector.connect(stream).await,
@@ -145,7 +150,6 @@ async fn open(opts: &ConnectOptions) -> Result<Stream, Error> {
     }
 }
 
-/// Tries each address `host` resolves to, in order.
 /// True when something accepts a connection at `endpoint` now: a bare connect, no TLS, no
 /// handshake, closed at once. The node pool's cheap probe of a server that refused
 /// connections, ahead of its backoff schedule.
@@ -159,6 +163,7 @@ pub(crate) async fn listens(endpoint: &ServerAddr) -> bool {
     }
 }
 
+/// Tries each address `host` resolves to, in order.
 async fn connect_tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, Error> {
     let mut last = None;
     for addr in lookup_host((host, port)).await? {
@@ -171,11 +176,7 @@ async fn connect_tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, Err
         // connection is idle; the response timeout covers the busy case.
         socket.set_keepalive(true)?;
         match socket.connect(addr).await {
-            Ok(stream) => {
-                // Requests are batched by the I/O task; Nagle would only add latency.
-                stream.set_nodelay(true)?;
-                return Ok(stream);
-            }
+            Ok(stream) => return Ok(stream),
             Err(e) => last = Some(e),
         }
     }
@@ -374,5 +375,34 @@ fn hello_field<'a>(reply: &'a Frame, name: &str) -> Option<&'a Frame> {
             .find(|kv| kv[0].as_bytes().is_some_and(|b| b == name.as_bytes()))
             .and_then(|kv| kv.get(1)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConnectOptions, open};
+    use crate::Config;
+    use crate::connection::stream::Stream;
+
+    /// The socket option follows the configuration both ways (a new socket starts with
+    /// Nagle on, so `false` must be left, and `true` set).
+    #[tokio::test]
+    async fn tcp_nodelay_follows_the_configuration() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for on in [true, false] {
+            let config = Config::builder()
+                .host("127.0.0.1")
+                .port(port)
+                .tcp_nodelay(on)
+                .build()
+                .unwrap();
+            let stream = open(&ConnectOptions::from_config(&config)).await.unwrap();
+            let Stream::Tcp(tcp) = stream else {
+                panic!("a TCP endpoint gives a TCP stream");
+            };
+            assert_eq!(tcp.nodelay().unwrap(), on);
+            drop(listener.accept().await.unwrap());
+        }
     }
 }
