@@ -3,10 +3,18 @@
 //! GET reply is present and has the value's length; nothing else is compared).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use redis_manager::prelude::*;
+
+/// `--peer-nodelay`: the peers' connections get `TCP_NODELAY`, as ours have by default.
+/// Without it each client runs with its own default: redis-rs and fred leave Nagle's
+/// algorithm on,
+/// which at a few concurrent small requests moves part of its sending into the server's
+/// receive path and cuts its kernel time per operation (see the README).
+pub static PEER_NODELAY: AtomicBool = AtomicBool::new(false);
 
 /// How long any client waits for a reply before failing the run: long enough for the
 /// largest point (hundreds of MiB in flight), the same for every client.
@@ -175,7 +183,13 @@ impl Conn {
                     url.push_str("?protocol=resp3");
                     config = config.set_cache_config(redis::caching::CacheConfig::new());
                 }
-                let client = redis::Client::open(url).map_err(err)?;
+                let mut info =
+                    redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(err)?;
+                if PEER_NODELAY.load(Ordering::Relaxed) {
+                    info = info
+                        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+                }
+                let client = redis::Client::open(info).map_err(err)?;
                 Conn::RedisMux(
                     client
                         .get_multiplexed_async_connection_with_config(&config)
@@ -196,7 +210,11 @@ impl Conn {
                 use fred::prelude::*;
                 let config =
                     Config::from_url(&format!("redis://127.0.0.1:{port}/")).map_err(err)?;
-                let client = Builder::from_config(config).build().map_err(err)?;
+                let mut builder = Builder::from_config(config);
+                if PEER_NODELAY.load(Ordering::Relaxed) {
+                    builder.with_connection_config(|c| c.tcp.nodelay = Some(true));
+                }
+                let client = builder.build().map_err(err)?;
                 client.init().await.map_err(err)?;
                 Conn::Fred(client)
             }

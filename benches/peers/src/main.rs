@@ -17,6 +17,7 @@ mod stats;
 mod sys;
 
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::e2e::Mode;
@@ -47,6 +48,8 @@ flags:
   --sample-ms N         codec minimum sample length (default 50; quick 20)
   --corpora a,b         codec: only the corpora whose names contain one of these
   --no-pin              do not pin the server and the client to separate CPUs
+  --peer-nodelay        set TCP_NODELAY on the peers' connections, as ours does by default
+                        (redis-rs and fred leave Nagle on unless told)
 ";
 
 struct Args {
@@ -90,6 +93,7 @@ fn parse() -> Result<Args, String> {
         match arg.as_str() {
             "--quick" => {}
             "--no-pin" => a.pin = false,
+            "--peer-nodelay" => clients::PEER_NODELAY.store(true, Ordering::Relaxed),
             "--reps" => a.e2e.plan.reps = number(value()?)?,
             "--secs" => {
                 let v = value()?;
@@ -148,8 +152,13 @@ fn main() -> ExitCode {
     server::remove_stale_dirs();
     let steal0 = sys::steal();
     println!("# redis-manager against its peers\n");
+    let sockets = if clients::PEER_NODELAY.load(Ordering::Relaxed) {
+        "every client's connections have TCP_NODELAY (--peer-nodelay)"
+    } else {
+        "each client's own socket options: ours sets TCP_NODELAY, redis-rs and fred leave Nagle on"
+    };
     println!(
-        "- {}\n- {}\n- {}\n",
+        "- {}\n- {}\n- {}\n- {sockets}\n",
         placement.describe(),
         sys::load_line(),
         server_version()
