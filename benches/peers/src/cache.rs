@@ -25,6 +25,19 @@ const KINDS: [Kind; 3] = [Kind::OursCached, Kind::RedisRsCached, Kind::Ours];
 /// (tasks, hot keys shared by all tasks).
 const WORKLOADS: [(usize, usize); 2] = [(1, 1), (64, 1_000)];
 
+/// The miss path: ours with its cache (default tracking, then broadcast), ours with only the
+/// server's tracking on, ours plain.
+const MISS_KINDS: [Kind; 4] = [
+    Kind::OursCached,
+    Kind::OursCachedBcast,
+    Kind::OursTracked,
+    Kind::Ours,
+];
+
+/// (tasks, keys of each task's own): enough that no task reads a key twice in a run at the
+/// rates seen here (a run stops at the last key, see `Point::cold`).
+const MISS_WORKLOADS: [(usize, usize); 2] = [(1, 100_000), (64, 5_000)];
+
 /// Runs the comparison and prints its table.
 pub fn run(rt: &Runtime, server: &Server, plan: &Plan) {
     // Each client's runs are sized to `--secs` by its own rate, so a rep of the three is
@@ -56,6 +69,7 @@ pub fn run(rt: &Runtime, server: &Server, plan: &Plan) {
             op: Op::GetOnly,
             keys_per_task: hot,
             shared_keys: true,
+            cold: false,
         };
         let out = server.flushall().and_then(|()| {
             rt.block_on(compare_sized(
@@ -92,6 +106,87 @@ pub fn run(rt: &Runtime, server: &Server, plan: &Plan) {
             Err(e) => {
                 eprintln!("  {tasks} tasks: {e}");
                 println!("| {tasks} | {hot} | {e} | | | | |");
+            }
+        }
+    }
+    println!();
+    misses(rt, server, plan);
+}
+
+/// The miss path: every read is of a key the connection has not read, so the cache stores
+/// each reply and serves none. Against the same reads without a cache, and split by a
+/// client whose connection the server tracks but which caches nothing: `tracking only /
+/// uncached` is the server's cost of remembering every key read, `cached / tracking only`
+/// the cache's own.
+pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
+    let target = Target::Single(server.port());
+    let cpu = || server.cpu();
+    println!("## Client-side cache: the miss path\n");
+    println!(
+        "GETs of 100-byte values, each key read once per run (every read a miss that is then \
+         stored; default `CacheConfig`, 64 MiB, so the 64-task runs also evict). Ratios of \
+         throughput, median (min–max) of {} interleaved reps.\n",
+        plan.reps
+    );
+    println!(
+        "| tasks | ours cached ops/s | cached / uncached | cached, broadcast / uncached | tracking only / uncached | cached / tracking only | client CPU µs/op: cached, broadcast, uncached | server CPU µs/op: cached, broadcast, uncached |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (tasks, keys) in MISS_WORKLOADS {
+        let point = Point {
+            tasks,
+            value_len: 100,
+            pipeline: 1,
+            op: Op::GetOnly,
+            keys_per_task: keys,
+            shared_keys: false,
+            cold: true,
+        };
+        let out = server.flushall().and_then(|()| {
+            rt.block_on(compare_sized(
+                &MISS_KINDS,
+                &target,
+                &point,
+                plan,
+                &cpu,
+                Sizing::Shared,
+            ))
+        });
+        match out {
+            Ok(s) => {
+                let r = |a: usize, b: usize| {
+                    let v: Vec<f64> = s[a]
+                        .iter()
+                        .zip(&s[b])
+                        .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec())
+                        .collect();
+                    ratio_of(&v)
+                };
+                let cpu = |i: usize| median(&each(&s[i], Sample::cpu_us_per_op));
+                let srv = |i: usize| {
+                    let v: Vec<f64> = s[i].iter().filter_map(Sample::server_us_per_op).collect();
+                    if v.is_empty() { f64::NAN } else { median(&v) }
+                };
+                let row = format!(
+                    "| {tasks} | {} | {} | {} | {} | {} | {:.2}, {:.2}, {:.2} | {:.2}, {:.2}, {:.2} |",
+                    thousands(median(&each(&s[0], Sample::ops_per_sec))),
+                    r(0, 3),
+                    r(1, 3),
+                    r(2, 3),
+                    r(0, 2),
+                    cpu(0),
+                    cpu(1),
+                    cpu(3),
+                    srv(0),
+                    srv(1),
+                    srv(3),
+                );
+                eprintln!("  {row}");
+                println!("{row}");
+            }
+            Err(e) => {
+                eprintln!("  {tasks} tasks, misses: {e}");
+                println!("| {tasks} | {e} | | | | | | |");
             }
         }
     }

@@ -28,6 +28,12 @@ pub enum Kind {
     /// `redis_manager::Client` on one server with its client-side cache on (default
     /// `CacheConfig`).
     OursCached,
+    /// `redis_manager::Client` on one server with its client-side cache on in broadcast
+    /// mode for every key (`BCAST`, no prefix): the server remembers nothing per read.
+    OursCachedBcast,
+    /// `redis_manager::Client` on one server without a cache, its connection tracked by the
+    /// server (`CLIENT TRACKING on`): the server's share of the cache's miss path.
+    OursTracked,
     /// redis-rs `MultiplexedConnection`, cloned into every task.
     RedisRs,
     /// fred `Client` (one auto-pipelined connection).
@@ -47,6 +53,8 @@ impl Kind {
         match self {
             Kind::Ours | Kind::OursCluster => "ours",
             Kind::OursCached => "ours cached",
+            Kind::OursTracked => "ours, server tracking only",
+            Kind::OursCachedBcast => "ours cached, broadcast",
             Kind::RedisRs | Kind::RedisRsCluster => "redis-rs",
             #[cfg(feature = "fred")]
             Kind::Fred => "fred",
@@ -56,7 +64,10 @@ impl Kind {
 
     /// True for the clients with a client-side cache.
     pub fn caches(self) -> bool {
-        matches!(self, Kind::OursCached | Kind::RedisRsCached)
+        matches!(
+            self,
+            Kind::OursCached | Kind::OursCachedBcast | Kind::RedisRsCached
+        )
     }
 }
 
@@ -94,6 +105,8 @@ pub struct Work {
     pub value: Bytes,
     /// Each task's own keys (16 bytes each), used in turn.
     pub keys: Arc<Vec<Arc<[String]>>>,
+    /// The keys are read cold: a client with a cache is not warmed up first.
+    pub cold: bool,
 }
 
 impl Work {
@@ -157,7 +170,10 @@ impl Conn {
     /// The client's error, as text.
     pub async fn open(kind: Kind, target: &Target) -> Result<Conn, String> {
         let conn = match (kind, target) {
-            (Kind::Ours | Kind::OursCached, Target::Single(port)) => {
+            (
+                Kind::Ours | Kind::OursCached | Kind::OursCachedBcast | Kind::OursTracked,
+                Target::Single(port),
+            ) => {
                 let mut config = redis_manager::Config::builder()
                     .host("127.0.0.1")
                     .port(*port)
@@ -165,7 +181,20 @@ impl Conn {
                 if kind == Kind::OursCached {
                     config = config.cache(redis_manager::CacheConfig::default());
                 }
-                Conn::Ours(redis_manager::Client::connect(config).await.map_err(err)?)
+                if kind == Kind::OursCachedBcast {
+                    let all = redis_manager::config::TrackingMode::broadcast(Vec::<Vec<u8>>::new());
+                    config = config.cache(redis_manager::CacheConfig::default().mode(all));
+                }
+                let client = redis_manager::Client::connect(config).await.map_err(err)?;
+                if kind == Kind::OursTracked {
+                    // On the client's one multiplexed connection, which every command of a
+                    // run uses (a reconnect would turn it off: none happens in a run).
+                    client
+                        .query::<String>(redis_manager::cmd("CLIENT").arg("TRACKING").arg("on"))
+                        .await
+                        .map_err(err)?;
+                }
+                Conn::Ours(client)
             }
             (Kind::OursCluster, Target::Cluster(seeds)) => {
                 let url = format!("redis+cluster://{}", seeds.join(","));
@@ -262,6 +291,17 @@ impl Conn {
                 let _ = c.quit().await;
             }
         }
+    }
+
+    /// Empties the server (`FLUSHALL`) through our client.
+    pub async fn flushall(&self) -> Result<(), String> {
+        let Conn::Ours(c) = self else {
+            return Err("flushing goes through our client".into());
+        };
+        c.query::<String>(redis_manager::cmd("FLUSHALL"))
+            .await
+            .map(drop)
+            .map_err(err)
     }
 
     /// Writes every key of `work` with its value (untimed set-up of [`Op::GetOnly`] runs),

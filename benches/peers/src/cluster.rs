@@ -35,6 +35,7 @@ pub fn run(rt: &Runtime, cluster: &Cluster, plan: &Plan) {
             op: Op::SetGet,
             keys_per_task: 256,
             shared_keys: false,
+            cold: false,
         };
         let out = cluster
             .flushall()

@@ -127,6 +127,7 @@ pub fn sweep(rt: &Runtime, server: &Server, o: &Options) {
                     op: Op::SetGet,
                     keys_per_task: keys_per_task(tasks, len, o.max_in_flight),
                     shared_keys: false,
+                    cold: false,
                 };
                 let out = if in_flight_bytes(&point) > o.max_in_flight {
                     Err(format!(
@@ -263,6 +264,7 @@ pub fn e2e(rt: &Runtime, server: &Server, o: &Options) {
             op: Op::SetGet,
             keys_per_task: keys_per_task(tasks, 100, o.max_in_flight),
             shared_keys: false,
+            cold: false,
         })
         .collect();
     points.push(Point {
@@ -272,6 +274,7 @@ pub fn e2e(rt: &Runtime, server: &Server, o: &Options) {
         op: Op::SetGet,
         keys_per_task: 256,
         shared_keys: false,
+        cold: false,
     });
     eprintln!(
         "e2e: {} points, {} reps of ~{:.2} s per client",
@@ -351,6 +354,7 @@ fn versus_redis_benchmark(rt: &Runtime, server: &Server, plan: &Plan) {
         op: Op::SetGet,
         keys_per_task: 256,
         shared_keys: false,
+        cold: false,
     };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..plan.reps {

@@ -32,7 +32,9 @@ scenarios:
             and ours with 64 tasks as a fraction of redis-benchmark -c 64 -P 1
   sweep     ours vs redis-rs: tasks x value sizes x plain/pipelined (~10-15 min by default)
   cluster   ours vs redis-rs on a private 3-master cluster
-  cache     hot-key GETs: ours with its client-side cache vs redis-rs cache-aio and ours uncached
+  cache     hot-key GETs: ours with its client-side cache vs redis-rs cache-aio and ours uncached;
+            then the cache's miss path against ours uncached
+  cache-miss  the cache's miss path alone
 
 flags:
   --quick               a smoke run (fewer reps, shorter runs, fewer sweep points)
@@ -125,7 +127,9 @@ fn parse() -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown flag {s}")),
             s => match s {
-                "codec" | "e2e" | "sweep" | "cluster" | "cache" => a.scenarios.push(s.into()),
+                "codec" | "e2e" | "sweep" | "cluster" | "cache" | "cache-miss" => {
+                    a.scenarios.push(s.into())
+                }
                 _ => return Err(format!("unknown scenario {s}")),
             },
         }
@@ -189,6 +193,8 @@ fn main() -> ExitCode {
             }
             "cache" => Server::start(placement.server, &[])
                 .map(|srv| cache::run(&rt, &srv, &args.e2e.plan)),
+            "cache-miss" => Server::start(placement.server, &[])
+                .map(|srv| cache::misses(&rt, &srv, &args.e2e.plan)),
             _ => unreachable!("checked by parse"),
         };
         if let Err(e) = result {

@@ -85,6 +85,10 @@ pub struct Point {
     /// Every task reads the same `keys_per_task` keys (each from its own starting point)
     /// rather than keys of its own: hot keys shared by the tasks.
     pub shared_keys: bool,
+    /// Every read is of a key this connection has not read before (the miss path of a
+    /// client-side cache): no warm-up pass, and a run's rounds are capped at
+    /// `keys_per_task`, so no task reads a key twice.
+    pub cold: bool,
 }
 
 /// The bytes of the values a point has in flight at once: the SET arguments of every task's
@@ -107,6 +111,7 @@ fn work(p: &Point, rounds: usize, keys: &Arc<Vec<Arc<[String]>>>, value: &Bytes)
         rounds,
         value: value.clone(),
         keys: Arc::clone(keys),
+        cold: p.cold,
     })
 }
 
@@ -123,7 +128,7 @@ pub async fn measure(
     server_cpu: &dyn Fn() -> Option<Duration>,
 ) -> Result<Sample, String> {
     let conn = Conn::open(kind, target).await?;
-    if work.op == Op::GetOnly && kind.caches() {
+    if work.op == Op::GetOnly && kind.caches() && !work.cold {
         // Untimed: every task reads each of its keys twice first, so that a client with a
         // cache is measured on hits (each run has a fresh connection, so a cold cache). A
         // client without a cache has nothing to warm: the pass would only cost time.
@@ -134,6 +139,7 @@ pub async fn measure(
             rounds: 2 * work.keys[0].len(),
             value: work.value.clone(),
             keys: Arc::clone(&work.keys),
+            cold: false,
         });
         if let Err(e) = conn.run(&warm).await {
             conn.close().await;
@@ -208,28 +214,53 @@ pub async fn compare_sized(
             .collect(),
     );
     let value = value(point.value_len);
-    if point.op == Op::GetOnly {
-        let loader = Conn::open(Kind::Ours, target).await?;
-        let loaded = loader.preload(&work(point, 1, &keys, &value)).await;
-        loader.close().await;
-        loaded?;
+    // Writes the keys of GET-only work. Before each run of a cold point, the database is
+    // emptied first: `FLUSHALL` also empties the server's tracking table, which otherwise
+    // keeps every key a closed connection read (with that connection's id), so that each
+    // run's tracking starts from the same state.
+    let load = || {
+        let (keys, value) = (&keys, &value);
+        async move {
+            let loader = Conn::open(Kind::Ours, target).await?;
+            let mut loaded = Ok(());
+            if point.cold {
+                loaded = loader.flushall().await;
+            }
+            if loaded.is_ok() {
+                loaded = loader.preload(&work(point, 1, keys, value)).await;
+            }
+            loader.close().await;
+            loaded
+        }
+    };
+    if point.op == Op::GetOnly && !point.cold {
+        load().await?;
     }
+    let run = |kind: Kind, work: Arc<Work>| {
+        let load = &load;
+        async move {
+            if point.cold {
+                load().await?;
+            }
+            measure(kind, target, &work, server_cpu).await
+        }
+    };
     // Sizing, which is also every client's warm-up: grow a client's rounds until a run lasts
     // an eighth of the target. Shared: the first client is grown, and each other one runs
     // once at its size; Own: each client is grown from its own rate.
     let warm_target = (plan.secs / 8.0).max(0.02);
     let grow_rate = |kind: Kind, mut rounds: usize| {
-        let (keys, value) = (&keys, &value);
+        let (keys, value, run) = (&keys, &value, &run);
         async move {
             loop {
-                let s =
-                    measure(kind, target, &work(point, rounds, keys, value), server_cpu).await?;
+                let s = run(kind, work(point, rounds, keys, value)).await?;
                 let wall = s.wall.as_secs_f64();
-                if wall >= warm_target || rounds >= 1 << 24 {
+                let most = if point.cold { n } else { 1 << 24 };
+                if wall >= warm_target || rounds >= most {
                     return Ok::<_, String>((s.ops_per_sec(), rounds));
                 }
                 let grow = (warm_target / wall.max(1e-6)).clamp(2.0, 16.0);
-                rounds = ((rounds as f64) * grow).ceil() as usize;
+                rounds = (((rounds as f64) * grow).ceil() as usize).min(most);
             }
         }
     };
@@ -240,14 +271,17 @@ pub async fn compare_sized(
         let rate = match sizing {
             Sizing::Shared => {
                 let w = work(point, first_rounds, &keys, &value);
-                measure(k, target, &w, server_cpu).await?.ops_per_sec()
+                run(k, w).await?.ops_per_sec()
             }
             Sizing::Own => grow_rate(k, 1).await?.0,
         };
         rates.push(rate);
     }
     let per_round = (point.tasks * work(point, 1, &keys, &value).ops_per_round()) as f64;
-    let rounds_at = |rate: f64| ((plan.secs * rate / per_round).ceil() as usize).max(1);
+    let rounds_at = |rate: f64| {
+        let rounds = ((plan.secs * rate / per_round).ceil() as usize).max(1);
+        if point.cold { rounds.min(n) } else { rounds }
+    };
     let works: Vec<Arc<Work>> = match sizing {
         // The same number of rounds for every client, from the geometric mean of their rates.
         Sizing::Shared => {
@@ -262,7 +296,7 @@ pub async fn compare_sized(
     let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(plan.reps); kinds.len()];
     for _ in 0..plan.reps {
         for (i, &k) in kinds.iter().enumerate() {
-            samples[i].push(measure(k, target, &works[i], server_cpu).await?);
+            samples[i].push(run(k, Arc::clone(&works[i])).await?);
         }
     }
     Ok(samples)
