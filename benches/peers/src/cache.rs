@@ -25,18 +25,46 @@ const KINDS: [Kind; 3] = [Kind::OursCached, Kind::RedisRsCached, Kind::Ours];
 /// (tasks, hot keys shared by all tasks).
 const WORKLOADS: [(usize, usize); 2] = [(1, 1), (64, 1_000)];
 
-/// The miss path: ours with its cache (default tracking, then broadcast), ours with only the
-/// server's tracking on, ours plain.
-const MISS_KINDS: [Kind; 4] = [
-    Kind::OursCached,
-    Kind::OursCachedBcast,
-    Kind::OursTracked,
-    Kind::Ours,
-];
+/// One row of the miss table: its workload and the cached client that is measured.
+struct MissRow {
+    label: &'static str,
+    tasks: usize,
+    /// Keys per task (their own), or shared by all tasks when `cold` is false.
+    keys: usize,
+    /// Every read is of a key the connection has not read (see `Point::cold`); otherwise hot
+    /// keys read over and over, missing because the cache is too small to keep them.
+    cold: bool,
+    /// Ours with its cache; with broadcast tracking after it when there is one.
+    cached: &'static [Kind],
+}
 
-/// (tasks, keys of each task's own): enough that no task reads a key twice in a run at the
-/// rates seen here (a run stops at the last key, see `Point::cold`).
-const MISS_WORKLOADS: [(usize, usize); 2] = [(1, 100_000), (64, 5_000)];
+/// The rows: keys never read before (enough of them that no task reads one twice in a run
+/// at the rates seen here), and hot keys through a cache that keeps almost none of them,
+/// so that every read is a miss and every store evicts, with the server's tracking of
+/// those keys already in place (its cheapest case).
+const MISS_ROWS: [MissRow; 3] = [
+    MissRow {
+        label: "1 task, new keys",
+        tasks: 1,
+        keys: 100_000,
+        cold: true,
+        cached: &[Kind::OursCached, Kind::OursCachedBcast],
+    },
+    MissRow {
+        label: "64 tasks, new keys",
+        tasks: 64,
+        keys: 5_000,
+        cold: true,
+        cached: &[Kind::OursCached, Kind::OursCachedBcast],
+    },
+    MissRow {
+        label: "64 tasks, 1,000 hot keys, 1 KiB cache",
+        tasks: 64,
+        keys: 1_000,
+        cold: false,
+        cached: &[Kind::OursCachedSmall],
+    },
+];
 
 /// Runs the comparison and prints its table.
 pub fn run(rt: &Runtime, server: &Server, plan: &Plan) {
@@ -123,28 +151,38 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
     let cpu = || server.cpu();
     println!("## Client-side cache: the miss path\n");
     println!(
-        "GETs of 100-byte values, each key read once per run (every read a miss that is then \
-         stored; default `CacheConfig`, 64 MiB, so the 64-task runs also evict). Ratios of \
+        "GETs of 100-byte values where every read is a miss whose reply is then stored: \
+         \"new keys\", each key read once per run (default `CacheConfig`, 64 MiB, which the \
+         64-task runs fill and then evict from; the server adds every key to its tracking \
+         table); \"hot keys\", a cache of 1 KiB that keeps almost none of them (every store \
+         evicts; the server has tracked them since the first run). \"Tracking only\": ours \
+         without a cache but with `CLIENT TRACKING on`, the server's share. Ratios of \
          throughput, median (min–max) of {} interleaved reps.\n",
         plan.reps
     );
     println!(
-        "| tasks | ours cached ops/s | cached / uncached | cached, broadcast / uncached | tracking only / uncached | cached / tracking only | client CPU µs/op: cached, broadcast, uncached | server CPU µs/op: cached, broadcast, uncached |"
+        "| workload | ours cached ops/s | cached / uncached | cached, broadcast / uncached | tracking only / uncached | cached / tracking only | client CPU µs/op: cached, broadcast, uncached | server CPU µs/op: cached, broadcast, uncached |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (tasks, keys) in MISS_WORKLOADS {
+    for row in &MISS_ROWS {
         let point = Point {
-            tasks,
+            tasks: row.tasks,
             value_len: 100,
             pipeline: 1,
             op: Op::GetOnly,
-            keys_per_task: keys,
-            shared_keys: false,
-            cold: true,
+            keys_per_task: row.keys,
+            shared_keys: !row.cold,
+            cold: row.cold,
         };
+        let kinds: Vec<Kind> = row
+            .cached
+            .iter()
+            .copied()
+            .chain([Kind::OursTracked, Kind::Ours])
+            .collect();
         let out = server.flushall().and_then(|()| {
             rt.block_on(compare_sized(
-                &MISS_KINDS,
+                &kinds,
                 &target,
                 &point,
                 plan,
@@ -152,6 +190,8 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
                 Sizing::Shared,
             ))
         });
+        let (plain, tracked) = (kinds.len() - 1, kinds.len() - 2);
+        let bcast = (row.cached.len() > 1).then_some(1);
         match out {
             Ok(s) => {
                 let r = |a: usize, b: usize| {
@@ -162,31 +202,37 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
                         .collect();
                     ratio_of(&v)
                 };
-                let cpu = |i: usize| median(&each(&s[i], Sample::cpu_us_per_op));
+                let cpu = |i: usize| format!("{:.2}", median(&each(&s[i], Sample::cpu_us_per_op)));
                 let srv = |i: usize| {
                     let v: Vec<f64> = s[i].iter().filter_map(Sample::server_us_per_op).collect();
-                    if v.is_empty() { f64::NAN } else { median(&v) }
+                    if v.is_empty() {
+                        "?".to_owned()
+                    } else {
+                        format!("{:.2}", median(&v))
+                    }
                 };
+                let or_dash = |f: &dyn Fn(usize) -> String| bcast.map_or("—".to_owned(), f);
                 let row = format!(
-                    "| {tasks} | {} | {} | {} | {} | {} | {:.2}, {:.2}, {:.2} | {:.2}, {:.2}, {:.2} |",
+                    "| {} | {} | {} | {} | {} | {} | {}, {}, {} | {}, {}, {} |",
+                    row.label,
                     thousands(median(&each(&s[0], Sample::ops_per_sec))),
-                    r(0, 3),
-                    r(1, 3),
-                    r(2, 3),
-                    r(0, 2),
+                    r(0, plain),
+                    or_dash(&|b| r(b, plain)),
+                    r(tracked, plain),
+                    r(0, tracked),
                     cpu(0),
-                    cpu(1),
-                    cpu(3),
+                    or_dash(&cpu),
+                    cpu(plain),
                     srv(0),
-                    srv(1),
-                    srv(3),
+                    or_dash(&srv),
+                    srv(plain),
                 );
                 eprintln!("  {row}");
                 println!("{row}");
             }
             Err(e) => {
-                eprintln!("  {tasks} tasks, misses: {e}");
-                println!("| {tasks} | {e} | | | | | | |");
+                eprintln!("  {}, misses: {e}", row.label);
+                println!("| {} | {e} | | | | | | |", row.label);
             }
         }
     }

@@ -31,6 +31,10 @@ pub enum Kind {
     /// `redis_manager::Client` on one server with its client-side cache on in broadcast
     /// mode for every key (`BCAST`, no prefix): the server remembers nothing per read.
     OursCachedBcast,
+    /// `redis_manager::Client` on one server with a client-side cache of 1 KiB (default
+    /// tracking): it keeps a few 100-byte values at most, so nearly every read misses and
+    /// every store evicts.
+    OursCachedSmall,
     /// `redis_manager::Client` on one server without a cache, its connection tracked by the
     /// server (`CLIENT TRACKING on`): the server's share of the cache's miss path.
     OursTracked,
@@ -55,6 +59,7 @@ impl Kind {
             Kind::OursCached => "ours cached",
             Kind::OursTracked => "ours, server tracking only",
             Kind::OursCachedBcast => "ours cached, broadcast",
+            Kind::OursCachedSmall => "ours cached in 1 KiB",
             Kind::RedisRs | Kind::RedisRsCluster => "redis-rs",
             #[cfg(feature = "fred")]
             Kind::Fred => "fred",
@@ -66,7 +71,7 @@ impl Kind {
     pub fn caches(self) -> bool {
         matches!(
             self,
-            Kind::OursCached | Kind::OursCachedBcast | Kind::RedisRsCached
+            Kind::OursCached | Kind::OursCachedBcast | Kind::OursCachedSmall | Kind::RedisRsCached
         )
     }
 }
@@ -171,7 +176,11 @@ impl Conn {
     pub async fn open(kind: Kind, target: &Target) -> Result<Conn, String> {
         let conn = match (kind, target) {
             (
-                Kind::Ours | Kind::OursCached | Kind::OursCachedBcast | Kind::OursTracked,
+                Kind::Ours
+                | Kind::OursCached
+                | Kind::OursCachedBcast
+                | Kind::OursCachedSmall
+                | Kind::OursTracked,
                 Target::Single(port),
             ) => {
                 let mut config = redis_manager::Config::builder()
@@ -180,6 +189,9 @@ impl Conn {
                     .response_timeout(Some(RESPONSE_TIMEOUT));
                 if kind == Kind::OursCached {
                     config = config.cache(redis_manager::CacheConfig::default());
+                }
+                if kind == Kind::OursCachedSmall {
+                    config = config.cache(redis_manager::CacheConfig::new(1024));
                 }
                 if kind == Kind::OursCachedBcast {
                     let all = redis_manager::config::TrackingMode::broadcast(Vec::<Vec<u8>>::new());
