@@ -212,9 +212,10 @@ impl std::fmt::Display for CacheStats {
 /// The variant of every value `MGET` stores (one per key).
 const MGET_VARIANT: &[u8] = b"MGET";
 
-/// A key as the cache holds it: one allocation, shared by the map and tickets with a
-/// reference count. (A `Bytes` made from a copy allocates again on its first clone.)
-type Key = Arc<[u8]>;
+/// A key as the cache holds it: inline up to 23 bytes (most keys), so that a miss's ticket
+/// and then its entry hold the key without an allocation of its own; a longer one in a
+/// buffer shared by the entry and tickets with a reference count.
+type Key = Payload;
 
 /// One cached reply.
 struct Value {
@@ -640,9 +641,19 @@ const DETACH_BELOW: usize = 64 * 1024;
 /// of 64 KiB or more is read into an allocation of exactly its size). Without recursion, as
 /// [`frame_size`].
 fn detached(frame: &Frame) -> Frame {
-    let mut copy = frame.clone();
-    detach(&mut copy);
-    copy
+    // Most replies are one string: copied straight from the buffer, rather than cloned
+    // (a reference count taken and dropped again) and then copied.
+    match frame {
+        Frame::BulkString(p) if borrows_buffer(p) => Frame::BulkString(Payload::copy_from_slice(p)),
+        Frame::SimpleString(p) if borrows_buffer(p) => {
+            Frame::SimpleString(Payload::copy_from_slice(p))
+        }
+        _ => {
+            let mut copy = frame.clone();
+            detach(&mut copy);
+            copy
+        }
+    }
 }
 
 /// True for a payload that is a slice of a read buffer small enough to be copied out of
@@ -894,7 +905,7 @@ impl Cache {
     fn ticket_key(shard: &Shard, at: Option<usize>, key: &[u8]) -> Key {
         match at {
             Some(i) => shard.entries[i].key.clone(),
-            None => Key::from(key),
+            None => Key::copy_from_slice(key),
         }
     }
 
@@ -1479,6 +1490,31 @@ mod tests {
             "the cache still refers to the read buffer"
         );
         assert!(hit(lrange()).is_some());
+    }
+
+    #[test]
+    fn a_single_string_reply_is_copied_and_long_keys_work_like_short_ones() {
+        // A one-string reply takes the direct copy in `detached`; keys of 23 bytes or less
+        // are held inline, longer ones in a buffer of their own.
+        let c = cache(1 << 20);
+        let buffer = Bytes::from(vec![b'v'; 4096]);
+        let reply = Frame::BulkString(Payload::from(buffer.slice(0..100)));
+        let short = "k".repeat(Payload::INLINE_CAPACITY);
+        let long = "k".repeat(Payload::INLINE_CAPACITY + 1);
+        for key in [&short, &long] {
+            miss(get(&c, key)).fill(&reply);
+        }
+        assert_eq!(hit(get(&c, &short)), Some(reply.clone()));
+        assert_eq!(hit(get(&c, &long)), Some(reply.clone()));
+        drop(reply);
+        assert!(
+            buffer.is_unique(),
+            "a stored string refers to the read buffer"
+        );
+        c.invalidate(long.as_bytes(), true);
+        assert!(hit(get(&c, &long)).is_none());
+        assert!(hit(get(&c, &short)).is_some());
+        assert_eq!(c.stats().entries, 1);
     }
 
     #[test]
