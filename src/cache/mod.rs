@@ -67,7 +67,8 @@
 //!   ticket keeps it for the store, as does the entry (for the table's growth and for
 //!   moves). A shard keeps its entries in a dense vector and its table holds positions in
 //!   it: a removal moves the last entry into the hole and repoints its slot
-//!   (`Shard::remove_at`), and the clock names entries by hash and epoch, not position.
+//!   (`Shard::remove_at`). The eviction clock is a hand over those positions (see
+//!   `Shard::evict`): nothing is kept per entry for it but `used`.
 //! - **Hits before a command is built.** A typed single-key read (`get`, `hget`, ...) on a
 //!   client asks `Cache::lookup` with the command's name, key and other arguments before it
 //!   builds its [`Cmd`]: the same conditions and the same lookup as `Cache::read` of that
@@ -84,7 +85,6 @@
 //! the table's positions; `lookup` and `cacheable` (which reads are served); the
 //! handshake's `CLIENT TRACKING` and `PushHook::push`'s parsing of the invalidation message.
 
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use foldhash::quality::RandomState;
@@ -106,7 +106,7 @@ use crate::error::Error;
 use futures_core::future::BoxFuture;
 
 /// Bookkeeping charged per key entry and per cached value, on top of their bytes: the
-/// entry, its table slot and its clock slot, roughly.
+/// entry and its table slot, roughly.
 const ENTRY_OVERHEAD: usize = 96;
 const VALUE_OVERHEAD: usize = 64;
 
@@ -233,9 +233,6 @@ struct KeyEntry {
     /// The key's hash, computed once by the read that missed: the table finds the entry
     /// again by it when it grows or when another entry takes this one's place.
     hash: u64,
-    /// Unique within its shard, never reused: with `hash`, names this entry in the clock
-    /// (an earlier entry of the same key has another epoch).
-    epoch: u64,
     /// Hit since the clock last passed it.
     used: bool,
     /// Bytes charged for this entry (its key, overhead and values).
@@ -257,11 +254,8 @@ struct Shard {
     /// reply is stored only if it has not moved since the read looked up (see the design
     /// note).
     generation: u64,
-    /// The next entry's epoch.
-    next_epoch: u64,
-    /// Entries (hash and epoch) in insertion order for second-chance eviction; a removed
-    /// entry's slot is skipped when it comes round.
-    clock: VecDeque<(u64, u64)>,
+    /// The eviction clock's hand: the position in `entries` it looks at next.
+    hand: usize,
     bytes: usize,
     values: usize,
     hits: u64,
@@ -277,15 +271,6 @@ impl Shard {
         let i = self
             .table
             .find(hash, |&i| *entries[i as usize].key == *key)?;
-        Some(*i as usize)
-    }
-
-    /// The position of the entry the clock knows as (`hash`, `epoch`), if it is still there.
-    fn find_epoch(&self, hash: u64, epoch: u64) -> Option<usize> {
-        let entries = &self.entries;
-        let i = self
-            .table
-            .find(hash, |&i| entries[i as usize].epoch == epoch)?;
         Some(*i as usize)
     }
 
@@ -332,39 +317,32 @@ impl Shard {
     fn clear(&mut self) {
         self.table.clear();
         self.entries.clear();
-        self.clock.clear();
+        self.hand = 0;
         self.bytes = 0;
         self.values = 0;
         self.generation += 1;
     }
 
-    /// Evicts until within `budget`; returns how many entries went.
+    /// Evicts until within `budget`; returns how many entries went. Second chance by
+    /// position: the hand sweeps `entries` round and round, clears the `used` of an entry
+    /// hit since it last passed, and evicts one that was not. A removal moves the last
+    /// entry (added most recently) into the hole under the hand, which then steps past
+    /// it: that entry waits a whole turn like the others. (Once a turn the hand reaches
+    /// the last position itself, and judges the entry added last there at once.)
     fn evict(&mut self, budget: usize) -> u64 {
         let before = self.evictions;
-        while self.bytes > budget {
-            let Some((hash, epoch)) = self.clock.pop_front() else {
-                break;
-            };
-            if let Some(i) = self.find_epoch(hash, epoch) {
-                let e = &mut self.entries[i];
-                if e.used {
-                    e.used = false;
-                    self.clock.push_back((hash, epoch));
-                } else {
-                    self.remove_at(i);
-                    self.evictions += 1;
-                }
+        while self.bytes > budget && !self.entries.is_empty() {
+            if self.hand >= self.entries.len() {
+                self.hand = 0;
             }
-        }
-        // Slots of removed entries pile up under invalidations: compact now and then, so
-        // the clock stays proportional to the map.
-        if self.clock.len() > 2 * self.entries.len() + 64 {
-            let (table, entries) = (&self.table, &self.entries);
-            self.clock.retain(|&(hash, epoch)| {
-                table
-                    .find(hash, |&i| entries[i as usize].epoch == epoch)
-                    .is_some()
-            });
+            let e = &mut self.entries[self.hand];
+            if e.used {
+                e.used = false;
+            } else {
+                self.remove_at(self.hand);
+                self.evictions += 1;
+            }
+            self.hand += 1;
         }
         self.evictions - before
     }
@@ -1000,13 +978,9 @@ impl Cache {
                 if size + bytes > self.shard_budget {
                     return false;
                 }
-                let epoch = shard.next_epoch;
-                shard.next_epoch += 1;
-                shard.clock.push_back((hash, epoch));
                 shard.insert(KeyEntry {
                     key,
                     hash,
-                    epoch,
                     used: false,
                     bytes,
                     values: SmallVec::new(),
@@ -1743,6 +1717,33 @@ mod tests {
             miss(get(&c, &format!("k{i}"))).fill(&bulk(&value));
         }
         assert!(c.stats().evictions > 400);
+    }
+
+    #[test]
+    fn the_clock_keeps_accounting_and_second_chances_through_invalidations() {
+        // The hand walks positions that removals (evictions and invalidations alike) fill
+        // with the last entry: every entry stays reachable and counted once.
+        let budget = 64 * 1024;
+        let c = cache(budget);
+        let value = "y".repeat(1000);
+        miss(get(&c, "hot")).fill(&bulk(&value));
+        for i in 0..600 {
+            assert!(hit(get(&c, "hot")).is_some(), "evicted after {i} fills");
+            miss(get(&c, &format!("k{i}"))).fill(&bulk(&value));
+            if i % 7 == 0 {
+                c.invalidate(format!("k{}", i / 2).as_bytes(), true);
+            }
+            let shard = c.shard(b"hot");
+            let held: usize = shard.entries.iter().map(|e| e.bytes).sum();
+            assert_eq!(held, shard.bytes);
+            assert!(shard.bytes <= budget);
+            assert_eq!(shard.table.len(), shard.entries.len());
+        }
+        let s = c.stats();
+        assert!(s.evictions > 400 && s.entries > 10, "{s:?}");
+        // A budget of nothing empties the shard, entries hit since the hand passed too.
+        assert!(c.shard(b"hot").evict(0) > 0);
+        assert_eq!((c.stats().entries, c.stats().bytes), (0, 0));
     }
 
     #[test]
