@@ -566,6 +566,12 @@ fn is_variant_of<'a>(
 /// Roughly the memory a frame holds, without recursion (replies nest as deep as the
 /// decoder allows).
 fn frame_size(frame: &Frame) -> usize {
+    // Inline payloads (23 bytes or less) live in the frame itself.
+    let held = |p: &Payload| if p.is_inline() { 0 } else { p.len() };
+    // Most replies are one string: no stack for them.
+    if let Some(p) = payload_of(frame) {
+        return std::mem::size_of::<Frame>() + held(p);
+    }
     let mut total = 0;
     let mut stack: SmallVec<[&Frame; 16]> = SmallVec::new();
     stack.push(frame);
@@ -586,14 +592,7 @@ fn frame_size(frame: &Frame) -> usize {
                 }
                 stack.push(data);
             }
-            other => {
-                // Inline payloads (23 bytes or less) live in the frame itself.
-                if let Some(p) = payload_of(other)
-                    && !p.is_inline()
-                {
-                    total += p.as_slice().len();
-                }
-            }
+            other => total += payload_of(other).map_or(0, held),
         }
     }
     total
