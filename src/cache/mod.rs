@@ -82,8 +82,9 @@
 //!
 //! What must change together: the invalidation paths (`invalidate`, `Shard::clear`) and the
 //! generation check in `store`; `Shard::insert`, `Shard::remove_at` and every reader of
-//! the table's positions; `lookup` and `cacheable` (which reads are served); the
-//! handshake's `CLIENT TRACKING` and `PushHook::push`'s parsing of the invalidation message.
+//! the table's positions (`Shard::evict`'s hand among them); `lookup` and `cacheable`
+//! (which reads are served); the handshake's `CLIENT TRACKING` and `PushHook::push`'s
+//! parsing of the invalidation message.
 
 use std::hash::BuildHasher;
 
