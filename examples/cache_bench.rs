@@ -19,9 +19,14 @@
 //! keeps the cache's memory bounded and warm, evicting on every store).
 //!
 //! `CACHE_BENCH_PROFILE=cached|tracked|plain` (with `CACHE_BENCH_READS`, default 20,000)
-//! runs only that side's misses, once, for a profiler: the difference between two runs
-//! with different read counts, divided by the difference in reads, is the cost per miss
-//! without the setup (`valgrind --tool=callgrind`, `perf stat --no-inherit`).
+//! runs only that side's misses, once, on a current-thread runtime, for a profiler: the
+//! difference between two runs with different read counts, divided by the difference in
+//! reads, is the cost per miss without the setup (`valgrind --tool=callgrind`,
+//! `perf stat --no-inherit`). `CACHE_BENCH_TASKS` (default 1) splits the reads over that
+//! many tasks, each on keys of its own; every key read holds a 100-byte value, written
+//! beforehand by one server-side script (`CACHE_BENCH_PRELOAD` keys per task, default the
+//! reads per task: give both runs of a pair the larger count, so that they differ in reads
+//! only).
 #![allow(clippy::print_stdout)]
 
 #[path = "common/mod.rs"]
@@ -96,10 +101,16 @@ fn max_bytes() -> usize {
 
 /// `reads` misses (keys never read before) on one side only: see the module's note.
 async fn profile(config: &Config, side: &str) {
-    let reads: usize = std::env::var("CACHE_BENCH_READS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let var = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let reads = var("CACHE_BENCH_READS", 20_000);
+    let tasks = var("CACHE_BENCH_TASKS", 1).max(1);
+    let per_task = reads / tasks;
+    let preload = var("CACHE_BENCH_PRELOAD", per_task).max(per_task);
     let builder = config.clone().into_builder();
     let client = match side {
         "cached" => Client::connect(builder.cache(CacheConfig::new(max_bytes()))).await,
@@ -113,12 +124,39 @@ async fn profile(config: &Config, side: &str) {
             .await
             .unwrap();
     }
-    let rate = rate(&client, 1, reads, |_, i| format!("cold:{i}")).await;
-    println!("{side}: {reads} misses, {rate:.0} reads/s");
+    // One script writes every key: the client's cost of it does not grow with the reads.
+    let script = "for t = 0, tonumber(ARGV[1]) - 1 do for i = 0, tonumber(ARGV[2]) - 1 do \
+                  redis.call('SET', 'cold:' .. t .. ':' .. i, ARGV[3]) end end";
+    let _: Frame = client
+        .query(
+            Cmd::new("EVAL")
+                .arg(script)
+                .arg(0)
+                .arg(tasks)
+                .arg(preload)
+                .arg("x".repeat(100)),
+        )
+        .await
+        .unwrap();
+    let rate = rate(&client, tasks, per_task, |t, i| format!("cold:{t}:{i}")).await;
+    println!(
+        "{side}: {} misses over {tasks} tasks, {rate:.0} reads/s",
+        per_task * tasks
+    );
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // A profile runs on one thread, so that its counts do not depend on how work is split
+    // between workers.
+    let mut runtime = if std::env::var_os("CACHE_BENCH_PROFILE").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build().unwrap().block_on(run());
+}
+
+async fn run() {
     let rounds: usize = std::env::var("CACHE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -67,7 +67,8 @@
 //!   ticket keeps it for the store, as does the entry (for the table's growth and for
 //!   moves). A shard keeps its entries in a dense vector and its table holds positions in
 //!   it: a removal moves the last entry into the hole and repoints its slot
-//!   (`Shard::remove_at`), and the clock names entries by hash and epoch, not position.
+//!   (`Shard::remove_at`). The eviction clock is a hand over those positions (see
+//!   `Shard::evict`): nothing is kept per entry for it but `used`.
 //! - **Hits before a command is built.** A typed single-key read (`get`, `hget`, ...) on a
 //!   client asks `Cache::lookup` with the command's name, key and other arguments before it
 //!   builds its [`Cmd`]: the same conditions and the same lookup as `Cache::read` of that
@@ -81,10 +82,10 @@
 //!
 //! What must change together: the invalidation paths (`invalidate`, `Shard::clear`) and the
 //! generation check in `store`; `Shard::insert`, `Shard::remove_at` and every reader of
-//! the table's positions; `lookup` and `cacheable` (which reads are served); the
-//! handshake's `CLIENT TRACKING` and `PushHook::push`'s parsing of the invalidation message.
+//! the table's positions (`Shard::evict`'s hand among them); `lookup` and `cacheable`
+//! (which reads are served); the handshake's `CLIENT TRACKING` and `PushHook::push`'s
+//! parsing of the invalidation message.
 
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use foldhash::quality::RandomState;
@@ -106,7 +107,7 @@ use crate::error::Error;
 use futures_core::future::BoxFuture;
 
 /// Bookkeeping charged per key entry and per cached value, on top of their bytes: the
-/// entry, its table slot and its clock slot, roughly.
+/// entry and its table slot, roughly.
 const ENTRY_OVERHEAD: usize = 96;
 const VALUE_OVERHEAD: usize = 64;
 
@@ -212,9 +213,10 @@ impl std::fmt::Display for CacheStats {
 /// The variant of every value `MGET` stores (one per key).
 const MGET_VARIANT: &[u8] = b"MGET";
 
-/// A key as the cache holds it: one allocation, shared by the map and tickets with a
-/// reference count. (A `Bytes` made from a copy allocates again on its first clone.)
-type Key = Arc<[u8]>;
+/// A key as the cache holds it: inline up to 23 bytes (most keys), so that a miss's ticket
+/// and then its entry hold the key without an allocation of its own; a longer one in a
+/// buffer shared by the entry and tickets with a reference count.
+type Key = Payload;
 
 /// One cached reply.
 struct Value {
@@ -232,9 +234,6 @@ struct KeyEntry {
     /// The key's hash, computed once by the read that missed: the table finds the entry
     /// again by it when it grows or when another entry takes this one's place.
     hash: u64,
-    /// Unique within its shard, never reused: with `hash`, names this entry in the clock
-    /// (an earlier entry of the same key has another epoch).
-    epoch: u64,
     /// Hit since the clock last passed it.
     used: bool,
     /// Bytes charged for this entry (its key, overhead and values).
@@ -256,11 +255,8 @@ struct Shard {
     /// reply is stored only if it has not moved since the read looked up (see the design
     /// note).
     generation: u64,
-    /// The next entry's epoch.
-    next_epoch: u64,
-    /// Entries (hash and epoch) in insertion order for second-chance eviction; a removed
-    /// entry's slot is skipped when it comes round.
-    clock: VecDeque<(u64, u64)>,
+    /// The eviction clock's hand: the position in `entries` it looks at next.
+    hand: usize,
     bytes: usize,
     values: usize,
     hits: u64,
@@ -276,15 +272,6 @@ impl Shard {
         let i = self
             .table
             .find(hash, |&i| *entries[i as usize].key == *key)?;
-        Some(*i as usize)
-    }
-
-    /// The position of the entry the clock knows as (`hash`, `epoch`), if it is still there.
-    fn find_epoch(&self, hash: u64, epoch: u64) -> Option<usize> {
-        let entries = &self.entries;
-        let i = self
-            .table
-            .find(hash, |&i| entries[i as usize].epoch == epoch)?;
         Some(*i as usize)
     }
 
@@ -331,39 +318,32 @@ impl Shard {
     fn clear(&mut self) {
         self.table.clear();
         self.entries.clear();
-        self.clock.clear();
+        self.hand = 0;
         self.bytes = 0;
         self.values = 0;
         self.generation += 1;
     }
 
-    /// Evicts until within `budget`; returns how many entries went.
+    /// Evicts until within `budget`; returns how many entries went. Second chance by
+    /// position: the hand sweeps `entries` round and round, clears the `used` of an entry
+    /// hit since it last passed, and evicts one that was not. A removal moves the last
+    /// entry (added most recently) into the hole under the hand, which then steps past
+    /// it: that entry waits a whole turn like the others. (Once a turn the hand reaches
+    /// the last position itself, and judges the entry added last there at once.)
     fn evict(&mut self, budget: usize) -> u64 {
         let before = self.evictions;
-        while self.bytes > budget {
-            let Some((hash, epoch)) = self.clock.pop_front() else {
-                break;
-            };
-            if let Some(i) = self.find_epoch(hash, epoch) {
-                let e = &mut self.entries[i];
-                if e.used {
-                    e.used = false;
-                    self.clock.push_back((hash, epoch));
-                } else {
-                    self.remove_at(i);
-                    self.evictions += 1;
-                }
+        while self.bytes > budget && !self.entries.is_empty() {
+            if self.hand >= self.entries.len() {
+                self.hand = 0;
             }
-        }
-        // Slots of removed entries pile up under invalidations: compact now and then, so
-        // the clock stays proportional to the map.
-        if self.clock.len() > 2 * self.entries.len() + 64 {
-            let (table, entries) = (&self.table, &self.entries);
-            self.clock.retain(|&(hash, epoch)| {
-                table
-                    .find(hash, |&i| entries[i as usize].epoch == epoch)
-                    .is_some()
-            });
+            let e = &mut self.entries[self.hand];
+            if e.used {
+                e.used = false;
+            } else {
+                self.remove_at(self.hand);
+                self.evictions += 1;
+            }
+            self.hand += 1;
         }
         self.evictions - before
     }
@@ -587,6 +567,12 @@ fn is_variant_of<'a>(
 /// Roughly the memory a frame holds, without recursion (replies nest as deep as the
 /// decoder allows).
 fn frame_size(frame: &Frame) -> usize {
+    // Inline payloads (23 bytes or less) live in the frame itself.
+    let held = |p: &Payload| if p.is_inline() { 0 } else { p.len() };
+    // Most replies are one string: no stack for them.
+    if let Some(p) = payload_of(frame) {
+        return std::mem::size_of::<Frame>() + held(p);
+    }
     let mut total = 0;
     let mut stack: SmallVec<[&Frame; 16]> = SmallVec::new();
     stack.push(frame);
@@ -607,14 +593,7 @@ fn frame_size(frame: &Frame) -> usize {
                 }
                 stack.push(data);
             }
-            other => {
-                // Inline payloads (23 bytes or less) live in the frame itself.
-                if let Some(p) = payload_of(other)
-                    && !p.is_inline()
-                {
-                    total += p.as_slice().len();
-                }
-            }
+            other => total += payload_of(other).map_or(0, held),
         }
     }
     total
@@ -640,9 +619,19 @@ const DETACH_BELOW: usize = 64 * 1024;
 /// of 64 KiB or more is read into an allocation of exactly its size). Without recursion, as
 /// [`frame_size`].
 fn detached(frame: &Frame) -> Frame {
-    let mut copy = frame.clone();
-    detach(&mut copy);
-    copy
+    // Most replies are one string: copied straight from the buffer, rather than cloned
+    // (a reference count taken and dropped again) and then copied.
+    match frame {
+        Frame::BulkString(p) if borrows_buffer(p) => Frame::BulkString(Payload::copy_from_slice(p)),
+        Frame::SimpleString(p) if borrows_buffer(p) => {
+            Frame::SimpleString(Payload::copy_from_slice(p))
+        }
+        _ => {
+            let mut copy = frame.clone();
+            detach(&mut copy);
+            copy
+        }
+    }
 }
 
 /// True for a payload that is a slice of a read buffer small enough to be copied out of
@@ -894,7 +883,7 @@ impl Cache {
     fn ticket_key(shard: &Shard, at: Option<usize>, key: &[u8]) -> Key {
         match at {
             Some(i) => shard.entries[i].key.clone(),
-            None => Key::from(key),
+            None => Key::copy_from_slice(key),
         }
     }
 
@@ -989,13 +978,9 @@ impl Cache {
                 if size + bytes > self.shard_budget {
                     return false;
                 }
-                let epoch = shard.next_epoch;
-                shard.next_epoch += 1;
-                shard.clock.push_back((hash, epoch));
                 shard.insert(KeyEntry {
                     key,
                     hash,
-                    epoch,
                     used: false,
                     bytes,
                     values: SmallVec::new(),
@@ -1482,6 +1467,31 @@ mod tests {
     }
 
     #[test]
+    fn a_single_string_reply_is_copied_and_long_keys_work_like_short_ones() {
+        // A one-string reply takes the direct copy in `detached`; keys of 23 bytes or less
+        // are held inline, longer ones in a buffer of their own.
+        let c = cache(1 << 20);
+        let buffer = Bytes::from(vec![b'v'; 4096]);
+        let reply = Frame::BulkString(Payload::from(buffer.slice(0..100)));
+        let short = "k".repeat(Payload::INLINE_CAPACITY);
+        let long = "k".repeat(Payload::INLINE_CAPACITY + 1);
+        for key in [&short, &long] {
+            miss(get(&c, key)).fill(&reply);
+        }
+        assert_eq!(hit(get(&c, &short)), Some(reply.clone()));
+        assert_eq!(hit(get(&c, &long)), Some(reply.clone()));
+        drop(reply);
+        assert!(
+            buffer.is_unique(),
+            "a stored string refers to the read buffer"
+        );
+        c.invalidate(long.as_bytes(), true);
+        assert!(hit(get(&c, &long)).is_none());
+        assert!(hit(get(&c, &short)).is_some());
+        assert_eq!(c.stats().entries, 1);
+    }
+
+    #[test]
     fn an_invalidation_during_the_read_keeps_its_reply_out() {
         let c = cache(1 << 20);
         let t = miss(get(&c, "k"));
@@ -1707,6 +1717,33 @@ mod tests {
             miss(get(&c, &format!("k{i}"))).fill(&bulk(&value));
         }
         assert!(c.stats().evictions > 400);
+    }
+
+    #[test]
+    fn the_clock_keeps_accounting_and_second_chances_through_invalidations() {
+        // The hand walks positions that removals (evictions and invalidations alike) fill
+        // with the last entry: every entry stays reachable and counted once.
+        let budget = 64 * 1024;
+        let c = cache(budget);
+        let value = "y".repeat(1000);
+        miss(get(&c, "hot")).fill(&bulk(&value));
+        for i in 0..600 {
+            assert!(hit(get(&c, "hot")).is_some(), "evicted after {i} fills");
+            miss(get(&c, &format!("k{i}"))).fill(&bulk(&value));
+            if i % 7 == 0 {
+                c.invalidate(format!("k{}", i / 2).as_bytes(), true);
+            }
+            let shard = c.shard(b"hot");
+            let held: usize = shard.entries.iter().map(|e| e.bytes).sum();
+            assert_eq!(held, shard.bytes);
+            assert!(shard.bytes <= budget);
+            assert_eq!(shard.table.len(), shard.entries.len());
+        }
+        let s = c.stats();
+        assert!(s.evictions > 400 && s.entries > 10, "{s:?}");
+        // A budget of nothing empties the shard, entries hit since the hand passed too.
+        assert!(c.shard(b"hot").evict(0) > 0);
+        assert_eq!((c.stats().entries, c.stats().bytes), (0, 0));
     }
 
     #[test]
