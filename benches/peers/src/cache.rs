@@ -15,7 +15,7 @@
 use tokio::runtime::Runtime;
 
 use crate::clients::{Kind, Op, Target};
-use crate::measure::{Plan, Point, Sample, Sizing, compare_sized, each};
+use crate::measure::{Plan, Point, Sample, Sizing, compare_sized, each, ratios};
 use crate::server::Server;
 use crate::stats::{median, ratio_of, thousands};
 
@@ -112,14 +112,7 @@ pub fn run(rt: &Runtime, server: &Server, plan: &Plan) {
         match out {
             Ok(s) => {
                 // Ours cached over row `i`, per rep.
-                let r = |i: usize| {
-                    let v: Vec<f64> = s[0]
-                        .iter()
-                        .zip(&s[i])
-                        .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec())
-                        .collect();
-                    ratio_of(&v)
-                };
+                let r = |i: usize| ratio_of(&ratios(&s[0], &s[i], Sample::ops_per_sec));
                 let row = format!(
                     "| {tasks} | {hot} | {} | {} | {} | {:.2} | {:.2} |",
                     thousands(median(&each(&s[0], Sample::ops_per_sec))),
@@ -194,14 +187,7 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
         let bcast = (row.cached.len() > 1).then_some(1);
         match out {
             Ok(s) => {
-                let r = |a: usize, b: usize| {
-                    let v: Vec<f64> = s[a]
-                        .iter()
-                        .zip(&s[b])
-                        .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec())
-                        .collect();
-                    ratio_of(&v)
-                };
+                let r = |a: usize, b: usize| ratio_of(&ratios(&s[a], &s[b], Sample::ops_per_sec));
                 let cpu = |i: usize| format!("{:.2}", median(&each(&s[i], Sample::cpu_us_per_op)));
                 let srv = |i: usize| {
                     let v: Vec<f64> = s[i].iter().filter_map(Sample::server_us_per_op).collect();

@@ -11,9 +11,8 @@ use redis_manager::prelude::*;
 
 /// `--peer-nodelay`: the peers' connections get `TCP_NODELAY`, as ours have by default.
 /// Without it each client runs with its own default: redis-rs and fred leave Nagle's
-/// algorithm on,
-/// which at a few concurrent small requests moves part of its sending into the server's
-/// receive path and cuts its kernel time per operation (see the README).
+/// algorithm on, which at a few concurrent small requests moves part of its sending into
+/// the server's receive path and cuts its kernel time per operation (see the README).
 pub static PEER_NODELAY: AtomicBool = AtomicBool::new(false);
 
 /// How long any client waits for a reply before failing the run: long enough for the
@@ -69,10 +68,20 @@ impl Kind {
 
     /// True for the clients with a client-side cache.
     pub fn caches(self) -> bool {
-        matches!(
-            self,
-            Kind::OursCached | Kind::OursCachedBcast | Kind::OursCachedSmall | Kind::RedisRsCached
-        )
+        self == Kind::RedisRsCached || self.our_cache().is_some()
+    }
+
+    /// The cache configuration of our cached kinds.
+    fn our_cache(self) -> Option<redis_manager::CacheConfig> {
+        use redis_manager::{CacheConfig, config::TrackingMode};
+        match self {
+            Kind::OursCached => Some(CacheConfig::default()),
+            Kind::OursCachedBcast => {
+                Some(CacheConfig::default().mode(TrackingMode::broadcast(Vec::<Vec<u8>>::new())))
+            }
+            Kind::OursCachedSmall => Some(CacheConfig::new(1024)),
+            _ => None,
+        }
     }
 }
 
@@ -187,15 +196,8 @@ impl Conn {
                     .host("127.0.0.1")
                     .port(*port)
                     .response_timeout(Some(RESPONSE_TIMEOUT));
-                if kind == Kind::OursCached {
-                    config = config.cache(redis_manager::CacheConfig::default());
-                }
-                if kind == Kind::OursCachedSmall {
-                    config = config.cache(redis_manager::CacheConfig::new(1024));
-                }
-                if kind == Kind::OursCachedBcast {
-                    let all = redis_manager::config::TrackingMode::broadcast(Vec::<Vec<u8>>::new());
-                    config = config.cache(redis_manager::CacheConfig::default().mode(all));
+                if let Some(cache) = kind.our_cache() {
+                    config = config.cache(cache);
                 }
                 let client = redis_manager::Client::connect(config).await.map_err(err)?;
                 if kind == Kind::OursTracked {

@@ -7,7 +7,7 @@ use std::process::Command;
 use tokio::runtime::Runtime;
 
 use crate::clients::{Kind, Op, Target};
-use crate::measure::{Plan, Point, Sample, compare, each, in_flight_bytes};
+use crate::measure::{Plan, Point, Sample, compare, each, in_flight_bytes, ratios};
 use crate::server::Server;
 use crate::stats::{median, ratio_cell, ratio_of, size, thousands};
 
@@ -243,10 +243,6 @@ fn server_busy(s: &[Sample]) -> String {
         return "n/a".into();
     }
     format!("{:.0} %", 100.0 * median(&busy))
-}
-
-fn ratios(a: &[Sample], b: &[Sample], f: fn(&Sample) -> f64) -> Vec<f64> {
-    a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect()
 }
 
 /// `e2e`: a few points, ours against redis-rs and fred.

@@ -249,18 +249,19 @@ pub async fn compare_sized(
     // an eighth of the target. Shared: the first client is grown, and each other one runs
     // once at its size; Own: each client is grown from its own rate.
     let warm_target = (plan.secs / 8.0).max(0.02);
+    // A cold point reads each key once: a run ends at the last key.
+    let most_rounds = if point.cold { n } else { 1 << 24 };
     let grow_rate = |kind: Kind, mut rounds: usize| {
         let (keys, value, run) = (&keys, &value, &run);
         async move {
             loop {
                 let s = run(kind, work(point, rounds, keys, value)).await?;
                 let wall = s.wall.as_secs_f64();
-                let most = if point.cold { n } else { 1 << 24 };
-                if wall >= warm_target || rounds >= most {
+                if wall >= warm_target || rounds >= most_rounds {
                     return Ok::<_, String>((s.ops_per_sec(), rounds));
                 }
                 let grow = (warm_target / wall.max(1e-6)).clamp(2.0, 16.0);
-                rounds = (((rounds as f64) * grow).ceil() as usize).min(most);
+                rounds = (((rounds as f64) * grow).ceil() as usize).min(most_rounds);
             }
         }
     };
@@ -278,10 +279,8 @@ pub async fn compare_sized(
         rates.push(rate);
     }
     let per_round = (point.tasks * work(point, 1, &keys, &value).ops_per_round()) as f64;
-    let rounds_at = |rate: f64| {
-        let rounds = ((plan.secs * rate / per_round).ceil() as usize).max(1);
-        if point.cold { rounds.min(n) } else { rounds }
-    };
+    let rounds_at =
+        |rate: f64| ((plan.secs * rate / per_round).ceil() as usize).clamp(1, most_rounds);
     let works: Vec<Arc<Work>> = match sizing {
         // The same number of rounds for every client, from the geometric mean of their rates.
         Sizing::Shared => {
@@ -300,6 +299,11 @@ pub async fn compare_sized(
         }
     }
     Ok(samples)
+}
+
+/// Per-rep ratios of `f` between two clients' samples (`a` over `b`).
+pub fn ratios(a: &[Sample], b: &[Sample], f: fn(&Sample) -> f64) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect()
 }
 
 /// Per-rep values of `f` over one client's samples.
