@@ -503,6 +503,37 @@ fn expire_queued(q: &mut Queue, now: Instant) -> Option<Instant> {
     earliest
 }
 
+/// Before a batch is taken: the whole queue is pruned ([`expire_queued`]) when a deadline may
+/// have passed (`Queue::earliest`), otherwise only the requests the batch takes
+/// ([`drop_abandoned`]); the rest are looked at when their turn comes. (A whole scan per batch
+/// made a request's cost grow with the queue behind it: at 512 callers of 16 KiB values, 29 %
+/// of the client's instructions per operation.)
+fn prune_queued(q: &mut Queue, now: Instant) {
+    if q.earliest.is_some_and(|e| e <= now) {
+        expire_queued(q, now);
+    } else {
+        drop_abandoned(q);
+    }
+}
+
+/// Removes, from the front of the queue, the requests whose callers have gone, up to the end
+/// of the first segment that has a request left: the requests the next batch takes.
+fn drop_abandoned(q: &mut Queue) {
+    let mut kept_seg = None;
+    let mut i = 0;
+    while let Some(r) = q.queued.get(i) {
+        if kept_seg.is_some_and(|s| s != r.seg) {
+            break;
+        }
+        if r.tx.is_closed() {
+            remove_queued(q, i);
+        } else {
+            kept_seg = Some(r.seg);
+            i += 1;
+        }
+    }
+}
+
 /// Where push frames go.
 pub(crate) struct PushSink {
     pub(crate) tx: mpsc::Sender<Frame>,
@@ -700,8 +731,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoTask<S> {
         }
         // Drop requests whose callers are gone, or whose time ran out while they waited,
         // before they cost anything on the wire.
-        let now = Instant::now();
-        expire_queued(&mut q, now);
+        prune_queued(&mut q, Instant::now());
         if q.queued.is_empty() {
             q.waker = Some(cx.waker().clone());
             return Ok(());
@@ -1184,6 +1214,56 @@ mod tests {
         let c = q.queued.front().unwrap();
         // The remaining request still points at its own bytes in the open segment.
         assert_eq!((c.seg, c.end), (q.first_seg + q.segs.len() as u64, 3));
+    }
+
+    /// Before a batch is taken, the requests it takes are checked for callers that left; the
+    /// rest of the queue only once a queued deadline has passed, and then all of it: a
+    /// request past its deadline fails with a timeout that says it was not sent, and nothing
+    /// else queued is touched.
+    #[test]
+    fn a_batch_prunes_its_own_requests_and_the_whole_queue_once_a_deadline_passed() {
+        use std::time::Duration;
+
+        use tokio::sync::oneshot;
+        use tokio::time::Instant;
+
+        use super::prune_queued;
+        use crate::error::Error;
+
+        let shared = new_shared();
+        let queue = |bytes: &[u8], timeout: Option<Duration>| {
+            let (tx, rx) = oneshot::channel();
+            shared
+                .submit(
+                    |out| out.extend_from_slice(bytes),
+                    1,
+                    timeout,
+                    ReplyTx::One(tx),
+                )
+                .unwrap();
+            rx
+        };
+        let big = vec![b'b'; WRITE_BATCH + 10];
+        let _a = queue(b"aaa", None);
+        drop(queue(&big, None));
+        let _c = queue(b"ccc", None);
+        let now = Instant::now();
+        // The next batch is "aaa" alone (the large request closed its segment): its caller
+        // waits, and the large one, in the next segment, is not looked at yet.
+        prune_queued(&mut shared.lock(), now);
+        assert_eq!(
+            queued_bytes(&shared).0,
+            [&b"aaa"[..], &big, b"ccc"].concat()
+        );
+        // A request whose deadline has passed makes the next batch prune the whole queue.
+        let mut d = queue(b"ddd", Some(Duration::ZERO));
+        prune_queued(&mut shared.lock(), Instant::now());
+        assert_eq!(queued_bytes(&shared).0, b"aaaccc");
+        assert!(matches!(
+            d.try_recv(),
+            Ok(Err(Error::Timeout { sent: false, .. }))
+        ));
+        assert_eq!(shared.lock().earliest, None);
     }
 
     #[test]
