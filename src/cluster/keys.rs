@@ -7,9 +7,11 @@
 //! an argument, as in `EVAL script numkeys key...`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use resp_codec::Frame;
+use smallvec::SmallVec;
 
 /// Where the keys of one key specification start.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,21 +48,24 @@ pub(crate) struct KeySpec {
     pub(crate) find: Find,
 }
 
-/// What routing needs to know about a command.
+/// What routing needs to know about a command. Cheap to clone (the specs are shared): the
+/// router takes a copy per command it routes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CommandInfo {
-    pub(crate) specs: Vec<KeySpec>,
+    pub(crate) specs: Arc<[KeySpec]>,
     /// Flagged `readonly` by the server: may be served by a replica after `READONLY`.
     pub(crate) readonly: bool,
+    /// The table also has `name|subcommand` entries under this name.
+    pub(crate) subcommands: bool,
 }
 
 impl CommandInfo {
     /// The indices of this command's keys in `args` (the name is `args[0]`), in order. Specs
     /// that do not match the arguments (a missing keyword, a bad count) contribute nothing.
-    pub(crate) fn key_indices<A: AsRef<[u8]>>(&self, args: &[A]) -> Vec<usize> {
+    pub(crate) fn key_indices<A: AsRef<[u8]>>(&self, args: &[A]) -> SmallVec<[usize; 4]> {
         let argc = args.len();
-        let mut keys = Vec::new();
-        for spec in &self.specs {
+        let mut keys = SmallVec::new();
+        for spec in self.specs.iter() {
             let start = match &spec.begin {
                 Begin::Index(i) => *i,
                 Begin::Keyword {
@@ -119,11 +124,16 @@ impl CommandInfo {
     }
 }
 
-/// Command name (lower case, `name|subcommand` for subcommands) to [`CommandInfo`].
+/// Command name (lower case, `name|subcommand` for subcommands) to [`CommandInfo`]. Hashed
+/// with foldhash: looked up for every command a cluster client routes (SipHash and the
+/// lookup's allocations were about a tenth of a pipelined command's cost), and its keys are
+/// the server's command names.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CommandTable {
-    map: HashMap<Vec<u8>, CommandInfo>,
+    map: Map,
 }
+
+type Map = HashMap<Vec<u8>, CommandInfo, foldhash::fast::RandomState>;
 
 /// Commands whose keys are `first..=last` every `step` (`last` negative: from the end), and
 /// whether they only read: the fallback used until `COMMAND` has been read from a node.
@@ -255,7 +265,7 @@ const BUILTIN_KEYNUM: &[(&str, usize, bool)] = &[
 impl CommandTable {
     /// The built-in fallback table.
     pub(crate) fn builtin() -> CommandTable {
-        let mut map = HashMap::new();
+        let mut map = Map::default();
         for &(name, first, last, step, readonly) in BUILTIN_RANGES {
             let last = if last >= 0 {
                 last - first as isize
@@ -273,8 +283,9 @@ impl CommandTable {
             map.insert(
                 name.as_bytes().to_vec(),
                 CommandInfo {
-                    specs: vec![spec],
+                    specs: Arc::new([spec]),
                     readonly,
+                    subcommands: false,
                 },
             );
         }
@@ -282,8 +293,9 @@ impl CommandTable {
             map.insert(
                 name.as_bytes().to_vec(),
                 CommandInfo {
-                    specs: vec![keynum(at)],
+                    specs: Arc::new([keynum(at)]),
                     readonly,
+                    subcommands: false,
                 },
             );
         }
@@ -299,8 +311,9 @@ impl CommandTable {
             map.insert(
                 name.as_bytes().to_vec(),
                 CommandInfo {
-                    specs: vec![dest, keynum(2)],
+                    specs: Arc::new([dest, keynum(2)]),
                     readonly: false,
+                    subcommands: false,
                 },
             );
         }
@@ -308,7 +321,7 @@ impl CommandTable {
             map.insert(
                 name.as_bytes().to_vec(),
                 CommandInfo {
-                    specs: vec![KeySpec {
+                    specs: Arc::new([KeySpec {
                         begin: Begin::Keyword {
                             keyword: Bytes::from_static(b"STREAMS"),
                             start_from,
@@ -318,8 +331,9 @@ impl CommandTable {
                             step: 1,
                             limit: 2,
                         },
-                    }],
+                    }]),
                     readonly: name == "xread",
+                    subcommands: false,
                 },
             );
         }
@@ -329,7 +343,7 @@ impl CommandTable {
     /// The table described by a `COMMAND` reply (Redis 7 key specs; older servers' first key,
     /// last key and step), or `None` when the reply does not look like one.
     pub(crate) fn from_command_reply(reply: &Frame) -> Option<CommandTable> {
-        let mut map = HashMap::new();
+        let mut map = Map::default();
         for doc in reply.without_attributes().as_slice()? {
             insert_doc(&mut map, doc);
         }
@@ -339,16 +353,22 @@ impl CommandTable {
     /// The entry for the command in `args`: its `name|subcommand` entry when there is one,
     /// else its own.
     pub(crate) fn lookup<A: AsRef<[u8]>>(&self, args: &[A]) -> Option<&CommandInfo> {
-        let name = args.first()?.as_ref().to_ascii_lowercase();
-        if let Some(sub) = args.get(1) {
-            let mut full = name.clone();
-            full.push(b'|');
-            full.extend(sub.as_ref().to_ascii_lowercase());
-            if let Some(info) = self.map.get(&full) {
-                return Some(info);
+        // On the stack for every name but the longest.
+        let mut key: SmallVec<[u8; 48]> = SmallVec::from_slice(args.first()?.as_ref());
+        key.make_ascii_lowercase();
+        let info = self.map.get(&key[..]);
+        if let (Some(parent), Some(sub)) = (info, args.get(1))
+            && parent.subcommands
+        {
+            key.push(b'|');
+            let at = key.len();
+            key.extend_from_slice(sub.as_ref());
+            key[at..].make_ascii_lowercase();
+            if let Some(sub) = self.map.get(&key[..]) {
+                return Some(sub);
             }
         }
-        self.map.get(&name)
+        info
     }
 
     /// Number of entries.
@@ -370,7 +390,7 @@ fn keynum(at: usize) -> KeySpec {
 }
 
 /// Adds one command document of a `COMMAND` reply (and its subcommands).
-fn insert_doc(map: &mut HashMap<Vec<u8>, CommandInfo>, doc: &Frame) {
+fn insert_doc(map: &mut Map, doc: &Frame) {
     let Some(fields) = doc.without_attributes().as_slice() else {
         return;
     };
@@ -408,12 +428,18 @@ fn insert_doc(map: &mut HashMap<Vec<u8>, CommandInfo>, doc: &Frame) {
             });
         }
     }
-    if let Some(subs) = fields.get(9).and_then(Frame::as_slice) {
-        for sub in subs {
-            insert_doc(map, sub);
-        }
+    let subs = fields.get(9).and_then(Frame::as_slice).unwrap_or_default();
+    for sub in subs {
+        insert_doc(map, sub);
     }
-    map.insert(name.to_ascii_lowercase(), CommandInfo { specs, readonly });
+    map.insert(
+        name.to_ascii_lowercase(),
+        CommandInfo {
+            specs: specs.into(),
+            readonly,
+            subcommands: !subs.is_empty(),
+        },
+    );
 }
 
 /// A field of a RESP3 map or of a RESP2 flat key/value array.

@@ -13,6 +13,7 @@ mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use resp_codec::Frame;
@@ -453,12 +454,20 @@ impl Deadline {
         &self,
         step: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        match self.at {
-            None => step.await,
-            Some(at) => tokio::time::timeout_at(at, step)
-                .await
-                .unwrap_or_else(|_| Err(self.expired(false))),
+        let Some(at) = self.at else {
+            return step.await;
+        };
+        // Most steps are ready at once (a connection that is up, a slot whose master is
+        // known): those get no timer, whose setup and teardown cost more than the step.
+        let mut step = std::pin::pin!(step);
+        if let Poll::Ready(done) =
+            std::future::poll_fn(|cx| Poll::Ready(step.as_mut().poll(cx))).await
+        {
+            return done;
         }
+        tokio::time::timeout_at(at, step)
+            .await
+            .unwrap_or_else(|_| Err(self.expired(false)))
     }
 }
 
