@@ -8,21 +8,28 @@ use super::rules::*;
 use super::*;
 
 impl Decoder {
+    /// Everything [`Decoder::decode`]'s fast path leaves: the frame, if one is complete, goes
+    /// into `out` (see `decode` for why not in the return value).
     #[inline(never)]
     pub(super) fn decode_general(
         &mut self,
         src: &mut BytesMut,
-    ) -> Result<Option<Frame>, DecodeError> {
+        out: &mut Option<Frame>,
+    ) -> Result<(), DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
         if self.is_idle() {
             if let Some(frame) = self.top_level_other(src) {
-                return Ok(Some(frame));
+                *out = Some(frame);
+                return Ok(());
             }
         }
         match self.decode_inner(src) {
-            Ok(frame) => Ok(frame),
+            Ok(frame) => {
+                *out = frame;
+                Ok(())
+            }
             Err(err) => {
                 self.failed = Some(err.clone());
                 self.stack = Vec::new();
