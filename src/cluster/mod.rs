@@ -654,6 +654,16 @@ impl Cluster {
         })
     }
 
+    /// The pool of the master serving `slot`, refreshing the map (by `d`) if no node serves
+    /// it. The address is looked up in place, not copied.
+    async fn master_pool(&self, slot: u16, d: &Deadline) -> Result<Arc<NodePool>, Error> {
+        if let Some(a) = self.snapshot().master_for(slot) {
+            return Ok(self.node(a));
+        }
+        let a = d.bound(self.master_for(slot)).await?;
+        Ok(self.node(&a))
+    }
+
     /// Some master, in turn.
     fn any_master(&self) -> Option<ServerAddr> {
         let t = self.snapshot();
@@ -777,8 +787,8 @@ impl Cluster {
             if self.is_closed() {
                 return Err(Error::Closed);
             }
-            let (addr, pool, attempt) = match ask.take() {
-                Some(to) => (to.clone(), self.node(&to), Attempt::Asking),
+            let (pool, attempt) = match ask.take() {
+                Some(to) => (self.node(&to), Attempt::Asking),
                 None => {
                     let replica = if use_replica {
                         self.pick_replica(slot)
@@ -786,18 +796,16 @@ impl Cluster {
                         None
                     };
                     match replica {
-                        Some(r) => (r.clone(), self.replica(&r), Attempt::Plain),
-                        None => {
-                            let a = d.bound(self.master_for(slot)).await?;
-                            (a.clone(), self.node(&a), Attempt::Plain)
-                        }
+                        Some(r) => (self.replica(&r), Attempt::Plain),
+                        None => (self.master_pool(slot, d).await?, Attempt::Plain),
                     }
                 }
             };
-            crate::observe::record_node(&addr);
+            let addr = pool.endpoint();
+            crate::observe::record_node(addr);
             let result = send(&pool, cmd, attempt, d).await;
             match result {
-                Ok(frame) => match Redirect::of(&frame, &addr) {
+                Ok(frame) => match Redirect::of(&frame, addr) {
                     None => return Ok(frame),
                     Some(_) if redirects >= MAX_REDIRECTS => return Ok(frame),
                     Some(Redirect::Moved { slot: s, to }) => {

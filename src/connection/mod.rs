@@ -256,13 +256,24 @@ impl Connection {
             return Err(deadline.expired(false));
         }
         let shared = &*self.inner.shared;
+        let queued = Instant::now();
         let id = shared.submit(encode, replies, deadline.budget, tx)?;
         let mut guard = CancelOnDrop {
             shared,
             id,
             armed: true,
         };
-        let reply = match deadline.at {
+        // The connection fails the request once its whole budget has passed since it was
+        // queued. The caller's own timer is needed only when its wait ends sooner: when time
+        // went by before the request was queued (waiting for a connection, a redirection).
+        // Within a millisecond, the timer's own resolution, the connection's deadline serves,
+        // and the common request arms no timer.
+        let caller_timer = deadline.at.filter(|&at| {
+            deadline
+                .budget
+                .is_some_and(|b| at + TIMER_SLACK < queued + b)
+        });
+        let reply = match caller_timer {
             None => rx.await,
             Some(at) => match tokio::time::timeout_at(at, rx).await {
                 Ok(reply) => reply,
@@ -470,6 +481,10 @@ impl Deadline {
             .unwrap_or_else(|_| Err(self.expired(false)))
     }
 }
+
+/// How much sooner than the connection's deadline for a request its caller's must end to
+/// get a timer of its own (see `Connection::wait`).
+const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// A bounded channel for push frames, and its receiving end.
 pub(crate) fn push_channel(
