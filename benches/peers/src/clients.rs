@@ -149,6 +149,12 @@ pub fn key(task: usize, i: usize) -> String {
     format!("t{:04}:{:010}", task % 10_000, i % 10_000_000_000)
 }
 
+/// A key distinct per task and index whose hash tag is the task's: all of a task's keys
+/// are in one slot.
+pub fn tagged_key(task: usize, i: usize) -> String {
+    format!("{{t{:04}}}:{:010}", task % 10_000, i % 10_000_000_000)
+}
+
 /// The check both sides make on every GET reply.
 fn check(got: Option<usize>, want: usize) -> Result<(), String> {
     match got {

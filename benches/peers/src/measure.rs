@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::clients::{Conn, Kind, Op, Target, Work, key};
+use crate::clients::{Conn, Kind, Op, Target, Work, key, tagged_key};
 use crate::sys;
 
 /// One measured run.
@@ -202,6 +202,9 @@ pub async fn compare_sized(
     sizing: Sizing,
 ) -> Result<Vec<Vec<Sample>>, String> {
     let n = point.keys_per_task.max(1);
+    // A cluster pipeline's keys share one hash tag per task: redis-rs refuses a pipeline
+    // whose keys span slots.
+    let tagged = point.pipeline > 1 && matches!(target, Target::Cluster(_));
     let keys: Arc<Vec<Arc<[String]>>> = Arc::new(
         (0..point.tasks)
             .map(|t| match point.shared_keys {
@@ -209,6 +212,7 @@ pub async fn compare_sized(
                 true => (0..n)
                     .map(|i| key(0, (i + t * n / point.tasks) % n))
                     .collect(),
+                false if tagged => (0..n).map(|i| tagged_key(t, i)).collect(),
                 false => (0..n).map(|i| key(t, i)).collect(),
             })
             .collect(),
