@@ -65,6 +65,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_core::future::BoxFuture;
 use resp_codec::{Frame, encode_command};
 use smallvec::SmallVec;
 use tokio::time::Instant;
@@ -335,11 +336,15 @@ impl Cluster {
 
     /// Reads the slot map now, unless a refresh that started after the caller's last look
     /// completes first. `prefer` is asked first (the target of a `MOVED` knows the news).
-    async fn refresh(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
+    ///
+    /// Boxed: its future is about 3 KB, and every command's future that may need a refresh
+    /// (most: an unknown slot, an empty map) would otherwise hold it inline and be moved
+    /// with it at each step, while refreshing is rare.
+    fn refresh<'a>(&'a self, prefer: Option<&'a ServerAddr>) -> BoxFuture<'a, Result<(), Error>> {
         // A span of its own: inside the command that waits for it, or alone when it runs
         // in the background.
         let span = tracing::debug_span!(target: "redis_manager::cluster", "redis.cluster.refresh");
-        self.refresh_now(prefer).instrument(span).await
+        Box::pin(self.refresh_now(prefer).instrument(span))
     }
 
     async fn refresh_now(&self, prefer: Option<&ServerAddr>) -> Result<(), Error> {
