@@ -35,6 +35,11 @@
 //!   nested arrays it meets and closes each finished one into its parent's slot, so a reply
 //!   of nested arrays of such scalars is one pass.
 //!
+//! A third, at the top of `decode_general`, is for read boundaries: a top-level bulk string
+//! cut by the end of a read has its header consumed by the first fast path's rule
+//! (`short_bulk_header`) and, once its payload has arrived, is returned directly, without
+//! `step`.
+//!
 //! The fast paths do not repeat the grammar: each rule is one function in `rules.rs` or
 //! `number.rs` that all three paths call (`integer_line`, `length_line`, `line_fits`,
 //! `bulk_len`, `payload_end`, `parse_double`, `is_big_number`, the line-end finders), and the

@@ -69,11 +69,8 @@ pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, us
     match short_len(s) {
         // The usual length, with its small types at hand: through `length_line` and its
         // `u64`, the checks below took a tenth more instructions per 16-byte bulk string.
-        Some((len, end)) => {
-            let (len, end) = (usize::from(len), usize::from(end));
-            if !line_fits(end - 3, limits) || len as u64 > limits.max_bulk_len {
-                return None;
-            }
+        Some(short) => {
+            let (len, end) = short_bulk_header(short, limits)?;
             complete_payload(s, end, len)
         }
         None => match long_length_line(s, limits) {
@@ -81,6 +78,14 @@ pub(super) fn bulk_extent(s: &[u8], limits: &Limits) -> Option<(usize, usize, us
             _ => None,
         },
     }
+}
+
+/// A bulk length header of one to four digits ([`short_len`]'s `(len, end)`) within the line
+/// and bulk limits, as `(len, end)`; `None` when over either (the general path reports which).
+#[inline(always)]
+pub(super) fn short_bulk_header((len, end): (u16, u8), limits: &Limits) -> Option<(usize, usize)> {
+    let (len, end) = (usize::from(len), usize::from(end));
+    (line_fits(end - 3, limits) && len as u64 <= limits.max_bulk_len).then_some((len, end))
 }
 
 /// `(end, len, total)` when the payload of `len` bytes at `s[end]` is complete ([`payload_end`]).
