@@ -37,26 +37,10 @@ impl Decoder {
                 return Ok(());
             }
         }
-        // A top-level bulk string whose payload has not all arrived (the one cut by the end of
-        // a read): its header is consumed as `bulk` would, without `bulk`'s general header
-        // parse and error plumbing (a 1 KiB bulk string in two pieces: 32 -> 24 ns more than
-        // whole; through `bulk`, 16 KiB reads of them took 285 instructions a reply, not 281).
-        // (No let-chains: this crate builds with an older compiler than the workspace.)
-        let cut = if self.is_idle() && src.first() == Some(&b'$') {
-            short_len(src)
-                .and_then(|h| short_bulk_header(h, &self.limits))
-                .filter(|&(len, end)| matches!(payload_end(src, end, len), PayloadEnd::Partial))
-        } else {
-            None
-        };
-        if let Some((len, end)) = cut {
-            self.skip(src, end);
-            self.pending = Pending::Bulk { kind: b'$', len };
-            return Ok(());
-        }
         // With no aggregate open and none starting, the reply is one `step`: the lane (`fill`)
-        // would find nothing to do. A `$` here is one the fast path did not take, so it goes
-        // to `bulk`; `step` would try the fast path's rule again.
+        // would find nothing to do. A `$` here is one the fast path did not take (cut by the
+        // end of a read, most often: `bulk` consumes its header and leaves it pending), so it
+        // goes to `bulk`; `step` would try the fast path's rule again.
         let top_level_scalar = self.depth == 0
             && (!matches!(self.pending, Pending::None)
                 || !matches!(src.first(), Some(b'*' | b'%' | b'~' | b'>' | b'|')));

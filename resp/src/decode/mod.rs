@@ -36,9 +36,8 @@
 //!   of nested arrays of such scalars is one pass.
 //!
 //! A third, at the top of `decode_general`, is for read boundaries: a top-level bulk string
-//! cut by the end of a read has its header consumed by the first fast path's rule
-//! (`short_bulk_header`) and, once its payload has arrived, is returned directly, without
-//! `step`.
+//! cut by the end of a read (its header consumed by `bulk`, its payload pending) is returned
+//! directly once the payload has arrived, without `step`.
 //!
 //! The fast paths do not repeat the grammar: each rule is one function in `rules.rs` or
 //! `number.rs` that all three paths call (`integer_line`, `length_line`, `line_fits`,
