@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_manager::config::{CacheConfig, Protocol, TrackingMode};
+use redis_manager::config::{Admission, CacheConfig, Protocol, TrackingMode};
 use redis_manager::prelude::*;
 use redis_manager::{CacheStats, Client, Pipeline, RedisManager};
 use support::RedisServer;
@@ -522,6 +522,48 @@ async fn opt_in_mode_tracks_the_reads_it_caches() {
             Some(round.to_string())
         );
     }
+}
+
+/// The keys in the server's tracking table (`INFO stats`).
+fn tracked_keys(server: &RedisServer) -> u64 {
+    let info = server.cli(&["INFO", "stats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("tracking_total_keys:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no tracking_total_keys in INFO stats: {info}"))
+}
+
+#[tokio::test]
+async fn frequent_admission_with_opt_in_leaves_keys_read_once_untracked() {
+    let server = RedisServer::start();
+    let config = CacheConfig::default()
+        .mode(TrackingMode::OptIn)
+        .admission(Admission::Frequent);
+    let client = cached(&server, config).await;
+    let other = server.client().await;
+    other.set("once", "1").await.unwrap();
+    other.set("often", "2").await.unwrap();
+    // First reads: sent without `CLIENT CACHING yes`, neither stored nor tracked.
+    assert_eq!(text(client.get("once").await.unwrap()), Some("1".into()));
+    assert_eq!(text(client.get("often").await.unwrap()), Some("2".into()));
+    assert_eq!(tracked_keys(&server), 0);
+    assert_eq!(stats(&client).refused, 2);
+    // The second read of a key is stored, and the server tracks it.
+    assert_eq!(text(client.get("often").await.unwrap()), Some("2".into()));
+    assert_eq!(tracked_keys(&server), 1);
+    let before = stats(&client);
+    assert_eq!(text(client.get("often").await.unwrap()), Some("2".into()));
+    assert_eq!(stats(&client).hits, before.hits + 1);
+    // A change still reaches the stored key at once.
+    other.set("often", "3").await.unwrap();
+    wait_stats(&client, "the invalidation", |s| {
+        s.invalidations > before.invalidations
+    })
+    .await;
+    assert_eq!(text(client.get("often").await.unwrap()), Some("3".into()));
+    // The untracked key's change is read from the server.
+    other.set("once", "4").await.unwrap();
+    assert_eq!(text(client.get("once").await.unwrap()), Some("4".into()));
 }
 
 /// Waits, polling the client, until `read` stops failing (a failover or a reconnect).

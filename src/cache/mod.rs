@@ -74,6 +74,15 @@
 //!   builds its [`Cmd`]: the same conditions and the same lookup as `Cache::read` of that
 //!   command, so a hit builds nothing and a miss builds the command once, to send it.
 //!
+//! - **Admission** ([`Admission::Frequent`]; by default every miss is stored). Each shard's
+//!   `Sketch` counts the reads of its keys, hits and misses, under the shard's lock. A miss
+//!   of a key not read lately gets no ticket (`Lookup::Miss(None)`: a plain read, which in
+//!   opt-in mode the server does not track), nor, once the shard is full, one of a key read
+//!   less often than the entry the clock would judge next; `evict` then judges a new entry
+//!   again against the victim it really found, and drops the newcomer rather than a hotter
+//!   entry. Refusing changes nothing for correctness: a read without a ticket stores
+//!   nothing.
+//!
 //! Modes ([`TrackingMode`]): default tracking; broadcast, where the server announces
 //! every change under the configured prefixes and only keys under them are cached (the
 //! argument above holds: an announcement of a change made after a read still follows that
@@ -83,8 +92,9 @@
 //! What must change together: the invalidation paths (`invalidate`, `Shard::clear`) and the
 //! generation check in `store`; `Shard::insert`, `Shard::remove_at` and every reader of
 //! the table's positions (`Shard::evict`'s hand among them); `lookup` and `cacheable`
-//! (which reads are served); the handshake's `CLIENT TRACKING` and `PushHook::push`'s
-//! parsing of the invalidation message.
+//! (which reads are served); `Shard::admits` and the candidate's test in `Shard::evict`
+//! (one policy, at lookup and at store); the handshake's `CLIENT TRACKING` and
+//! `PushHook::push`'s parsing of the invalidation message.
 
 use std::hash::BuildHasher;
 
@@ -99,7 +109,10 @@ use resp_codec::{Frame, Payload, Verbatim};
 use smallvec::SmallVec;
 
 pub use crate::config::cache::DEFAULT_CACHE_MAX_BYTES;
-pub use crate::config::{CacheConfig, CachedCommand, TrackingMode};
+pub use crate::config::{Admission, CacheConfig, CachedCommand, TrackingMode};
+
+mod sketch;
+use sketch::Sketch;
 
 use crate::command::Cmd;
 use crate::connection::{ConnectOptions, Connection, PushHook, Redirect, Tracking, push_channel};
@@ -191,6 +204,10 @@ pub struct CacheStats {
     pub invalidations: u64,
     /// Entries dropped to stay within the memory budget or the age limit.
     pub evictions: u64,
+    /// Misses whose reply was not stored because the admission policy
+    /// ([`Admission::Frequent`]) found its key read too rarely; always 0 with
+    /// [`Admission::Always`].
+    pub refused: u64,
     /// Times the whole cache was emptied.
     pub flushes: u64,
     /// Bytes held now (keys, values and bookkeeping).
@@ -263,6 +280,10 @@ struct Shard {
     misses: u64,
     invalidations: u64,
     evictions: u64,
+    refused: u64,
+    /// Recent reads per key, with [`Admission::Frequent`]. Kept by a flush: how often a
+    /// key is read does not change when its value does.
+    sketch: Option<Sketch>,
 }
 
 impl Shard {
@@ -324,14 +345,52 @@ impl Shard {
         self.generation += 1;
     }
 
+    /// With [`Admission::Frequent`], counts a read of the key of `hash` that missed, and
+    /// says whether its reply may be stored: the key was read lately, and either the
+    /// shard has room or the key is read more often than the entry the clock's hand would
+    /// judge next. True without a sketch.
+    fn admits(&mut self, hash: u64, budget: usize) -> bool {
+        let Some(sketch) = self.sketch.as_mut() else {
+            return true;
+        };
+        let seen = sketch.estimate(hash);
+        sketch.increment(hash);
+        if seen == 0 {
+            return false;
+        }
+        if self.bytes + ENTRY_OVERHEAD + VALUE_OVERHEAD <= budget {
+            return true;
+        }
+        // The store judges again against the entry it would really evict (`evict`); this
+        // guess saves a refused read its ticket, and with opt-in tracking the server's.
+        let n = self.entries.len();
+        let victim = (0..n.min(8))
+            .map(|i| &self.entries[(self.hand + i) % n])
+            .find(|e| !e.used);
+        victim.is_none_or(|v| seen > sketch.estimate(v.hash))
+    }
+
+    /// Counts a hit of the key of `hash` in the sketch, if there is one.
+    fn count_hit(&mut self, hash: u64) {
+        if let Some(sketch) = self.sketch.as_mut() {
+            sketch.increment(hash);
+        }
+    }
+
     /// Evicts until within `budget`; returns how many entries went. Second chance by
     /// position: the hand sweeps `entries` round and round, clears the `used` of an entry
     /// hit since it last passed, and evicts one that was not. A removal moves the last
     /// entry (added most recently) into the hole under the hand, which then steps past
     /// it: that entry waits a whole turn like the others. (Once a turn the hand reaches
     /// the last position itself, and judges the entry added last there at once.)
-    fn evict(&mut self, budget: usize) -> u64 {
+    ///
+    /// `candidate`: the position of an entry the caller has just added. With a sketch, when
+    /// the clock's victim is read at least as often as it, the candidate goes instead (it is
+    /// refused, not evicted), so a rarely read key never pushes out a hotter one. Returns
+    /// the entries evicted, and whether the candidate was refused.
+    fn evict(&mut self, budget: usize, mut candidate: Option<usize>) -> (u64, bool) {
         let before = self.evictions;
+        let mut refused = false;
         while self.bytes > budget && !self.entries.is_empty() {
             if self.hand >= self.entries.len() {
                 self.hand = 0;
@@ -339,13 +398,24 @@ impl Shard {
             let e = &mut self.entries[self.hand];
             if e.used {
                 e.used = false;
-            } else {
-                self.remove_at(self.hand);
-                self.evictions += 1;
+                self.hand += 1;
+                continue;
             }
+            let victim = e.hash;
+            if let (Some(c), Some(sketch)) = (candidate.take(), &self.sketch)
+                && c != self.hand
+                && sketch.estimate(self.entries[c].hash) <= sketch.estimate(victim)
+            {
+                self.remove_at(c);
+                self.refused += 1;
+                refused = true;
+                continue;
+            }
+            self.remove_at(self.hand);
+            self.evictions += 1;
             self.hand += 1;
         }
-        self.evictions - before
+        (self.evictions - before, refused)
     }
 }
 
@@ -684,9 +754,21 @@ impl Cache {
         // About 1 MiB per shard, at most 16 shards: enough to keep 64 tasks on two cores
         // from queueing on one lock, while a small budget stays one piece.
         let shards = (config.max_bytes() >> 20).clamp(1, 16).next_power_of_two();
+        let mut shard_budget = config.max_bytes() / shards;
+        // The admission sketch comes out of the budget; sized for entries of about this
+        // many bytes (a short key, a short value and the bookkeeping).
+        const NOMINAL_ENTRY: usize = 256;
+        let frequent = config.admission_policy() == Admission::Frequent;
+        if frequent {
+            shard_budget -= Sketch::bytes_for(shard_budget / NOMINAL_ENTRY).min(shard_budget / 2);
+        }
+        let shard = || Shard {
+            sketch: frequent.then(|| Sketch::new(shard_budget / NOMINAL_ENTRY)),
+            ..Shard::default()
+        };
         Cache {
-            shard_budget: config.max_bytes() / shards,
-            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            shard_budget,
+            shards: (0..shards).map(|_| Mutex::new(shard())).collect(),
             config,
             hasher: RandomState::default(),
             live: AtomicUsize::new(0),
@@ -857,10 +939,15 @@ impl Cache {
         if let Some(at) = at
             && let Some(frame) = self.serve(shard, at, is_variant)
         {
+            shard.count_hit(hash);
             return Lookup::Hit(frame);
         }
         shard.misses += 1;
         self.count(Event::Miss, 1);
+        if !shard.admits(hash, self.shard_budget) {
+            shard.refused += 1;
+            return Lookup::Miss(None);
+        }
         if !live {
             return Lookup::Miss(None);
         }
@@ -906,6 +993,9 @@ impl Cache {
                 e.used = true;
                 Some(v.frame.clone())
             });
+            if hit.is_some() {
+                shard.count_hit(hash);
+            }
             match hit {
                 Some(f) => found.push(f),
                 None => break,
@@ -920,6 +1010,8 @@ impl Cache {
         drop(found);
         let live = self.live.load(Ordering::Acquire) > 0;
         let mut keys = Vec::with_capacity(if live { cmd.len() - 1 } else { 0 });
+        // Stored only when every key is admitted; each key's read is counted either way.
+        let mut admitted = true;
         for (i, key) in cmd.arg_list().skip(1).enumerate() {
             let hash = self.hash(key);
             let mut shard = self.lock(self.shard_index(hash));
@@ -927,7 +1019,11 @@ impl Cache {
                 shard.misses += 1;
                 self.count(Event::Miss, 1);
             }
-            if !live {
+            if !shard.admits(hash, self.shard_budget) && admitted {
+                admitted = false;
+                shard.refused += 1;
+            }
+            if !live || !admitted {
                 continue;
             }
             let at = shard.find(hash, key);
@@ -937,7 +1033,7 @@ impl Cache {
                 generation: shard.generation,
             });
         }
-        if !live {
+        if !live || !admitted {
             return Lookup::Miss(None);
         }
         Lookup::Miss(Some(Box::new(Ticket {
@@ -965,6 +1061,7 @@ impl Cache {
         if shard.generation != generation {
             return false;
         }
+        let mut added = None;
         // A value too large to ever fit its shard's share of the budget is not stored.
         let i = match shard.find(hash, &key) {
             Some(i) => {
@@ -978,13 +1075,15 @@ impl Cache {
                 if size + bytes > self.shard_budget {
                     return false;
                 }
-                shard.insert(KeyEntry {
+                let i = shard.insert(KeyEntry {
                     key,
                     hash,
                     used: false,
                     bytes,
                     values: SmallVec::new(),
-                })
+                });
+                added = Some(i);
+                i
             }
         };
         let e = &mut shard.entries[i];
@@ -1007,9 +1106,9 @@ impl Cache {
                 shard.values += 1;
             }
         }
-        let evicted = shard.evict(self.shard_budget);
+        let (evicted, refused) = shard.evict(self.shard_budget, added);
         self.count(Event::Eviction, evicted);
-        true
+        !refused
     }
 
     /// Drops what is cached for `key` (a server invalidation when `counted`), and refuses
@@ -1102,6 +1201,7 @@ impl Cache {
             s.misses += shard.misses;
             s.invalidations += shard.invalidations;
             s.evictions += shard.evictions;
+            s.refused += shard.refused;
             s.bytes += shard.bytes as u64;
             s.entries += shard.values as u64;
         }
@@ -1674,7 +1774,7 @@ mod tests {
         assert_eq!(hit(get(&c, "k")), Some(bulk("v")));
         // So does one raced by an eviction only: evicted values were not stale.
         let t = miss(get(&c, "k2"));
-        c.shard(b"k2").evict(0);
+        c.shard(b"k2").evict(0, None);
         t.fill(&bulk("v2"));
         assert_eq!(hit(get(&c, "k2")), Some(bulk("v2")));
     }
@@ -1700,7 +1800,7 @@ mod tests {
         }
         assert_eq!(c.stats().entries, 200 - 67);
         // Evicting everything leaves the accounting at zero and every key a miss.
-        assert_eq!(c.shard(b"k1").evict(0), 200 - 67);
+        assert_eq!(c.shard(b"k1").evict(0, None).0, 200 - 67);
         assert_eq!((c.stats().entries, c.stats().bytes), (0, 0));
         assert!(hit(get(&c, "k1")).is_none());
     }
@@ -1729,7 +1829,7 @@ mod tests {
         let s = c.stats();
         assert!(s.evictions > 400 && s.entries > 10, "{s:?}");
         // A budget of nothing empties the shard, entries hit since the hand passed too.
-        assert!(c.shard(b"hot").evict(0) > 0);
+        assert!(c.shard(b"hot").evict(0, None).0 > 0);
         assert_eq!((c.stats().entries, c.stats().bytes), (0, 0));
     }
 
@@ -1738,5 +1838,78 @@ mod tests {
         let c = cache(1 << 20);
         drop(miss(get(&c, "k")));
         assert_eq!(c.stats().bytes, 0);
+    }
+
+    fn refused(l: Lookup<'_>) -> bool {
+        matches!(l, Lookup::Miss(None))
+    }
+
+    #[test]
+    fn frequent_admission_stores_a_key_from_its_second_miss() {
+        let c = cache_with(CacheConfig::new(1 << 20).admission(Admission::Frequent));
+        assert!(refused(get(&c, "k")), "stored on the first read");
+        miss(get(&c, "k")).fill(&bulk("v"));
+        assert_eq!(hit(get(&c, "k")), Some(bulk("v")));
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.refused, s.entries), (1, 2, 1, 1));
+        // Read often, a key is stored again at once after an invalidation.
+        c.invalidate(b"k", true);
+        miss(get(&c, "k")).fill(&bulk("w"));
+        assert_eq!(hit(get(&c, "k")), Some(bulk("w")));
+        // MGET: stored only when every key was read before; each read counts.
+        let mget = || c.read(&cmd("MGET").keys(["k", "new"])).unwrap();
+        assert!(refused(mget()));
+        miss(mget()).fill(&Frame::Array(vec![bulk("w"), bulk("n")]));
+        assert!(hit(mget()).is_some());
+        // Without the policy, every miss's reply is stored.
+        let always = cache(1 << 20);
+        miss(get(&always, "k")).fill(&bulk("v"));
+        assert_eq!(always.stats().refused, 0);
+    }
+
+    #[test]
+    fn frequent_admission_keeps_hot_keys_through_a_scan_of_cold_ones() {
+        // A shard that holds about 40 of these entries: 20 hot keys read often, then 2,000
+        // keys read twice each (a scan). With every miss stored, the scan pushes the hot keys
+        // out; with the policy, a cold key does not displace a hotter one.
+        let value = "v".repeat(200);
+        for (admission, hot_kept) in [(Admission::Always, false), (Admission::Frequent, true)] {
+            let c = cache_with(CacheConfig::new(16 * 1024).admission(admission));
+            let read = |key: &str| match get(&c, key) {
+                Lookup::Hit(_) => {}
+                Lookup::Miss(Some(t)) => t.fill(&bulk(&value)),
+                Lookup::Miss(None) => {}
+            };
+            for _ in 0..10 {
+                for k in 0..20 {
+                    read(&format!("hot{k}"));
+                }
+            }
+            // The hot keys are still read during the scan, each about once in 100 reads.
+            for k in 0..2_000 {
+                read(&format!("cold{k}"));
+                read(&format!("cold{k}"));
+                if k % 2 == 0 {
+                    read(&format!("hot{}", k / 2 % 20));
+                }
+            }
+            let before = c.stats().hits;
+            for k in 0..20 {
+                read(&format!("hot{k}"));
+            }
+            let hot_hits = c.stats().hits - before;
+            if hot_kept {
+                assert!(
+                    hot_hits >= 15,
+                    "{admission:?}: {hot_hits} of 20 hot keys kept"
+                );
+            } else {
+                assert!(
+                    hot_hits < 10,
+                    "{admission:?}: {hot_hits} of 20 hot keys kept"
+                );
+            }
+            assert!(c.stats().bytes as usize <= 16 * 1024);
+        }
     }
 }

@@ -182,6 +182,27 @@ impl TrackingMode {
     }
 }
 
+/// Which misses' replies the cache stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Every miss's reply is stored: a key is served from memory from its second read on.
+    /// The default.
+    #[default]
+    Always,
+    /// Only replies of keys read often: a small frequency sketch (TinyLFU) counts each key's
+    /// recent reads. The reply of a key not read lately is not stored, so a key read once
+    /// never costs a store and an eviction, and it is served from memory from its third
+    /// read on. Once its share of the cache is full, a reply is stored only when its key is
+    /// read more often than the entry it would push out, so a scan of cold keys does not
+    /// flush the hot ones. With [`TrackingMode::OptIn`], a read whose reply will not be
+    /// stored is sent without `CLIENT CACHING yes`, so the server does not track its key
+    /// either: the mode for workloads with many keys read once, where default tracking
+    /// costs the server a table entry per key read. The sketch takes at most 1/64 of the memory
+    /// budget (and at least 64 bytes), out of the budget.
+    Frequent,
+}
+
 /// Client-side caching settings: opt in with
 /// [`ConfigBuilder::cache`](crate::config::ConfigBuilder::cache).
 ///
@@ -213,6 +234,7 @@ pub struct CacheConfig {
     max_age: Option<Duration>,
     commands: u16,
     mode: TrackingMode,
+    admission: Admission,
 }
 
 /// The default memory budget: 64 MiB.
@@ -233,6 +255,7 @@ impl CacheConfig {
             max_age: None,
             commands: CachedCommand::ALL.iter().fold(0, |m, c| m | c.bit()),
             mode: TrackingMode::Default,
+            admission: Admission::Always,
         }
     }
 
@@ -255,6 +278,12 @@ impl CacheConfig {
         self
     }
 
+    /// Which misses' replies are stored (default: [`Admission::Always`]).
+    pub fn admission(mut self, admission: Admission) -> CacheConfig {
+        self.admission = admission;
+        self
+    }
+
     /// The memory budget in bytes.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
@@ -273,5 +302,10 @@ impl CacheConfig {
     /// The tracking mode.
     pub fn tracking_mode(&self) -> &TrackingMode {
         &self.mode
+    }
+
+    /// The admission policy.
+    pub fn admission_policy(&self) -> Admission {
+        self.admission
     }
 }

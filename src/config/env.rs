@@ -164,7 +164,7 @@ impl Config {
     /// | `REDIS_CACHE_MAX_AGE` | none | client-side cache entry age limit in seconds; needs `REDIS_CACHE_MAX_BYTES` |
     ///
     /// `REDIS_URL` may turn caching on instead, with its `cache_max_bytes=`, `cache_max_age=`,
-    /// `cache_mode=` and `cache_prefix=` parameters (see [`Config::from_url`]); the two
+    /// `cache_mode=`, `cache_prefix=` and `cache_admission=` parameters (see [`Config::from_url`]); the two
     /// `REDIS_CACHE_*` variables are then refused.
     ///
     /// TLS is on when `REDIS_TLS` is `true` or `REDIS_URL` is a `rediss://` URL. The four

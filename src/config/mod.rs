@@ -43,7 +43,7 @@ mod tls;
 mod url;
 
 pub use builder::ConfigBuilder;
-pub use cache::{CacheConfig, CachedCommand, TrackingMode};
+pub use cache::{Admission, CacheConfig, CachedCommand, TrackingMode};
 pub(crate) use credentials::ProviderHandle;
 pub use credentials::{BoxFuture, Credentials, CredentialsError, CredentialsProvider};
 pub use error::ConfigError;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::error::invalid;
 use super::{
-    CacheConfig, Config, ConfigError, DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Protocol, ServerAddr,
-    TlsOptions, TrackingMode,
+    Admission, CacheConfig, Config, ConfigError, DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Protocol,
+    ServerAddr, TlsOptions, TrackingMode,
 };
 
 impl Config {
@@ -54,8 +54,9 @@ impl Config {
     /// | `cache_max_age=s` | an entry's age limit in seconds, a decimal number greater than 0 |
     /// | `cache_mode=default\|optin\|broadcast` | the [`TrackingMode`] (default: `default`) |
     /// | `cache_prefix=p` | a key prefix of broadcast mode, percent-decoded; repeat it for more |
+    /// | `cache_admission=always\|frequent` | the [`Admission`] policy (default: `always`) |
     ///
-    /// The other three need `cache_max_bytes`, and `cache_prefix` needs
+    /// The others need `cache_max_bytes`, and `cache_prefix` needs
     /// `cache_mode=broadcast`, so that a caching setting never leaves caching silently off.
     ///
     /// The result is checked like [`ConfigBuilder::build`](super::ConfigBuilder::build)
@@ -158,6 +159,7 @@ struct CacheQuery {
     max_age: Option<Duration>,
     mode: Option<CacheModeName>,
     prefixes: Vec<Vec<u8>>,
+    admission: Option<Admission>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -170,9 +172,13 @@ enum CacheModeName {
 impl CacheQuery {
     fn into_config(self) -> Result<Option<CacheConfig>, UrlProblem> {
         let Some(max_bytes) = self.max_bytes else {
-            if self.max_age.is_some() || self.mode.is_some() || !self.prefixes.is_empty() {
+            if self.max_age.is_some()
+                || self.mode.is_some()
+                || !self.prefixes.is_empty()
+                || self.admission.is_some()
+            {
                 return Err(Invalid(
-                    "cache_max_age, cache_mode and cache_prefix need cache_max_bytes",
+                    "cache_max_age, cache_mode, cache_prefix and cache_admission need cache_max_bytes",
                 ));
             }
             return Ok(None);
@@ -192,6 +198,9 @@ impl CacheQuery {
                 prefixes: self.prefixes,
             },
         });
+        if let Some(admission) = self.admission {
+            cache = cache.admission(admission);
+        }
         Ok(Some(cache))
     }
 }
@@ -538,6 +547,22 @@ fn apply_query(parts: &mut UrlParts, query: &str) -> Result<(), UrlProblem> {
                 once(&mut cache.mode, mode, "cache_mode given twice")?;
             }
             "cache_prefix" => cache.prefixes.push(decoded.into_bytes()),
+            "cache_admission" => {
+                let admission = match decoded.to_ascii_lowercase().as_str() {
+                    "always" => Admission::Always,
+                    "frequent" => Admission::Frequent,
+                    _ => {
+                        return Err(Invalid(
+                            "invalid cache_admission (expected always or frequent)",
+                        ));
+                    }
+                };
+                once(
+                    &mut cache.admission,
+                    admission,
+                    "cache_admission given twice",
+                )?;
+            }
             _ => {
                 return Err(Invalid(
                     "unknown query parameter (expected db, user, password, protocol, sentinel_username, sentinel_password or a cache_ parameter)",
@@ -630,7 +655,7 @@ fn redact_url(url: &str) -> String {
                     // Only a plain value: `db=?password=x` must not show `x`.
                     Some((
                         key @ ("db" | "protocol" | "cache_max_bytes" | "cache_max_age"
-                        | "cache_mode"),
+                        | "cache_mode" | "cache_admission"),
                         value,
                     )) if value
                         .bytes()
@@ -778,6 +803,10 @@ mod tests {
         );
         let c = Config::from_url("unix:///s?cache_max_bytes=4096&cache_mode=optin").unwrap();
         assert_eq!(c.cache().unwrap().tracking_mode(), &TrackingMode::OptIn);
+        assert_eq!(c.cache().unwrap().admission_policy(), Admission::Always);
+        let c =
+            Config::from_url("redis://h?cache_max_bytes=4096&cache_admission=Frequent").unwrap();
+        assert_eq!(c.cache().unwrap().admission_policy(), Admission::Frequent);
         let c = Config::from_url("redis://h?cache_max_bytes=4096").unwrap();
         assert_eq!(c.cache(), Some(&CacheConfig::new(4096)));
         assert!(Config::from_url("redis://h").unwrap().cache().is_none());
@@ -816,6 +845,15 @@ mod tests {
             ),
             ("cache_max_age=1", "need cache_max_bytes"),
             ("cache_mode=optin", "need cache_max_bytes"),
+            ("cache_admission=frequent", "need cache_max_bytes"),
+            (
+                "cache_max_bytes=4096&cache_admission=often",
+                "invalid cache_admission",
+            ),
+            (
+                "cache_max_bytes=4096&cache_admission=always&cache_admission=always",
+                "given twice",
+            ),
             (
                 "cache_max_bytes=4096&cache_prefix=a",
                 "needs cache_mode=broadcast",
