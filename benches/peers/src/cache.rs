@@ -34,8 +34,12 @@ struct MissRow {
     /// Every read is of a key the connection has not read (see `Point::cold`); otherwise hot
     /// keys read over and over, missing because the cache is too small to keep them.
     cold: bool,
-    /// Ours with its cache; with broadcast tracking after it when there is one.
-    cached: &'static [Kind],
+    /// Ours with its cache (default `CacheConfig`, or the small one).
+    cached: Kind,
+    /// The same in broadcast mode, if measured.
+    bcast: Option<Kind>,
+    /// The same with opt-in tracking and `Admission::Frequent`.
+    frequent: Kind,
 }
 
 /// The rows: keys never read before (enough of them that no task reads one twice in a run
@@ -48,21 +52,27 @@ const MISS_ROWS: [MissRow; 3] = [
         tasks: 1,
         keys: 100_000,
         cold: true,
-        cached: &[Kind::OursCached, Kind::OursCachedBcast],
+        cached: Kind::OursCached,
+        bcast: Some(Kind::OursCachedBcast),
+        frequent: Kind::OursCachedFrequent,
     },
     MissRow {
         label: "64 tasks, new keys",
         tasks: 64,
         keys: 5_000,
         cold: true,
-        cached: &[Kind::OursCached, Kind::OursCachedBcast],
+        cached: Kind::OursCached,
+        bcast: Some(Kind::OursCachedBcast),
+        frequent: Kind::OursCachedFrequent,
     },
     MissRow {
         label: "64 tasks, 1,000 hot keys, 1 KiB cache",
         tasks: 64,
         keys: 1_000,
         cold: false,
-        cached: &[Kind::OursCachedSmall],
+        cached: Kind::OursCachedSmall,
+        bcast: None,
+        frequent: Kind::OursCachedSmallFrequent,
     },
 ];
 
@@ -148,15 +158,18 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
          \"new keys\", each key read once per run (default `CacheConfig`, 64 MiB, which the \
          64-task runs fill and then evict from; the server adds every key to its tracking \
          table); \"hot keys\", a cache of 1 KiB that keeps almost none of them (every store \
-         evicts; the server has tracked them since the first run). \"Tracking only\": ours \
-         without a cache but with `CLIENT TRACKING on`, the server's share. Ratios of \
-         throughput, median (min–max) of {} interleaved reps.\n",
+         evicts; the server has tracked them since the first run). \"Opt-in, frequent\": the \
+         same cache with `TrackingMode::OptIn` and `Admission::Frequent`, which stores (and \
+         has the server track) a key only from its second read, and once full only a key \
+         read more often than the one it would evict. \"Tracking only\": ours without a \
+         cache but with `CLIENT TRACKING on`, the server's share. Ratios of throughput, \
+         median (min–max) of {} interleaved reps.\n",
         plan.reps
     );
     println!(
-        "| workload | ours cached ops/s | cached / uncached | cached, broadcast / uncached | tracking only / uncached | cached / tracking only | client CPU µs/op: cached, broadcast, uncached | server CPU µs/op: cached, broadcast, uncached |"
+        "| workload | ours cached ops/s | cached / uncached | cached, broadcast / uncached | cached, opt-in, frequent / uncached | tracking only / uncached | cached / tracking only | client CPU µs/op: cached, broadcast, opt-in frequent, uncached | server CPU µs/op: cached, broadcast, opt-in frequent, uncached |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &MISS_ROWS {
         let point = Point {
             tasks: row.tasks,
@@ -167,11 +180,10 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
             shared_keys: !row.cold,
             cold: row.cold,
         };
-        let kinds: Vec<Kind> = row
-            .cached
-            .iter()
-            .copied()
-            .chain([Kind::OursTracked, Kind::Ours])
+        let kinds: Vec<Kind> = [row.cached]
+            .into_iter()
+            .chain(row.bcast)
+            .chain([row.frequent, Kind::OursTracked, Kind::Ours])
             .collect();
         let out = server.flushall().and_then(|()| {
             rt.block_on(compare_sized(
@@ -183,8 +195,8 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
                 Sizing::Shared,
             ))
         });
-        let (plain, tracked) = (kinds.len() - 1, kinds.len() - 2);
-        let bcast = (row.cached.len() > 1).then_some(1);
+        let (plain, tracked, frequent) = (kinds.len() - 1, kinds.len() - 2, kinds.len() - 3);
+        let bcast = row.bcast.map(|_| 1);
         match out {
             Ok(s) => {
                 let r = |a: usize, b: usize| ratio_of(&ratios(&s[a], &s[b], Sample::ops_per_sec));
@@ -199,18 +211,21 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
                 };
                 let or_dash = |f: &dyn Fn(usize) -> String| bcast.map_or("—".to_owned(), f);
                 let row = format!(
-                    "| {} | {} | {} | {} | {} | {} | {}, {}, {} | {}, {}, {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {}, {}, {}, {} | {}, {}, {}, {} |",
                     row.label,
                     thousands(median(&each(&s[0], Sample::ops_per_sec))),
                     r(0, plain),
                     or_dash(&|b| r(b, plain)),
+                    r(frequent, plain),
                     r(tracked, plain),
                     r(0, tracked),
                     cpu(0),
                     or_dash(&cpu),
+                    cpu(frequent),
                     cpu(plain),
                     srv(0),
                     or_dash(&srv),
+                    srv(frequent),
                     srv(plain),
                 );
                 eprintln!("  {row}");
@@ -218,7 +233,7 @@ pub fn misses(rt: &Runtime, server: &Server, plan: &Plan) {
             }
             Err(e) => {
                 eprintln!("  {}, misses: {e}", row.label);
-                println!("| {} | {e} | | | | | | |", row.label);
+                println!("| {} | {e} | | | | | | | |", row.label);
             }
         }
     }

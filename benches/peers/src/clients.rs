@@ -34,6 +34,12 @@ pub enum Kind {
     /// tracking): it keeps a few 100-byte values at most, so nearly every read misses and
     /// every store evicts.
     OursCachedSmall,
+    /// `redis_manager::Client` on one server with its client-side cache on, opt-in tracking
+    /// and `Admission::Frequent`: a key's reply is stored (and the server tracks the key)
+    /// only from its second read.
+    OursCachedFrequent,
+    /// As `OursCachedFrequent`, in a cache of 1 KiB (see `OursCachedSmall`).
+    OursCachedSmallFrequent,
     /// `redis_manager::Client` on one server without a cache, its connection tracked by the
     /// server (`CLIENT TRACKING on`): the server's share of the cache's miss path.
     OursTracked,
@@ -59,6 +65,8 @@ impl Kind {
             Kind::OursTracked => "ours, server tracking only",
             Kind::OursCachedBcast => "ours cached, broadcast",
             Kind::OursCachedSmall => "ours cached in 1 KiB",
+            Kind::OursCachedFrequent => "ours cached, opt-in, frequent",
+            Kind::OursCachedSmallFrequent => "ours cached in 1 KiB, opt-in, frequent",
             Kind::RedisRs | Kind::RedisRsCluster => "redis-rs",
             #[cfg(feature = "fred")]
             Kind::Fred => "fred",
@@ -73,13 +81,19 @@ impl Kind {
 
     /// The cache configuration of our cached kinds.
     fn our_cache(self) -> Option<redis_manager::CacheConfig> {
-        use redis_manager::{CacheConfig, config::TrackingMode};
+        use redis_manager::{
+            CacheConfig,
+            config::{Admission, TrackingMode},
+        };
+        let frequent = |c: CacheConfig| c.mode(TrackingMode::OptIn).admission(Admission::Frequent);
         match self {
             Kind::OursCached => Some(CacheConfig::default()),
             Kind::OursCachedBcast => {
                 Some(CacheConfig::default().mode(TrackingMode::broadcast(Vec::<Vec<u8>>::new())))
             }
             Kind::OursCachedSmall => Some(CacheConfig::new(1024)),
+            Kind::OursCachedFrequent => Some(frequent(CacheConfig::default())),
+            Kind::OursCachedSmallFrequent => Some(frequent(CacheConfig::new(1024))),
             _ => None,
         }
     }
@@ -195,6 +209,8 @@ impl Conn {
                 | Kind::OursCached
                 | Kind::OursCachedBcast
                 | Kind::OursCachedSmall
+                | Kind::OursCachedFrequent
+                | Kind::OursCachedSmallFrequent
                 | Kind::OursTracked,
                 Target::Single(port),
             ) => {
