@@ -193,6 +193,25 @@ impl Pool {
         }
     }
 
+    /// A cached read in opt-in tracking mode: `CLIENT CACHING yes` and `cmd` adjacent on one
+    /// connection, so that the server tracks this read. The reply, and whether the server
+    /// tracks it (only then may it be stored): `CLIENT CACHING` succeeded and, on a cluster,
+    /// the read ran where it was sent; a read whose keys span slots, or that was redirected,
+    /// is sent again alone, untracked.
+    pub(crate) async fn request_tracked(&self, cmd: &Cmd) -> Result<(Frame, bool), Error> {
+        let deadline = self.deadline(Wait::Default);
+        let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
+        match &self.kind {
+            Kind::Node(n) => {
+                let mut frames = n.request_many(&[&optin, cmd], &deadline).await?;
+                let reply = frames.pop().ok_or(Error::UnexpectedReply)?;
+                let tracked = frames.first().is_some_and(|f| !f.is_error());
+                Ok((reply, tracked))
+            }
+            Kind::Cluster(c) => c.request_tracked(&optin, cmd, &deadline).await,
+        }
+    }
+
     /// Takes an exclusive connection, by `deadline` (a blocking command's, counted from its
     /// call; [`Deadline::unbounded`] for a guard handed to the user, which the acquire and
     /// connect timeouts bound). In cluster mode it binds to a node lazily, at its first

@@ -580,10 +580,22 @@ async fn until_ok<T>(what: &str, read: impl AsyncFn() -> redis_manager::Result<T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_each_node_tracks_its_keys_and_a_moved_slot_empties_the_cache() {
+    cluster_tracking(CacheConfig::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_opt_in_tracking_reads_on_each_master_and_survives_a_moved_slot() {
+    let config = CacheConfig::default().mode(TrackingMode::OptIn);
+    cluster_tracking(config).await;
+}
+
+/// Each master tracks the keys read from it; a moved slot empties the cache, and its key is
+/// tracked by its new owner.
+async fn cluster_tracking(cache: CacheConfig) {
     let mut cluster = tokio::task::spawn_blocking(|| support::RedisCluster::start(3))
         .await
         .unwrap();
-    let client = Client::connect(cluster.config().cache(CacheConfig::default()))
+    let client = Client::connect(cluster.config().cache(cache))
         .await
         .unwrap();
     let other = Client::connect(cluster.config()).await.unwrap();

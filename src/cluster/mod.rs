@@ -167,6 +167,17 @@ impl Redirect {
     }
 }
 
+/// True for an error reply that redirects or defers a command (see [`Redirect::of`]).
+fn is_redirect(frame: &Frame) -> bool {
+    frame.as_error().is_some_and(|text| {
+        let word = text.split(|&b| b == b' ').next().unwrap_or_default();
+        matches!(
+            word,
+            b"MOVED" | b"ASK" | b"TRYAGAIN" | b"CLUSTERDOWN" | b"LOADING" | b"MASTERDOWN"
+        )
+    })
+}
+
 type NodeMap = HashMap<ServerAddr, Arc<NodePool>, foldhash::fast::RandomState>;
 
 /// `word` in upper case, in `buf`; empty when longer than `buf`, which no command name that
@@ -1077,6 +1088,36 @@ impl Cluster {
                 } => combine_replies(range.map(&mut take).collect(), combine, &positions),
             })
             .collect())
+    }
+
+    /// See [`Pool::request_tracked`](crate::pool::Pool::request_tracked): `optin` and `cmd`
+    /// to the master of `cmd`'s slot as one batch. A redirection of the read is applied by
+    /// the batch's own loop; the read then goes again alone, by the usual routing, and is
+    /// not tracked (`ASKING` and `CLIENT CACHING` each last for one command only, so the
+    /// two cannot both precede it).
+    pub(crate) async fn request_tracked(
+        &self,
+        optin: &Cmd,
+        cmd: &Cmd,
+        d: &Deadline,
+    ) -> Result<(Frame, bool), Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        d.bound(self.ensure_topology()).await?;
+        if let Ok(Some(slot)) = self.single_slot(&[cmd]) {
+            let mut frames = self
+                .run_batch_whole(Some(slot), &[optin, cmd], false, d)
+                .await?;
+            let tracked = frames.first().is_some_and(|f| !f.is_error());
+            if let (Some(reply), true) = (frames.pop(), frames.len() == 1)
+                && tracked
+                && !is_redirect(&reply)
+            {
+                return Ok((reply, true));
+            }
+        }
+        Ok((self.request(cmd, d).await?, false))
     }
 
     /// Sends a whole batch to the node of `slot` (any node without one). A transaction is

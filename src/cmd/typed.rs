@@ -397,23 +397,24 @@ impl Client {
         after: AfterReply<'a>,
     ) -> Reply<'a, R> {
         let call = Call::command(self.pool.telemetry(), &cmd, self.pool.fixed_endpoint());
-        if let AfterReply::Fill(_) = &after
-            && self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
+        if self.pool.cache.as_ref().is_some_and(|c| c.is_opt_in())
+            && let AfterReply::Fill(ticket) = after
         {
             // Opt-in tracking: the server tracks the read that follows `CLIENT CACHING
-            // yes` on the same connection; one batch keeps the two together.
+            // yes` on the same connection; one batch keeps the two together. A read the
+            // server does not track is not stored.
             let pool = &self.pool;
-            let mut reply = Reply::running(
+            return Reply::running(
                 async move {
-                    let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");
-                    let mut frames = pool.request_many(&[&optin, &cmd]).await?;
-                    frames.pop().ok_or(Error::UnexpectedReply)
+                    let (frame, tracked) = pool.request_tracked(&cmd).await?;
+                    if tracked {
+                        ticket.fill(&frame);
+                    }
+                    Ok(frame)
                 },
                 convert,
                 call,
             );
-            reply.after = after;
-            return reply;
         }
         let mut reply = self.submit(cmd, wait, convert, call);
         reply.after = after;

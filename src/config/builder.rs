@@ -518,13 +518,6 @@ impl Config {
                     "has overlapping broadcast prefixes, which the server refuses",
                 )?;
             }
-            check(
-                self.cluster_nodes.is_empty()
-                    || !matches!(cache.tracking_mode(), super::TrackingMode::OptIn),
-                "cache_mode",
-                cache.tracking_mode(),
-                "cannot be OptIn on a cluster",
-            )?;
         }
         if let Some(interval) = self.reauth_interval {
             check(

@@ -144,8 +144,10 @@ pub enum TrackingMode {
     },
     /// Opt-in (`CLIENT TRACKING ON OPTIN`): the server tracks only the reads this client
     /// asks it to, so a miss is sent as `CLIENT CACHING yes` followed by the read, in one
-    /// write; other reads cost the server nothing. Not available on a cluster, where the
-    /// two commands could be sent to different nodes.
+    /// write; other reads cost the server nothing. On a cluster the two go to the master of
+    /// the read's slot (even with reads from replicas on); a read that is redirected, or
+    /// whose keys span slots, is sent again alone and not stored. With
+    /// [`Admission::Frequent`], the mode for traffic with many keys read once.
     OptIn,
 }
 
