@@ -112,7 +112,7 @@ impl Client {
 
     /// A snapshot of this client's counters (shared by its clones): commands, failures,
     /// timeouts, reconnects, redirections, dropped pub/sub messages, and the client-side
-    /// cache's hits, misses, invalidations and evictions. For services with no
+    /// cache's hits, misses, invalidations, evictions and refusals. For services with no
     /// metrics stack; the `metrics` feature sends the same events to a `metrics` recorder.
     pub fn stats(&self) -> crate::observe::ClientStats {
         let mut stats = self.pool.telemetry().stats.snapshot();
@@ -121,6 +121,7 @@ impl Client {
             stats.cache_misses = cache.misses;
             stats.cache_invalidations = cache.invalidations;
             stats.cache_evictions = cache.evictions;
+            stats.cache_refused = cache.refused;
         }
         stats
     }

@@ -548,6 +548,7 @@ async fn frequent_admission_with_opt_in_leaves_keys_read_once_untracked() {
     assert_eq!(text(client.get("often").await.unwrap()), Some("2".into()));
     assert_eq!(tracked_keys(&server), 0);
     assert_eq!(stats(&client).refused, 2);
+    assert_eq!(client.stats().cache_refused, 2);
     // The second read of a key is stored, and the server tracks it.
     assert_eq!(text(client.get("often").await.unwrap()), Some("2".into()));
     assert_eq!(tracked_keys(&server), 1);

@@ -442,6 +442,7 @@ struct Counters {
     invalidation: metrics::Counter,
     eviction: metrics::Counter,
     flush: metrics::Counter,
+    refused: metrics::Counter,
 }
 
 #[cfg(feature = "metrics")]
@@ -455,6 +456,7 @@ impl Counters {
             invalidation: c("invalidation"),
             eviction: c("eviction"),
             flush: c("flush"),
+            refused: c("refused"),
         }
     }
 }
@@ -467,6 +469,7 @@ enum Event {
     Invalidation,
     Eviction,
     Flush,
+    Refused,
 }
 
 impl std::fmt::Debug for Cache {
@@ -791,6 +794,7 @@ impl Cache {
                 Event::Invalidation => &c.invalidation,
                 Event::Eviction => &c.eviction,
                 Event::Flush => &c.flush,
+                Event::Refused => &c.refused,
             }
             .increment(n);
         }
@@ -946,6 +950,7 @@ impl Cache {
         self.count(Event::Miss, 1);
         if !shard.admits(hash, self.shard_budget) {
             shard.refused += 1;
+            self.count(Event::Refused, 1);
             return Lookup::Miss(None);
         }
         if !live {
@@ -1022,6 +1027,7 @@ impl Cache {
             if !shard.admits(hash, self.shard_budget) && admitted {
                 admitted = false;
                 shard.refused += 1;
+                self.count(Event::Refused, 1);
             }
             if !live || !admitted {
                 continue;
@@ -1108,6 +1114,7 @@ impl Cache {
         }
         let (evicted, refused) = shard.evict(self.shard_budget, added);
         self.count(Event::Eviction, evicted);
+        self.count(Event::Refused, u64::from(refused));
         !refused
     }
 

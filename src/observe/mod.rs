@@ -59,7 +59,7 @@
 //! | `redis.client.redirects` | counter | `kind` (`moved`, `ask`) |
 //! | `redis.client.topology_refreshes` | counter | |
 //! | `redis.client.pubsub.dropped`, `redis.client.pubsub.resubscribes` | counter | |
-//! | `redis.client.cache.events` | counter | `event` (`hit`, `miss`, `invalidation`, `eviction`, `flush`) |
+//! | `redis.client.cache.events` | counter | `event` (`hit`, `miss`, `invalidation`, `eviction`, `flush`, `refused`) |
 //!
 //! Install the recorder before creating clients: a client registers its per-call metric
 //! handles with the recorder of its creation, once, so that a command builds no metric

@@ -69,6 +69,8 @@ pub struct ClientStats {
     pub cache_invalidations: u64,
     /// Client-side cache entries dropped to stay within the cache's size.
     pub cache_evictions: u64,
+    /// Client-side cache misses whose reply the admission policy did not store.
+    pub cache_refused: u64,
 }
 
 impl ClientStats {
@@ -152,6 +154,7 @@ impl Stats {
             cache_misses: 0,
             cache_invalidations: 0,
             cache_evictions: 0,
+            cache_refused: 0,
         }
     }
 
