@@ -762,11 +762,12 @@ impl Cache {
         // many bytes (a short key, a short value and the bookkeeping).
         const NOMINAL_ENTRY: usize = 256;
         let frequent = config.admission_policy() == Admission::Frequent;
+        let entries = shard_budget / NOMINAL_ENTRY;
         if frequent {
-            shard_budget -= Sketch::bytes_for(shard_budget / NOMINAL_ENTRY).min(shard_budget / 2);
+            shard_budget -= Sketch::bytes_for(entries).min(shard_budget / 2);
         }
         let shard = || Shard {
-            sketch: frequent.then(|| Sketch::new(shard_budget / NOMINAL_ENTRY)),
+            sketch: frequent.then(|| Sketch::new(entries)),
             ..Shard::default()
         };
         Cache {
@@ -1872,6 +1873,18 @@ mod tests {
         let always = cache(1 << 20);
         miss(get(&always, "k")).fill(&bulk("v"));
         assert_eq!(always.stats().refused, 0);
+    }
+
+    #[test]
+    fn the_admission_sketch_is_paid_out_of_the_budget() {
+        for max in [1024, 16 * 1024, 4 << 20, 64 << 20] {
+            let c = Cache::new(CacheConfig::new(max).admission(Admission::Frequent));
+            let sketches: usize = (0..c.shards.len())
+                .map(|i| c.lock(i).sketch.as_ref().map_or(0, Sketch::bytes))
+                .sum();
+            assert_eq!(c.shard_budget * c.shards.len() + sketches, max, "{max}");
+            assert!(sketches <= (max / 64).max(64), "{max}: {sketches}");
+        }
     }
 
     #[test]

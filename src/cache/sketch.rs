@@ -55,6 +55,12 @@ impl Sketch {
         Self::words(entries) * 8
     }
 
+    /// The bytes this sketch holds.
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> usize {
+        self.table.len() * 8
+    }
+
     fn words(entries: usize) -> usize {
         let half = (entries / 2).clamp(8, 1 << 16);
         // Rounded down to a power of two.

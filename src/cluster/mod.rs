@@ -1106,12 +1106,11 @@ impl Cluster {
         }
         d.bound(self.ensure_topology()).await?;
         if let Ok(Some(slot)) = self.single_slot(&[cmd]) {
-            let mut frames = self
+            let frames = self
                 .run_batch_whole(Some(slot), &[optin, cmd], false, d)
                 .await?;
-            let tracked = frames.first().is_some_and(|f| !f.is_error());
-            if let (Some(reply), true) = (frames.pop(), frames.len() == 1)
-                && tracked
+            if let Ok([caching, reply]) = <[Frame; 2]>::try_from(frames)
+                && !caching.is_error()
                 && !is_redirect(&reply)
             {
                 return Ok((reply, true));
