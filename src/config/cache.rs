@@ -200,8 +200,8 @@ pub enum Admission {
     /// flush the hot ones. With [`TrackingMode::OptIn`], a read whose reply will not be
     /// stored is sent without `CLIENT CACHING yes`, so the server does not track its key
     /// either: the mode for workloads with many keys read once, where default tracking
-    /// costs the server a table entry per key read. The sketch takes at most 1/64 of the memory
-    /// budget (and at least 64 bytes), out of the budget.
+    /// costs the server a table entry per key read. The sketch takes at most 1/64 of the
+    /// memory budget (and at least 64 bytes), out of the budget.
     Frequent,
 }
 
