@@ -196,8 +196,8 @@ impl Pool {
     /// A cached read in opt-in tracking mode: `CLIENT CACHING yes` and `cmd` adjacent on one
     /// connection, so that the server tracks this read. The reply, and whether the server
     /// tracks it (only then may it be stored): `CLIENT CACHING` succeeded and, on a cluster,
-    /// the read ran where it was sent; a read whose keys span slots, or that was redirected,
-    /// is sent again alone, untracked.
+    /// the read ran where it was sent; a read whose keys span slots, or that was redirected
+    /// (answered with an error), is sent again alone, untracked.
     pub(crate) async fn request_tracked(&self, cmd: &Cmd) -> Result<(Frame, bool), Error> {
         let deadline = self.deadline(Wait::Default);
         let optin = Cmd::new("CLIENT").arg("CACHING").arg("yes");

@@ -167,17 +167,6 @@ impl Redirect {
     }
 }
 
-/// True for an error reply that redirects or defers a command (see [`Redirect::of`]).
-fn is_redirect(frame: &Frame) -> bool {
-    frame.as_error().is_some_and(|text| {
-        let word = text.split(|&b| b == b' ').next().unwrap_or_default();
-        matches!(
-            word,
-            b"MOVED" | b"ASK" | b"TRYAGAIN" | b"CLUSTERDOWN" | b"LOADING" | b"MASTERDOWN"
-        )
-    })
-}
-
 type NodeMap = HashMap<ServerAddr, Arc<NodePool>, foldhash::fast::RandomState>;
 
 /// `word` in upper case, in `buf`; empty when longer than `buf`, which no command name that
@@ -1092,9 +1081,10 @@ impl Cluster {
 
     /// See [`Pool::request_tracked`](crate::pool::Pool::request_tracked): `optin` and `cmd`
     /// to the master of `cmd`'s slot as one batch. A redirection of the read is applied by
-    /// the batch's own loop; the read then goes again alone, by the usual routing, and is
-    /// not tracked (`ASKING` and `CLIENT CACHING` each last for one command only, so the
-    /// two cannot both precede it).
+    /// the batch's own loop; a read answered with any error (a redirection above all) then
+    /// goes again alone, by the usual routing, and is not tracked (`ASKING` and `CLIENT
+    /// CACHING` each last for one command only, so the two cannot both precede it; an error
+    /// reply is never stored, and a cached command only reads, so asking again is safe).
     pub(crate) async fn request_tracked(
         &self,
         optin: &Cmd,
@@ -1111,7 +1101,7 @@ impl Cluster {
                 .await?;
             if let Ok([caching, reply]) = <[Frame; 2]>::try_from(frames)
                 && !caching.is_error()
-                && !is_redirect(&reply)
+                && !reply.is_error()
             {
                 return Ok((reply, true));
             }
